@@ -1,0 +1,18 @@
+#include "core/assert.h"
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace reef::internal {
+
+void assert_failed(const char* expr, const char* file, int line, const char* message) noexcept {
+  if (message != nullptr && message[0] != '\0') {
+    std::fprintf(stderr, "%s:%d: assertion failed: %s (%s)\n", file, line, expr, message);
+  } else {
+    std::fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expr);
+  }
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace reef::internal

@@ -1,0 +1,96 @@
+// The small interface between futures and whatever runs them.
+//
+// A `task` is a unit of work the scheduler of the current thread runs later.
+// Futures (core/future.h) create tasks for continuations and hand them to
+// `schedule()`; the reactor (core/reactor.h) implements the scheduler and the
+// preemption flag. Keeping this interface apart lets //core:future be used
+// and tested without the reactor (see core/testing/manual_scheduler.h).
+//
+// Thread rules: everything here is per thread. A task is scheduled, run and
+// destroyed on the thread whose scheduler it was given to.
+#pragma once
+
+#include <atomic>
+
+namespace reef {
+
+/// A unit of work run once by the current thread's scheduler.
+class task {
+ public:
+  task() noexcept = default;
+  task(const task&) = delete;
+  task& operator=(const task&) = delete;
+
+  /// Runs the task, then destroys or recycles it. Called exactly once, on
+  /// the thread that scheduled it.
+  virtual void run_and_dispose() noexcept = 0;
+
+ protected:
+  // Tasks are disposed of by run_and_dispose(), never deleted through a base
+  // pointer by their owner.
+  ~task() = default;
+};
+
+/// What runs tasks on a thread. The reactor is one; tests use a manual one.
+class scheduler {
+ public:
+  virtual ~scheduler() = default;
+  /// Queues `t` to run after the tasks already queued.
+  virtual void schedule(task* t) noexcept = 0;
+};
+
+namespace internal {
+
+/// The scheduler of this thread, or nullptr.
+inline thread_local scheduler* current_scheduler = nullptr;
+
+/// Set (relaxed) by the reactor's preemption timer when the running task
+/// batch has used its quota; cleared by the reactor when a batch starts.
+/// A thread-local flag so that need_preempt() is one load.
+inline thread_local std::atomic<bool> preempt_requested{false};
+
+/// Aborts: a task was scheduled on a thread with no scheduler.
+[[noreturn]] void no_scheduler() noexcept;
+
+/// A stackful thread (core/thread.h) that can block in future::get().
+class blocking_context {
+ public:
+  /// The task that resumes this thread when scheduled.
+  virtual task* resume_task() noexcept = 0;
+  /// Switches away until resume_task() has been scheduled and run.
+  virtual void suspend() noexcept = 0;
+
+ protected:
+  ~blocking_context() = default;
+};
+
+/// The stackful thread running on this OS thread right now, or nullptr.
+inline thread_local blocking_context* current_blocking_context = nullptr;
+
+}  // namespace internal
+
+/// Makes `s` (or none, for nullptr) this thread's scheduler; returns the
+/// previous one. The reactor does this for its thread; a program that uses
+/// futures without a reactor installs a scheduler of its own.
+inline scheduler* set_scheduler(scheduler* s) noexcept {
+  scheduler* previous = internal::current_scheduler;
+  internal::current_scheduler = s;
+  return previous;
+}
+
+/// Queues `t` on this thread's scheduler.
+/// REQUIRES: the thread has a scheduler (a running reactor or a test's).
+inline void schedule(task* t) noexcept {
+  scheduler* s = internal::current_scheduler;
+  if (s == nullptr) internal::no_scheduler();
+  s->schedule(t);
+}
+
+/// True when the running code should yield to the scheduler soon: the task
+/// quota is used up. A single relaxed load, cheap enough for every step of a
+/// loop.
+inline bool need_preempt() noexcept {
+  return internal::preempt_requested.load(std::memory_order_relaxed);
+}
+
+}  // namespace reef
