@@ -1,5 +1,8 @@
 #include "core/assert.h"
 
+#include <execinfo.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -12,6 +15,9 @@ void assert_failed(const char* expr, const char* file, int line, const char* mes
     std::fprintf(stderr, "%s:%d: assertion failed: %s\n", file, line, expr);
   }
   std::fflush(stderr);
+  void* frames[64];
+  int n = ::backtrace(frames, 64);
+  ::backtrace_symbols_fd(frames, n, STDERR_FILENO);
   std::abort();
 }
 

@@ -11,6 +11,8 @@
 #pragma once
 
 #include <atomic>
+#include <type_traits>
+#include <utility>
 
 namespace reef {
 
@@ -68,6 +70,31 @@ class blocking_context {
 inline thread_local blocking_context* current_blocking_context = nullptr;
 
 }  // namespace internal
+
+namespace internal {
+
+// A task that calls a function once.
+template <typename F>
+class lambda_task final : public task {
+ public:
+  explicit lambda_task(F&& f) : _f(std::move(f)) {}
+  void run_and_dispose() noexcept override {
+    _f();
+    delete this;
+  }
+
+ private:
+  F _f;
+};
+
+}  // namespace internal
+
+/// A heap-allocated task that calls `f()` (noexcept in spirit: an escaping
+/// exception terminates) when run, then deletes itself.
+template <typename F>
+task* make_task(F&& f) {
+  return new internal::lambda_task<std::decay_t<F>>(std::forward<F>(f));
+}
 
 /// Makes `s` (or none, for nullptr) this thread's scheduler; returns the
 /// previous one. The reactor does this for its thread; a program that uses

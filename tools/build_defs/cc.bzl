@@ -109,6 +109,6 @@ def reef_cc_benchmark(name, srcs, deps = [], copts = [], smoke_args = [], tags =
         srcs = ["//tools/build_defs:run_with_args.sh"],
         args = ["$(location :%s)" % name, "--benchmark_min_time=0.001"] + smoke_args,
         data = [":" + name],
-        size = "medium",
+        size = "small",
         tags = tags,
     )

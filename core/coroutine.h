@@ -1,0 +1,112 @@
+// C++20 coroutines that return reef futures.
+//
+//   future<int> add_later(future<int> a, future<int> b) {
+//     int x = co_await std::move(a);
+//     int y = co_await std::move(b);
+//     co_return x + y;
+//   }
+//
+// Including this header makes `future<T>` a coroutine return type and makes
+// futures awaitable. `co_await` on a ready future does not suspend (unless
+// the thread must yield: need_preempt()); on an unready one the coroutine
+// itself is the continuation that the promise schedules, so awaiting costs
+// no allocation: the only allocation is the coroutine frame. An exception
+// thrown in the body, or by an awaited future, fails the returned future.
+//
+// Thread rules: a coroutine runs on the thread that called it and resumes
+// there (its awaited futures belong to that thread).
+//
+// Lifetime pitfalls, as with any coroutine:
+//   * Reference parameters are references to the caller's objects, which may
+//     be gone after the first suspension. Take parameters by value.
+//   * A lambda coroutine's captures live in the lambda object, not in the
+//     frame: `[x] () -> future<> { co_await f(); use(x); }` reads a dead `x`
+//     once the temporary lambda is destroyed at the end of the statement that
+//     called it. Pass state as parameters instead, or keep the lambda alive
+//     (e.g. with do_with, or by co_awaiting inside the full-expression).
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <exception>
+#include <new>
+#include <utility>
+
+#include "core/future.h"
+#include "core/task.h"
+
+namespace reef {
+namespace internal {
+
+/// The promise_type of a coroutine returning `future<T>`. It is also the task
+/// that resumes the coroutine, so suspending allocates nothing.
+template <typename T>
+class coroutine_promise_base : public task {
+ public:
+  future<T> get_return_object() noexcept { return _result.get_future(); }
+  std::suspend_never initial_suspend() noexcept { return {}; }
+  std::suspend_never final_suspend() noexcept { return {}; }
+  void unhandled_exception() noexcept { _result.set_exception(std::current_exception()); }
+
+ protected:
+  promise<T> _result;
+};
+
+template <typename T>
+class coroutine_promise final : public coroutine_promise_base<T> {
+ public:
+  template <typename U = T>
+  void return_value(U&& v) {
+    this->_result.set_value(std::forward<U>(v));
+  }
+
+  void run_and_dispose() noexcept override {
+    std::coroutine_handle<coroutine_promise>::from_promise(*this).resume();
+  }
+};
+
+template <>
+class coroutine_promise<void> final : public coroutine_promise_base<void> {
+ public:
+  void return_void() noexcept { this->_result.set_value(); }
+
+  void run_and_dispose() noexcept override {
+    std::coroutine_handle<coroutine_promise>::from_promise(*this).resume();
+  }
+};
+
+/// What `co_await future` does.
+template <typename T>
+class future_awaiter {
+ public:
+  explicit future_awaiter(future<T>&& f) noexcept : _future(std::move(f)) {}
+
+  bool await_ready() const noexcept { return _future.available() && !need_preempt(); }
+
+  template <typename Promise>
+  void await_suspend(std::coroutine_handle<Promise> h) noexcept {
+    static_assert(std::is_base_of_v<task, Promise>,
+                  "reef futures are awaited in coroutines that return reef futures");
+    coroutine_access::set_waiter_in_place(_future, &h.promise());
+  }
+
+  T await_resume() { return _future.get(); }
+
+ private:
+  future<T> _future;
+};
+
+}  // namespace internal
+
+/// Awaits a future: resumes with its value or throws its exception.
+template <typename T>
+internal::future_awaiter<T> operator co_await(future<T>&& f) noexcept {
+  return internal::future_awaiter<T>(std::move(f));
+}
+
+}  // namespace reef
+
+template <typename T, typename... Args>
+struct std::coroutine_traits<reef::future<T>, Args...> {
+  using promise_type = reef::internal::coroutine_promise<T>;
+};

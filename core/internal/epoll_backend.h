@@ -1,0 +1,68 @@
+// The epoll I/O backend (see core/io_backend.h), the fallback when io_uring
+// is unavailable or not chosen.
+//
+// Stream operations (sockets, pipes, eventfds) are tried at once without
+// blocking; one that would block waits, in submission order per descriptor,
+// until epoll reports the descriptor ready, and is retried then. The
+// descriptors must be non-blocking (recv/send add MSG_DONTWAIT themselves).
+// Operations epoll cannot wait for (positional reads and writes on files,
+// fsync, fdatasync) run on the reactor's blocking-call threads.
+// Reactor thread only, except wakeup().
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "core/internal/blocking_pool.h"
+#include "core/io_backend.h"
+
+namespace reef::internal {
+
+class epoll_backend final : public io_backend {
+ public:
+  /// Throws std::system_error naming the call if epoll or its eventfd
+  /// cannot be created.
+  explicit epoll_backend(blocking_pool& pool);
+  ~epoll_backend() override;
+
+  const char* name() const noexcept override { return "epoll"; }
+  future<long> submit(const io_request& req) noexcept override;
+  std::size_t in_flight() const noexcept override { return _in_flight; }
+  void flush() noexcept override {}
+  bool reap() noexcept override;
+  void wait(std::optional<timer_ns> deadline) noexcept override;
+  void wakeup() noexcept override;
+  void cancel_all() noexcept override;
+
+ private:
+  struct waiter {
+    io_request req;
+    promise<long> result;
+    std::uint32_t interest;  // EPOLLIN and/or EPOLLOUT
+    bool connect_started;    // connect(): waiting for the outcome
+    waiter* next = nullptr;
+  };
+  struct fd_state {
+    waiter* head = nullptr;
+    waiter* tail = nullptr;
+    std::uint32_t registered = 0;  // events epoll watches for this fd
+  };
+
+  future<long> submit_blocking(const io_request& req) noexcept;
+  void enqueue(fd_state& st, waiter* w) noexcept;
+  void update_registration(int fd, fd_state& st) noexcept;
+  bool process_events(int timeout_ms, const timespec* timeout) noexcept;
+  void on_ready(int fd, std::uint32_t events) noexcept;
+  static long attempt(io_request& req) noexcept;
+  static long finish_connect(int fd) noexcept;
+
+  blocking_pool& _pool;
+  int _epoll_fd = -1;
+  int _wake_fd = -1;
+  std::unordered_map<int, fd_state> _fds;
+  std::size_t _waiting = 0;    // ops parked on readiness
+  std::size_t _in_flight = 0;  // those plus ops on the pool
+};
+
+}  // namespace reef::internal

@@ -1,0 +1,165 @@
+#include "core/internal/watchdog.h"
+
+#include <cxxabi.h>
+#include <execinfo.h>
+#include <signal.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <string>
+
+#include "core/log.h"
+#include "core/task.h"
+
+namespace reef::internal {
+
+namespace {
+
+logger& stall_logger() {
+  static logger* l = new logger("reactor");
+  return *l;
+}
+
+// The watchdog of the reactor running on this thread: where the backtrace
+// signal handler stores what it captures.
+thread_local watchdog* this_thread_watchdog = nullptr;
+
+// "binary(mangled+0x1f) [0x...]" -> "demangled+0x1f"; otherwise as given.
+std::string symbol_of(const char* line) {
+  const char* open = std::strchr(line, '(');
+  const char* plus = open != nullptr ? std::strchr(open, '+') : nullptr;
+  const char* close = plus != nullptr ? std::strchr(plus, ')') : nullptr;
+  if (open == nullptr || plus == nullptr || close == nullptr || plus == open + 1) {
+    const char* bracket = std::strchr(line, '[');
+    return bracket != nullptr ? std::string(bracket + 1, std::strcspn(bracket + 1, "]"))
+                              : std::string(line);
+  }
+  std::string mangled(open + 1, plus);
+  int status = 0;
+  char* demangled = abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status);
+  std::string name = status == 0 && demangled != nullptr ? demangled : mangled;
+  std::free(demangled);
+  return name + std::string(plus, close);
+}
+
+}  // namespace
+
+int watchdog::backtrace_signal() noexcept { return SIGRTMIN + 1; }
+
+void watchdog::on_backtrace_signal(int) noexcept {
+  watchdog* w = this_thread_watchdog;
+  if (w == nullptr) return;
+  int saved_errno = errno;
+  int n = ::backtrace(w->_frames, frames_max);
+  w->_frame_count.store(n, std::memory_order_release);
+  errno = saved_errno;
+}
+
+watchdog::watchdog(std::chrono::nanoseconds task_quota, std::chrono::nanoseconds stall_threshold,
+                   int shard_id)
+    : _quota(task_quota),
+      _stall_threshold(stall_threshold),
+      _shard_id(shard_id),
+      _reactor_thread(pthread_self()),
+      _preempt(&preempt_requested) {
+  pthread_getcpuclockid(_reactor_thread, &_reactor_cpu_clock);
+  this_thread_watchdog = this;
+  // backtrace() loads its unwinder on first use, which is not safe inside a
+  // signal handler: load it now.
+  void* warm[2];
+  ::backtrace(warm, 2);
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    struct sigaction sa {};
+    sa.sa_handler = &watchdog::on_backtrace_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(backtrace_signal(), &sa, nullptr);
+  });
+  // The companion thread takes no signals.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  _thread = std::thread([this] { run(); });
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+watchdog::~watchdog() {
+  _state.store(stopping, std::memory_order_release);
+  _state.notify_one();
+  _thread.join();
+  if (this_thread_watchdog == this) this_thread_watchdog = nullptr;
+}
+
+void watchdog::run() noexcept {
+  const timespec quota{static_cast<time_t>(_quota.count() / 1'000'000'000),
+                       static_cast<long>(_quota.count() % 1'000'000'000)};
+  for (;;) {
+    std::uint32_t state = _state.load(std::memory_order_acquire);
+    if (state == stopping) return;
+    if (state == idle) {
+      _state.wait(idle, std::memory_order_acquire);
+      continue;
+    }
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &quota, nullptr);
+    if (_state.load(std::memory_order_relaxed) != busy) continue;
+    _preempt->store(true, std::memory_order_relaxed);
+    check_stall();
+  }
+}
+
+std::chrono::nanoseconds watchdog::reactor_cpu_time() const noexcept {
+  timespec ts{};
+  if (clock_gettime(_reactor_cpu_clock, &ts) != 0) return std::chrono::nanoseconds::max();
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+void watchdog::check_stall() noexcept {
+  auto now = std::chrono::steady_clock::now();
+  std::uint64_t iterations = _iterations.load(std::memory_order_relaxed);
+  if (iterations != _seen_iterations) {
+    _seen_iterations = iterations;
+    _seen_since = now;
+    _seen_cpu = reactor_cpu_time();
+    _reported = false;
+    return;
+  }
+  if (_reported || now - _seen_since < _stall_threshold) return;
+  // Blame the reactor only for time it actually ran.
+  if (reactor_cpu_time() - _seen_cpu < _stall_threshold) return;
+  _reported = true;
+  report_stall(now - _seen_since);
+}
+
+void watchdog::report_stall(std::chrono::nanoseconds stalled) noexcept {
+  _frame_count.store(-1, std::memory_order_relaxed);
+  std::string trace = "(no backtrace: the reactor did not take the signal in time)";
+  if (pthread_kill(_reactor_thread, backtrace_signal()) == 0) {
+    // The handler runs as soon as the reactor thread is scheduled.
+    for (int i = 0; i < 100 && _frame_count.load(std::memory_order_acquire) < 0; ++i) {
+      const timespec ms{0, 1'000'000};
+      clock_nanosleep(CLOCK_MONOTONIC, 0, &ms, nullptr);
+    }
+  }
+  int n = _frame_count.load(std::memory_order_acquire);
+  if (n > 0) {
+    trace.clear();
+    char** symbols = ::backtrace_symbols(_frames, n);
+    // Frame 0 is the handler, frame 1 the kernel's signal trampoline.
+    for (int i = 2; i < n; ++i) {
+      if (!trace.empty()) trace += " | ";
+      trace += symbols != nullptr ? symbol_of(symbols[i]) : format("{}", _frames[i]);
+    }
+    std::free(symbols);
+  }
+  _stalls_reported.fetch_add(1, std::memory_order_relaxed);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(stalled).count();
+  try {
+    stall_logger().warn("reactor stalled for {} ms on shard {}, backtrace: {}", ms, _shard_id,
+                        trace);
+  } catch (...) {
+  }
+}
+
+}  // namespace reef::internal

@@ -1,0 +1,139 @@
+// The reactor's I/O backend: how operations on file descriptors reach the
+// kernel and how their completions come back as futures.
+//
+// Two implementations sit behind this interface (core/internal/): io_uring
+// (the default: operations are queued as submission entries and submitted in
+// one batch per loop iteration) and epoll (the fallback: readiness, then a
+// non-blocking call; operations on regular files, which epoll cannot wait
+// for, run on the reactor's blocking-call threads). The reactor picks one
+// with `--reactor-backend`, falling back to epoll with a logged reason when
+// io_uring cannot be set up. Users reach it through `engine().io()`.
+//
+// Results follow system-call conventions: a future<long> that holds the
+// call's result (>= 0) or -errno. Expected outcomes (EAGAIN, ECONNRESET, a
+// short read) are values, not exceptions; the network and file layers turn
+// them into errors where that is right.
+//
+// Order: operations complete in no promised order. In particular two reads
+// (or two writes) in flight on one stream at once may complete either way
+// round on io_uring; keep one operation per direction in flight on a stream,
+// as the stream layers do.
+//
+// Thread rules: everything here is called on the reactor's thread, except
+// wakeup(), which any thread (or a signal handler) may call.
+#pragma once
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "core/future.h"
+#include "core/timer.h"
+
+namespace reef {
+
+/// One operation on a file descriptor, described without running it. The
+/// memory it points at (buffers, iovecs, addresses, msghdr) must stay valid
+/// until the returned future resolves.
+struct io_request {
+  enum class op : std::uint8_t {
+    read,       // read(fd, buf, len) at offset, or at the file position if offset < 0
+    write,      // write(fd, buf, len) likewise
+    readv,      // readv(fd, iov, iovcnt) likewise
+    writev,     // writev(fd, iov, iovcnt) likewise
+    recv,       // recv(fd, buf, len, flags)
+    send,       // send(fd, buf, len, flags)
+    recvmsg,    // recvmsg(fd, msg, flags)
+    sendmsg,    // sendmsg(fd, msg, flags)
+    accept,     // accept4(fd, addr, addrlen, flags): the new fd
+    connect,    // connect(fd, addr, addrlen): 0
+    fsync,      // fsync(fd)
+    fdatasync,  // fdatasync(fd)
+    poll,       // waits until one of `events` (POLLIN, POLLOUT, ...) is ready: revents
+  };
+
+  op kind = op::read;
+  int fd = -1;
+  void* buf = nullptr;
+  const iovec* iov = nullptr;
+  std::size_t len = 0;  // bytes for read/write/recv/send, iovcnt for readv/writev
+  std::int64_t offset = -1;
+  int flags = 0;  // message flags, accept4 flags, or poll events
+  sockaddr* addr = nullptr;
+  socklen_t* addrlen_out = nullptr;  // accept
+  socklen_t addrlen = 0;             // connect
+  msghdr* msg = nullptr;
+
+  static io_request read(int fd, void* buf, std::size_t len, std::int64_t offset = -1) noexcept;
+  static io_request write(int fd, const void* buf, std::size_t len,
+                          std::int64_t offset = -1) noexcept;
+  static io_request readv(int fd, const iovec* iov, int iovcnt, std::int64_t offset = -1) noexcept;
+  static io_request writev(int fd, const iovec* iov, int iovcnt, std::int64_t offset = -1) noexcept;
+  static io_request recv(int fd, void* buf, std::size_t len, int flags = 0) noexcept;
+  static io_request send(int fd, const void* buf, std::size_t len, int flags = 0) noexcept;
+  static io_request recvmsg(int fd, msghdr* msg, int flags = 0) noexcept;
+  static io_request sendmsg(int fd, msghdr* msg, int flags = 0) noexcept;
+  static io_request accept(int fd, sockaddr* addr, socklen_t* addrlen,
+                           int flags = SOCK_CLOEXEC | SOCK_NONBLOCK) noexcept;
+  static io_request connect(int fd, const sockaddr* addr, socklen_t addrlen) noexcept;
+  static io_request fsync(int fd) noexcept;
+  static io_request fdatasync(int fd) noexcept;
+  static io_request poll(int fd, int events) noexcept;
+
+  /// Whether the operation is a plain read/write that targets a position in
+  /// a file (offset >= 0) rather than a stream.
+  bool positional() const noexcept {
+    return (kind == op::read || kind == op::write || kind == op::readv || kind == op::writev) &&
+           offset >= 0;
+  }
+};
+
+/// The reactor's I/O backend. See the file comment.
+class io_backend {
+ public:
+  virtual ~io_backend() = default;
+
+  /// "io_uring" or "epoll".
+  virtual const char* name() const noexcept = 0;
+
+  /// Queues `req`; the future holds the result or -errno. Never throws;
+  /// running out of memory to queue it is -ENOMEM. On io_uring the request
+  /// reaches the kernel with the loop's next batch.
+  virtual future<long> submit(const io_request& req) noexcept = 0;
+
+  /// Waits until one of `events` is ready on `fd`; the future holds the
+  /// ready events (or -errno).
+  future<long> readiness(int fd, int events) noexcept { return submit(io_request::poll(fd, events)); }
+
+  /// Operations submitted and not yet completed.
+  virtual std::size_t in_flight() const noexcept = 0;
+
+  // --- Called by the reactor's loop only. ---
+
+  /// Hands queued submissions to the kernel (one system call for the batch).
+  virtual void flush() noexcept = 0;
+
+  /// Completes the operations that have finished, without blocking.
+  /// Returns whether there was anything to complete.
+  virtual bool reap() noexcept = 0;
+
+  /// Sleeps until an operation completes, wakeup() is called, a signal
+  /// arrives or `deadline` (steady-clock nanoseconds) passes; without a
+  /// deadline, no timeout. Completes what finished, like reap().
+  virtual void wait(std::optional<internal::timer_ns> deadline) noexcept = 0;
+
+  /// Makes a wait() in progress (or the next one) return. Any thread;
+  /// async-signal-safe.
+  virtual void wakeup() noexcept = 0;
+
+  /// Cancels every operation in flight (they complete with -ECANCELED) and
+  /// waits for them: for shutdown.
+  virtual void cancel_all() noexcept = 0;
+};
+
+}  // namespace reef

@@ -1,0 +1,324 @@
+#include "core/reactor.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <system_error>
+
+#include "core/internal/epoll_backend.h"
+#include "core/internal/io_uring_backend.h"
+#include "core/internal/watchdog.h"
+#include "core/log.h"
+
+namespace reef {
+
+namespace {
+
+logger& reactor_logger() {
+  static logger* l = new logger("reactor");
+  return *l;
+}
+
+// Signals reach the one reactor that handles them through these: the
+// handler records the signal and wakes that reactor, whose poller then runs
+// the application's handler as a task.
+constexpr int signals_max = 64;
+std::atomic<std::uint64_t> pending_signals{0};
+std::atomic<reactor*> signal_reactor{nullptr};
+
+void on_signal(int signo) noexcept {
+  int saved_errno = errno;
+  pending_signals.fetch_or(std::uint64_t{1} << signo);
+  if (reactor* r = signal_reactor.load()) r->wakeup();
+  errno = saved_errno;
+}
+
+}  // namespace
+
+const char* to_string(reactor_backend backend) noexcept {
+  switch (backend) {
+    case reactor_backend::io_uring: return "io_uring";
+    case reactor_backend::epoll: return "epoll";
+  }
+  return "unknown";
+}
+
+struct reactor::signal_slot {
+  int signo = 0;
+  noncopyable_function<void()> handler;
+  struct sigaction previous {};
+};
+
+class reactor::signal_poller final : public poller {
+ public:
+  explicit signal_poller(reactor& r) : _reactor(r) {}
+  bool poll() noexcept override {
+    if (pending_signals.load(std::memory_order_relaxed) == 0) return false;
+    _reactor.run_signal_handlers(pending_signals.exchange(0));
+    return true;
+  }
+  bool has_work() noexcept override { return pending_signals.load() != 0; }
+
+ private:
+  reactor& _reactor;
+};
+
+class reactor::blocking_poller final : public poller {
+ public:
+  explicit blocking_poller(internal::blocking_pool& pool) : _pool(pool) {}
+  bool poll() noexcept override { return _pool.drain_completions() > 0; }
+  bool has_work() noexcept override { return _pool.has_completions(); }
+
+ private:
+  internal::blocking_pool& _pool;
+};
+
+reactor::reactor(reactor_options options) : _options(options) {
+  if (internal::this_thread_reactor != nullptr) {
+    throw std::logic_error("this thread already has a reactor");
+  }
+  REEF_ASSERT(_options.task_quota.count() > 0, "task quota must be positive");
+  _blocking = std::make_unique<internal::blocking_pool>(_options.blocking_threads_max,
+                                                        [this] { wakeup(); });
+  if (_options.backend == reactor_backend::io_uring) {
+    try {
+      _io = std::make_unique<internal::io_uring_backend>();
+    } catch (const std::system_error& e) {
+      reactor_logger().warn("io_uring unavailable ({}); falling back to the epoll backend",
+                            e.what());
+      _options.backend = reactor_backend::epoll;
+    }
+  }
+  if (!_io) _io = std::make_unique<internal::epoll_backend>(*_blocking);
+  internal::log_shard_id = _options.shard_id;
+  _watchdog = std::make_unique<internal::watchdog>(_options.task_quota, _options.stall_threshold,
+                                                   _options.shard_id);
+  _signal_poller = std::make_unique<signal_poller>(*this);
+  _blocking_poller = std::make_unique<blocking_poller>(*_blocking);
+  _pollers.push_back(_signal_poller.get());
+  _pollers.push_back(_blocking_poller.get());
+  internal::this_thread_reactor = this;
+  internal::current_timer_queue = &_timers;
+  _previous_scheduler = set_scheduler(this);
+  lowres_clock::update();
+}
+
+reactor::~reactor() {
+  // Whatever is in flight completes (cancelled), and the continuations that
+  // are left run, so that nothing they own leaks.
+  _io->cancel_all();
+  run_pending_tasks();
+  while (_blocking->outstanding() > 0) {
+    if (_blocking->drain_completions() == 0) {
+      _sleeping.store(true);
+      if (!_blocking->has_completions()) _io->wait(std::nullopt);
+      _sleeping.store(false);
+    }
+    run_pending_tasks();
+  }
+  for (auto& slot : _signals) sigaction(slot->signo, &slot->previous, nullptr);
+  reactor* self = this;
+  signal_reactor.compare_exchange_strong(self, nullptr);
+  _watchdog.reset();
+  // The pool's threads call wakeup(), which uses the backend: join them
+  // first.
+  _blocking.reset();
+  _io.reset();
+  set_scheduler(_previous_scheduler);
+  internal::current_timer_queue = nullptr;
+  internal::this_thread_reactor = nullptr;
+  internal::preempt_requested.store(false, std::memory_order_relaxed);
+}
+
+void reactor::schedule(task* t) noexcept {
+  try {
+    _tasks.push_back(t);
+  } catch (const std::bad_alloc&) {
+    // The run queue cannot grow: run the task now rather than lose it.
+    t->run_and_dispose();
+  }
+}
+
+int reactor::run() {
+  install_default_signal_handlers();
+  while (!_stopping) {
+    if (_stop_requested.load(std::memory_order_relaxed)) break;
+    run_one_iteration(true);
+  }
+  _stopping = false;
+  _stop_requested.store(false, std::memory_order_relaxed);
+  return _exit_code;
+}
+
+void reactor::run_until(const noncopyable_function<bool()>& done) {
+  while (!done()) run_one_iteration(true);
+}
+
+void reactor::run_pending_tasks() {
+  while (!_tasks.empty()) run_one_iteration(false);
+}
+
+void reactor::exit(int exit_code) noexcept {
+  _exit_code = exit_code;
+  _stopping = true;
+}
+
+void reactor::request_stop() noexcept {
+  _stop_requested.store(true);
+  wakeup();
+}
+
+void reactor::wakeup() noexcept {
+  if (_sleeping.load()) _io->wakeup();
+}
+
+void reactor::on_main_failed(std::exception_ptr ex) noexcept {
+  try {
+    std::rethrow_exception(ex);
+  } catch (const std::exception& e) {
+    reactor_logger().error("main failed: {}", e.what());
+  } catch (...) {
+    reactor_logger().error("main failed with an unknown exception");
+  }
+  exit(1);
+}
+
+bool reactor::poll_once() noexcept {
+  bool did_work = _io->reap();
+  for (std::size_t i = 0; i < _pollers.size(); ++i) did_work |= _pollers[i]->poll();
+  return did_work;
+}
+
+bool reactor::run_tasks() noexcept {
+  if (_tasks.empty()) return false;
+  internal::preempt_requested.store(false, std::memory_order_relaxed);
+  _watchdog->on_busy();
+  std::uint64_t ran = 0;
+  do {
+    task* t = _tasks.pop_front();
+    t->run_and_dispose();
+    ++ran;
+  } while (!_tasks.empty() && !need_preempt());
+  _stats.tasks_run += ran;
+  return true;
+}
+
+bool reactor::run_one_iteration(bool may_sleep) {
+  ++_stats.iterations;
+  _watchdog->on_iteration();
+  lowres_clock::update();
+  bool did_work = false;
+  if (_timers.size() > 0) {
+    std::size_t fired = _timers.expire(internal::to_timer_ns(lowres_clock::now()));
+    _stats.timers_fired += fired;
+    did_work |= fired > 0;
+  }
+  did_work |= poll_once();
+  did_work |= run_tasks();
+  _io->flush();
+  if (!did_work && may_sleep && !_stopping) sleep();
+  return did_work;
+}
+
+void reactor::sleep() noexcept {
+  _watchdog->on_idle();
+  // Announce the sleep before the last look, so that a thread that adds
+  // work after the look sees _sleeping and wakes us.
+  _sleeping.store(true);
+  bool work = _stop_requested.load();
+  for (poller* p : _pollers) {
+    if (work) break;
+    work = p->has_work();
+  }
+  if (!work) {
+    ++_stats.sleeps;
+    _io->wait(_timers.next_deadline());
+  }
+  _sleeping.store(false, std::memory_order_relaxed);
+}
+
+reactor_stats reactor::stats() const noexcept {
+  reactor_stats s = _stats;
+  s.stalls_reported = _watchdog->stalls_reported();
+  return s;
+}
+
+void reactor::add_poller(poller* p) {
+  for (poller* q : _pollers) REEF_ASSERT(q != p, "poller registered twice");
+  _pollers.push_back(p);
+}
+
+void reactor::remove_poller(poller* p) noexcept {
+  for (std::size_t i = 0; i < _pollers.size(); ++i) {
+    if (_pollers[i] == p) {
+      _pollers.erase(_pollers.begin() + static_cast<std::ptrdiff_t>(i));
+      return;
+    }
+  }
+}
+
+void reactor::handle_signal(int signo, noncopyable_function<void()> handler) {
+  if (signo <= 0 || signo >= signals_max || signo == SIGKILL || signo == SIGSTOP ||
+      signo == internal::watchdog::backtrace_signal()) {
+    throw std::invalid_argument(format("handle_signal: signal {} cannot be handled", signo));
+  }
+  reactor* expected = nullptr;
+  if (!signal_reactor.compare_exchange_strong(expected, this) && expected != this) {
+    throw std::logic_error("handle_signal: another reactor handles this process's signals");
+  }
+  for (auto& slot : _signals) {
+    if (slot->signo == signo) {
+      slot->handler = std::move(handler);
+      return;
+    }
+  }
+  auto slot = std::make_unique<signal_slot>();
+  slot->signo = signo;
+  slot->handler = std::move(handler);
+  struct sigaction sa {};
+  sa.sa_handler = &on_signal;
+  sa.sa_flags = SA_RESTART;
+  sigfillset(&sa.sa_mask);
+  if (sigaction(signo, &sa, &slot->previous) < 0) {
+    throw std::system_error(errno, std::system_category(), "sigaction");
+  }
+  _signals.push_back(std::move(slot));
+  // The signal may be blocked on this thread (inherited mask): let it in.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, signo);
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
+void reactor::install_default_signal_handlers() {
+  if (!_options.stop_on_sigint_sigterm) return;
+  for (int signo : {SIGINT, SIGTERM}) {
+    bool handled = false;
+    for (auto& slot : _signals) handled |= slot->signo == signo;
+    if (handled) continue;
+    reactor* owner = signal_reactor.load();
+    if (owner != nullptr && owner != this) return;  // another reactor owns signals
+    handle_signal(signo, [this, signo] {
+      reactor_logger().info("signal {} received: stopping", signo);
+      stop();
+    });
+  }
+}
+
+void reactor::run_signal_handlers(std::uint64_t pending) noexcept {
+  for (auto& slot : _signals) {
+    if (!(pending & (std::uint64_t{1} << slot->signo))) continue;
+    ++_stats.signals_delivered;
+    signal_slot* s = slot.get();
+    try {
+      schedule(make_task([s] { s->handler(); }));
+    } catch (const std::bad_alloc&) {
+      s->handler();
+    }
+  }
+}
+
+}  // namespace reef
