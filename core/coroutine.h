@@ -21,9 +21,17 @@
 //     be gone after the first suspension. Take parameters by value.
 //   * A lambda coroutine's captures live in the lambda object, not in the
 //     frame: `[x] () -> future<> { co_await f(); use(x); }` reads a dead `x`
-//     once the temporary lambda is destroyed at the end of the statement that
-//     called it. Pass state as parameters instead, or keep the lambda alive
-//     (e.g. with do_with, or by co_awaiting inside the full-expression).
+//     if the lambda object is destroyed while the coroutine is suspended.
+//     That happens when the lambda is a temporary and the future outlives the
+//     full-expression (`auto fut = call(lambda); ... co_await fut;`), and
+//     when it is given to then()/then_wrapped()/finally(), which destroy
+//     their function as soon as it returns its (unready) future. Safe: pass
+//     state as parameters (the frame copies them); co_await the call in the
+//     same full-expression; or use a helper that keeps the function until
+//     its future resolves: repeat, do_until, keep_doing, do_for_each,
+//     max_concurrent_for_each, map_reduce, with_gate, with_semaphore and
+//     do_with all do. parallel_for_each calls the function where the caller
+//     keeps it.
 #pragma once
 
 #include <coroutine>
@@ -87,7 +95,7 @@ class future_awaiter {
   void await_suspend(std::coroutine_handle<Promise> h) noexcept {
     static_assert(std::is_base_of_v<task, Promise>,
                   "reef futures are awaited in coroutines that return reef futures");
-    coroutine_access::set_waiter_in_place(_future, &h.promise());
+    future_access::set_waiter_in_place(_future, &h.promise());
   }
 
   T await_resume() { return _future.get(); }

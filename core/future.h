@@ -69,7 +69,7 @@ using futurize_t = typename futurize<T>::type;
 
 namespace internal {
 
-class coroutine_access;
+class future_access;
 
 /// Stands in for the value of a `future<>`.
 struct void_value {};
@@ -445,7 +445,9 @@ class [[nodiscard]] future {
   /// passes on. An exception thrown by `f` becomes the returned future's.
   /// `f` runs on this thread: at once if the future is ready and the thread
   /// need not yield, otherwise from a task; it is moved into that task and
-  /// destroyed after running (or with the task, if never run).
+  /// destroyed after running (or with the task, if never run). So a
+  /// coroutine lambda given to then() must not touch its captures after its
+  /// first suspension (see core/coroutine.h).
   template <typename F>
   futurize_t<internal::then_result_t<F, T>> then(F&& f) noexcept {
     using R = internal::then_result_t<F, T>;
@@ -506,7 +508,7 @@ class [[nodiscard]] future {
   friend class promise;
   template <typename U>
   friend class future;
-  friend class internal::coroutine_access;
+  friend class internal::future_access;
 
   explicit future(promise<T>* pr) noexcept : _promise(pr) {
     pr->_future = this;
@@ -539,6 +541,9 @@ class [[nodiscard]] future {
       schedule(t);
       return;
     }
+    // The slot may hold a taken result from an earlier wait: make it
+    // receptive again.
+    if (!slot->pending()) *slot = internal::future_state<T>();
     promise<T>* pr = _promise;
     pr->_state = slot;
     pr->_task = t;
@@ -563,12 +568,21 @@ class [[nodiscard]] future {
 
 namespace internal {
 
-/// Lets core/coroutine.h suspend a coroutine on a future without moving it.
-class coroutine_access {
+/// Lets Reef's own building blocks (coroutines, loops) wait on a future
+/// with a task of their own instead of allocating a continuation.
+class future_access {
  public:
+  /// Makes `t` run when `f` is ready, the result staying in `f`, which must
+  /// not move until then (a coroutine's awaiter).
   template <typename T>
   static void set_waiter_in_place(future<T>& f, task* t) noexcept {
     f.set_waiter_in_place(t);
+  }
+  /// Makes `t` run when `f` is ready, the result moving to `*slot`; `f` is
+  /// left invalid.
+  template <typename T>
+  static void set_waiter(future<T>& f, future_state<T>* slot, task* t) noexcept {
+    f.set_waiter(slot, t);
   }
 };
 

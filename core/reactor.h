@@ -111,7 +111,8 @@ class reactor final : public scheduler {
   /// Runs `main()` (returning future<int>, future<> or a coroutine) as the
   /// first task, then the loop until main's future resolves or stop() is
   /// called. Returns main's value (0 for future<>), or 1 after logging if it
-  /// failed. `main` is moved into a task and destroyed after it returns.
+  /// failed. `main` is moved to the heap and destroyed when its future
+  /// resolves.
   template <typename F>
   int run(F&& main);
 
@@ -273,12 +274,15 @@ futurize_t<std::invoke_result_t<F>> reactor::run_blocking(F&& f) noexcept {
 
 template <typename F>
 int reactor::run(F&& main) {
-  schedule(make_task([this, main = std::forward<F>(main)]() mutable {
-    auto f = futurize_invoke(main);
+  // On the heap and kept until main's future resolves: a coroutine lambda's
+  // frame refers to the lambda object.
+  auto held = std::make_unique<std::decay_t<F>>(std::forward<F>(main));
+  schedule(make_task([this, held = std::move(held)]() mutable {
+    auto f = futurize_invoke(*held);
     using value = typename decltype(f)::value_type;
     static_assert(std::is_void_v<value> || std::is_convertible_v<value, int>,
                   "main must return future<int> or future<>");
-    (void)f.then_wrapped([this](auto&& done) {
+    (void)f.then_wrapped([this, held = std::move(held)](auto&& done) {
       // `done` is ready here; a continuation might not be (preemption).
       if (done.failed()) {
         on_main_failed(done.get_exception());
