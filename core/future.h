@@ -417,10 +417,19 @@ class [[nodiscard]] future {
   }
 
   /// Blocks the current reef::thread until available(); returns at once when
-  /// it already is.
+  /// it already is (inside a reef::thread, after yielding if the task quota
+  /// is used up).
   /// REQUIRES: available(), or running inside a reef::thread.
   void wait() noexcept {
-    if (available()) return;
+    if (available()) {
+      // Inside a reef::thread this is a preemption point.
+      if (need_preempt() && internal::current_blocking_context != nullptr) {
+        internal::blocking_context* ctx = internal::current_blocking_context;
+        schedule(ctx->resume_task());
+        ctx->suspend();
+      }
+      return;
+    }
     internal::blocking_context* ctx = internal::current_blocking_context;
     REEF_ASSERT(ctx != nullptr, "future::get() on an unready future outside a reef::thread");
     REEF_ASSERT(_promise != nullptr, "waiting on an invalid future");
