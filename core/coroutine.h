@@ -10,7 +10,9 @@
 // futures awaitable. `co_await` on a ready future does not suspend (unless
 // the thread must yield: need_preempt()); on an unready one the coroutine
 // itself is the continuation that the promise schedules, so awaiting costs
-// no allocation: the only allocation is the coroutine frame. An exception
+// no allocation: the only allocation is the coroutine frame (the promise
+// type is a task, so frames come from the per-thread task memory cache of
+// core/task.h). An exception
 // thrown in the body, or by an awaited future, fails the returned future.
 //
 // Thread rules: a coroutine runs on the thread that called it and resumes

@@ -158,6 +158,7 @@ namespace internal {
 // comes, so one wait covers many).
 class parallel_for_each_state final : public task {
  public:
+  explicit parallel_for_each_state(std::size_t expected) { _incomplete.reserve(expected); }
   void add(future<>&& f) { _incomplete.push_back(std::move(f)); }
 
   future<> get_future() noexcept { return _done.get_future(); }
@@ -225,7 +226,16 @@ future<> parallel_for_each(Iterator begin, Sentinel end, Func&& func) noexcept {
         f.ignore_ready_future();
         continue;
       }
-      if (state == nullptr) state = new internal::parallel_for_each_state();
+      if (state == nullptr) {
+        // Room for the rest at once, when the range can say how many.
+        std::size_t rest = 1;
+        if constexpr (std::is_base_of_v<std::forward_iterator_tag,
+                                        typename std::iterator_traits<Iterator>::iterator_category> &&
+                      std::is_same_v<Iterator, Sentinel>) {
+          rest = static_cast<std::size_t>(std::distance(begin, end));
+        }
+        state = new internal::parallel_for_each_state(rest);
+      }
       state->add(std::move(f));
     }
   } catch (...) {

@@ -123,6 +123,9 @@ class reactor final : public scheduler {
   /// Runs loop iterations without sleeping until no task is queued.
   void run_pending_tasks();
 
+  /// Runs one loop iteration without sleeping. For benchmarks.
+  void run_once() { run_one_iteration(false); }
+
   /// Makes run() return after the current iteration, with `exit_code`.
   void exit(int exit_code) noexcept;
   void stop() noexcept { exit(0); }

@@ -57,9 +57,16 @@ future<> sleep_abortable(std::chrono::duration<Rep, Period> duration, abort_sour
 /// Resolves once the tasks queued now have had their turn: lets others run
 /// in a long computation. One allocation (a task).
 inline future<> yield() {
-  promise<> p;
-  future<> f = p.get_future();
-  schedule(make_task([p = std::move(p)]() mutable { p.set_value(); }));
+  struct yield_task final : task {
+    promise<> done;
+    void run_and_dispose() noexcept override {
+      done.set_value();
+      delete this;
+    }
+  };
+  auto* t = new yield_task;
+  future<> f = t->done.get_future();
+  schedule(t);
   return f;
 }
 

@@ -1,0 +1,138 @@
+// The reactor's own costs: running tasks, timers, stackful thread switches.
+//
+//   tools/bazel run //core:reactor_benchmark -- --benchmark_repetitions=5
+//       --benchmark_report_aggregates_only=true
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/reactor.h"
+#include "core/testing/alloc_counter.h"
+#include "core/thread.h"
+#include "core/timer.h"
+
+namespace reef {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Allocations per op: operator new calls ("heap_allocs") and task
+// memory requests ("task_allocs", served mostly by the task memory cache).
+struct allocation_count {
+  std::uint64_t heap = testing::allocations();
+  std::uint64_t tasks = testing::task_allocations();
+};
+
+void report(benchmark::State& state, const allocation_count& before, std::int64_t per_iteration) {
+  auto ops = static_cast<double>(state.iterations() * per_iteration);
+  state.counters["heap_allocs_per_op"] =
+      benchmark::Counter(static_cast<double>(testing::allocations() - before.heap) / ops);
+  state.counters["task_allocs_per_op"] =
+      benchmark::Counter(static_cast<double>(testing::task_allocations() - before.tasks) / ops);
+  state.SetItemsProcessed(state.iterations() * per_iteration);
+}
+
+// A task that does nothing and is reused, so that only scheduling and
+// running are measured.
+struct empty_task final : task {
+  void run_and_dispose() noexcept override { ++runs; }
+  std::uint64_t runs = 0;
+};
+
+// Schedules a batch of empty tasks, then lets the reactor run them.
+void task_schedule_and_run(benchmark::State& state) {
+  const std::int64_t batch = state.range(0);
+  std::vector<empty_task> tasks(static_cast<std::size_t>(batch));
+  allocation_count before;
+  for (auto _ : state) {
+    for (auto& t : tasks) schedule(&t);
+    engine().run_pending_tasks();
+  }
+  report(state, before, batch);
+}
+BENCHMARK(task_schedule_and_run)->Arg(1)->Arg(100)->Arg(1000);
+
+// make_task() + run: the same with a heap-allocated lambda task each.
+void lambda_task_schedule_and_run(benchmark::State& state) {
+  const std::int64_t batch = state.range(0);
+  std::uint64_t counter = 0;
+  allocation_count before;
+  for (auto _ : state) {
+    for (std::int64_t i = 0; i < batch; ++i) schedule(make_task([&counter] { ++counter; }));
+    engine().run_pending_tasks();
+  }
+  benchmark::DoNotOptimize(counter);
+  report(state, before, batch);
+}
+BENCHMARK(lambda_task_schedule_and_run)->Arg(100);
+
+// Arming and cancelling a timer, with `n` other timers armed.
+void timer_arm_cancel(benchmark::State& state) {
+  std::vector<std::unique_ptr<timer<>>> others;
+  for (std::int64_t i = 0; i < state.range(0); ++i) {
+    others.push_back(std::make_unique<timer<>>([] {}));
+    others.back()->arm(std::chrono::hours(1) + std::chrono::microseconds(i));
+  }
+  timer<> t([] {});
+  auto when = steady_clock_type::now() + 30min;
+  allocation_count before;
+  for (auto _ : state) {
+    t.arm(when);
+    t.cancel();
+  }
+  report(state, before, 1);
+}
+BENCHMARK(timer_arm_cancel)->Arg(0)->Arg(1000)->Arg(100000);
+
+// Arming timers that are already due and letting the reactor fire them.
+void timer_arm_and_fire(benchmark::State& state) {
+  const std::int64_t batch = state.range(0);
+  std::uint64_t fired = 0;
+  std::vector<std::unique_ptr<timer<>>> timers;
+  for (std::int64_t i = 0; i < batch; ++i) timers.push_back(std::make_unique<timer<>>([&fired] { ++fired; }));
+  allocation_count before;
+  for (auto _ : state) {
+    auto now = steady_clock_type::now();
+    for (auto& t : timers) t->arm(now);
+    std::uint64_t want = fired + static_cast<std::uint64_t>(batch);
+    engine().run_until([&] { return fired >= want; });
+  }
+  report(state, before, batch);
+}
+BENCHMARK(timer_arm_and_fire)->Arg(1)->Arg(100);
+
+// Two reef::threads yielding to each other: each yield switches out to the
+// reactor, which switches into the other thread. Reported per switch into a
+// thread (what Seastar's thread_context_switch_perf reports).
+void thread_context_switch(benchmark::State& state) {
+  bool stop = false;
+  std::uint64_t switches = 0;
+  auto body = [&] {
+    while (!stop) {
+      ++switches;
+      thread::yield();
+    }
+  };
+  thread a(body);
+  thread b(body);
+  future<> a_done = a.join();
+  future<> b_done = b.join();
+  std::uint64_t start = switches;
+  allocation_count before;
+  for (auto _ : state) engine().run_once();  // runs the threads for a task quota
+  auto done = static_cast<double>(switches - start);
+  state.counters["switches"] = benchmark::Counter(done);
+  state.counters["time_per_switch"] =
+      benchmark::Counter(done, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+  state.counters["heap_allocs_per_switch"] =
+      benchmark::Counter(static_cast<double>(testing::allocations() - before.heap) / done);
+  stop = true;
+  engine().run_until([&] { return a_done.available() && b_done.available(); });
+}
+BENCHMARK(thread_context_switch)->UseRealTime();
+
+}  // namespace
+}  // namespace reef
