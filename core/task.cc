@@ -20,7 +20,7 @@ struct task_memory_cleanup {
     for (std::size_t c = 0; c < task_memory_cache::classes; ++c) {
       while (task_memory_cache::block* b = cache.free[c]) {
         cache.free[c] = b->next;
-        ::operator delete(b, (c + 1) * task_memory_cache::granule);
+        ::operator delete(b);
       }
       // Tasks freed by later thread-exit destructors go straight back to
       // operator delete.

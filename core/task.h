@@ -69,7 +69,7 @@ inline void* allocate_task_memory(std::size_t size) {
   return ::operator new(size);
 }
 
-inline void free_task_memory(void* p, std::size_t size) noexcept {
+inline void free_task_memory(void* p, [[maybe_unused]] std::size_t size) noexcept {
 #if REEF_TASK_MEMORY_CACHE
   std::size_t c = (size - 1) / task_memory_cache::granule;
   if (c < task_memory_cache::classes) {
@@ -82,11 +82,11 @@ inline void free_task_memory(void* p, std::size_t size) noexcept {
       ++cache.count[c];
       return;
     }
-    ::operator delete(p, (c + 1) * task_memory_cache::granule);
+    ::operator delete(p);
     return;
   }
 #endif
-  ::operator delete(p, size);
+  ::operator delete(p);
 }
 
 }  // namespace internal

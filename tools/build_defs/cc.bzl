@@ -112,3 +112,47 @@ def reef_cc_benchmark(name, srcs, deps = [], copts = [], smoke_args = [], tags =
         size = "small",
         tags = tags,
     )
+
+def reef_cc_fuzz(name, srcs, corpus, deps = [], copts = [], **kwargs):
+    """A libFuzzer target plus `<name>_corpus_test`, which replays its corpus.
+
+    Built with `--config=fuzz` (clang 14), `<name>` is a libFuzzer binary:
+    `bazel-bin/<pkg>/<name> <pkg>/<name>_corpus` fuzzes, starting from the
+    seed corpus. Otherwise `<name>` runs the files it is given once, and the
+    corpus test runs the seed corpus in the normal test run.
+
+    Args:
+      name: the fuzz target's name.
+      srcs: its sources; they define LLVMFuzzerTestOneInput.
+      corpus: the seed corpus files.
+      deps: its dependencies.
+      copts: extra compile flags.
+      **kwargs: passed to cc_binary.
+    """
+    native.cc_binary(
+        name = name,
+        testonly = True,
+        srcs = srcs,
+        copts = REEF_COPTS + copts,
+        linkopts = select({
+            "//tools/build_defs:fuzzing": ["-fsanitize=fuzzer"],
+            "//conditions:default": [],
+        }),
+        deps = deps + select({
+            "//tools/build_defs:fuzzing": [],
+            "//conditions:default": ["//tools/build_defs:fuzz_replay_main"],
+        }),
+        **kwargs
+    )
+    native.filegroup(
+        name = name + "_corpus",
+        testonly = True,
+        srcs = corpus,
+    )
+    native.sh_test(
+        name = name + "_corpus_test",
+        size = "small",
+        srcs = ["//tools/build_defs:run_with_args.sh"],
+        args = ["$(location :%s)" % name, "$(locations :%s_corpus)" % name],
+        data = [":" + name, ":%s_corpus" % name],
+    )
