@@ -230,7 +230,8 @@ decltype(auto) invoke_with_value(F& f, future_state<T>& state) {
 template <typename T, typename Result, typename Func, typename Body>
 class continuation final : public task {
  public:
-  explicit continuation(Func&& f) : _func(std::move(f)) {}
+  template <typename F>
+  explicit continuation(F&& f) : _func(std::forward<F>(f)) {}
 
   void run_and_dispose() noexcept override {
     Body::run(_result, _func, _state);

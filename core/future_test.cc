@@ -93,6 +93,21 @@ TEST(future, continuations_run_in_fulfillment_order) {
   EXPECT_EQ(order, (std::vector<int>{3, 1, 2}));
 }
 
+TEST(future, then_accepts_an_lvalue_function_and_copies_it) {
+  manual_scheduler sched;
+  promise<int> p;
+  int calls = 0;
+  auto add_one = [&calls](int v) {
+    ++calls;
+    return v + 1;
+  };
+  future<int> f = p.get_future().then(add_one).then(add_one);
+  p.set_value(1);
+  sched.run();
+  EXPECT_EQ(f.get(), 3);
+  EXPECT_EQ(calls, 2);
+}
+
 TEST(future, chain_of_unready_continuations_passes_values_along) {
   manual_scheduler sched;
   promise<int> p;

@@ -219,7 +219,7 @@ bool reactor::run_one_iteration(bool may_sleep) {
   did_work |= poll_once();
   did_work |= run_tasks();
   _io->flush();
-  if (!did_work && may_sleep && !_stopping) sleep();
+  if (!did_work && may_sleep && !_stopping && !_options.poll_mode) sleep();
   return did_work;
 }
 

@@ -69,6 +69,9 @@ struct reactor_options {
   bool stop_on_sigint_sigterm = true;
   /// The shard id printed in log lines from this thread (-1: none).
   int shard_id = 0;
+  /// Never sleep: poll for work continuously (lowest latency, one core
+  /// fully used even when idle). Seastar's --poll-mode.
+  bool poll_mode = false;
 };
 
 /// Work the reactor checks for between task batches. Owned by whoever

@@ -21,6 +21,9 @@ ABSL_FLAG(double, blocked_reactor_notify_ms, 200,
           "Report a stall (with a backtrace) when a loop iteration takes longer than this many "
           "milliseconds of CPU time");
 ABSL_FLAG(int, blocking_threads, 2, "Threads that run blocking calls (run_blocking)");
+ABSL_FLAG(bool, poll_mode, false,
+          "Poll for work continuously instead of sleeping when idle (lowest latency; uses a "
+          "whole core per shard)");
 ABSL_FLAG(std::string, default_log_level, "info",
           "Level of every logger: error, warn, info, debug or trace");
 ABSL_FLAG(std::vector<std::string>, logger_log_level, {},
@@ -144,6 +147,7 @@ reactor_options reactor_options_from_flags() {
     throw std::invalid_argument("flag --blocking-threads: must be between 1 and 64");
   }
   opts.blocking_threads_max = static_cast<std::size_t>(threads);
+  opts.poll_mode = absl::GetFlag(FLAGS_poll_mode);
   return opts;
 }
 

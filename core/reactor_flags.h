@@ -8,6 +8,7 @@
 //   --task-quota-ms MS                   (default 0.5)
 //   --blocked-reactor-notify-ms MS       (stall report threshold, default 200)
 //   --blocking-threads N                 (threads for run_blocking, default 2)
+//   --poll-mode                          (never sleep: poll continuously)
 //   --default-log-level LEVEL            (error|warn|info|debug|trace)
 //   --logger-log-level NAME=LEVEL[,...]
 //

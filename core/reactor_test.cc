@@ -25,6 +25,7 @@
 #include "core/sleep.h"
 #include "core/testing/test.h"
 #include "core/with_timeout.h"
+#include "core/sanitizers.h"
 
 // Busy for `ms` of CPU: a stall the watchdog must report. Not inlined, and
 // with external linkage, so that it shows by name in the backtrace.
@@ -217,7 +218,7 @@ REEF_TEST(reactor, run_blocking_never_blocks_the_loop) {
 }
 
 TEST(reactor, signal_handler_runs_as_a_task_on_the_reactor) {
-#if defined(__SANITIZE_THREAD__)
+#if defined(REEF_TSAN)
   // ThreadSanitizer defers a signal until its thread calls an intercepted
   // function; a reactor asleep in io_uring_enter (a raw system call) never
   // does, and the signal is lost. The other builds run this test.
@@ -516,7 +517,7 @@ TEST(reactor_thread, stall_is_reported_once_with_a_backtrace) {
   }
   ASSERT_FALSE(stall_line.empty());
   EXPECT_EQ(std::count(stall_line.begin(), stall_line.end(), '\n'), 1) << "one line";
-#if !defined(__SANITIZE_THREAD__)
+#if !defined(REEF_TSAN)
   // (ThreadSanitizer delays signals until the stall is over.)
   EXPECT_NE(stall_line.find("reef_test_busy_stall"), std::string::npos) << stall_line;
 #endif

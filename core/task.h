@@ -17,11 +17,13 @@
 #include <type_traits>
 #include <utility>
 
+#include "core/sanitizers.h"
+
 namespace reef {
 
 namespace internal {
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if !defined(REEF_ASAN) && !defined(REEF_TSAN)
 #define REEF_TASK_MEMORY_CACHE 1
 #endif
 

@@ -8,12 +8,13 @@
 #include <system_error>
 
 #include "core/assert.h"
+#include "core/sanitizers.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(REEF_ASAN)
 #include <sanitizer/common_interface_defs.h>
 #define REEF_ASAN_FIBERS 1
 #endif
-#if defined(__SANITIZE_THREAD__)
+#if defined(REEF_TSAN)
 #include <sanitizer/tsan_interface.h>
 #define REEF_TSAN_FIBERS 1
 #endif

@@ -8,6 +8,7 @@
 #include "core/coroutine.h"
 #include "core/sleep.h"
 #include "core/testing/test.h"
+#include "core/sanitizers.h"
 
 namespace reef {
 namespace {
@@ -114,7 +115,7 @@ REEF_TEST(thread, deep_recursion_fits_a_large_stack) {
 
 // The guard page turns a stack overflow into a fault, not corruption.
 TEST(thread_death, stack_overflow_hits_the_guard_page) {
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#if defined(REEF_TSAN) || defined(REEF_ASAN)
   // The sanitizers report the overflow themselves, in their own way.
   GTEST_SKIP() << "stack overflow is the sanitizer's to report";
 #endif

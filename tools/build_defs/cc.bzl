@@ -16,6 +16,8 @@ REEF_COPTS = [
     # gcc 12 reports false positives on the unions inside future states once
     # optimizing or sanitizing; the sanitizers themselves catch real ones.
     "-Wno-maybe-uninitialized",
+    # The two above are gcc's; clang (the default, see .bazelrc) ignores them.
+    "-Wno-unknown-warning-option",
 ]
 
 def reef_cc_library(name, copts = [], **kwargs):

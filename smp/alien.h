@@ -1,0 +1,142 @@
+// Work from threads that are not shards (a library's callback thread, a
+// blocking main loop): alien::submit_to() runs a function on a shard and
+// hands its result back through a std::future the foreign thread can wait
+// on; alien::run_on() does the same without waiting.
+//
+// Thread rules: submit_to() and run_on() may be called from any thread that
+// is not a shard, while smp::run() runs (afterwards they fail with
+// shard_stopped_error). The function is moved to the shard, runs there, and
+// is destroyed there when its future resolves.
+#pragma once
+
+#include <atomic>
+#include <exception>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "core/future.h"
+#include "smp/smp.h"
+
+namespace reef {
+
+class reactor;
+
+namespace alien {
+
+/// One unit of foreign work; run, then freed by itself, on the shard.
+class item {
+ public:
+  virtual ~item() = default;
+  virtual void run_and_dispose() noexcept = 0;
+};
+
+/// A shard's inbox for foreign threads: many producers behind a mutex (not a
+/// hot path), one consumer, the shard's poller.
+class message_queue {
+ public:
+  /// Sets the reactor to wake; before any push.
+  void attach(reactor* r) noexcept { _reactor = r; }
+  /// Any thread: queues `i` and wakes the shard if it sleeps.
+  void push(std::unique_ptr<item> i);
+  /// The shard: runs what was queued; returns how many.
+  std::size_t process() noexcept;
+  /// The shard: whether anything waits.
+  bool has_work() const noexcept { return _pending.load(std::memory_order_acquire); }
+
+ private:
+  std::mutex _mutex;
+  std::vector<std::unique_ptr<item>> _items;
+  std::atomic<bool> _pending{false};
+  reactor* _reactor = nullptr;
+};
+
+}  // namespace alien
+
+namespace internal {
+
+alien::message_queue* alien_queue(unsigned shard) noexcept;
+
+template <typename Func, typename Value>
+class alien_call final : public alien::item {
+ public:
+  alien_call(Func&& f, std::optional<std::promise<Value>> result)
+      : _func(std::move(f)), _result(std::move(result)) {}
+
+  void run_and_dispose() noexcept override {
+    // The callable stays here, unmoved, until its future resolves.
+    auto f = futurize_invoke(_func);
+    if (f.available()) {
+      deliver(std::move(f));
+      delete this;
+      return;
+    }
+    (void)f.then_wrapped([this](future<Value>&& done) {
+      deliver(std::move(done));
+      delete this;
+    });
+  }
+
+ private:
+  void deliver(future<Value>&& done) noexcept {
+    if (!_result) {
+      done.ignore_ready_future();
+      return;
+    }
+    try {
+      if (done.failed()) {
+        _result->set_exception(done.get_exception());
+      } else if constexpr (std::is_void_v<Value>) {
+        done.get();
+        _result->set_value();
+      } else {
+        _result->set_value(done.get());
+      }
+    } catch (...) {
+    }
+  }
+
+  Func _func;
+  std::optional<std::promise<Value>> _result;
+};
+
+}  // namespace internal
+
+namespace alien {
+
+/// Runs `func()` on `shard` and returns a std::future of its result (or
+/// exception). From a thread that is not a shard only: waiting on the
+/// std::future inside a shard would block its reactor.
+template <typename Func>
+auto submit_to(unsigned shard, Func&& func) {
+  using D = std::decay_t<Func>;
+  using value = typename futurize<std::invoke_result_t<D&>>::value_type;
+  std::promise<value> result;
+  std::future<value> out = result.get_future();
+  message_queue* q = internal::alien_queue(shard);
+  if (q == nullptr) {
+    result.set_exception(std::make_exception_ptr(shard_stopped_error(shard)));
+    return out;
+  }
+  q->push(std::make_unique<internal::alien_call<D, value>>(D(std::forward<Func>(func)),
+                                                           std::move(result)));
+  return out;
+}
+
+/// Runs `func()` on `shard` without waiting for it. Throws
+/// shard_stopped_error if the shard does not run.
+template <typename Func>
+void run_on(unsigned shard, Func&& func) {
+  using D = std::decay_t<Func>;
+  using value = typename futurize<std::invoke_result_t<D&>>::value_type;
+  message_queue* q = internal::alien_queue(shard);
+  if (q == nullptr) throw shard_stopped_error(shard);
+  q->push(std::make_unique<internal::alien_call<D, value>>(D(std::forward<Func>(func)), std::nullopt));
+}
+
+}  // namespace alien
+}  // namespace reef

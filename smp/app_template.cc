@@ -1,0 +1,127 @@
+#include "smp/app_template.h"
+
+#include <absl/flags/flag.h>
+
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <optional>
+#include <string>
+
+#include "core/abort_source.h"
+#include "core/log.h"
+#include "core/reactor.h"
+#include "core/reactor_flags.h"
+#include "memory/topology.h"
+#include "smp/smp.h"
+
+ABSL_FLAG(int, smp, 0, "Number of shards (one per CPU; 0: one on every CPU allowed)");
+ABSL_FLAG(std::string, cpuset, "", "CPUs the shards may run on, e.g. 0-3,8 (default: all allowed)");
+
+namespace reef {
+
+namespace {
+
+logger& app_logger() {
+  static logger* l = new logger("app");
+  return *l;
+}
+
+// Shard 0's stop state during run().
+struct stop_state {
+  abort_source signalled;
+  std::size_t waiters = 0;
+};
+stop_state* current_stop = nullptr;
+
+}  // namespace
+
+app_template::app_template() : app_template(config{}) {}
+app_template::app_template(config cfg) : _config(std::move(cfg)) {}
+
+future<> app_template::stop_signal() {
+  REEF_ASSERT(current_stop != nullptr && this_shard_id() == 0,
+              "app_template::stop_signal() outside app_template::run() on shard 0");
+  stop_state* st = current_stop;
+  if (st->signalled.abort_requested()) return make_ready_future<>();
+  auto* p = new promise<>();
+  future<> f = p->get_future();
+  ++st->waiters;
+  auto sub = st->signalled.subscribe([p, st] {
+    --st->waiters;
+    p->set_value();
+    delete p;
+  });
+  // The subscription must live as long as the wait: keep it with the future.
+  return f.finally([sub = std::make_shared<std::optional<abort_source::subscription>>(std::move(sub))] {});
+}
+
+int app_template::run(int argc, char** argv, noncopyable_function<future<>()> main) {
+  return run(argc, argv, [main = std::move(main)]() mutable {
+    return main().then([] { return 0; });
+  });
+}
+
+int app_template::run(int argc, char** argv, noncopyable_function<future<int>()> main) {
+  command_line cl = parse_command_line(argc, argv);
+  if (cl.help) {
+    std::string text = usage(argc > 0 ? argv[0] : _config.name);
+    if (!_config.description.empty()) text = _config.description + "\n\n" + text;
+    std::fputs(text.c_str(), stdout);
+    return 0;
+  }
+  auto refuse = [&](const std::string& why) {
+    std::fprintf(stderr, "%s: %s\n", argc > 0 ? argv[0] : _config.name.c_str(), why.c_str());
+    return 2;
+  };
+  if (!cl.error.empty()) return refuse(cl.error);
+  _arguments = cl.positional;
+
+  smp_options options;
+  try {
+    options.reactor = reactor_options_from_flags();
+    apply_log_flags();
+    std::optional<unsigned> smp_count;
+    int n = absl::GetFlag(FLAGS_smp);
+    if (n < 0) throw memory::flag_error("flag --smp: must not be negative");
+    if (n > 0) smp_count = static_cast<unsigned>(n);
+    std::optional<std::vector<unsigned>> cpuset;
+    std::string cpus = absl::GetFlag(FLAGS_cpuset);
+    if (!cpus.empty()) cpuset = memory::parse_cpuset(cpus);
+    memory::topology topo = memory::topology::discover();
+    options.cpus = memory::select_cpus(topo, smp_count, cpuset);
+  } catch (const std::invalid_argument& e) {
+    return refuse(e.what());
+  }
+  // Signals are shard 0's, handled below.
+  options.reactor.stop_on_sigint_sigterm = false;
+
+  stop_state st;
+  current_stop = &st;
+  int code;
+  try {
+    code = smp::run(std::move(options), [&st, &main]() -> future<int> {
+      auto on_signal = [&st](int signo) {
+        return [&st, signo] {
+          if (st.signalled.abort_requested()) return;
+          app_logger().info("signal {} received: stopping", signo);
+          bool someone_waits = st.waiters > 0;
+          st.signalled.request_abort();
+          // Nobody runs a stop path: stop the reactor; smp shuts down.
+          if (!someone_waits) engine().stop();
+        };
+      };
+      engine().handle_signal(SIGINT, on_signal(SIGINT));
+      engine().handle_signal(SIGTERM, on_signal(SIGTERM));
+      return main();
+    });
+  } catch (const std::exception& e) {
+    current_stop = nullptr;
+    app_logger().error("could not start: {}", e.what());
+    return 1;
+  }
+  current_stop = nullptr;
+  return code;
+}
+
+}  // namespace reef

@@ -1,0 +1,86 @@
+#include "smp/queue.h"
+
+#include "core/reactor.h"
+
+namespace reef::internal {
+
+smp_message_queue::smp_message_queue(reactor* from, reactor* to) noexcept {
+  _tx.peer = to;
+  _rx.peer = from;
+  _tx.pending.reserve(in_flight_max);
+  _rx.pending.reserve(in_flight_max);
+}
+
+void smp_message_queue::wake(reactor* r) noexcept {
+  // The ring's index was published (release); the fence orders it before
+  // reading whether the peer sleeps, as the peer orders announcing its
+  // sleep before its last look at the ring: one of the two sees the other.
+  store_load_fence();
+  r->wakeup();
+}
+
+future<> smp_message_queue::submit(work_item* item) noexcept {
+  auto enqueue = [this, item] {
+    ++_tx.in_flight;
+    // Reserved to in_flight_max: never reallocates.
+    _tx.pending.push_back(item);
+    if (_tx.pending.size() >= batch_max) flush_requests();
+  };
+  if (_tx.room.try_wait(1)) {
+    enqueue();
+    return make_ready_future<>();
+  }
+  // At the in-flight limit: wait for an answer to make room.
+  return _tx.room.wait(1).then(enqueue);
+}
+
+bool smp_message_queue::flush_requests() noexcept {
+  if (_tx.pending.empty()) return false;
+  std::size_t n = _requests.push(_tx.pending.data(), _tx.pending.size());
+  if (n == 0) return false;
+  _tx.pending.erase(_tx.pending.begin(), _tx.pending.begin() + static_cast<std::ptrdiff_t>(n));
+  wake(_tx.peer);
+  return true;
+}
+
+std::size_t smp_message_queue::complete_responses() noexcept {
+  work_item* batch[batch_max];
+  std::size_t total = 0;
+  for (;;) {
+    std::size_t n = _completions.pop(batch, batch_max);
+    for (std::size_t i = 0; i < n; ++i) {
+      --_tx.in_flight;
+      _tx.room.signal(1);
+      batch[i]->complete();
+    }
+    total += n;
+    if (n < batch_max) return total;
+  }
+}
+
+std::size_t smp_message_queue::process_requests() noexcept {
+  work_item* batch[batch_max];
+  std::size_t total = 0;
+  for (;;) {
+    std::size_t n = _requests.pop(batch, batch_max);
+    for (std::size_t i = 0; i < n; ++i) batch[i]->process(*this);
+    total += n;
+    if (n < batch_max) return total;
+  }
+}
+
+void smp_message_queue::respond(work_item* item) noexcept {
+  _rx.pending.push_back(item);  // reserved to in_flight_max: never reallocates
+  if (_rx.pending.size() >= batch_max) flush_responses();
+}
+
+bool smp_message_queue::flush_responses() noexcept {
+  if (_rx.pending.empty()) return false;
+  std::size_t n = _completions.push(_rx.pending.data(), _rx.pending.size());
+  if (n == 0) return false;
+  _rx.pending.erase(_rx.pending.begin(), _rx.pending.begin() + static_cast<std::ptrdiff_t>(n));
+  wake(_rx.peer);
+  return true;
+}
+
+}  // namespace reef::internal

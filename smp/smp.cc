@@ -1,0 +1,297 @@
+#include "smp/smp.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#include "core/log.h"
+#include "core/when_all.h"
+#include "smp/alien.h"
+
+namespace reef {
+
+namespace {
+
+logger& smp_logger() {
+  static logger* l = new logger("smp");
+  return *l;
+}
+
+// Per-shard counts of user messages, read by the quiescence check.
+thread_local std::uint64_t messages_sent = 0;
+thread_local std::uint64_t messages_answered = 0;
+thread_local promise<>* all_answered = nullptr;
+
+// Set by the stop message; the poller stops the reactor once the answer to
+// it is on its way.
+thread_local bool shard_stopping = false;
+
+}  // namespace
+
+namespace internal {
+
+// Everything smp::run() sets up. One at a time per process.
+struct smp_runtime {
+  explicit smp_runtime(unsigned n)
+      : shards(n), reactors(n, nullptr), queues(n * n), started(n), queues_ready(1) {}
+
+  smp_message_queue* queue(unsigned from, unsigned to) noexcept {
+    return queues[from * shards + to].get();
+  }
+
+  unsigned shards;
+  std::vector<reactor*> reactors;
+  std::vector<std::unique_ptr<smp_message_queue>> queues;  // [from * shards + to]
+  std::vector<std::unique_ptr<alien::message_queue>> alien_queues;
+  std::latch started;       // every shard's reactor exists
+  std::latch queues_ready;  // shard 0 built the queues
+  std::atomic<bool> failed{false};
+  std::atomic<bool> running{false};
+  std::vector<std::thread> threads;
+};
+
+namespace {
+std::atomic<smp_runtime*> runtime{nullptr};
+}  // namespace
+
+smp_message_queue* queue_between(unsigned from, unsigned to) noexcept {
+  smp_runtime* rt = runtime.load(std::memory_order_acquire);
+  if (rt == nullptr || !rt->running.load(std::memory_order_acquire) || from >= rt->shards ||
+      to >= rt->shards || from == to) {
+    return nullptr;
+  }
+  return rt->queue(from, to);
+}
+
+alien::message_queue* alien_queue(unsigned shard) noexcept {
+  smp_runtime* rt = runtime.load(std::memory_order_acquire);
+  if (rt == nullptr || !rt->running.load(std::memory_order_acquire) || shard >= rt->shards) {
+    return nullptr;
+  }
+  return rt->alien_queues[shard].get();
+}
+
+void count_sent() noexcept { ++messages_sent; }
+
+void count_answered() noexcept {
+  ++messages_answered;
+  if (messages_answered == messages_sent && all_answered != nullptr) {
+    std::exchange(all_answered, nullptr)->set_value();
+  }
+}
+
+namespace {
+
+// Drives one shard's queues (both directions) and its alien queue.
+class smp_poller final : public poller {
+ public:
+  smp_poller(smp_runtime& rt, unsigned shard) {
+    for (unsigned other = 0; other < rt.shards; ++other) {
+      if (other == shard) continue;
+      _incoming.push_back(rt.queue(other, shard));
+      _outgoing.push_back(rt.queue(shard, other));
+    }
+    _alien = rt.alien_queues[shard].get();
+  }
+
+  bool poll() noexcept override {
+    bool did = false;
+    for (auto* q : _incoming) did |= q->process_requests() > 0;
+    for (auto* q : _incoming) did |= q->flush_responses();
+    for (auto* q : _outgoing) did |= q->flush_requests();
+    for (auto* q : _outgoing) did |= q->complete_responses() > 0;
+    did |= _alien->process() > 0;
+    if (shard_stopping && !did) {
+      // The answer to the stop message has been flushed: nothing is owed.
+      shard_stopping = false;
+      engine().stop();
+    }
+    return did;
+  }
+
+  bool has_work() noexcept override {
+    for (auto* q : _incoming) {
+      if (q->rx_has_work()) return true;
+    }
+    for (auto* q : _outgoing) {
+      if (q->tx_has_work()) return true;
+    }
+    return _alien->has_work() || shard_stopping;
+  }
+
+ private:
+  std::vector<smp_message_queue*> _incoming;
+  std::vector<smp_message_queue*> _outgoing;
+  alien::message_queue* _alien;
+};
+
+void pin_to(unsigned cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  if (int rc = pthread_setaffinity_np(pthread_self(), sizeof(set), &set); rc != 0) {
+    smp_logger().warn("could not pin shard {} to CPU {}: {}", this_shard, cpu,
+                      std::system_category().message(rc));
+  }
+}
+
+// This shard's messages, all answered.
+future<> wait_all_answered() {
+  if (messages_answered == messages_sent) return make_ready_future<>();
+  auto* p = new promise<>();
+  all_answered = p;
+  return p->get_future().finally([p] { delete p; });
+}
+
+// Resolves when no user message is in flight anywhere: every shard has had
+// all its messages answered, twice in a row with the same total sent (so a
+// message sent while the first round ran is not missed).
+future<> quiesce() {
+  return do_with(std::uint64_t(~0ull), [](std::uint64_t& previous_total) {
+    return repeat([&previous_total] {
+      std::vector<future<std::uint64_t>> rounds;
+      for (unsigned s = 0; s < smp::count; ++s) {
+        rounds.push_back(submit(
+            s, [] { return wait_all_answered().then([] { return messages_sent; }); }, false));
+      }
+      return when_all_succeed(rounds.begin(), rounds.end()).then([&previous_total](std::vector<std::uint64_t> sent) {
+        std::uint64_t total = std::accumulate(sent.begin(), sent.end(), std::uint64_t{0});
+        bool stable = total == previous_total;
+        previous_total = total;
+        return stable ? stop_iteration::yes : stop_iteration::no;
+      });
+    });
+  });
+}
+
+future<> stop_other_shards() {
+  std::vector<future<>> stops;
+  for (unsigned s = 1; s < smp::count; ++s) {
+    stops.push_back(submit(s, [] { shard_stopping = true; }, false));
+  }
+  return when_all_succeed(stops.begin(), stops.end());
+}
+
+future<> shutdown() {
+  return quiesce().then([] { return stop_other_shards(); });
+}
+
+}  // namespace
+}  // namespace internal
+
+int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
+  using internal::smp_runtime;
+  const unsigned n = options.cpus.empty() ? 1 : static_cast<unsigned>(options.cpus.size());
+  smp_runtime rt(n);
+  smp_runtime* expected = nullptr;
+  if (!internal::runtime.compare_exchange_strong(expected, &rt)) {
+    throw std::logic_error("smp::run() is already running");
+  }
+  for (unsigned s = 0; s < n; ++s) rt.alien_queues.push_back(std::make_unique<alien::message_queue>());
+
+  auto shard_options = [&](unsigned s) {
+    reactor_options o = options.reactor;
+    o.shard_id = static_cast<int>(s);
+    if (s != 0) o.stop_on_sigint_sigterm = false;
+    return o;
+  };
+
+  // Shards 1..n-1 on threads of their own, which take no signals (those are
+  // shard 0's business).
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  for (unsigned s = 1; s < n; ++s) {
+    rt.threads.emplace_back([&rt, &options, s, o = shard_options(s)] {
+      internal::this_shard = s;
+      if (options.pin_threads) internal::pin_to(options.cpus[s].os_index);
+      std::unique_ptr<reactor> r;
+      try {
+        r = std::make_unique<reactor>(o);
+      } catch (const std::exception& e) {
+        smp_logger().error("shard {} could not start its reactor: {}", s, e.what());
+        rt.failed.store(true);
+      }
+      rt.reactors[s] = r.get();
+      rt.started.arrive_and_wait();
+      rt.queues_ready.wait();
+      if (!r || rt.failed.load()) return;
+      internal::smp_poller poller(rt, s);
+      r->add_poller(&poller);
+      r->run();
+      r->remove_poller(&poller);
+    });
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+
+  internal::this_shard = 0;
+  if (options.pin_threads && !options.cpus.empty()) internal::pin_to(options.cpus[0].os_index);
+  std::unique_ptr<reactor> r;
+  try {
+    r = std::make_unique<reactor>(shard_options(0));
+  } catch (...) {
+    rt.failed.store(true);
+  }
+  rt.reactors[0] = r.get();
+  rt.started.arrive_and_wait();
+  if (!rt.failed.load()) {
+    for (unsigned from = 0; from < n; ++from) {
+      for (unsigned to = 0; to < n; ++to) {
+        if (from != to) {
+          rt.queues[from * n + to] =
+              std::make_unique<internal::smp_message_queue>(rt.reactors[from], rt.reactors[to]);
+        }
+      }
+    }
+    for (unsigned s = 0; s < n; ++s) rt.alien_queues[s]->attach(rt.reactors[s]);
+    count = n;
+    rt.running.store(true, std::memory_order_release);
+  }
+  rt.queues_ready.count_down();
+
+  auto finish = [&] {
+    for (auto& t : rt.threads) t.join();
+    rt.running.store(false);
+    count = 1;
+    internal::runtime.store(nullptr);
+  };
+  if (rt.failed.load()) {
+    finish();
+    throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
+                            "smp::run: a shard could not start (see the log)");
+  }
+
+  internal::smp_poller poller(rt, 0);
+  r->add_poller(&poller);
+  bool shut_down = false;
+  int code = r->run([&]() -> future<int> {
+    return futurize_invoke(main).then_wrapped([&shut_down](future<int>&& done) {
+      return internal::shutdown().then_wrapped([&shut_down, done = std::move(done)](future<>&& down) mutable {
+        shut_down = true;
+        down.ignore_ready_future();
+        return std::move(done);
+      });
+    });
+  });
+  if (!shut_down) {
+    // The reactor was stopped before main finished (a signal): shut the
+    // others down all the same.
+    future<> down = internal::shutdown();
+    r->run_until([&] { return down.available(); });
+    down.ignore_ready_future();
+  }
+  r->remove_poller(&poller);
+  finish();
+  return code;
+}
+
+}  // namespace reef

@@ -1,0 +1,299 @@
+// Shards and messages: each test starts two shards with smp::run() (this
+// machine has two cores; nothing here assumes more).
+#include "smp/smp.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/coroutine.h"
+#include "core/sleep.h"
+#include "smp/alien.h"
+#include "smp/foreign_ptr.h"
+#include "smp/sharded.h"
+
+namespace reef {
+namespace {
+
+using namespace std::chrono_literals;
+
+smp_options two_shards() {
+  smp_options o;
+  memory::topology topo = memory::topology::discover();
+  unsigned n = topo.cpus().size() >= 2 ? 2 : 1;
+  o.cpus = memory::select_cpus(topo, n, std::nullopt);
+  if (o.cpus.size() < 2) {
+    // One CPU: two unpinned shards on it.
+    o.cpus.push_back(o.cpus.front());
+    o.pin_threads = false;
+  }
+  o.reactor.stop_on_sigint_sigterm = false;
+  return o;
+}
+
+// Runs `main` on shard 0 of two shards; the test fails if it does.
+void run_on_two_shards(noncopyable_function<future<>()> main) {
+  int code = smp::run(two_shards(), [&main]() -> future<int> {
+    return main().then_wrapped([](future<>&& done) {
+      if (done.failed()) {
+        try {
+          std::rethrow_exception(done.get_exception());
+        } catch (const std::exception& e) {
+          ADD_FAILURE() << "main failed: " << e.what();
+        }
+        return 1;
+      }
+      return 0;
+    });
+  });
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(smp::count, 1u) << "smp::run() leaves one shard behind";
+}
+
+TEST(smp, submit_to_returns_results_and_exceptions) {
+  run_on_two_shards([]() -> future<> {
+    EXPECT_EQ(smp::count, 2u);
+    EXPECT_EQ(this_shard_id(), 0u);
+    EXPECT_EQ(co_await smp::submit_to(1, [] { return this_shard_id(); }), 1u);
+    std::string text = co_await smp::submit_to(1, [] {
+      return sleep(1ms).then([] { return std::string("from shard ") + std::to_string(this_shard_id()); });
+    });
+    EXPECT_EQ(text, "from shard 1");
+    bool threw = false;
+    try {
+      co_await smp::submit_to(1, []() -> int { throw std::runtime_error("on shard 1"); });
+    } catch (const std::runtime_error& e) {
+      threw = std::string(e.what()) == "on shard 1";
+    }
+    EXPECT_TRUE(threw);
+  });
+}
+
+TEST(smp, a_message_to_the_own_shard_runs_at_once) {
+  run_on_two_shards([]() -> future<> {
+    bool ran = false;
+    auto f = smp::submit_to(0, [&] { ran = true; });
+    EXPECT_TRUE(ran);
+    EXPECT_TRUE(f.available());
+    co_await std::move(f);
+  });
+}
+
+TEST(smp, submit_to_a_shard_that_does_not_exist_fails) {
+  run_on_two_shards([]() -> future<> {
+    EXPECT_THROW(co_await smp::submit_to(7, [] {}), std::invalid_argument);
+  });
+  // After smp::run(), only shard 0 (this thread, no reactor needed) exists.
+  auto f = smp::submit_to(1, [] {});
+  EXPECT_TRUE(f.failed());
+  EXPECT_THROW(f.get(), std::invalid_argument);
+}
+
+TEST(smp, messages_from_one_shard_to_another_start_in_order) {
+  run_on_two_shards([]() -> future<> {
+    constexpr int n = 2000;  // many more than fit in flight at once
+    auto seen = std::make_shared<std::vector<int>>();  // touched on shard 1 only
+    std::vector<future<>> sent;
+    for (int i = 0; i < n; ++i) sent.push_back(smp::submit_to(1, [seen, i] { seen->push_back(i); }));
+    for (auto& f : sent) co_await std::move(f);
+    auto in_order = co_await smp::submit_to(1, [seen] {
+      for (int i = 0; i < static_cast<int>(seen->size()); ++i) {
+        if ((*seen)[i] != i) return false;
+      }
+      return static_cast<int>(seen->size()) == n;
+    });
+    EXPECT_TRUE(in_order);
+  });
+}
+
+thread_local int touched = 0;
+
+TEST(smp, invoke_on_all_and_map_reduce_reach_every_shard) {
+  run_on_two_shards([]() -> future<> {
+    co_await smp::invoke_on_all([] { touched = 10 + static_cast<int>(this_shard_id()); });
+    int sum = co_await smp::map_reduce([] { return touched; }, 0, std::plus<int>());
+    EXPECT_EQ(sum, 10 + 11);
+    co_await smp::invoke_on_others([] { touched = 0; });
+    EXPECT_EQ(touched, 10) << "invoke_on_others skips the caller";
+    int after = co_await smp::map_reduce([] { return touched; }, 0, std::plus<int>());
+    EXPECT_EQ(after, 10);
+  });
+}
+
+TEST(smp, back_pressure_holds_senders_and_drops_nothing) {
+  std::atomic<int> processed{0};
+  run_on_two_shards([&processed]() -> future<> {
+    constexpr int n = 10'000;
+    std::vector<future<>> sent;
+    sent.reserve(n);
+    // Far more than the in-flight limit, all sent at once: the surplus
+    // waits on shard 0 for room.
+    for (int i = 0; i < n; ++i) {
+      sent.push_back(smp::submit_to(1, [&processed] { processed.fetch_add(1, std::memory_order_relaxed); }));
+    }
+    for (auto& f : sent) co_await std::move(f);
+    EXPECT_EQ(processed.load(), n);
+  });
+}
+
+TEST(smp, shutdown_waits_for_messages_in_flight) {
+  std::atomic<int> finished{0};
+  run_on_two_shards([&finished]() -> future<> {
+    for (int i = 0; i < 300; ++i) {
+      // Sent and forgotten: main returns before any is answered.
+      (void)smp::submit_to(1, [&finished] {
+        return sleep(2ms).then([&finished] { finished.fetch_add(1); });
+      });
+    }
+    return make_ready_future<>();
+  });
+  EXPECT_EQ(finished.load(), 300) << "smp::run() returned before every message was answered";
+}
+
+TEST(smp, a_sleeping_shard_wakes_for_a_message) {
+  run_on_two_shards([]() -> future<> {
+    auto sleeps_of_shard_1 = [] { return smp::submit_to(1, [] { return engine().stats().sleeps; }); };
+    std::uint64_t before = co_await sleeps_of_shard_1();
+    co_await sleep(20ms);  // shard 1 has nothing to do: it sleeps
+    std::uint64_t after = co_await sleeps_of_shard_1();
+    EXPECT_GT(after, before) << "shard 1 never slept";
+  });
+}
+
+TEST(smp, alien_threads_submit_and_wait) {
+  run_on_two_shards([]() -> future<> {
+    // A blocking-call thread is not a shard: the kind of thread alien is for.
+    unsigned shard = co_await run_blocking([] {
+      return alien::submit_to(1, [] { return sleep(1ms).then([] { return this_shard_id(); }); }).get();
+    });
+    EXPECT_EQ(shard, 1u);
+    bool threw = co_await run_blocking([] {
+      try {
+        alien::submit_to(1, []() -> int { throw std::logic_error("alien"); }).get();
+      } catch (const std::logic_error&) {
+        return true;
+      }
+      return false;
+    });
+    EXPECT_TRUE(threw);
+  });
+  // After smp::run(): refused.
+  EXPECT_THROW(alien::submit_to(0, [] {}).get(), shard_stopped_error);
+}
+
+// --- sharded<> ----------------------------------------------------------------
+
+struct event_log {
+  std::mutex mutex;
+  std::vector<std::string> events;
+  void add(std::string e) {
+    std::lock_guard lock(mutex);
+    events.push_back(std::move(e));
+  }
+};
+
+struct recorder : peering_sharded_service<recorder> {
+  recorder(event_log* log, int base, int per_shard) : log(log), value(base + per_shard) {
+    log->add("construct " + std::to_string(this_shard_id()));
+  }
+  ~recorder() { log->add("destroy " + std::to_string(this_shard_id())); }
+  future<> stop() {
+    log->add("stop " + std::to_string(this_shard_id()));
+    return sleep(1ms);
+  }
+  event_log* log;
+  int value;
+};
+
+TEST(sharded, start_stop_order_and_per_shard_construction) {
+  event_log log;
+  run_on_two_shards([&log]() -> future<> {
+    sharded<recorder> s;
+    co_await s.start(&log, 100, sharded_parameter([] { return static_cast<int>(this_shard_id()) * 10; }));
+    EXPECT_EQ(s.local().value, 100);
+    int sum = co_await s.map_reduce([](recorder& r) { return r.value; }, 0, std::plus<int>());
+    EXPECT_EQ(sum, 100 + 110);
+    int on_1 = co_await s.invoke_on(1, [](recorder& r) { return r.value; });
+    EXPECT_EQ(on_1, 110);
+    // A peer reached through container().
+    int peer = co_await s.local().container().invoke_on(1, [](recorder& r) { return r.value + 1; });
+    EXPECT_EQ(peer, 111);
+    co_await s.invoke_on_all([](recorder& r) { r.value = 0; });
+    EXPECT_EQ(co_await s.map_reduce([](recorder& r) { return r.value; }, 0, std::plus<int>()), 0);
+    co_await s.stop();
+  });
+  std::lock_guard lock(log.mutex);
+  auto index = [&](const std::string& e) {
+    for (std::size_t i = 0; i < log.events.size(); ++i) {
+      if (log.events[i] == e) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  for (const char* e : {"construct 0", "construct 1", "stop 0", "stop 1", "destroy 0", "destroy 1"}) {
+    EXPECT_GE(index(e), 0) << "missing: " << e;
+  }
+  EXPECT_LT(std::max(index("stop 0"), index("stop 1")), std::min(index("destroy 0"), index("destroy 1")))
+      << "every instance stops before any is destroyed";
+}
+
+struct fails_on_shard_1 {
+  fails_on_shard_1() {
+    if (this_shard_id() == 1) throw std::runtime_error("cannot start here");
+  }
+};
+
+TEST(sharded, a_failed_start_cleans_up_and_fails) {
+  run_on_two_shards([]() -> future<> {
+    sharded<fails_on_shard_1> s;
+    EXPECT_THROW(co_await s.start(), std::runtime_error);
+    EXPECT_FALSE(s.local_is_initialized());
+  });
+}
+
+// --- foreign_ptr --------------------------------------------------------------
+
+struct owned_object {
+  explicit owned_object(std::atomic<int>* destroyed_on) : destroyed_on(destroyed_on), made_on(this_shard_id()) {}
+  ~owned_object() { destroyed_on->store(static_cast<int>(this_shard_id())); }
+  std::atomic<int>* destroyed_on;
+  unsigned made_on;
+};
+
+TEST(foreign_ptr, is_destroyed_on_its_owner) {
+  std::atomic<int> destroyed_on{-1};
+  run_on_two_shards([&destroyed_on]() -> future<> {
+    // Made on shard 1, handed to shard 0, dropped there.
+    auto p = co_await smp::submit_to(1, [&destroyed_on] {
+      return make_foreign(std::make_unique<owned_object>(&destroyed_on));
+    });
+    EXPECT_EQ(p.get_owner_shard(), 1u);
+    EXPECT_EQ(p->made_on, 1u);
+    p.reset();
+    EXPECT_FALSE(p);
+  });
+  // smp::run() waited for the destroying message.
+  EXPECT_EQ(destroyed_on.load(), 1);
+}
+
+TEST(foreign_ptr, copy_of_a_shared_pointer_is_made_on_the_owner) {
+  std::atomic<int> destroyed_on{-1};
+  run_on_two_shards([&destroyed_on]() -> future<> {
+    auto p = co_await smp::submit_to(1, [&destroyed_on] {
+      return make_foreign(std::make_shared<owned_object>(&destroyed_on));
+    });
+    auto q = co_await p.copy();
+    EXPECT_EQ(q.get(), p.get());
+    EXPECT_EQ(q.get_owner_shard(), 1u);
+  });
+  EXPECT_EQ(destroyed_on.load(), 1);
+}
+
+}  // namespace
+}  // namespace reef
