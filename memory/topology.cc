@@ -40,6 +40,14 @@ topology::topology(std::vector<cpu_info> cpus, std::vector<numa_node_info> nodes
 std::uint64_t topology::total_memory_bytes() const noexcept {
   std::uint64_t total = 0;
   for (const auto& n : _nodes) total += n.memory_bytes;
+  // Some VMs show NUMA nodes holding less than the machine has (memory that
+  // is online but on no node): the kernel's count is the floor.
+  long pages = sysconf(_SC_PHYS_PAGES);
+  long page_size = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page_size > 0) {
+    auto physical = static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size);
+    if (physical > total) total = physical;
+  }
   return total;
 }
 

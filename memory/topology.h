@@ -46,6 +46,7 @@ class topology {
   /// The CPUs this process may run on, by OS index.
   const std::vector<cpu_info>& cpus() const noexcept { return _cpus; }
   const std::vector<numa_node_info>& numa_nodes() const noexcept { return _nodes; }
+  /// The memory of all nodes, and at least what the kernel counts.
   std::uint64_t total_memory_bytes() const noexcept;
   /// Where the data came from: "hwloc" or "fallback (why)".
   const std::string& source() const noexcept { return _source; }

@@ -2,7 +2,9 @@
 
 #include <absl/flags/flag.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 #include <optional>
@@ -12,15 +14,55 @@
 #include "core/log.h"
 #include "core/reactor.h"
 #include "core/reactor_flags.h"
+#include "memory/allocator.h"
 #include "memory/topology.h"
 #include "smp/smp.h"
 
 ABSL_FLAG(int, smp, 0, "Number of shards (one per CPU; 0: one on every CPU allowed)");
 ABSL_FLAG(std::string, cpuset, "", "CPUs the shards may run on, e.g. 0-3,8 (default: all allowed)");
+ABSL_FLAG(std::string, memory, "",
+          "Memory for all shards together, e.g. 4G (default: the machine's, less --reserve-memory); "
+          "enforced per shard by the sharded allocator (//memory:malloc_override)");
+ABSL_FLAG(std::string, reserve_memory, "",
+          "Memory left to the operating system when --memory is not given (default: 7% of it, at "
+          "least 1.5G)");
 
 namespace reef {
 
 namespace {
+
+// "4G", "512M", "64k", "1000": a byte count. Throws naming `flag`.
+std::size_t parse_size(const std::string& flag, const std::string& text) {
+  auto fail = [&](const std::string& why) {
+    return memory::flag_error("flag --" + flag + ": '" + text + "': " + why);
+  };
+  std::size_t i = 0;
+  std::uint64_t value = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    std::uint64_t next = value * 10 + static_cast<unsigned>(text[i] - '0');
+    if (next / 10 != value) throw fail("too large");
+    value = next;
+    ++i;
+  }
+  if (i == 0) throw fail("not a size (a number with an optional k, M, G or T)");
+  std::string unit = text.substr(i);
+  unsigned shift = 0;
+  if (unit.empty() || unit == "B") {
+    shift = 0;
+  } else if (unit == "k" || unit == "K" || unit == "KB" || unit == "KiB") {
+    shift = 10;
+  } else if (unit == "M" || unit == "MB" || unit == "MiB") {
+    shift = 20;
+  } else if (unit == "G" || unit == "GB" || unit == "GiB") {
+    shift = 30;
+  } else if (unit == "T" || unit == "TB" || unit == "TiB") {
+    shift = 40;
+  } else {
+    throw fail("unknown unit '" + unit + "'");
+  }
+  if (shift > 0 && value > (UINT64_MAX >> shift)) throw fail("too large");
+  return static_cast<std::size_t>(value << shift);
+}
 
 logger& app_logger() {
   static logger* l = new logger("app");
@@ -90,6 +132,36 @@ int app_template::run(int argc, char** argv, noncopyable_function<future<int>()>
     if (!cpus.empty()) cpuset = memory::parse_cpuset(cpus);
     memory::topology topo = memory::topology::discover();
     options.cpus = memory::select_cpus(topo, smp_count, cpuset);
+
+    // Memory: a total split evenly across the shards, each capped.
+    std::size_t physical = topo.total_memory_bytes();
+    std::string memory_flag = absl::GetFlag(FLAGS_memory);
+    std::string reserve_flag = absl::GetFlag(FLAGS_reserve_memory);
+    std::size_t reserve = reserve_flag.empty()
+                              ? std::max<std::size_t>(physical / 100 * 7, std::size_t{3} << 29)
+                              : parse_size("reserve-memory", reserve_flag);
+    std::size_t total;
+    if (!memory_flag.empty()) {
+      total = parse_size("memory", memory_flag);
+      if (total == 0) throw memory::flag_error("flag --memory: must be more than 0");
+    } else {
+      if (reserve >= physical) {
+        throw memory::flag_error("flag --reserve-memory: reserves all of the machine's memory");
+      }
+      total = physical - reserve;
+    }
+    std::size_t per_shard = total / options.cpus.size();
+    if (per_shard < (std::size_t{16} << 20)) {
+      throw memory::flag_error("flag --memory: less than 16M per shard");
+    }
+    memory::allocator_config mc;
+    mc.shards = static_cast<unsigned>(options.cpus.size());
+    mc.limit_per_shard_bytes = per_shard;
+    for (const auto& c : options.cpus) mc.numa_node_of_shard.push_back(static_cast<int>(c.numa_node));
+    if (!memory::configure(mc)) {
+      throw memory::flag_error("flag --smp: more than " + std::to_string(memory::max_shards) +
+                               " shards");
+    }
   } catch (const std::invalid_argument& e) {
     return refuse(e.what());
   }

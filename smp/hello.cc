@@ -8,11 +8,13 @@
 
 #include <cstdio>
 #include <functional>
+#include <memory>
 #include <thread>
 
 #include "core/coroutine.h"
 #include "core/reactor.h"
 #include "core/sleep.h"
+#include "memory/allocator.h"
 #include "smp/app_template.h"
 #include "smp/sharded.h"
 #include "smp/smp.h"
@@ -87,6 +89,20 @@ reef::future<int> demo() {
                                               std::plus<int>());
   std::printf("sharded: %d greetings counted over %u shard(s)\n", greetings, reef::smp::count);
   co_await greeters.stop();
+
+  // The sharded allocator (this program links //memory:malloc_override).
+  auto probe = std::make_unique<int>(1);
+  if (reef::memory::owns(probe.get())) {
+    std::size_t in_use = co_await reef::smp::map_reduce(
+        [] { return reef::memory::local_stats().bytes_in_use; }, std::size_t{0},
+        std::plus<std::size_t>());
+    auto s = reef::memory::local_stats();
+    std::printf("memory: %zu bytes in use over all shards; shard 0: %llu mallocs, %llu frees, "
+                "%llu from other shards, limit %zu MiB\n",
+                in_use, static_cast<unsigned long long>(s.mallocs),
+                static_cast<unsigned long long>(s.frees),
+                static_cast<unsigned long long>(s.cross_shard_frees), s.limit_bytes >> 20);
+  }
 
   if (absl::GetFlag(FLAGS_wait_for_signal)) {
     std::printf("waiting for SIGINT or SIGTERM\n");

@@ -49,6 +49,16 @@ expect_refused "--cpuset" --cpuset 99999
 expect_refused "--reactor-backend" --reactor-backend kqueue
 expect_refused "--task-quota-ms" --task-quota-ms=abc
 expect_refused "--logger-log-level" --logger-log-level=reactor
+expect_refused "--memory" --memory=lots
+expect_refused "--memory" --memory=1M
+expect_refused "--memory" --memory=4Q
+expect_refused "--memory" --memory 99999999999999999999G
+expect_refused "--reserve-memory" --reserve-memory=100T
+
+out=$("$hello" --smp 1 --memory 256M)
+if grep -q "^memory:" <<<"$out"; then
+  check "$out" "limit 256 MiB"
+fi
 
 help=$("$hello" --help)
 check "$help" "--smp"

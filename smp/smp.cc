@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "core/when_all.h"
+#include "memory/allocator.h"
 #include "smp/alien.h"
 
 namespace reef {
@@ -104,7 +105,10 @@ class smp_poller final : public poller {
   }
 
   bool poll() noexcept override {
-    bool did = false;
+    // Memory this shard freed for others goes back in batches; memory
+    // others freed for it comes home.
+    memory::flush_remote_frees();
+    bool did = memory::drain_remote_frees() > 0;
     for (auto* q : _incoming) did |= q->process_requests() > 0;
     for (auto* q : _incoming) did |= q->flush_responses();
     for (auto* q : _outgoing) did |= q->flush_requests();
@@ -213,6 +217,11 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   for (unsigned s = 1; s < n; ++s) {
     rt.threads.emplace_back([&rt, &options, s, o = shard_options(s)] {
       internal::this_shard = s;
+      memory::bind_this_thread_to_shard(s);
+      // Declared before the reactor, so destroyed after it.
+      struct unbind_at_exit {
+        ~unbind_at_exit() { memory::unbind_this_thread(); }
+      } unbind;
       if (options.pin_threads) internal::pin_to(options.cpus[s].os_index);
       std::unique_ptr<reactor> r;
       try {
@@ -234,6 +243,7 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
   internal::this_shard = 0;
+  memory::bind_this_thread_to_shard(0);
   if (options.pin_threads && !options.cpus.empty()) internal::pin_to(options.cpus[0].os_index);
   std::unique_ptr<reactor> r;
   try {
@@ -263,6 +273,8 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
     rt.running.store(false);
     count = 1;
     internal::runtime.store(nullptr);
+    r.reset();
+    memory::unbind_this_thread();
   };
   if (rt.failed.load()) {
     finish();

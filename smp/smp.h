@@ -51,7 +51,10 @@
 
 namespace reef {
 
-/// How smp::run() lays out the shards.
+/// How smp::run() lays out the shards. Each shard's thread owns the
+/// allocator arena of its number (memory/allocator.h); what limits those
+/// arenas is set with memory::configure() (app_template does, from
+/// --memory).
 struct smp_options {
   /// One CPU per shard, shard 0 first (see memory::select_cpus). Empty: one
   /// shard on the calling thread.

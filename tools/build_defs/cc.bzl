@@ -20,6 +20,21 @@ REEF_COPTS = [
     "-Wno-unknown-warning-option",
 ]
 
+# The sanitizer configurations, for select(): `select(unless_sanitized(x, y))`
+# is x in a sanitizer build and y otherwise.
+REEF_SANITIZED = [
+    "//tools/build_defs:asan",
+    "//tools/build_defs:tsan",
+    "//tools/build_defs:ubsan",
+    "//tools/build_defs:fuzz",
+]
+
+def if_sanitized(then, otherwise):
+    """A select() value: `then` under any sanitizer, `otherwise` without."""
+    branches = {config: then for config in REEF_SANITIZED}
+    branches["//conditions:default"] = otherwise
+    return select(branches)
+
 def reef_cc_library(name, copts = [], **kwargs):
     """A cc_library built with Reef's warnings."""
     native.cc_library(
