@@ -1,5 +1,7 @@
-// Messages between two shards: submit_to round-trip latency with one
-// message in flight, throughput with many in flight, and invoke_on_all.
+// Messages between shards: submit_to round-trip latency with one message
+// in flight, throughput with many in flight, invoke_on_all, and a ring of
+// shards each sending to the next (aggregate throughput as shards are
+// added; counts above this machine's CPUs are skipped).
 //
 //   tools/bazel run //smp:smp_benchmark -- --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true
@@ -13,6 +15,7 @@
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cstdint>
 #include <future>
 #include <thread>
@@ -29,14 +32,17 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-// Two shards running until stop(), on a thread of their own.
-class two_shards {
+// Shards running until stop(), on a thread of their own.
+class shards_running {
  public:
-  explicit two_shards(bool poll_mode) {
+  // `shards` of them, pinned, one per CPU. REQUIRES: that many CPUs (two
+  // share one CPU, unpinned, on a one-CPU machine).
+  explicit shards_running(bool poll_mode, unsigned shards = 2) {
     smp_options o;
     memory::topology topo = memory::topology::discover();
-    o.cpus = memory::select_cpus(topo, topo.cpus().size() >= 2 ? 2u : 1u, std::nullopt);
-    if (o.cpus.size() < 2) {
+    unsigned n = std::min<unsigned>(shards, static_cast<unsigned>(topo.cpus().size()));
+    o.cpus = memory::select_cpus(topo, n, std::nullopt);
+    while (o.cpus.size() < shards) {
       o.cpus.push_back(o.cpus.front());
       o.pin_threads = false;
     }
@@ -53,7 +59,7 @@ class two_shards {
     });
     started.wait();
   }
-  ~two_shards() {
+  ~shards_running() {
     alien::submit_to(0, [this] { _stop.set_value(); }).get();
     _thread.join();
   }
@@ -77,7 +83,7 @@ class two_shards {
 constexpr int batch_size = 1000;
 
 void round_trip(benchmark::State& state, bool poll_mode) {
-  two_shards shards(poll_mode);
+  shards_running shards(poll_mode);
   for (auto _ : state) {
     state.SetIterationTime(shards.seconds_on_shard_0([]() -> future<> {
       for (int i = 0; i < batch_size; ++i) co_await smp::submit_to(1, [] {});
@@ -94,7 +100,7 @@ BENCHMARK(submit_to_round_trip_poll)->UseManualTime();
 BENCHMARK(submit_to_round_trip_sleeping_peer)->UseManualTime();
 
 void throughput(benchmark::State& state, bool poll_mode) {
-  two_shards shards(poll_mode);
+  shards_running shards(poll_mode);
   const int messages = static_cast<int>(state.range(0));
   for (auto _ : state) {
     state.SetIterationTime(shards.seconds_on_shard_0([messages]() -> future<> {
@@ -112,7 +118,7 @@ BENCHMARK(submit_to_throughput_poll)->Arg(10000)->UseManualTime();
 BENCHMARK(submit_to_throughput)->Arg(10000)->UseManualTime();
 
 void invoke_on_all_two_shards(benchmark::State& state) {
-  two_shards shards(true);
+  shards_running shards(true);
   for (auto _ : state) {
     state.SetIterationTime(shards.seconds_on_shard_0([]() -> future<> {
       for (int i = 0; i < batch_size; ++i) co_await smp::invoke_on_all([] {});
@@ -121,6 +127,32 @@ void invoke_on_all_two_shards(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * batch_size);
 }
 BENCHMARK(invoke_on_all_two_shards)->UseManualTime();
+
+// Every shard sends to the next one around a ring, all at once: aggregate
+// messages per second as shards are added (one per CPU; counts above this
+// machine's CPUs are skipped).
+void submit_to_ring(benchmark::State& state) {
+  const auto n = static_cast<unsigned>(state.range(0));
+  if (n > memory::topology::discover().cpus().size()) {
+    state.SkipWithError("more shards than CPUs");
+    return;
+  }
+  shards_running shards(true, n);
+  constexpr int per_shard = 10000;
+  for (auto _ : state) {
+    state.SetIterationTime(shards.seconds_on_shard_0([]() -> future<> {
+      return smp::invoke_on_all([]() -> future<> {
+        unsigned next = (this_shard_id() + 1) % smp::count;
+        std::vector<future<>> sent;
+        sent.reserve(per_shard);
+        for (int i = 0; i < per_shard; ++i) sent.push_back(smp::submit_to(next, [] {}));
+        for (auto& f : sent) co_await std::move(f);
+      });
+    }));
+  }
+  state.SetItemsProcessed(state.iterations() * per_shard * static_cast<std::int64_t>(n));
+}
+BENCHMARK(submit_to_ring)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->UseManualTime();
 
 }  // namespace
 }  // namespace reef
