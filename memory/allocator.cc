@@ -19,9 +19,10 @@ namespace {
 constexpr std::size_t page_bits = 12;
 constexpr std::size_t page_size = std::size_t{1} << page_bits;
 // Address space per arena: 32 GiB where the reservation fits, less where it
-// does not (ThreadSanitizer leaves programs only a few TiB); chosen once.
+// does not (ThreadSanitizer leaves programs a few TiB, valgrind and
+// `ulimit -v` less); chosen once. At the least, 16 MiB per arena.
 constexpr std::size_t arena_bits_wanted = 35;
-constexpr std::size_t arena_bits_least = 29;
+constexpr std::size_t arena_bits_least = 24;
 std::size_t arena_bits = arena_bits_wanted;  // set before region_base is published
 constexpr unsigned arena_count = max_shards + 1;  // the last one is the fallback
 constexpr unsigned fallback_index = max_shards;
@@ -180,6 +181,16 @@ class arena {
 
   unsigned index() const noexcept { return _index; }
 
+  // The common case of allocate(): a free object of the class, or nullptr.
+  [[gnu::always_inline]] void* try_allocate_small(std::size_t size) noexcept {
+    unsigned c = class_of(size);
+    free_object* o = _free[c];
+    if (o == nullptr) return nullptr;
+    _free[c] = o->next;
+    ++_small_allocs[c];
+    return o;
+  }
+
   [[gnu::always_inline]] void* allocate_small(std::size_t size) noexcept {
     unsigned c = class_of(size);
     if (free_object* o = _free[c]) {
@@ -242,6 +253,20 @@ class arena {
       return;
     }
     free_large(p, page);
+  }
+
+  // The common case of free(): a small object of this arena, freed by its
+  // owner. False if `p` is anything else.
+  [[gnu::always_inline]] bool try_free_small(void* p) noexcept {
+    if (!contains(p)) return false;
+    page_info& pi = _meta[page_of(p)];
+    if (pi.kind != page_kind::small) return false;
+    unsigned c = pi.size_class;
+    auto* o = static_cast<free_object*>(p);
+    o->next = _free[c];
+    _free[c] = o;
+    ++_small_frees[c];
+    return true;
   }
 
   [[gnu::noinline]] void free_large(void* p, std::size_t page) noexcept {
@@ -534,7 +559,7 @@ thread_local std::uint64_t remote_pending_mask[(arena_count + 63) / 64];
 void ensure_region() noexcept {
   std::call_once(init_once, [] {
     void* base = MAP_FAILED;
-    for (std::size_t bits = arena_bits_wanted; bits >= arena_bits_least; bits -= 2) {
+    for (std::size_t bits = arena_bits_wanted; bits >= arena_bits_least; --bits) {
       base = ::mmap(nullptr, (std::size_t{1} << bits) * arena_count, PROT_NONE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (base != MAP_FAILED) {
@@ -649,14 +674,27 @@ int this_thread_shard() noexcept {
   return this_thread_arena != nullptr ? static_cast<int>(this_thread_arena->index()) : -1;
 }
 
-void* allocate(std::size_t size) noexcept {
+namespace {
+
+// Everything allocate() does but the common case.
+[[gnu::noinline]] void* allocate_slow(std::size_t size) noexcept {
   arena* a = this_thread_arena;
-  if (a != nullptr) [[likely]] {
+  if (a != nullptr) {
     if (size <= small_max) return a->allocate_small(size);
     return allocate_in(*a, 16, size);
   }
   std::lock_guard lock(fallback_mutex);
   return allocate_in(home_arena(), 16, size);
+}
+
+}  // namespace
+
+void* allocate(std::size_t size) noexcept {
+  arena* a = this_thread_arena;
+  if (a != nullptr && size <= small_max) [[likely]] {
+    if (void* p = a->try_allocate_small(size)) return p;
+  }
+  return allocate_slow(size);
 }
 
 void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
@@ -667,7 +705,10 @@ void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
   return allocate_in(home_arena(), alignment, size);
 }
 
-void free(void* p) noexcept {
+namespace {
+
+// Everything free() does but the common case.
+[[gnu::noinline]] void free_slow(void* p) noexcept {
   if (p == nullptr) return;
   arena* owner = arena_of(p);
   if (owner == nullptr) {
@@ -676,7 +717,7 @@ void free(void* p) noexcept {
     if (h == nullptr) die("reef allocator: free() of a pointer it did not hand out\n");
     owner = &arenas[h->arena];
   }
-  if (owner == this_thread_arena) [[likely]] {
+  if (owner == this_thread_arena) {
     owner->free_local(p);
     return;
   }
@@ -686,6 +727,14 @@ void free(void* p) noexcept {
     return;
   }
   free_remote(*owner, p);
+}
+
+}  // namespace
+
+void free(void* p) noexcept {
+  arena* a = this_thread_arena;
+  if (a != nullptr && a->try_free_small(p)) [[likely]] return;
+  free_slow(p);
 }
 
 std::size_t usable_size(void* p) noexcept {
