@@ -50,7 +50,12 @@ class condition_variable {
 
   /// Like wait(), failing with condition_variable_timed_out at `timeout`.
   future<> wait(time_point timeout) noexcept { return wait_impl(true, timeout); }
-  future<> wait(duration timeout) noexcept { return wait_impl(true, clock::now() + timeout); }
+  future<> wait(duration timeout) noexcept {
+    time_point now = clock::now();
+    // A timeout too long to represent never expires.
+    if (timeout > time_point::max() - now) return wait_impl(false, time_point());
+    return wait_impl(true, now + timeout);
+  }
 
   /// Resolves once `pred()` holds, checking it now and after each wake-up.
   /// `pred` is called on this thread and destroyed when the future resolves.

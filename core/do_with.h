@@ -4,9 +4,9 @@
 //     return read_into(key, buf);   // key and buf live until this resolves
 //   });
 //
-// Thread rules: the calling thread; the objects are moved to the heap,
-// passed by reference to the function, and destroyed on this thread when
-// the function's future resolves.
+// Thread rules: the calling thread; the objects and the function are moved
+// to the heap, the objects passed by reference to the function, and all
+// destroyed on this thread when the function's future resolves.
 #pragma once
 
 #include <cstddef>
@@ -21,29 +21,34 @@ namespace reef {
 
 namespace internal {
 
+// The values and the function, together on the heap: the function too must
+// live until its future resolves (a coroutine lambda's frame refers to it).
 template <typename Args, std::size_t... I>
 auto do_with_impl(Args&& args, std::index_sequence<I...>) noexcept {
   constexpr std::size_t n = sizeof...(I);
-  auto& func = std::get<n>(args);
-  using values = std::tuple<std::decay_t<std::tuple_element_t<I, std::decay_t<Args>>>...>;
-  using result = futurize_t<std::invoke_result_t<decltype(func), std::tuple_element_t<I, values>&...>>;
-  std::unique_ptr<values> held;
+  using arg_types = std::decay_t<Args>;
+  using func_type = std::decay_t<std::tuple_element_t<n, arg_types>>;
+  using held_type = std::tuple<std::decay_t<std::tuple_element_t<I, arg_types>>..., func_type>;
+  using result = futurize_t<
+      std::invoke_result_t<func_type&, std::tuple_element_t<I, held_type>&...>>;
+  std::unique_ptr<held_type> held;
   try {
-    held = std::make_unique<values>(std::forward<std::tuple_element_t<I, std::decay_t<Args>>>(
-        std::get<I>(args))...);
+    held = std::make_unique<held_type>(
+        std::forward<std::tuple_element_t<I, arg_types>>(std::get<I>(args))...,
+        std::forward<std::tuple_element_t<n, arg_types>>(std::get<n>(args)));
   } catch (...) {
     return futurize<result>::from_exception(std::current_exception());
   }
-  result f = futurize_invoke(func, std::get<I>(*held)...);
+  result f = futurize_invoke(std::get<n>(*held), std::get<I>(*held)...);
   if (f.available()) return f;
   return f.finally([held = std::move(held)] {});
 }
 
 }  // namespace internal
 
-/// Moves `values...` to the heap, calls `func(values&...)` (the last
-/// argument), and destroys them once its future resolves; returns that
-/// future.
+/// Moves `values...` and `func` (the last argument) to the heap, calls
+/// `func(values&...)`, and destroys them all once its future resolves;
+/// returns that future.
 template <typename T1, typename... More>
 auto do_with(T1&& value, More&&... more) noexcept {
   static_assert(sizeof...(More) >= 1, "do_with(values..., func)");

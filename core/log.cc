@@ -95,12 +95,15 @@ void logger::write(log_level level, std::string_view message) noexcept {
     line.append(_name).append(" - ").append(message).push_back('\n');
 
     registry& r = the_registry();
+    std::function<void(std::string_view)> sink;
     {
       std::lock_guard lock(r.mutex);
-      if (r.sink) {
-        r.sink(line);
-        return;
-      }
+      sink = r.sink;
+    }
+    // Called without the lock: a sink may log, or set levels, itself.
+    if (sink) {
+      sink(line);
+      return;
     }
     const char* p = line.data();
     std::size_t left = line.size();

@@ -141,8 +141,9 @@ void set_default_log_level(log_level level);
 std::vector<std::string> logger_names();
 
 /// Where lines go: a function given each complete line (with its newline),
-/// or, when empty (the default), stderr. For tests and embedding; the
-/// function may be called from any thread.
+/// or, when empty (the default), stderr. For tests and embedding. The
+/// function is called from whatever thread logs, possibly several at once
+/// (it must be thread-safe), and may itself log.
 void set_log_sink(std::function<void(std::string_view line)> sink);
 
 }  // namespace reef

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -12,9 +13,14 @@ namespace {
 
 struct captured_lines {
   captured_lines() {
-    set_log_sink([this](std::string_view line) { lines.emplace_back(line); });
+    // Sinks are called from any thread at once: this one locks.
+    set_log_sink([this](std::string_view line) {
+      std::lock_guard lock(mutex);
+      lines.emplace_back(line);
+    });
   }
   ~captured_lines() { set_log_sink(nullptr); }
+  std::mutex mutex;
   std::vector<std::string> lines;
 };
 
@@ -69,6 +75,20 @@ TEST(log, logger_names_lists_live_loggers) {
   }
   auto after = logger_names();
   EXPECT_EQ(std::find(after.begin(), after.end(), "log_test_c"), after.end());
+}
+
+TEST(log, a_sink_may_log_itself) {
+  logger inner("log_test_inner");
+  std::vector<std::string> lines;
+  set_log_sink([&](std::string_view line) {
+    lines.emplace_back(line);
+    if (lines.size() == 1) inner.info("logged from the sink");
+  });
+  logger outer("log_test_outer");
+  outer.info("first");
+  set_log_sink(nullptr);
+  ASSERT_EQ(lines.size(), 2u) << "no deadlock, and the sink's own line arrived";
+  EXPECT_NE(lines[1].find("logged from the sink"), std::string::npos);
 }
 
 TEST(log, lines_from_many_threads_stay_whole) {

@@ -8,6 +8,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "core/fence.h"
 #include "core/internal/epoll_backend.h"
 #include "core/internal/io_uring_backend.h"
 #include "core/internal/watchdog.h"
@@ -52,15 +53,22 @@ struct reactor::signal_slot {
   struct sigaction previous {};
 };
 
+// Delivers the process's signals, on the one reactor that handles them:
+// another reactor must not take the pending bits it has no handler for.
 class reactor::signal_poller final : public poller {
  public:
   explicit signal_poller(reactor& r) : _reactor(r) {}
   bool poll() noexcept override {
-    if (pending_signals.load(std::memory_order_relaxed) == 0) return false;
+    if (pending_signals.load(std::memory_order_relaxed) == 0 || !owns_signals()) return false;
     _reactor.run_signal_handlers(pending_signals.exchange(0));
     return true;
   }
-  bool has_work() noexcept override { return pending_signals.load() != 0; }
+  bool has_work() noexcept override { return pending_signals.load() != 0 && owns_signals(); }
+
+ private:
+  bool owns_signals() const noexcept {
+    return signal_reactor.load(std::memory_order_relaxed) == &_reactor;
+  }
 
  private:
   reactor& _reactor;
@@ -195,7 +203,6 @@ bool reactor::poll_once() noexcept {
 bool reactor::run_tasks() noexcept {
   if (_tasks.empty()) return false;
   internal::preempt_requested.store(false, std::memory_order_relaxed);
-  _watchdog->on_busy();
   std::uint64_t ran = 0;
   do {
     task* t = _tasks.pop_front();
@@ -208,6 +215,9 @@ bool reactor::run_tasks() noexcept {
 
 bool reactor::run_one_iteration(bool may_sleep) {
   ++_stats.iterations;
+  // Timers and pollers run user code too (smp runs messages from its
+  // poller): the watchdog preempts and watches every iteration.
+  _watchdog->on_busy();
   _watchdog->on_iteration();
   lowres_clock::update();
   bool did_work = false;
@@ -228,6 +238,7 @@ void reactor::sleep() noexcept {
   // Announce the sleep before the last look, so that a thread that adds
   // work after the look sees _sleeping and wakes us.
   _sleeping.store(true);
+  internal::store_load_fence();
   bool work = _stop_requested.load();
   for (poller* p : _pollers) {
     if (work) break;

@@ -18,6 +18,7 @@
 #include <exception>
 #include <limits>
 #include <optional>
+#include <stdexcept>
 #include <utility>
 
 #include "core/assert.h"
@@ -69,9 +70,12 @@ class basic_semaphore {
     return wait_impl(units, timeout);
   }
 
-  /// Like wait(units), failing with semaphore_timed_out after `timeout`.
+  /// Like wait(units), failing with semaphore_timed_out after `timeout`
+  /// (a timeout too long to represent never expires).
   future<> wait(duration timeout, std::size_t units = 1) noexcept {
-    return wait_impl(units, Clock::now() + timeout);
+    time_point now = Clock::now();
+    if (timeout > time_point::max() - now) return wait_impl(units, std::nullopt);
+    return wait_impl(units, now + timeout);
   }
 
   /// Takes `units` now if they are available and nobody waits.
@@ -132,6 +136,11 @@ class basic_semaphore {
 
   future<> wait_impl(std::size_t units, std::optional<time_point> timeout) noexcept {
     if (_exception) return make_exception_future<>(_exception);
+    if (units > max_counter()) {
+      // Could never be served, and would hold back every later waiter.
+      return make_exception_future<>(
+          std::invalid_argument("semaphore::wait: more units than a semaphore can count"));
+    }
     if (may_proceed(units)) {
       _count -= static_cast<ssize_t>(units);
       return make_ready_future<>();

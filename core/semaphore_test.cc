@@ -65,6 +65,17 @@ REEF_TEST(semaphore, wait_times_out_and_frees_its_place) {
   EXPECT_EQ(sem.waiters(), 0u);
 }
 
+REEF_TEST(semaphore, impossible_requests_fail_at_once) {
+  semaphore sem(1);
+  EXPECT_THROW(co_await sem.wait(semaphore::max_counter() + 1), std::invalid_argument);
+  EXPECT_EQ(sem.waiters(), 0u) << "nothing left to hold the others back";
+  co_await sem.wait(1);
+  // A timeout too long to represent: a plain wait.
+  auto forever = sem.wait(std::chrono::steady_clock::duration::max());
+  sem.signal();
+  co_await std::move(forever);
+}
+
 REEF_TEST(semaphore, broken_fails_waiters_and_later_waits) {
   semaphore sem(0);
   auto waiting = sem.wait();

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <stdexcept>
 #include <system_error>
 
 #include "core/assert.h"
@@ -97,6 +98,9 @@ class thread_context final : public task, public blocking_context {
  public:
   thread_context(thread_attributes attributes, noncopyable_function<void()> func)
       : _func(std::move(func)) {
+    if (attributes.stack_size > thread_attributes::stack_size_max) {
+      throw std::invalid_argument("reef::thread: stack_size above thread_attributes::stack_size_max");
+    }
     long page = ::sysconf(_SC_PAGESIZE);
     std::size_t size = (attributes.stack_size + page - 1) / page * page;
     if (size == 0) size = page;
@@ -120,8 +124,9 @@ class thread_context final : public task, public blocking_context {
   }
 
   ~thread_context() {
-    REEF_ASSERT(_state == state::done || _state == state::created,
-                "a reef::thread destroyed while it runs or waits");
+    // A created thread is in the run queue: destroying it would leave the
+    // queue holding freed memory.
+    REEF_ASSERT(_state == state::done, "a reef::thread destroyed before it finished (join() first)");
 #if REEF_TSAN_FIBERS
     __tsan_destroy_fiber(_tsan_fiber);
 #endif

@@ -35,6 +35,8 @@ namespace reef {
 
 /// How a thread is created.
 struct thread_attributes {
+  /// The largest stack_size accepted (std::invalid_argument beyond).
+  static constexpr std::size_t stack_size_max = std::size_t{1} << 30;
   /// Usable stack, rounded up to whole pages; a guard page comes on top.
   std::size_t stack_size = 128 * 1024;
 };
@@ -49,7 +51,8 @@ class thread {
   thread() noexcept = default;
 
   /// Starts `func` on a new thread (it runs once the reactor gets to it).
-  /// Throws std::system_error if no stack can be mapped.
+  /// Throws std::system_error if no stack can be mapped,
+  /// std::invalid_argument for a stack_size above stack_size_max.
   template <typename Func>
   explicit thread(Func&& func) : thread(thread_attributes(), std::forward<Func>(func)) {}
 
@@ -59,7 +62,8 @@ class thread {
 
   thread(thread&& o) noexcept : _context(std::exchange(o._context, nullptr)) {}
   thread& operator=(thread&& o) noexcept;
-  /// REQUIRES: joined (or never started).
+  /// REQUIRES: the function has returned (its join() future resolved), or
+  /// the thread is empty (default-constructed or moved from).
   ~thread();
 
   /// Resolves when the function has returned (or failed, with its

@@ -98,6 +98,11 @@ REEF_TEST(thread, running_in_thread_tells_where_it_runs) {
   EXPECT_TRUE(inside);
 }
 
+REEF_TEST(thread, an_absurd_stack_size_is_refused) {
+  auto f = async(thread_attributes{.stack_size = thread_attributes::stack_size_max + 1}, [] {});
+  EXPECT_THROW(co_await std::move(f), std::invalid_argument);
+}
+
 REEF_TEST(thread, deep_recursion_fits_a_large_stack) {
   // 64 KiB of frames in a 1 MiB stack.
   auto f = async(thread_attributes{.stack_size = 1 << 20}, [] {

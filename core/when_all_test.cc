@@ -126,5 +126,15 @@ REEF_TEST(do_with, passes_a_failure_and_still_frees) {
   EXPECT_TRUE(weak.expired());
 }
 
+REEF_TEST(do_with, keeps_a_coroutine_lambda_alive_too) {
+  auto text = std::make_shared<std::string>("captured");
+  auto f = do_with(1, [text](int& n) -> future<size_t> {
+    co_await sleep(200us);  // the lambda's captures must survive this
+    co_return text->size() + static_cast<size_t>(n);
+  });
+  text.reset();  // the lambda's copy is the only one left
+  EXPECT_EQ(co_await std::move(f), 9u);
+}
+
 }  // namespace
 }  // namespace reef

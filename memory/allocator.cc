@@ -29,6 +29,9 @@ constexpr unsigned fallback_index = max_shards;
 constexpr std::size_t small_max = 16 * 1024;
 constexpr std::size_t huge_min = 32u << 20;
 constexpr std::size_t commit_step = 2u << 20;  // commit address space 2 MiB at a time
+// Requests above these fail (nullptr) before any arithmetic can overflow.
+constexpr std::size_t alignment_max = std::size_t{1} << 30;
+constexpr std::size_t size_max = std::size_t{1} << 46;
 
 // Writes a message and aborts: the allocator's invariants are broken (the
 // allocator cannot use Reef's assertions: it sits below them).
@@ -690,6 +693,7 @@ namespace {
 }  // namespace
 
 void* allocate(std::size_t size) noexcept {
+  if (size > size_max) [[unlikely]] return nullptr;
   arena* a = this_thread_arena;
   if (a != nullptr && size <= small_max) [[likely]] {
     if (void* p = a->try_allocate_small(size)) return p;
@@ -698,7 +702,10 @@ void* allocate(std::size_t size) noexcept {
 }
 
 void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
-  if (alignment == 0 || (alignment & (alignment - 1)) != 0) return nullptr;
+  if (alignment == 0 || (alignment & (alignment - 1)) != 0 || alignment > alignment_max) {
+    return nullptr;
+  }
+  if (size > size_max) return nullptr;
   arena* a = this_thread_arena;
   if (a != nullptr) return allocate_in(*a, alignment, size);
   std::lock_guard lock(fallback_mutex);

@@ -68,13 +68,15 @@ struct allocator_config {
   std::vector<int> numa_node_of_shard;
 };
 
-/// Sets limits and NUMA binding. Call before the shards start allocating
-/// (smp/app_template does, from --memory and --reserve-memory).
+/// Sets limits and NUMA binding. REQUIRES: called before the shards' threads
+/// bind to their arenas (smp/app_template does, from --memory and
+/// --reserve-memory).
 /// Returns false (and changes nothing) for more than max_shards shards.
 bool configure(const allocator_config& config) noexcept;
 
-/// Caps shard `shard`'s arena at `bytes` (0: no limit). For tests and for
-/// changing one shard's limit; configure() sets them all.
+/// Caps shard `shard`'s arena at `bytes` (0: no limit); configure() sets
+/// them all. REQUIRES: called on the arena's owner thread, or before any
+/// thread owns it (the limit is the owner's plain data).
 void set_limit(unsigned shard, std::size_t bytes) noexcept;
 
 /// The calling thread becomes the owner of shard `shard`'s arena.
@@ -86,9 +88,10 @@ void unbind_this_thread() noexcept;
 int this_thread_shard() noexcept;
 
 /// `size` bytes aligned to 16, or nullptr if the arena's limit (or the
-/// machine) is exhausted.
+/// machine) is exhausted, or `size` is above 64 TiB.
 void* allocate(std::size_t size) noexcept;
-/// `size` bytes aligned to `alignment` (a power of two), or nullptr.
+/// `size` bytes aligned to `alignment` (a power of two, at most 1 GiB), or
+/// nullptr (also for an alignment that is not a power of two or too big).
 void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept;
 /// Frees what allocate*() returned (nullptr is ignored), from any thread.
 void free(void* p) noexcept;

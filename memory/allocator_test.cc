@@ -73,6 +73,9 @@ TEST(allocator, aligned_allocations) {
   }
   EXPECT_EQ(allocate_aligned(3, 10), nullptr) << "not a power of two";
   EXPECT_EQ(allocate_aligned(0, 10), nullptr);
+  EXPECT_EQ(allocate_aligned(std::size_t{1} << 63, 10), nullptr) << "an alignment far too big";
+  EXPECT_EQ(allocate_aligned(64, ~std::size_t{0} - 10), nullptr) << "a size that would overflow";
+  EXPECT_EQ(allocate(~std::size_t{0}), nullptr);
 }
 
 TEST(allocator, reallocate_keeps_contents_while_growing_and_shrinking) {

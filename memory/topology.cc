@@ -184,6 +184,7 @@ std::vector<cpu_info> select_cpus(const topology& topo, std::optional<unsigned> 
     usable = topo.cpus();
   }
   if (smp && *smp == 0) throw flag_error("flag --smp: needs at least one shard");
+  if (usable.empty()) throw flag_error("flag --cpuset: no CPU to run on");
   unsigned wanted = smp.value_or(static_cast<unsigned>(usable.size()));
   if (wanted > usable.size()) {
     throw flag_error("flag --smp: " + std::to_string(wanted) + " shards, but only " +

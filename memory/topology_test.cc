@@ -90,6 +90,7 @@ TEST(topology, impossible_requests_name_the_flag) {
   expect_error(0, std::nullopt, "--smp");
   expect_error(3, std::vector<unsigned>{0, 1}, "--smp");
   expect_error(std::nullopt, std::vector<unsigned>{1, 12}, "--cpuset");
+  expect_error(std::nullopt, std::vector<unsigned>{}, "--cpuset");
 }
 
 }  // namespace

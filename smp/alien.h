@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <exception>
 #include <future>
 #include <memory>
@@ -36,13 +37,24 @@ class item {
 };
 
 /// A shard's inbox for foreign threads: many producers behind a mutex (not a
-/// hot path), one consumer, the shard's poller.
+/// hot path), one consumer, the shard's poller. The inboxes live as long as
+/// the process (a foreign thread may hold one while smp stops); one is open
+/// while its shard runs.
+///
+/// Limit: at most `items_max` items wait; a foreign thread pushing beyond
+/// that blocks until the shard takes some (it is not a reactor: it may).
 class message_queue {
  public:
-  /// Sets the reactor to wake; before any push.
-  void attach(reactor* r) noexcept { _reactor = r; }
-  /// Any thread: queues `i` and wakes the shard if it sleeps.
-  void push(std::unique_ptr<item> i);
+  static constexpr std::size_t items_max = 65536;
+
+  /// Opens the inbox, waking `r`.
+  void attach(reactor* r) noexcept;
+  /// Closes it before `r` goes away; what still waits is dropped (its
+  /// std::future reports a broken promise).
+  void detach() noexcept;
+  /// Any thread: queues `i` and wakes the shard if it sleeps; false (and
+  /// `i` dropped) if the inbox is closed.
+  bool push(std::unique_ptr<item> i);
   /// The shard: runs what was queued; returns how many.
   std::size_t process() noexcept;
   /// The shard: whether anything waits.
@@ -50,15 +62,18 @@ class message_queue {
 
  private:
   std::mutex _mutex;
+  std::condition_variable _room;
   std::vector<std::unique_ptr<item>> _items;
   std::atomic<bool> _pending{false};
-  reactor* _reactor = nullptr;
+  reactor* _reactor = nullptr;  // guarded by _mutex; nullptr: closed
 };
 
 }  // namespace alien
 
 namespace internal {
 
+/// Shard `shard`'s inbox (valid for the life of the process), or nullptr for
+/// a shard number smp can never have.
 alien::message_queue* alien_queue(unsigned shard) noexcept;
 
 template <typename Func, typename Value>
@@ -122,8 +137,14 @@ auto submit_to(unsigned shard, Func&& func) {
     result.set_exception(std::make_exception_ptr(shard_stopped_error(shard)));
     return out;
   }
-  q->push(std::make_unique<internal::alien_call<D, value>>(D(std::forward<Func>(func)),
-                                                           std::move(result)));
+  auto call = std::make_unique<internal::alien_call<D, value>>(D(std::forward<Func>(func)),
+                                                               std::move(result));
+  if (!q->push(std::move(call))) {
+    // Closed: the call was dropped with its promise; say why instead.
+    std::promise<value> refused;
+    out = refused.get_future();
+    refused.set_exception(std::make_exception_ptr(shard_stopped_error(shard)));
+  }
   return out;
 }
 
@@ -134,8 +155,11 @@ void run_on(unsigned shard, Func&& func) {
   using D = std::decay_t<Func>;
   using value = typename futurize<std::invoke_result_t<D&>>::value_type;
   message_queue* q = internal::alien_queue(shard);
-  if (q == nullptr) throw shard_stopped_error(shard);
-  q->push(std::make_unique<internal::alien_call<D, value>>(D(std::forward<Func>(func)), std::nullopt));
+  if (q == nullptr ||
+      !q->push(std::make_unique<internal::alien_call<D, value>>(D(std::forward<Func>(func)),
+                                                                std::nullopt))) {
+    throw shard_stopped_error(shard);
+  }
 }
 
 }  // namespace alien

@@ -65,6 +65,8 @@ class foreign_ptr {
 
   /// A second foreign_ptr to the same object, made on the owner shard (for
   /// copyable pointers such as std::shared_ptr).
+  /// REQUIRES: *this is neither moved nor destroyed until the future
+  /// resolves (the owner shard reads it).
   future<foreign_ptr> copy() const noexcept {
     return smp::submit_to(_owner, [v = &_value]() { return foreign_ptr(PtrType(*v)); });
   }

@@ -1,13 +1,15 @@
 #include "smp/queue.h"
 
+#include <algorithm>
+
 #include "core/reactor.h"
 
 namespace reef::internal {
 
-smp_message_queue::smp_message_queue(reactor* from, reactor* to) noexcept {
+smp_message_queue::smp_message_queue(reactor* from, reactor* to) {
   _tx.peer = to;
   _rx.peer = from;
-  _tx.pending.reserve(in_flight_max);
+  // At most in_flight_max answers are ever owed: respond() never grows it.
   _rx.pending.reserve(in_flight_max);
 }
 
@@ -19,28 +21,26 @@ void smp_message_queue::wake(reactor* r) noexcept {
   r->wakeup();
 }
 
-future<> smp_message_queue::submit(work_item* item) noexcept {
-  auto enqueue = [this, item] {
-    ++_tx.in_flight;
-    // Reserved to in_flight_max: never reallocates.
-    _tx.pending.push_back(item);
-    if (_tx.pending.size() >= batch_max) flush_requests();
-  };
-  if (_tx.room.try_wait(1)) {
-    enqueue();
-    return make_ready_future<>();
-  }
-  // At the in-flight limit: wait for an answer to make room.
-  return _tx.room.wait(1).then(enqueue);
+void smp_message_queue::submit(work_item* item) {
+  _tx.pending.push_back(item);
+  if (_tx.pending.size() >= batch_max) flush_requests();
 }
 
 bool smp_message_queue::flush_requests() noexcept {
-  if (_tx.pending.empty()) return false;
-  std::size_t n = _requests.push(_tx.pending.data(), _tx.pending.size());
-  if (n == 0) return false;
-  _tx.pending.erase(_tx.pending.begin(), _tx.pending.begin() + static_cast<std::ptrdiff_t>(n));
-  wake(_tx.peer);
-  return true;
+  if (_tx.pending.empty() || _tx.in_ring >= in_flight_max) return false;
+  work_item* batch[batch_max];
+  bool pushed = false;
+  while (!_tx.pending.empty() && _tx.in_ring < in_flight_max) {
+    std::size_t n = std::min({_tx.pending.size(), batch_max, in_flight_max - _tx.in_ring});
+    std::copy_n(_tx.pending.begin(), n, batch);
+    std::size_t done = _requests.push(batch, n);  // always all: capacity >= in_flight_max
+    _tx.pending.erase(_tx.pending.begin(), _tx.pending.begin() + static_cast<std::ptrdiff_t>(done));
+    _tx.in_ring += done;
+    pushed |= done > 0;
+    if (done < n) break;
+  }
+  if (pushed) wake(_tx.peer);
+  return pushed;
 }
 
 std::size_t smp_message_queue::complete_responses() noexcept {
@@ -49,8 +49,7 @@ std::size_t smp_message_queue::complete_responses() noexcept {
   for (;;) {
     std::size_t n = _completions.pop(batch, batch_max);
     for (std::size_t i = 0; i < n; ++i) {
-      --_tx.in_flight;
-      _tx.room.signal(1);
+      --_tx.in_ring;
       batch[i]->complete();
     }
     total += n;

@@ -13,46 +13,33 @@
 // receiving side pops them in batches. A sleeping peer is woken (one
 // eventfd write) only when it is actually asleep.
 //
-// Limits: at most `in_flight_max` requests of one pair are unanswered at a
-// time; submit() beyond that waits (a semaphore on the sending shard) and
-// never drops. The rings hold `ring_capacity` items; what does not fit stays
-// in the sender's batch until the receiver makes room.
+// Limits: at most `in_flight_max` requests of one pair are in the ring or
+// being served at a time. Requests beyond that wait, in submission order, in
+// the sender's overflow list (sender memory), and go into the ring as
+// answers come back; nothing is dropped and nothing overtakes. The rings
+// hold `ring_capacity` >= `in_flight_max` items, so they never refuse one.
 //
 // Thread rules: the tx side (submit, flush_requests, complete_responses) is
 // used only by shard a, the rx side (process_requests, flush_responses) only
 // by shard b. The two sides live on separate cache lines.
 #pragma once
 
-#include "core/sanitizers.h"
+#include "core/fence.h"
 
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <new>
 #include <vector>
 
 #include "core/future.h"
-#include "core/semaphore.h"
 
 namespace reef {
 
 class reactor;
 
 namespace internal {
-
-/// Orders a store (publishing work) before a following load (whether the
-/// peer sleeps): the sender's half of the wake-up handshake, whose other
-/// half is the reactor announcing its sleep before its last look for work.
-/// ThreadSanitizer does not model fences; it gets an equivalent
-/// read-modify-write instead.
-inline void store_load_fence() noexcept {
-#if defined(REEF_TSAN)
-  static std::atomic<int> ordering{0};
-  ordering.fetch_add(0, std::memory_order_seq_cst);
-#else
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-#endif
-}
 
 /// A bounded single-producer single-consumer ring of pointers. The producer
 /// and the consumer each keep a private copy of the other's index and reload
@@ -125,15 +112,17 @@ class smp_message_queue {
   static constexpr std::size_t batch_max = 16;
   static constexpr std::size_t in_flight_max = 128;
 
-  smp_message_queue(reactor* from, reactor* to) noexcept;
+  smp_message_queue(reactor* from, reactor* to);
   smp_message_queue(const smp_message_queue&) = delete;
   smp_message_queue& operator=(const smp_message_queue&) = delete;
 
   // --- Sending shard. ---
 
-  /// Queues `item` (waiting for room under the in-flight limit first).
-  /// The item is owned by the queue from here until complete().
-  future<> submit(work_item* item) noexcept;
+  /// Queues `item` behind the earlier ones; it reaches the ring once it is
+  /// within the in-flight limit. The item is owned by the queue from here
+  /// until complete(). Throws std::bad_alloc (item not queued) only if the
+  /// overflow list cannot grow.
+  void submit(work_item* item);
   /// Pushes the collected batch into the ring; wakes the receiver if it
   /// sleeps. Returns whether anything was pushed.
   bool flush_requests() noexcept;
@@ -142,10 +131,11 @@ class smp_message_queue {
   /// Whether the sending side has work: requests to flush or responses to
   /// deliver.
   bool tx_has_work() const noexcept {
-    return !_tx.pending.empty() || _completions.has_items();
+    return (!_tx.pending.empty() && _tx.in_ring < in_flight_max) || _completions.has_items();
   }
-  /// Requests submitted and not yet completed.
-  std::size_t in_flight() const noexcept { return _tx.in_flight; }
+  /// Requests submitted and not yet completed (in the ring, served, or
+  /// waiting in the overflow list).
+  std::size_t in_flight() const noexcept { return _tx.in_ring + _tx.pending.size(); }
 
   // --- Receiving shard. ---
 
@@ -168,10 +158,9 @@ class smp_message_queue {
   spsc_ring<work_item, ring_capacity> _completions;
 
   struct alignas(64) tx_side {
-    reactor* peer;  // the receiver, to wake
-    std::vector<work_item*> pending;
-    std::size_t in_flight = 0;
-    semaphore room{in_flight_max};
+    reactor* peer;                    // the receiver, to wake
+    std::deque<work_item*> pending;   // submitted, not yet in the ring, in order
+    std::size_t in_ring = 0;          // pushed into the ring, not yet completed
   } _tx;
 
   struct alignas(64) rx_side {

@@ -125,6 +125,8 @@ class sharded {
 
   /// Calls stop() (if Service has one) on every instance, then, once all
   /// have stopped, destroys each on its own shard.
+  /// Even if some stop() fails, every instance is destroyed on its own
+  /// shard; the returned future then fails with one of the failures.
   future<> stop() noexcept {
     if (_instances.empty()) return make_ready_future<>();
     return smp::invoke_on_all([this]() -> future<> {
@@ -136,10 +138,17 @@ class sharded {
                return make_ready_future<>();
              }
            })
-        .then([this] {
-          return smp::invoke_on_all([this] { _instances[this_shard_id()].service.reset(); });
-        })
-        .finally([this] { _instances.clear(); });
+        .then_wrapped([this](future<>&& stopped) {
+          return smp::invoke_on_all([this] { _instances[this_shard_id()].service.reset(); })
+              .then_wrapped([this, stopped = std::move(stopped)](future<>&& destroyed) mutable {
+                _instances.clear();
+                if (stopped.failed()) {
+                  destroyed.ignore_ready_future();
+                  return std::move(stopped);
+                }
+                return std::move(destroyed);
+              });
+        });
   }
 
   /// This shard's instance. REQUIRES: started.

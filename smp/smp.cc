@@ -40,6 +40,17 @@ thread_local bool shard_stopping = false;
 
 namespace internal {
 
+// The most shards smp::run() starts (the foreign-thread inboxes are
+// allocated for that many, once).
+constexpr unsigned shards_max = 1024;
+
+alien::message_queue* alien_queue(unsigned shard) noexcept {
+  // For the life of the process: a foreign thread may hold one while smp
+  // stops (it finds it closed).
+  static auto* inboxes = new alien::message_queue[shards_max];
+  return shard < shards_max ? &inboxes[shard] : nullptr;
+}
+
 // Everything smp::run() sets up. One at a time per process.
 struct smp_runtime {
   explicit smp_runtime(unsigned n)
@@ -52,11 +63,11 @@ struct smp_runtime {
   unsigned shards;
   std::vector<reactor*> reactors;
   std::vector<std::unique_ptr<smp_message_queue>> queues;  // [from * shards + to]
-  std::vector<std::unique_ptr<alien::message_queue>> alien_queues;
-  std::latch started;       // every shard's reactor exists
-  std::latch queues_ready;  // shard 0 built the queues
+  std::latch started;       // every shard's reactor exists (or failed to)
+  std::latch queues_ready;  // shard 0 built the queues (or gave up)
   std::atomic<bool> failed{false};
   std::atomic<bool> running{false};
+  std::atomic<bool> accepting_user_messages{false};
   std::vector<std::thread> threads;
 };
 
@@ -64,21 +75,14 @@ namespace {
 std::atomic<smp_runtime*> runtime{nullptr};
 }  // namespace
 
-smp_message_queue* queue_between(unsigned from, unsigned to) noexcept {
+smp_message_queue* queue_between(unsigned from, unsigned to, bool user) noexcept {
   smp_runtime* rt = runtime.load(std::memory_order_acquire);
   if (rt == nullptr || !rt->running.load(std::memory_order_acquire) || from >= rt->shards ||
       to >= rt->shards || from == to) {
     return nullptr;
   }
+  if (user && !rt->accepting_user_messages.load(std::memory_order_acquire)) return nullptr;
   return rt->queue(from, to);
-}
-
-alien::message_queue* alien_queue(unsigned shard) noexcept {
-  smp_runtime* rt = runtime.load(std::memory_order_acquire);
-  if (rt == nullptr || !rt->running.load(std::memory_order_acquire) || shard >= rt->shards) {
-    return nullptr;
-  }
-  return rt->alien_queues[shard].get();
 }
 
 void count_sent() noexcept { ++messages_sent; }
@@ -101,7 +105,7 @@ class smp_poller final : public poller {
       _incoming.push_back(rt.queue(other, shard));
       _outgoing.push_back(rt.queue(shard, other));
     }
-    _alien = rt.alien_queues[shard].get();
+    _alien = alien_queue(shard);
   }
 
   bool poll() noexcept override {
@@ -158,21 +162,23 @@ future<> wait_all_answered() {
 
 // Resolves when no user message is in flight anywhere: every shard has had
 // all its messages answered, twice in a row with the same total sent (so a
-// message sent while the first round ran is not missed).
-future<> quiesce() {
-  return do_with(std::uint64_t(~0ull), [](std::uint64_t& previous_total) {
-    return repeat([&previous_total] {
-      std::vector<future<std::uint64_t>> rounds;
+// message sent while the first round ran is not missed) -- or, when
+// `rounds_max` rounds pass without that (somebody keeps sending), anyway.
+future<> quiesce(unsigned rounds_max) {
+  return do_with(std::uint64_t(~0ull), 0u, [rounds_max](std::uint64_t& previous_total, unsigned& rounds) {
+    return repeat([&previous_total, &rounds, rounds_max] {
+      std::vector<future<std::uint64_t>> answers;
       for (unsigned s = 0; s < smp::count; ++s) {
-        rounds.push_back(submit(
+        answers.push_back(submit(
             s, [] { return wait_all_answered().then([] { return messages_sent; }); }, false));
       }
-      return when_all_succeed(rounds.begin(), rounds.end()).then([&previous_total](std::vector<std::uint64_t> sent) {
-        std::uint64_t total = std::accumulate(sent.begin(), sent.end(), std::uint64_t{0});
-        bool stable = total == previous_total;
-        previous_total = total;
-        return stable ? stop_iteration::yes : stop_iteration::no;
-      });
+      return when_all_succeed(answers.begin(), answers.end())
+          .then([&previous_total, &rounds, rounds_max](std::vector<std::uint64_t> sent) {
+            std::uint64_t total = std::accumulate(sent.begin(), sent.end(), std::uint64_t{0});
+            bool stable = total == previous_total || ++rounds >= rounds_max;
+            previous_total = total;
+            return stable ? stop_iteration::yes : stop_iteration::no;
+          });
     });
   });
 }
@@ -185,8 +191,22 @@ future<> stop_other_shards() {
   return when_all_succeed(stops.begin(), stops.end());
 }
 
-future<> shutdown() {
-  return quiesce().then([] { return stop_other_shards(); });
+// A grace period for work still in flight when main returns (messages whose
+// handlers send more): this many quiet-check rounds before new user
+// messages are refused.
+constexpr unsigned grace_rounds = 100;
+
+// Quiet (within the grace period), then refusing new user messages, then
+// quiet again (the ones accepted before the refusal are answered; with no
+// new ones this ends), then the other shards stop: no message is lost, and
+// none reaches a stopped shard.
+future<> shutdown(smp_runtime& rt) {
+  return quiesce(grace_rounds)
+      .then([&rt] {
+        rt.accepting_user_messages.store(false, std::memory_order_release);
+        return quiesce(~0u);
+      })
+      .then([] { return stop_other_shards(); });
 }
 
 }  // namespace
@@ -195,12 +215,15 @@ future<> shutdown() {
 int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   using internal::smp_runtime;
   const unsigned n = options.cpus.empty() ? 1 : static_cast<unsigned>(options.cpus.size());
+  if (n > internal::shards_max) {
+    throw std::invalid_argument("smp::run: more than " + std::to_string(internal::shards_max) +
+                                " shards");
+  }
   smp_runtime rt(n);
   smp_runtime* expected = nullptr;
   if (!internal::runtime.compare_exchange_strong(expected, &rt)) {
     throw std::logic_error("smp::run() is already running");
   }
-  for (unsigned s = 0; s < n; ++s) rt.alien_queues.push_back(std::make_unique<alien::message_queue>());
 
   auto shard_options = [&](unsigned s) {
     reactor_options o = options.reactor;
@@ -210,35 +233,45 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   };
 
   // Shards 1..n-1 on threads of their own, which take no signals (those are
-  // shard 0's business).
+  // shard 0's business; each reactor lets in the one its watchdog needs).
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
-  for (unsigned s = 1; s < n; ++s) {
-    rt.threads.emplace_back([&rt, &options, s, o = shard_options(s)] {
-      internal::this_shard = s;
-      memory::bind_this_thread_to_shard(s);
-      // Declared before the reactor, so destroyed after it.
-      struct unbind_at_exit {
-        ~unbind_at_exit() { memory::unbind_this_thread(); }
-      } unbind;
-      if (options.pin_threads) internal::pin_to(options.cpus[s].os_index);
-      std::unique_ptr<reactor> r;
-      try {
-        r = std::make_unique<reactor>(o);
-      } catch (const std::exception& e) {
-        smp_logger().error("shard {} could not start its reactor: {}", s, e.what());
-        rt.failed.store(true);
-      }
-      rt.reactors[s] = r.get();
-      rt.started.arrive_and_wait();
-      rt.queues_ready.wait();
-      if (!r || rt.failed.load()) return;
-      internal::smp_poller poller(rt, s);
-      r->add_poller(&poller);
-      r->run();
-      r->remove_poller(&poller);
-    });
+  std::exception_ptr start_error;
+  for (unsigned s = 1; s < n && !start_error; ++s) {
+    try {
+      rt.threads.emplace_back([&rt, &options, s, o = shard_options(s)] {
+        internal::this_shard = s;
+        memory::bind_this_thread_to_shard(s);
+        // Declared before the reactor, so destroyed after it.
+        struct unbind_at_exit {
+          ~unbind_at_exit() { memory::unbind_this_thread(); }
+        } unbind;
+        if (options.pin_threads) internal::pin_to(options.cpus[s].os_index);
+        std::unique_ptr<reactor> r;
+        try {
+          r = std::make_unique<reactor>(o);
+        } catch (const std::exception& e) {
+          smp_logger().error("shard {} could not start its reactor: {}", s, e.what());
+          rt.failed.store(true);
+        }
+        rt.reactors[s] = r.get();
+        rt.started.arrive_and_wait();
+        rt.queues_ready.wait();
+        if (!r || rt.failed.load()) return;
+        internal::smp_poller poller(rt, s);
+        r->add_poller(&poller);
+        r->run();
+        r->remove_poller(&poller);
+        // Foreign threads must find the inbox closed before the reactor goes.
+        internal::alien_queue(s)->detach();
+      });
+    } catch (...) {
+      start_error = std::current_exception();
+      rt.failed.store(true);
+      // The threads that were not made, and shard 0, will not arrive.
+      rt.started.count_down(static_cast<std::ptrdiff_t>(n - s + 1));
+    }
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
@@ -246,24 +279,35 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   memory::bind_this_thread_to_shard(0);
   if (options.pin_threads && !options.cpus.empty()) internal::pin_to(options.cpus[0].os_index);
   std::unique_ptr<reactor> r;
-  try {
-    r = std::make_unique<reactor>(shard_options(0));
-  } catch (...) {
-    rt.failed.store(true);
+  if (!start_error) {
+    try {
+      r = std::make_unique<reactor>(shard_options(0));
+    } catch (...) {
+      start_error = std::current_exception();
+      rt.failed.store(true);
+    }
+    rt.reactors[0] = r.get();
+    rt.started.arrive_and_wait();
   }
-  rt.reactors[0] = r.get();
-  rt.started.arrive_and_wait();
   if (!rt.failed.load()) {
-    for (unsigned from = 0; from < n; ++from) {
-      for (unsigned to = 0; to < n; ++to) {
-        if (from != to) {
-          rt.queues[from * n + to] =
-              std::make_unique<internal::smp_message_queue>(rt.reactors[from], rt.reactors[to]);
+    try {
+      for (unsigned from = 0; from < n; ++from) {
+        for (unsigned to = 0; to < n; ++to) {
+          if (from != to) {
+            rt.queues[from * n + to] =
+                std::make_unique<internal::smp_message_queue>(rt.reactors[from], rt.reactors[to]);
+          }
         }
       }
+    } catch (...) {
+      start_error = std::current_exception();
+      rt.failed.store(true);
     }
-    for (unsigned s = 0; s < n; ++s) rt.alien_queues[s]->attach(rt.reactors[s]);
+  }
+  if (!rt.failed.load()) {
+    for (unsigned s = 0; s < n; ++s) internal::alien_queue(s)->attach(rt.reactors[s]);
     count = n;
+    rt.accepting_user_messages.store(true, std::memory_order_release);
     rt.running.store(true, std::memory_order_release);
   }
   rt.queues_ready.count_down();
@@ -273,11 +317,13 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
     rt.running.store(false);
     count = 1;
     internal::runtime.store(nullptr);
+    if (r) internal::alien_queue(0)->detach();
     r.reset();
     memory::unbind_this_thread();
   };
   if (rt.failed.load()) {
     finish();
+    if (start_error) std::rethrow_exception(start_error);
     throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again),
                             "smp::run: a shard could not start (see the log)");
   }
@@ -286,18 +332,19 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   r->add_poller(&poller);
   bool shut_down = false;
   int code = r->run([&]() -> future<int> {
-    return futurize_invoke(main).then_wrapped([&shut_down](future<int>&& done) {
-      return internal::shutdown().then_wrapped([&shut_down, done = std::move(done)](future<>&& down) mutable {
-        shut_down = true;
-        down.ignore_ready_future();
-        return std::move(done);
-      });
+    return futurize_invoke(main).then_wrapped([&shut_down, &rt](future<int>&& done) {
+      return internal::shutdown(rt).then_wrapped(
+          [&shut_down, done = std::move(done)](future<>&& down) mutable {
+            shut_down = true;
+            down.ignore_ready_future();
+            return std::move(done);
+          });
     });
   });
   if (!shut_down) {
     // The reactor was stopped before main finished (a signal): shut the
     // others down all the same.
-    future<> down = internal::shutdown();
+    future<> down = internal::shutdown(rt);
     r->run_until([&] { return down.available(); });
     down.ignore_ready_future();
   }

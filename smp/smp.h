@@ -17,9 +17,11 @@
 // A message to the caller's own shard runs at once, without a queue.
 //
 // Shutdown: when main's future resolves, smp::run() waits until no message
-// is in flight anywhere (every one sent has been answered), then stops the
-// other shards and joins their threads. A message sent after that fails
-// with shard_stopped_error.
+// is in flight anywhere (every one sent has been answered; work that keeps
+// sending gets a grace period of 100 quiet-check rounds), then refuses new
+// messages (they fail with shard_stopped_error), waits until those accepted
+// before are answered, and only then stops the other shards and joins their
+// threads. No message is lost, and none reaches a stopped shard.
 //
 // Without smp::run() (a single reactor, as in tests), there is one shard,
 // number 0, and submit_to(0, f) runs f locally.
@@ -80,8 +82,9 @@ namespace internal {
 inline thread_local unsigned this_shard = 0;
 
 /// The queue from shard `from` to shard `to`, or nullptr when smp is not
-/// running (or stopped).
-smp_message_queue* queue_between(unsigned from, unsigned to) noexcept;
+/// running, or, for a user message (not smp's own), when it is shutting
+/// down.
+smp_message_queue* queue_between(unsigned from, unsigned to, bool user) noexcept;
 
 /// Counts a user message sent from this shard / answered back to it.
 void count_sent() noexcept;
@@ -155,19 +158,27 @@ futurize_t<std::invoke_result_t<std::decay_t<Func>&>> submit(unsigned shard, Fun
     // may use its captures throughout).
     return do_with(D(std::forward<Func>(func)), [](D& f) { return futurize_invoke(f); });
   }
-  smp_message_queue* q = queue_between(this_shard, shard);
+  smp_message_queue* q = queue_between(this_shard, shard, counted);
   if (q == nullptr) {
     return futurize<result>::from_exception(std::make_exception_ptr(shard_stopped_error(shard)));
   }
+  async_work_item<D>* item;
   try {
-    auto* item = new async_work_item<D>(D(std::forward<Func>(func)), counted);
-    result f = item->get_future();
-    if (counted) count_sent();
-    (void)q->submit(item);
-    return f;
+    item = new async_work_item<D>(D(std::forward<Func>(func)), counted);
   } catch (...) {
     return futurize<result>::from_exception(std::current_exception());
   }
+  result f = item->get_future();
+  try {
+    q->submit(item);
+  } catch (...) {
+    auto ex = std::current_exception();
+    delete item;              // leaves broken_promise in f...
+    f.ignore_ready_future();  // ...which is not the news
+    return futurize<result>::from_exception(std::move(ex));
+  }
+  if (counted) count_sent();
+  return f;
 }
 
 }  // namespace internal

@@ -157,6 +157,25 @@ TEST(smp, shutdown_waits_for_messages_in_flight) {
   EXPECT_EQ(finished.load(), 300) << "smp::run() returned before every message was answered";
 }
 
+// A shard that never stops sending: shutdown still ends, and the sender is
+// told (shard_stopped_error) rather than left waiting.
+std::atomic<bool> sender_refused{false};
+future<> keep_sending() {
+  try {
+    for (;;) co_await smp::submit_to(0, [] {});
+  } catch (const shard_stopped_error&) {
+    sender_refused.store(true);
+  }
+}
+
+TEST(smp, shutdown_refuses_a_sender_that_never_stops) {
+  sender_refused.store(false);
+  run_on_two_shards([]() -> future<> {
+    co_await smp::submit_to(1, [] { (void)keep_sending(); });
+  });
+  EXPECT_TRUE(sender_refused.load());
+}
+
 TEST(smp, a_sleeping_shard_wakes_for_a_message) {
   run_on_two_shards([]() -> future<> {
     auto sleeps_of_shard_1 = [] { return smp::submit_to(1, [] { return engine().stats().sleeps; }); };
@@ -255,6 +274,28 @@ TEST(sharded, a_failed_start_cleans_up_and_fails) {
     EXPECT_THROW(co_await s.start(), std::runtime_error);
     EXPECT_FALSE(s.local_is_initialized());
   });
+}
+
+struct fails_to_stop {
+  explicit fails_to_stop(std::atomic<int>* destroyed) : destroyed(destroyed) {}
+  ~fails_to_stop() { destroyed->fetch_add(1 + 10 * static_cast<int>(this_shard_id())); }
+  future<> stop() {
+    if (this_shard_id() == 1) return make_exception_future<>(std::runtime_error("stop failed"));
+    return make_ready_future<>();
+  }
+  std::atomic<int>* destroyed;
+};
+
+TEST(sharded, a_failed_stop_still_destroys_every_instance_on_its_shard) {
+  std::atomic<int> destroyed{0};
+  run_on_two_shards([&destroyed]() -> future<> {
+    sharded<fails_to_stop> s;
+    co_await s.start(&destroyed);
+    EXPECT_THROW(co_await s.stop(), std::runtime_error);
+    EXPECT_FALSE(s.local_is_initialized());
+  });
+  // Shard 0's destructor added 1, shard 1's 11: each ran, each once.
+  EXPECT_EQ(destroyed.load(), 12);
 }
 
 // --- foreign_ptr --------------------------------------------------------------

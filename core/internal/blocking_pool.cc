@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <exception>
 #include <utility>
 
 namespace reef::internal {
@@ -21,34 +22,39 @@ blocking_pool::~blocking_pool() {
 }
 
 void blocking_pool::submit(blocking_work* w) {
-  ++_outstanding;
-  bool start_thread = false;
+  // Start a thread first if none is idle: if that fails with no thread at
+  // all, nothing was queued and the caller keeps `w`.
+  bool start_thread;
   {
     std::lock_guard lock(_mutex);
-    _queue.push_back(w);
-    if (_idle == 0 && _threads.size() < _threads_max) {
-      start_thread = true;
-      ++_idle;  // counted as idle until it takes work
-    }
+    start_thread = _idle == 0 && _threads.size() < _threads_max;
   }
   if (start_thread) {
     // Pool threads take no signals: those belong to the reactor.
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, &old);
+    std::exception_ptr error;
     try {
       std::lock_guard lock(_mutex);
       _threads.emplace_back([this] { worker(); });
+      ++_idle;
     } catch (...) {
-      std::lock_guard lock(_mutex);
-      --_idle;
-      if (_threads.empty()) {
-        pthread_sigmask(SIG_SETMASK, &old, nullptr);
-        throw;
-      }
+      error = std::current_exception();
     }
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (error) {
+      std::lock_guard lock(_mutex);
+      // With a thread already, one of them will get to it; with none,
+      // nobody could run it.
+      if (_threads.empty()) std::rethrow_exception(error);
+    }
   }
+  {
+    std::lock_guard lock(_mutex);
+    _queue.push_back(w);
+  }
+  ++_outstanding;
   _work_ready.notify_one();
 }
 

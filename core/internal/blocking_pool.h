@@ -43,6 +43,8 @@ class blocking_pool {
   blocking_pool& operator=(const blocking_pool&) = delete;
 
   /// Queues `w`; starts another thread if all are busy and there is room.
+  /// Throws (std::system_error, std::bad_alloc) with `w` not queued, still
+  /// the caller's, if it cannot be run.
   void submit(blocking_work* w);
 
   /// Whether completions wait to be drained. Sequentially consistent, so the

@@ -305,8 +305,22 @@ void epoll_backend::on_ready(int fd, std::uint32_t events) noexcept {
 
 bool epoll_backend::process_events(int timeout_ms, const timespec* timeout) noexcept {
   epoll_event events[events_max];
-  int n = timeout_ms == 0 ? ::epoll_wait(_epoll_fd, events, events_max, 0)
-                          : ::epoll_pwait2(_epoll_fd, events, events_max, timeout, nullptr);
+  int n;
+  if (timeout_ms == 0) {
+    n = ::epoll_wait(_epoll_fd, events, events_max, 0);
+  } else {
+    n = _have_epoll_pwait2 ? ::epoll_pwait2(_epoll_fd, events, events_max, timeout, nullptr) : -1;
+    if (n < 0 && (!_have_epoll_pwait2 || errno == ENOSYS)) {
+      // Before Linux 5.11: milliseconds, rounded up so a timer is not missed.
+      _have_epoll_pwait2 = false;
+      int ms = -1;
+      if (timeout != nullptr) {
+        long long total = static_cast<long long>(timeout->tv_sec) * 1000 + (timeout->tv_nsec + 999'999) / 1'000'000;
+        ms = total > 0x7fffffff ? 0x7fffffff : static_cast<int>(total);
+      }
+      n = ::epoll_wait(_epoll_fd, events, events_max, ms);
+    }
+  }
   if (n <= 0) return false;
   bool did_work = false;
   for (int i = 0; i < n; ++i) {

@@ -1,9 +1,11 @@
 #include "core/internal/io_uring_backend.h"
 
 #include <sys/eventfd.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <system_error>
 
 namespace reef::internal {
@@ -14,6 +16,23 @@ namespace {
 constexpr std::uint64_t wakeup_tag = 1;
 // user_data of the cancellation that cancel_all() submits.
 constexpr std::uint64_t cancel_tag = 2;
+
+// The kernel caps one read or write at this many bytes (MAX_RW_COUNT);
+// io_uring takes the length as 32 bits, so longer ones are clamped here
+// rather than wrapped (a short count, as read(2) would give).
+constexpr std::size_t rw_max = 0x7ffff000;
+
+unsigned clamp_length(std::size_t len) noexcept {
+  return static_cast<unsigned>(len < rw_max ? len : rw_max);
+}
+
+bool kernel_at_least(int major, int minor) noexcept {
+  utsname u{};
+  if (::uname(&u) != 0) return false;
+  int ma = 0, mi = 0;
+  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
+  return ma > major || (ma == major && mi >= minor);
+}
 }  // namespace
 
 io_uring_backend::io_uring_backend(unsigned entries) {
@@ -27,6 +46,14 @@ io_uring_backend::io_uring_backend(unsigned entries) {
     rc = io_uring_queue_init_params(entries, &_ring, &params);
   }
   if (rc < 0) throw std::system_error(-rc, std::system_category(), "io_uring_queue_init");
+  // Timed waits need IORING_FEAT_EXT_ARG (5.11), cancel_all() needs
+  // IORING_ASYNC_CANCEL_ANY (5.19): refuse older kernels, and the reactor
+  // falls back to epoll with this reason.
+  if (!(params.features & IORING_FEAT_EXT_ARG) || !kernel_at_least(5, 19)) {
+    io_uring_queue_exit(&_ring);
+    throw std::system_error(ENOSYS, std::system_category(),
+                            "io_uring: this backend needs Linux 5.19 or later");
+  }
   _wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (_wake_fd < 0) {
     int err = errno;
@@ -78,10 +105,10 @@ future<long> io_uring_backend::submit(const io_request& req) noexcept {
   const auto offset = static_cast<__u64>(req.offset < 0 ? -1 : req.offset);
   switch (req.kind) {
     case op::read:
-      io_uring_prep_read(sqe, req.fd, req.buf, static_cast<unsigned>(req.len), offset);
+      io_uring_prep_read(sqe, req.fd, req.buf, clamp_length(req.len), offset);
       break;
     case op::write:
-      io_uring_prep_write(sqe, req.fd, req.buf, static_cast<unsigned>(req.len), offset);
+      io_uring_prep_write(sqe, req.fd, req.buf, clamp_length(req.len), offset);
       break;
     case op::readv:
       io_uring_prep_readv(sqe, req.fd, req.iov, static_cast<unsigned>(req.len), offset);
@@ -90,10 +117,10 @@ future<long> io_uring_backend::submit(const io_request& req) noexcept {
       io_uring_prep_writev(sqe, req.fd, req.iov, static_cast<unsigned>(req.len), offset);
       break;
     case op::recv:
-      io_uring_prep_recv(sqe, req.fd, req.buf, req.len, req.flags);
+      io_uring_prep_recv(sqe, req.fd, req.buf, clamp_length(req.len), req.flags);
       break;
     case op::send:
-      io_uring_prep_send(sqe, req.fd, req.buf, req.len, req.flags);
+      io_uring_prep_send(sqe, req.fd, req.buf, clamp_length(req.len), req.flags);
       break;
     case op::recvmsg:
       io_uring_prep_recvmsg(sqe, req.fd, req.msg, static_cast<unsigned>(req.flags));

@@ -78,11 +78,23 @@ watchdog::watchdog(std::chrono::nanoseconds task_quota, std::chrono::nanoseconds
     sigemptyset(&sa.sa_mask);
     sigaction(backtrace_signal(), &sa, nullptr);
   });
+  // The reactor thread must take the backtrace signal, even if it was
+  // created with every signal blocked (smp's shard threads are).
+  sigset_t backtrace_only;
+  sigemptyset(&backtrace_only);
+  sigaddset(&backtrace_only, backtrace_signal());
+  pthread_sigmask(SIG_UNBLOCK, &backtrace_only, nullptr);
   // The companion thread takes no signals.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, &old);
-  _thread = std::thread([this] { run(); });
+  try {
+    _thread = std::thread([this] { run(); });
+  } catch (...) {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    this_thread_watchdog = nullptr;
+    throw;
+  }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
