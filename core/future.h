@@ -22,6 +22,10 @@
 // future whose exception nobody looked at logs a warning (once per lost
 // exception), because the failure would otherwise vanish.
 //
+// Running out of memory for a continuation is fatal (std::terminate from a
+// noexcept function), as in Seastar: there is no way to report it from
+// then(), and the task memory cache (core/task.h) makes it rare.
+//
 // Thread rules: a promise, its future and its continuations belong to one
 // thread (shard); continuations run on that thread's scheduler (core/task.h).
 // Cross-shard work goes through smp's queues, never by sharing a promise.

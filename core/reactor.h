@@ -194,6 +194,8 @@ class reactor final : public scheduler {
   std::atomic<bool> _sleeping{false};
   std::atomic<bool> _stop_requested{false};
   bool _stopping = false;
+  bool _last_iteration_did_work = true;
+  std::uint32_t _idle_iterations = 0;
   int _exit_code = 0;
   reactor_stats _stats;
   scheduler* _previous_scheduler = nullptr;

@@ -7,8 +7,10 @@
 // be short (typically it fulfills a promise).
 //
 // Clocks: `steady_clock_type` (std::chrono::steady_clock) and `lowres_clock`,
-// the same clock read once per reactor loop iteration: reading it is a load,
-// its resolution is the loop's latency (at most a task quota, usually far
+// the same clock as the reactor loop last read it: reading it is a load. The
+// loop reads the clock at every iteration that follows work or a sleep, or
+// while timers wait, and every 64th iteration of idle polling; so it lags
+// the truth by at most one iteration's work (a task quota, usually far
 // less), which is plenty for timeouts.
 //
 // Thread rules: a timer is armed, fires, is cancelled and is destroyed on the

@@ -23,8 +23,12 @@ void smp_message_queue::wake(reactor* r) noexcept {
 
 void smp_message_queue::submit(work_item* item) {
   _tx.pending.push_back(item);
-  if (_tx.pending.size() >= batch_max) flush_requests();
+  // An idle pair: send now, nothing to batch with. A busy one: batch.
+  bool idle = _tx.in_ring == 0 && _tx.pending.size() == 1;
+  if (idle || _tx.pending.size() >= batch_max) flush_requests();
 }
+
+
 
 bool smp_message_queue::flush_requests() noexcept {
   if (_tx.pending.empty() || _tx.in_ring >= in_flight_max) return false;

@@ -7,11 +7,13 @@
 // back through the completion ring; shard a delivers the result and frees
 // the item, so memory never changes owner.
 //
-// Batching: items are collected on the sending side and pushed into the
-// ring in batches (when a batch fills, and once per reactor loop
-// iteration), so one cache-line transfer carries many messages; the
-// receiving side pops them in batches. A sleeping peer is woken (one
-// eventfd write) only when it is actually asleep.
+// Batching: while requests are in flight, new ones are collected on the
+// sending side and pushed into the ring in batches (when a batch fills, and
+// once per reactor loop iteration), so one cache-line transfer carries many
+// messages; the first request to an idle pair goes at once (latency). The
+// receiving side pops in batches, and batches its answers the same way. A
+// sleeping peer is woken (one eventfd write) only when it is actually
+// asleep.
 //
 // Limits: at most `in_flight_max` requests of one pair are in the ring or
 // being served at a time. Requests beyond that wait, in submission order, in

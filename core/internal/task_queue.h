@@ -1,4 +1,7 @@
 // The reactor's run queue: a growable ring buffer of task pointers (FIFO).
+// Limit: none of its own; it holds every runnable task, so it grows (by
+// doubling) with them and is bounded by memory like the tasks themselves.
+// If it cannot grow, reactor::schedule() runs the task at once instead.
 // Reactor thread only.
 #pragma once
 
