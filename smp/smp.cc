@@ -65,6 +65,10 @@ struct smp_runtime {
   std::vector<std::unique_ptr<smp_message_queue>> queues;  // [from * shards + to]
   std::latch started;       // every shard's reactor exists (or failed to)
   std::latch queues_ready;  // shard 0 built the queues (or gave up)
+  // Shard 0 has every stop answer: nobody will wake another shard's reactor
+  // any more, so the shards may destroy theirs (a sender wakes its peer
+  // right after publishing, and the peer may be done by then).
+  std::latch reactors_may_go{1};
   std::atomic<bool> failed{false};
   std::atomic<bool> running{false};
   std::atomic<bool> accepting_user_messages{false};
@@ -265,6 +269,7 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
         r->remove_poller(&poller);
         // Foreign threads must find the inbox closed before the reactor goes.
         internal::alien_queue(s)->detach();
+        rt.reactors_may_go.wait();
       });
     } catch (...) {
       start_error = std::current_exception();
@@ -313,6 +318,7 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   rt.queues_ready.count_down();
 
   auto finish = [&] {
+    rt.reactors_may_go.count_down();
     for (auto& t : rt.threads) t.join();
     rt.running.store(false);
     count = 1;
