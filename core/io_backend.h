@@ -110,6 +110,12 @@ class io_backend {
   /// ready events (or -errno).
   future<long> readiness(int fd, int events) noexcept { return submit(io_request::poll(fd, events)); }
 
+  /// Cancels the operations in flight on `fd` (they complete with
+  /// -ECANCELED, or with their result if they finished first). For closing
+  /// a descriptor whose operations would otherwise wait forever (a UDP
+  /// receive, an accept). Operations on the blocking threads run to the end.
+  virtual void cancel(int fd) noexcept = 0;
+
   /// Operations submitted and not yet completed.
   virtual std::size_t in_flight() const noexcept = 0;
 

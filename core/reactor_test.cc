@@ -273,6 +273,28 @@ REEF_TEST(io, read_waits_for_data_that_comes_later) {
   EXPECT_EQ(std::string(in, 4), "late");
 }
 
+REEF_TEST(io, cancel_completes_the_waiting_operations_of_one_descriptor) {
+  test_pipe p;
+  test_pipe other;
+  char a[1], b[1], c[1];
+  auto first = engine().io().submit(io_request::read(p.read_fd, a, 1));
+  auto second = engine().io().submit(io_request::read(p.read_fd, b, 1));
+  auto untouched = engine().io().submit(io_request::read(other.read_fd, c, 1));
+  co_await sleep(2ms);
+  engine().io().cancel(p.read_fd);
+  EXPECT_EQ(co_await std::move(first), -ECANCELED);
+  EXPECT_EQ(co_await std::move(second), -ECANCELED);
+  EXPECT_FALSE(untouched.available()) << "another descriptor's operation was cancelled";
+  const char out[] = "k";
+  co_await engine().io().submit(io_request::write(other.write_fd, out, 1));
+  EXPECT_EQ(co_await std::move(untouched), 1);
+  // The descriptor still works afterwards; cancelling with nothing in
+  // flight is harmless.
+  engine().io().cancel(p.read_fd);
+  co_await engine().io().submit(io_request::write(p.write_fd, out, 1));
+  EXPECT_EQ(co_await engine().io().submit(io_request::read(p.read_fd, a, 1)), 1);
+}
+
 REEF_TEST(io, concurrent_reads_on_one_descriptor_all_complete) {
   // Their order is not promised (io_uring may complete them either way);
   // that each gets one of the bytes, and none is lost, is.

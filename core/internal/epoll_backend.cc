@@ -357,6 +357,21 @@ void epoll_backend::wakeup() noexcept {
   [[maybe_unused]] auto rc = ::write(_wake_fd, &one, sizeof(one));
 }
 
+void epoll_backend::cancel(int fd) noexcept {
+  auto it = _fds.find(fd);
+  if (it == _fds.end()) return;
+  fd_state& st = it->second;
+  while (waiter* w = st.head) {
+    st.head = w->next;
+    --_waiting;
+    --_in_flight;
+    w->result.set_value(-ECANCELED);
+    delete w;
+  }
+  st.tail = nullptr;
+  update_registration(fd, st);  // drops the descriptor
+}
+
 void epoll_backend::cancel_all() noexcept {
   for (auto& [fd, st] : _fds) {
     while (waiter* w = st.head) {

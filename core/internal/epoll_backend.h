@@ -33,6 +33,7 @@ class epoll_backend final : public io_backend {
   bool reap() noexcept override;
   void wait(std::optional<timer_ns> deadline) noexcept override;
   void wakeup() noexcept override;
+  void cancel(int fd) noexcept override;
   void cancel_all() noexcept override;
 
  private:

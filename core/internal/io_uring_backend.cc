@@ -14,7 +14,7 @@ namespace {
 // user_data of the eventfd read that wakes the ring; completions are
 // pointers, never this value.
 constexpr std::uint64_t wakeup_tag = 1;
-// user_data of the cancellation that cancel_all() submits.
+// user_data of the cancellations that cancel() and cancel_all() submit.
 constexpr std::uint64_t cancel_tag = 2;
 
 // The kernel caps one read or write at this many bytes (MAX_RW_COUNT);
@@ -205,6 +205,14 @@ void io_uring_backend::wakeup() noexcept {
   std::uint64_t one = 1;
   // A full counter (impossible in practice) still leaves it readable.
   [[maybe_unused]] auto rc = ::write(_wake_fd, &one, sizeof(one));
+}
+
+void io_uring_backend::cancel(int fd) noexcept {
+  if (_in_flight == 0) return;
+  io_uring_sqe* sqe = next_sqe();
+  if (sqe == nullptr) return;
+  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+  io_uring_sqe_set_data64(sqe, cancel_tag);
 }
 
 void io_uring_backend::cancel_all() noexcept {

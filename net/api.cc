@@ -1,0 +1,158 @@
+#include "net/api.h"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace reef {
+
+inet_address::inet_address() noexcept : _family(family::ipv4) {
+  std::memset(&_v6, 0, sizeof(_v6));
+}
+
+inet_address::inet_address(in_addr a) noexcept : _family(family::ipv4) {
+  std::memset(&_v6, 0, sizeof(_v6));
+  _v4 = a;
+}
+
+inet_address::inet_address(in6_addr a) noexcept : _family(family::ipv6) { _v6 = a; }
+
+inet_address inet_address::parse(std::string_view text) {
+  std::string s(text);
+  in_addr v4;
+  if (::inet_pton(AF_INET, s.c_str(), &v4) == 1) return inet_address(v4);
+  in6_addr v6;
+  if (::inet_pton(AF_INET6, s.c_str(), &v6) == 1) return inet_address(v6);
+  throw std::invalid_argument("not an IPv4 or IPv6 address: '" + s + "'");
+}
+
+bool inet_address::is_loopback() const noexcept {
+  if (is_ipv4()) return (ntohl(_v4.s_addr) >> 24) == 127;
+  return IN6_IS_ADDR_LOOPBACK(&_v6);
+}
+
+bool inet_address::is_any() const noexcept {
+  if (is_ipv4()) return _v4.s_addr == INADDR_ANY;
+  return IN6_IS_ADDR_UNSPECIFIED(&_v6);
+}
+
+std::string inet_address::to_string() const {
+  char buf[INET6_ADDRSTRLEN];
+  if (is_ipv4()) {
+    ::inet_ntop(AF_INET, &_v4, buf, sizeof(buf));
+  } else {
+    ::inet_ntop(AF_INET6, &_v6, buf, sizeof(buf));
+  }
+  return buf;
+}
+
+bool operator==(const inet_address& a, const inet_address& b) noexcept {
+  if (a._family != b._family) return false;
+  if (a.is_ipv4()) return a._v4.s_addr == b._v4.s_addr;
+  return std::memcmp(&a._v6, &b._v6, sizeof(a._v6)) == 0;
+}
+
+bool operator<(const inet_address& a, const inet_address& b) noexcept {
+  if (a._family != b._family) return a._family < b._family;
+  if (a.is_ipv4()) return ntohl(a._v4.s_addr) < ntohl(b._v4.s_addr);
+  return std::memcmp(&a._v6, &b._v6, sizeof(a._v6)) < 0;
+}
+
+std::size_t inet_address::hash() const noexcept {
+  if (is_ipv4()) return std::hash<std::uint32_t>()(_v4.s_addr);
+  std::size_t h = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(&_v6);
+  for (std::size_t i = 0; i < sizeof(_v6); ++i) h = h * 131 + p[i];
+  return h;
+}
+
+socket_address::socket_address() noexcept : socket_address(inet_address(), 0) {}
+
+socket_address::socket_address(inet_address address, std::uint16_t port) noexcept {
+  if (address.is_ipv4()) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&_storage);
+    sin->sin_family = AF_INET;
+    sin->sin_addr = address.as_ipv4();
+    sin->sin_port = htons(port);
+    _length = sizeof(sockaddr_in);
+  } else {
+    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&_storage);
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_addr = address.as_ipv6();
+    sin6->sin6_port = htons(port);
+    _length = sizeof(sockaddr_in6);
+  }
+}
+
+socket_address::socket_address(const sockaddr* sa, socklen_t length) noexcept {
+  if (length > sizeof(_storage)) length = sizeof(_storage);
+  std::memcpy(&_storage, sa, length);
+  _length = length;
+}
+
+socket_address socket_address::parse(std::string_view text) {
+  auto fail = [&](const char* why) {
+    return std::invalid_argument("not an address:port: '" + std::string(text) + "' (" + why + ")");
+  };
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos) throw fail("no ']'");
+    host = text.substr(1, close - 1);
+    if (close + 1 >= text.size() || text[close + 1] != ':') throw fail("no ':port' after ']'");
+    port = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) throw fail("no ':port'");
+    host = text.substr(0, colon);
+    if (host.find(':') != std::string_view::npos) throw fail("IPv6 addresses go in brackets");
+    port = text.substr(colon + 1);
+  }
+  if (port.empty() || port.size() > 5) throw fail("bad port");
+  unsigned value = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') throw fail("bad port");
+    value = value * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (value > 65535) throw fail("port above 65535");
+  inet_address address;
+  try {
+    address = inet_address::parse(host);
+  } catch (const std::invalid_argument&) {
+    throw fail("bad address");
+  }
+  return socket_address(address, static_cast<std::uint16_t>(value));
+}
+
+inet_address socket_address::address() const noexcept {
+  if (_storage.ss_family == AF_INET6) {
+    return inet_address(reinterpret_cast<const sockaddr_in6*>(&_storage)->sin6_addr);
+  }
+  return inet_address(reinterpret_cast<const sockaddr_in*>(&_storage)->sin_addr);
+}
+
+std::uint16_t socket_address::port() const noexcept {
+  if (_storage.ss_family == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&_storage)->sin6_port);
+  }
+  return ntohs(reinterpret_cast<const sockaddr_in*>(&_storage)->sin_port);
+}
+
+std::string socket_address::to_string() const {
+  auto a = address();
+  if (a.is_ipv4()) return a.to_string() + ":" + std::to_string(port());
+  return "[" + a.to_string() + "]:" + std::to_string(port());
+}
+
+bool operator==(const socket_address& a, const socket_address& b) noexcept {
+  return a.address() == b.address() && a.port() == b.port();
+}
+
+std::size_t socket_address::hash() const noexcept { return address().hash() * 31 + port(); }
+
+std::ostream& operator<<(std::ostream& os, const inet_address& a) { return os << a.to_string(); }
+std::ostream& operator<<(std::ostream& os, const socket_address& a) { return os << a.to_string(); }
+
+}  // namespace reef

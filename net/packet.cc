@@ -1,0 +1,118 @@
+#include "net/packet.h"
+
+#include <cstring>
+
+#include "core/assert.h"
+
+namespace reef {
+
+packet::packet(temporary_buffer<char> buffer) {
+  if (buffer.empty()) return;
+  _len = buffer.size();
+  _fragments.push_back(fragment{buffer.get_write(), buffer.size()});
+  _deleters.push_back(buffer.release());
+}
+
+packet::packet(fragment f, deleter d) : _len(f.size) {
+  _fragments.push_back(f);
+  _deleters.push_back(std::move(d));
+}
+
+void packet::append(temporary_buffer<char> buffer) {
+  if (buffer.empty()) return;
+  _len += buffer.size();
+  _fragments.push_back(fragment{buffer.get_write(), buffer.size()});
+  _deleters.push_back(buffer.release());
+}
+
+void packet::append(packet&& other) {
+  for (auto& f : other._fragments) _fragments.push_back(f);
+  for (auto& d : other._deleters) _deleters.push_back(std::move(d));
+  _len += other._len;
+  other._fragments.clear();
+  other._deleters.clear();
+  other._len = 0;
+}
+
+char* packet::prepend_header(std::size_t size) {
+  REEF_ASSERT(size <= header_room, "a header larger than packet::header_room");
+  if (_room_in_front >= size && !_fragments.empty()) {
+    fragment& first = _fragments.front();
+    first.base -= size;
+    first.size += size;
+    _room_in_front -= size;
+    _len += size;
+    return first.base;
+  }
+  // A new small buffer for headers; the header goes at its end, leaving
+  // room in front for the next one.
+  temporary_buffer<char> space(header_room);
+  char* base = space.get_write() + header_room - size;
+  _fragments.insert(_fragments.begin(), fragment{base, size});
+  _deleters.push_back(space.release());
+  _room_in_front = header_room - size;
+  _len += size;
+  return base;
+}
+
+void packet::trim_front(std::size_t n) noexcept {
+  REEF_ASSERT(n <= _len, "packet::trim_front past the end");
+  _len -= n;
+  _room_in_front = 0;  // the room no longer borders the first byte we own
+  std::size_t i = 0;
+  while (n > 0 && n >= _fragments[i].size) {
+    n -= _fragments[i].size;
+    ++i;
+  }
+  _fragments.erase(_fragments.begin(), _fragments.begin() + static_cast<std::ptrdiff_t>(i));
+  if (n > 0) {
+    _fragments.front().base += n;
+    _fragments.front().size -= n;
+  }
+}
+
+void packet::trim_back_to(std::size_t n) noexcept {
+  REEF_ASSERT(n <= _len, "packet::trim_back_to past the end");
+  std::size_t kept = 0;
+  std::size_t i = 0;
+  for (; i < _fragments.size() && kept < n; ++i) {
+    if (kept + _fragments[i].size > n) _fragments[i].size = n - kept;
+    kept += _fragments[i].size;
+  }
+  _fragments.resize(i);
+  _len = n;
+}
+
+packet packet::share() {
+  packet p;
+  p._fragments = _fragments;
+  for (auto& d : _deleters) p._deleters.push_back(d.share());
+  p._len = _len;
+  return p;
+}
+
+packet packet::share(std::size_t offset, std::size_t length) {
+  REEF_ASSERT(offset <= _len && length <= _len - offset, "packet::share out of range");
+  packet p = share();
+  p.trim_front(offset);
+  p.trim_back_to(length);
+  return p;
+}
+
+temporary_buffer<char> packet::linearize() {
+  if (_fragments.size() == 1) {
+    fragment f = _fragments.front();
+    deleter all = _deleters.size() == 1 ? _deleters.front().share()
+                                        : make_object_deleter(share()._deleters);
+    return temporary_buffer<char>(f.base, f.size, std::move(all));
+  }
+  temporary_buffer<char> out(_len);
+  std::size_t at = 0;
+  for (const auto& f : _fragments) {
+    std::memcpy(out.get_write() + at, f.base, f.size);
+    at += f.size;
+  }
+  return out;
+}
+
+}  // namespace reef

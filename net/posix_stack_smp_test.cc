@@ -1,0 +1,151 @@
+// The POSIX stack across two shards: both ways of sharing a port's
+// connections. Runs on both reactor backends (the flags on the command line
+// choose the shards' backend).
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/coroutine.h"
+#include "core/reactor_flags.h"
+#include "core/sleep.h"
+#include "core/when_all.h"
+#include "memory/topology.h"
+#include "net/posix_stack.h"
+#include "net/stack.h"
+#include "smp/smp.h"
+
+namespace reef {
+namespace {
+
+reactor_options flag_options;
+
+smp_options two_shards() {
+  smp_options o;
+  memory::topology topo = memory::topology::discover();
+  o.cpus = memory::select_cpus(topo, topo.cpus().size() >= 2 ? 2 : 1, std::nullopt);
+  if (o.cpus.size() < 2) {
+    o.cpus.push_back(o.cpus.front());
+    o.pin_threads = false;
+  }
+  o.reactor = flag_options;
+  o.reactor.stop_on_sigint_sigterm = false;
+  return o;
+}
+
+// A port nobody uses right now.
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+  socklen_t len = sizeof(sin);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
+  ::close(fd);
+  return ntohs(sin.sin_port);
+}
+
+// Per shard: its listener and how many connections it accepted.
+thread_local server_socket shard_listener;
+std::atomic<int> accepted_on[2];
+
+// Accepts `n` connections on this shard's listener in the background,
+// each read to its end.
+future<> accept_until_aborted() {
+  for (;;) {
+    accept_result a;
+    try {
+      a = co_await shard_listener.accept();
+    } catch (const std::system_error&) {
+      co_return;  // aborted
+    }
+    accepted_on[this_shard_id()]++;
+    auto in = a.connection.input();
+    while (!(co_await in.read()).empty()) {
+    }
+  }
+}
+
+// Runs on two shards: listen everywhere, connect `n` times from shard 0,
+// and return how many each shard accepted.
+void run_balancing(load_balancing balancing, int n, int expect_on_each) {
+  accepted_on[0] = 0;
+  accepted_on[1] = 0;
+  std::uint16_t port = free_port();
+  auto address = socket_address(inet_address::parse("127.0.0.1"), port);
+  int code = smp::run(two_shards(), [&]() -> future<int> {
+    std::vector<future<>> loops;
+    co_await smp::invoke_on_all([&] {
+      listen_options options;
+      options.balancing = balancing;
+      shard_listener = listen(address, options);
+    });
+    auto loop0 = accept_until_aborted();
+    auto loop1 = smp::submit_to(1, [] { (void)accept_until_aborted(); });
+    co_await std::move(loop1);
+    for (int i = 0; i < n; ++i) {
+      auto s = co_await connect(address);
+      auto out = s.output();
+      co_await out.write("x");
+      co_await out.close();
+    }
+    // Every connection is accepted somewhere.
+    while (accepted_on[0] + accepted_on[1] < n) co_await yield();
+    co_await smp::invoke_on_all([] {
+      shard_listener.abort_accept();
+    });
+    co_await std::move(loop0);
+    co_await smp::invoke_on_all([] { shard_listener = server_socket(); });
+    co_return 0;
+  });
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(accepted_on[0] + accepted_on[1], n);
+  if (expect_on_each >= 0) {
+    EXPECT_EQ(accepted_on[0], expect_on_each);
+    EXPECT_EQ(accepted_on[1], expect_on_each);
+  }
+}
+
+TEST(posix_stack_smp, reuse_port_lets_every_shard_listen_on_the_port) {
+  // The kernel picks by hash: only the total is certain.
+  run_balancing(load_balancing::kernel, 40, -1);
+}
+
+TEST(posix_stack_smp, round_robin_hands_connections_to_the_shards_in_turn) {
+  run_balancing(load_balancing::round_robin, 40, 20);
+}
+
+TEST(posix_stack_smp, round_robin_needs_a_fixed_port) {
+  int code = smp::run(two_shards(), []() -> future<int> {
+    listen_options options;
+    options.balancing = load_balancing::round_robin;
+    try {
+      listen(socket_address::parse("127.0.0.1:0"), options);
+      ADD_FAILURE() << "round robin on port 0";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("port"), std::string::npos);
+    }
+    co_return 0;
+  });
+  EXPECT_EQ(code, 0);
+}
+
+}  // namespace
+}  // namespace reef
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  reef::command_line cl = reef::parse_command_line(argc, argv);
+  if (!cl.error.empty()) {
+    std::fprintf(stderr, "%s: %s\n", argv[0], cl.error.c_str());
+    return 2;
+  }
+  reef::flag_options = reef::reactor_options_from_flags();
+  return RUN_ALL_TESTS();
+}
