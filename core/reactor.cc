@@ -115,6 +115,11 @@ reactor::reactor(reactor_options options) : _options(options) {
 }
 
 reactor::~reactor() {
+  while (!_at_destroy.empty()) {
+    auto f = std::move(_at_destroy.back());
+    _at_destroy.pop_back();
+    f();
+  }
   // Whatever is in flight completes (cancelled), and the continuations that
   // are left run, so that nothing they own leaks.
   _io->cancel_all();
@@ -149,6 +154,8 @@ void reactor::schedule(task* t) noexcept {
     t->run_and_dispose();
   }
 }
+
+void reactor::at_destroy(noncopyable_function<void()> f) { _at_destroy.push_back(std::move(f)); }
 
 int reactor::run() {
   install_default_signal_handlers();

@@ -161,6 +161,12 @@ class reactor final : public scheduler {
   /// Throws std::invalid_argument for a signal that cannot be handled.
   void handle_signal(int signo, noncopyable_function<void()> handler);
 
+  /// Runs `f()` first thing when the reactor is destroyed, while engine()
+  /// and the I/O backend still work (the last registered runs first). For
+  /// per-shard services kept in thread_locals: they release their sockets
+  /// and timers here rather than after the reactor is gone.
+  void at_destroy(noncopyable_function<void()> f);
+
   /// Runs `f()` on one of the reactor's blocking-call threads and returns
   /// its result (or exception) as a future on this reactor; the loop never
   /// waits for it. `f` is moved to the pool, called on a pool thread, and
@@ -191,6 +197,7 @@ class reactor final : public scheduler {
   std::unique_ptr<blocking_poller> _blocking_poller;
   struct signal_slot;
   std::vector<std::unique_ptr<signal_slot>> _signals;
+  std::vector<noncopyable_function<void()>> _at_destroy;
   std::atomic<bool> _sleeping{false};
   std::atomic<bool> _stop_requested{false};
   bool _stopping = false;

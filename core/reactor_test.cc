@@ -76,6 +76,24 @@ REEF_TEST(reactor, runs_on_the_backend_it_was_asked_for) {
   return make_ready_future<>();
 }
 
+TEST(reactor, at_destroy_runs_newest_first_while_the_backend_still_works) {
+  std::vector<int> order;
+  bool backend_worked = false;
+  std::thread t([&] {
+    reactor_options options;
+    options.stop_on_sigint_sigterm = false;
+    reactor r(options);
+    r.at_destroy([&] { order.push_back(1); });
+    r.at_destroy([&] {
+      order.push_back(2);
+      backend_worked = engine_is_ready() && std::string(engine().io().name()).size() > 0;
+    });
+  });
+  t.join();
+  EXPECT_EQ(order, (std::vector<int>{2, 1}));
+  EXPECT_TRUE(backend_worked);
+}
+
 REEF_TEST(reactor, tasks_run_in_fifo_order) {
   auto order = std::make_shared<std::vector<int>>();
   promise<> done;
