@@ -1,0 +1,105 @@
+// httpd: Reef's HTTP server, on every shard.
+//
+//   tools/bazel run //http:httpd                 # 127.0.0.1:10000, every CPU
+//   tools/bazel run //http:httpd -- --smp 1 --port 8080
+//
+// Routes: GET / (what is here), GET /hello (a fixed small body: the
+// benchmark route), GET /json (a small JSON document), POST /echo (the body
+// back). Takes every app_template flag (--smp, --cpuset, --reactor-backend,
+// ...) plus --address and --port. Logs one line when it starts serving and
+// one when it has stopped (SIGINT or SIGTERM stops it gracefully).
+#include <absl/flags/flag.h>
+
+#include <cstdio>
+#include <string>
+
+#include "core/coroutine.h"
+#include "core/log.h"
+#include "core/reactor.h"
+#include "http/server.h"
+#include "net/dns/dns_flags.h"
+#include "net/posix_stack.h"
+#include "net/stack_flags.h"
+#include "smp/app_template.h"
+#include "smp/sharded.h"
+#include "smp/smp.h"
+
+ABSL_FLAG(std::string, address, "127.0.0.1", "the address to listen on (IPv4 or IPv6)");
+ABSL_FLAG(int, port, 10000, "the port to listen on (0: one the kernel picks)");
+
+namespace reef::http {
+namespace {
+
+logger httpd_log("httpd");
+
+void add_routes(routes& r) {
+  r.add("GET", "/", [](request&) {
+    return reply().write_body("text/plain",
+                              "Reef httpd. Routes: GET /hello, GET /json, POST /echo.\n");
+  });
+  r.add("GET", "/hello", [](request&) { return reply().write_body("text/plain", "Hello, world!\n"); });
+  r.add("GET", "/json", [](request&) {
+    std::string body = R"({"message":"Hello, world!","server":"Reef","shard":)" +
+                       std::to_string(this_shard_id()) + "}\n";
+    return reply().write_body("application/json", std::move(body));
+  });
+  r.add("POST", "/echo", [](request& req) {
+    std::string type(req.headers.get_or("content-type", "application/octet-stream"));
+    return reply().write_body(type, std::move(req.content));
+  });
+}
+
+future<int> run_httpd() {
+  int port = absl::GetFlag(FLAGS_port);
+  if (port < 0 || port > 65535) {
+    httpd_log.error("--port {}: not a port (0-65535)", port);
+    co_return 2;
+  }
+  socket_address address;
+  try {
+    address = socket_address(inet_address::parse(absl::GetFlag(FLAGS_address)), static_cast<std::uint16_t>(port));
+  } catch (const std::invalid_argument& e) {
+    httpd_log.error("--address: {}", e.what());
+    co_return 2;
+  }
+  sharded<http_server> servers;
+  co_await servers.start(server_options{});
+  std::exception_ptr failed;
+  try {
+    co_await servers.invoke_on_all([](http_server& s) { add_routes(s.get_routes()); });
+    // Shard 0 first, so that a port the kernel picks is the one every
+    // shard then shares.
+    co_await servers.local().listen(address);
+    address = servers.local().listening_addresses().front();
+    co_await servers.invoke_on_all([address](http_server& s) {
+      return this_shard_id() == 0 ? make_ready_future<>() : s.listen(address);
+    });
+  } catch (...) {
+    failed = std::current_exception();
+  }
+  if (failed) {
+    try {
+      std::rethrow_exception(failed);
+    } catch (const std::exception& e) {
+      httpd_log.error("cannot serve on {}: {}", address, e.what());
+    }
+    co_await servers.stop();
+    co_return 1;
+  }
+  httpd_log.info("serving on http://{}/ with {} shard(s), reactor backend {}", address, smp::count,
+                 engine().io().name());
+  co_await app_template::stop_signal();
+  httpd_log.info("stopping: no new connections; finishing the requests in flight");
+  co_await servers.stop();
+  httpd_log.info("stopped ({} shard(s), {})", smp::count, address);
+  co_return 0;
+}
+
+}  // namespace
+}  // namespace reef::http
+
+int main(int argc, char** argv) {
+  reef::app_template app({.name = "httpd",
+                          .description = "Reef's HTTP/1.1 server: GET /, /hello, /json; POST /echo."});
+  return app.run(argc, argv, [] { return reef::http::run_httpd(); });
+}

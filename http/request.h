@@ -1,0 +1,90 @@
+// An HTTP/1.1 request as the server hands it to a handler.
+//
+//   reef::future<reef::http::reply> hello(reef::http::request& req) {
+//     auto who = req.param("name");               // from the route /hello/{name}
+//     auto agent = req.headers.get("user-agent");  // any case
+//     ...
+//   }
+//
+// Thread rules: a request belongs to the connection (and shard) that read it.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace reef::http {
+
+/// Whether `a` and `b` are equal ignoring ASCII case.
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+/// Header fields in the order they came, looked up ignoring case.
+class header_list {
+ public:
+  /// The first value of `name`, or nullopt.
+  std::optional<std::string_view> get(std::string_view name) const noexcept;
+  /// The first value of `name`, or `otherwise`.
+  std::string_view get_or(std::string_view name, std::string_view otherwise) const noexcept {
+    auto v = get(name);
+    return v ? *v : otherwise;
+  }
+  bool contains(std::string_view name) const noexcept { return get(name).has_value(); }
+  /// How many fields are named `name`.
+  std::size_t count(std::string_view name) const noexcept;
+  /// Whether the comma-separated values of `name` hold `token` (any case):
+  /// has_token("connection", "close").
+  bool has_token(std::string_view name, std::string_view token) const noexcept;
+
+  void add(std::string name, std::string value) { _fields.emplace_back(std::move(name), std::move(value)); }
+  /// Replaces every field named `name` by one with `value`.
+  void set(std::string_view name, std::string value);
+  void remove(std::string_view name);
+  void clear() noexcept { _fields.clear(); }
+
+  std::size_t size() const noexcept { return _fields.size(); }
+  bool empty() const noexcept { return _fields.empty(); }
+  auto begin() const noexcept { return _fields.begin(); }
+  auto end() const noexcept { return _fields.end(); }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> _fields;
+};
+
+struct request {
+  /// "GET", "POST", ... as sent (methods are case-sensitive).
+  std::string method;
+  /// The request target as sent ("/a%20b?x=1").
+  std::string target;
+  /// The target's path, percent-decoded ("/a b").
+  std::string path;
+  /// The target's query, as sent, without the '?' ("x=1").
+  std::string query;
+  /// 1.0 or 1.1: {1, 0} or {1, 1}.
+  int version_major = 1;
+  int version_minor = 1;
+  header_list headers;
+  /// The body (de-chunked).
+  std::string content;
+  /// Fields after a chunked body.
+  header_list trailers;
+  /// Whether the connection stays open after the reply (HTTP/1.1 unless
+  /// "Connection: close"; HTTP/1.0 only with "Connection: keep-alive").
+  bool keep_alive = true;
+  /// The route's path parameters, {name, value}, decoded.
+  std::vector<std::pair<std::string, std::string>> params;
+
+  /// A path parameter's value, or "" if the route has none of that name.
+  std::string_view param(std::string_view name) const noexcept;
+  /// A query parameter's value (decoded), or nullopt.
+  std::optional<std::string> query_param(std::string_view name) const;
+  bool is_http_1_0() const noexcept { return version_major == 1 && version_minor == 0; }
+};
+
+/// Percent-decodes `text` ('+' stays '+'); nullopt if an escape is
+/// malformed ("%4", "%zz").
+std::optional<std::string> percent_decode(std::string_view text);
+
+}  // namespace reef::http

@@ -1,0 +1,445 @@
+#include "http/request_parser.h"
+
+#include <cstring>
+
+namespace reef::http {
+
+namespace {
+
+// RFC 9110 tchar.
+bool is_token_char(unsigned char c) noexcept {
+  if (c >= '0' && c <= '9') return true;
+  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
+  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+}
+
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (unsigned char c : s) {
+    if (!is_token_char(c)) return false;
+  }
+  return true;
+}
+
+// Field values: visible characters, obs-text, space and tab.
+bool is_field_value(std::string_view s) noexcept {
+  for (unsigned char c : s) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+std::string_view trim(std::string_view s) noexcept {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+int hex_digit(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// A chunk-size line (chunk extensions and all) longer than this is refused.
+constexpr std::size_t chunk_line_max = 4096;
+
+}  // namespace
+
+request_parser::status request_parser::state() const noexcept {
+  switch (_phase) {
+    case phase::done:
+      return status::done;
+    case phase::failed:
+      return status::failed;
+    default:
+      return status::need_more;
+  }
+}
+
+bool request_parser::head_complete() const noexcept {
+  return _phase != phase::request_line && _phase != phase::headers && _phase != phase::failed;
+}
+
+bool request_parser::expects_continue() const noexcept {
+  return _expect_continue && (_phase == phase::body || _phase == phase::chunk_size) &&
+         _request.content.empty();
+}
+
+void request_parser::reset() {
+  _phase = phase::request_line;
+  _request = request{};
+  _line.clear();
+  _header_bytes = 0;
+  _fields = 0;
+  _body_left = 0;
+  _chunked = false;
+  _expect_continue = false;
+  _error_status = 0;
+  _error_reason.clear();
+}
+
+void request_parser::fail(int status, std::string reason) {
+  _phase = phase::failed;
+  _error_status = status;
+  _error_reason = std::move(reason);
+}
+
+std::size_t request_parser::line_max() const noexcept {
+  switch (_phase) {
+    case phase::request_line:
+      return _limits.request_line_max;
+    case phase::headers:
+    case phase::trailers:
+      return _header_bytes < _limits.header_block_max ? _limits.header_block_max - _header_bytes : 0;
+    case phase::chunk_size:
+      return chunk_line_max;
+    default:  // chunk_data_end: nothing but the line end
+      return 0;
+  }
+}
+
+int request_parser::line_too_long_status() const noexcept {
+  switch (_phase) {
+    case phase::request_line:
+      return 414;
+    case phase::headers:
+    case phase::trailers:
+      return 431;
+    default:
+      return 400;
+  }
+}
+
+std::size_t request_parser::feed(std::string_view data) {
+  std::size_t used = 0;
+  while (used < data.size()) {
+    switch (_phase) {
+      case phase::done:
+      case phase::failed:
+        return used;
+      case phase::body:
+      case phase::chunk_data: {
+        std::size_t take = data.size() - used;
+        if (take > _body_left) take = static_cast<std::size_t>(_body_left);
+        _request.content.append(data.data() + used, take);
+        used += take;
+        _body_left -= take;
+        if (_body_left == 0) _phase = _phase == phase::body ? phase::done : phase::chunk_data_end;
+        break;
+      }
+      default: {
+        std::string_view rest = data.substr(used);
+        const void* nl_at = std::memchr(rest.data(), '\n', rest.size());
+        // A line may carry one CR before its LF beyond the limit.
+        const std::size_t max = line_max() + 1;
+        if (nl_at == nullptr) {
+          if (_line.size() + rest.size() > max) {
+            fail(line_too_long_status(), "line too long");
+            return used;
+          }
+          _line.append(rest);
+          return data.size();
+        }
+        std::size_t nl = static_cast<const char*>(nl_at) - rest.data();
+        if (_line.size() + nl > max) {
+          fail(line_too_long_status(), "line too long");
+          return used;
+        }
+        std::string_view line;
+        if (_line.empty()) {
+          line = rest.substr(0, nl);
+        } else {
+          _line.append(rest.data(), nl);
+          line = _line;
+        }
+        used += nl + 1;
+        if (_phase == phase::headers || _phase == phase::trailers) _header_bytes += line.size() + 1;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        on_line(line);
+        _line.clear();
+        break;
+      }
+    }
+  }
+  return used;
+}
+
+void request_parser::on_line(std::string_view line) {
+  if (line.find('\r') != std::string_view::npos) {
+    fail(400, "bare CR in a line");
+    return;
+  }
+  switch (_phase) {
+    case phase::request_line:
+      // Empty lines before a request are ignored (RFC 9112 2.2).
+      if (!line.empty()) on_request_line(line);
+      break;
+    case phase::headers:
+      if (line.empty()) {
+        on_head_end();
+      } else {
+        on_header_line(line, _request.headers);
+      }
+      break;
+    case phase::chunk_size:
+      on_chunk_size(line);
+      break;
+    case phase::chunk_data_end:
+      if (!line.empty()) {
+        fail(400, "chunk data longer than its size");
+      } else {
+        _phase = phase::chunk_size;
+      }
+      break;
+    case phase::trailers:
+      if (line.empty()) {
+        _phase = phase::done;
+      } else {
+        on_header_line(line, _request.trailers);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+void request_parser::on_request_line(std::string_view line) {
+  auto sp1 = line.find(' ');
+  auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos) {
+    fail(400, "malformed request line");
+    return;
+  }
+  std::string_view method = line.substr(0, sp1);
+  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  std::string_view version = line.substr(sp2 + 1);
+  if (!is_token(method)) {
+    fail(400, "malformed method");
+    return;
+  }
+  if (target.empty()) {
+    fail(400, "empty request target");
+    return;
+  }
+  for (unsigned char c : target) {
+    if (c <= 0x20 || c >= 0x7f || c == '#') {
+      fail(400, "malformed request target");
+      return;
+    }
+  }
+  if (version.size() != 8 || version.substr(0, 5) != "HTTP/" || version[6] != '.' || version[5] < '0' ||
+      version[5] > '9' || version[7] < '0' || version[7] > '9') {
+    fail(400, "malformed HTTP version");
+    return;
+  }
+  int major = version[5] - '0';
+  int minor = version[7] - '0';
+  if (major != 1 || minor > 1) {
+    fail(505, "HTTP version not supported");
+    return;
+  }
+  std::string_view path = target;
+  if (target == "*") {
+    if (method != "OPTIONS") {
+      fail(400, "'*' is for OPTIONS only");
+      return;
+    }
+  } else if (target.front() != '/') {
+    // absolute-form: scheme://authority/path
+    auto scheme_end = target.find("://");
+    if (scheme_end == std::string_view::npos || !(iequals(target.substr(0, scheme_end), "http") ||
+                                                  iequals(target.substr(0, scheme_end), "https"))) {
+      fail(400, "malformed request target");
+      return;
+    }
+    auto slash = target.find('/', scheme_end + 3);
+    if (slash == scheme_end + 3) {
+      fail(400, "absolute target without a host");
+      return;
+    }
+    path = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+  }
+  std::string_view query;
+  if (auto q = path.find('?'); q != std::string_view::npos) {
+    query = path.substr(q + 1);
+    path = path.substr(0, q);
+  }
+  auto decoded = percent_decode(path);
+  if (!decoded || decoded->find('\0') != std::string::npos) {
+    fail(400, "malformed percent-encoding in the path");
+    return;
+  }
+  _request.method.assign(method);
+  _request.target.assign(target);
+  _request.path = std::move(*decoded);
+  _request.query.assign(query);
+  _request.version_major = major;
+  _request.version_minor = minor;
+  _phase = phase::headers;
+}
+
+void request_parser::on_header_line(std::string_view line, header_list& into) {
+  if (line.front() == ' ' || line.front() == '\t') {
+    fail(400, "obsolete line folding");
+    return;
+  }
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos || !is_token(line.substr(0, colon))) {
+    fail(400, "malformed header field");
+    return;
+  }
+  std::string_view value = trim(line.substr(colon + 1));
+  if (!is_field_value(value)) {
+    fail(400, "control character in a header value");
+    return;
+  }
+  if (++_fields > _limits.header_fields_max) {
+    fail(431, "too many header fields");
+    return;
+  }
+  into.add(std::string(line.substr(0, colon)), std::string(value));
+}
+
+void request_parser::on_head_end() {
+  request& r = _request;
+  const bool http_1_1 = r.version_minor == 1;
+  std::size_t hosts = r.headers.count("host");
+  if (hosts > 1 || (http_1_1 && hosts == 0)) {
+    fail(400, hosts == 0 ? "no Host header" : "more than one Host header");
+    return;
+  }
+  const bool has_length = r.headers.contains("content-length");
+  if (r.headers.contains("transfer-encoding")) {
+    if (has_length) {
+      fail(400, "both Content-Length and Transfer-Encoding");
+      return;
+    }
+    if (!http_1_1) {
+      fail(400, "Transfer-Encoding in HTTP/1.0");
+      return;
+    }
+    std::vector<std::string_view> codings;
+    for (const auto& [name, value] : r.headers) {
+      if (!iequals(name, "transfer-encoding")) continue;
+      std::string_view rest = value;
+      for (;;) {
+        auto comma = rest.find(',');
+        auto item = trim(rest.substr(0, comma));
+        if (!item.empty()) codings.push_back(item);
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    }
+    if (codings.empty() || !iequals(codings.back(), "chunked")) {
+      fail(400, "Transfer-Encoding does not end in chunked");
+      return;
+    }
+    for (std::size_t i = 0; i + 1 < codings.size(); ++i) {
+      if (iequals(codings[i], "chunked")) {
+        fail(400, "chunked applied twice");
+        return;
+      }
+    }
+    if (codings.size() > 1) {
+      fail(501, "transfer coding '" + std::string(codings.front()) + "' not supported");
+      return;
+    }
+    _chunked = true;
+  }
+  std::uint64_t length = 0;
+  if (has_length) {
+    bool first = true;
+    for (const auto& [name, value] : r.headers) {
+      if (!iequals(name, "content-length")) continue;
+      std::string_view rest = value;
+      for (;;) {
+        auto comma = rest.find(',');
+        auto item = trim(rest.substr(0, comma));
+        if (item.empty()) {
+          fail(400, "empty Content-Length");
+          return;
+        }
+        std::uint64_t v = 0;
+        for (char c : item) {
+          if (c < '0' || c > '9') {
+            fail(400, "malformed Content-Length");
+            return;
+          }
+          if (v > (UINT64_MAX - 9) / 10) {
+            fail(413, "body too large");
+            return;
+          }
+          v = v * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+        if (!first && v != length) {
+          fail(400, "Content-Length values differ");
+          return;
+        }
+        length = v;
+        first = false;
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    }
+    if (length > _limits.body_max) {
+      fail(413, "body too large");
+      return;
+    }
+  }
+  if (auto expect = r.headers.get("expect")) {
+    if (iequals(*expect, "100-continue")) {
+      _expect_continue = http_1_1;
+    } else if (http_1_1) {
+      fail(417, "unsupported expectation");
+      return;
+    }
+  }
+  r.keep_alive = http_1_1 ? !r.headers.has_token("connection", "close")
+                          : r.headers.has_token("connection", "keep-alive");
+  if (_chunked) {
+    _phase = phase::chunk_size;
+  } else if (length > 0) {
+    _body_left = length;
+    _phase = phase::body;
+  } else {
+    _phase = phase::done;
+  }
+}
+
+void request_parser::on_chunk_size(std::string_view line) {
+  std::uint64_t size = 0;
+  std::size_t i = 0;
+  for (; i < line.size(); ++i) {
+    int d = hex_digit(line[i]);
+    if (d < 0) break;
+    if (size > (UINT64_MAX >> 4)) {
+      fail(413, "body too large");
+      return;
+    }
+    size = size * 16 + static_cast<std::uint64_t>(d);
+  }
+  if (i == 0) {
+    fail(400, "malformed chunk size");
+    return;
+  }
+  // Then nothing, or chunk extensions after optional whitespace.
+  std::string_view rest = trim(line.substr(i));
+  if (!rest.empty() && rest.front() != ';') {
+    fail(400, "malformed chunk size");
+    return;
+  }
+  if (size == 0) {
+    _phase = phase::trailers;
+    return;
+  }
+  if (size > _limits.body_max || _request.content.size() + size > _limits.body_max) {
+    fail(413, "body too large");
+    return;
+  }
+  _body_left = size;
+  _phase = phase::chunk_data;
+}
+
+}  // namespace reef::http

@@ -1,0 +1,130 @@
+// The incremental HTTP/1.1 request parser: fed the bytes of a connection as
+// they arrive, in buffers of any size, it produces one request at a time.
+//
+//   request_parser p;
+//   std::size_t used = p.feed(bytes);     // may stop early: the rest is the next request's
+//   if (p.state() == request_parser::status::done) handle(p.take());
+//   else if (p.state() == request_parser::status::failed) reply(p.error_status());
+//   p.reset();                              // then feed the rest
+//
+// What it accepts (RFC 9112): a request line, header fields, and a body
+// framed by Content-Length or by chunked transfer coding with trailers.
+// It refuses, with the status a server should answer:
+//   414  a request line longer than limits.request_line_max
+//   431  a header block longer than limits.header_block_max, or more than
+//        limits.header_fields_max fields (trailers count too)
+//   413  a body longer than limits.body_max
+//   400  anything malformed: bad request line, bare CR, obsolete line
+//        folding, space before a colon, control characters, a missing or
+//        repeated Host in HTTP/1.1, both Content-Length and
+//        Transfer-Encoding, Content-Length values that differ, a
+//        Transfer-Encoding that does not end in chunked, chunked in
+//        HTTP/1.0, a malformed chunk (these last close the doors to request
+//        smuggling)
+//   417  an Expect other than 100-continue
+//   501  a transfer coding other than chunked
+//   505  an HTTP version other than 1.0 and 1.1
+// After a refusal the parser stays failed: the connection must close.
+//
+// Copies: a request line and header block that arrive in one buffer are
+// parsed in place; only lines split across buffers are gathered first.
+//
+// Thread rules: one parser per connection.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "http/request.h"
+
+namespace reef::http {
+
+/// The parser's limits; each refusal names the status above.
+struct parser_limits {
+  /// The request line, in bytes (414 beyond).
+  std::size_t request_line_max = 8 * 1024;
+  /// The header fields together, in bytes (431 beyond).
+  std::size_t header_block_max = 64 * 1024;
+  /// The number of header fields (431 beyond).
+  std::size_t header_fields_max = 100;
+  /// The body, in bytes, after de-chunking (413 beyond).
+  std::size_t body_max = 8 * 1024 * 1024;
+};
+
+class request_parser {
+ public:
+  enum class status : std::uint8_t {
+    need_more,  // feed more bytes
+    done,       // a whole request: take() it
+    failed,     // refused: error_status() and error_reason() say why
+  };
+
+  explicit request_parser(parser_limits limits = {}) : _limits(limits) {}
+
+  /// Consumes the bytes of the current request from the front of `data`
+  /// and returns how many; stops at the end of a request (the rest is the
+  /// next one's) or at a refusal.
+  std::size_t feed(std::string_view data);
+
+  status state() const noexcept;
+  /// The request line and header fields are in (the body may follow).
+  bool head_complete() const noexcept;
+  /// The head is complete, asks for "100 Continue", and a body is still to
+  /// come: the server should send the interim reply now.
+  bool expects_continue() const noexcept;
+
+  /// After failed: the status to answer (400, 413, 414, 417, 431, 501, 505)
+  /// and a short reason.
+  int error_status() const noexcept { return _error_status; }
+  const std::string& error_reason() const noexcept { return _error_reason; }
+
+  /// The request so far (complete once done).
+  request& current() noexcept { return _request; }
+  /// Moves the request out. REQUIRES: done.
+  request take() noexcept { return std::move(_request); }
+
+  /// Starts on the next request. The limits stay.
+  void reset();
+
+  const parser_limits& limits() const noexcept { return _limits; }
+
+ private:
+  enum class phase : std::uint8_t {
+    request_line,
+    headers,
+    body,            // Content-Length bytes
+    chunk_size,      // a chunk-size line
+    chunk_data,      // a chunk's bytes
+    chunk_data_end,  // the CRLF after them
+    trailers,
+    done,
+    failed,
+  };
+
+  // Feeds one line (without its line end) to the current phase.
+  void on_line(std::string_view line);
+  void on_request_line(std::string_view line);
+  void on_header_line(std::string_view line, header_list& into);
+  void on_head_end();
+  void on_chunk_size(std::string_view line);
+  void fail(int status, std::string reason);
+  // How long a line may grow in the current phase, and the status beyond.
+  std::size_t line_max() const noexcept;
+  int line_too_long_status() const noexcept;
+
+  parser_limits _limits;
+  phase _phase = phase::request_line;
+  request _request;
+  std::string _line;             // a line split across buffers, gathered
+  std::size_t _header_bytes = 0;  // header block (and trailers) so far
+  std::size_t _fields = 0;       // header fields (and trailers) so far
+  std::uint64_t _body_left = 0;  // of Content-Length, or of the chunk
+  bool _chunked = false;
+  bool _expect_continue = false;
+  int _error_status = 0;
+  std::string _error_reason;
+};
+
+}  // namespace reef::http

@@ -1,0 +1,94 @@
+// Routes: which handler answers a request, by method and path.
+//
+//   routes r;
+//   r.add("GET", "/hello", [](request&) { return reply().write_body("text/plain", "hi\n"); });
+//   r.add("GET", "/user/{id}", [](request& req) -> future<reply> {
+//     co_return reply().write_body("text/plain", std::string(req.param("id")));
+//   });
+//   r.add("GET", "/static/{path*}", serve_file);   // the rest of the path, slashes and all
+//
+// Patterns are paths whose segments may be `{name}` (one non-empty segment)
+// or, last, `{name*}` (everything after the preceding slash). Exact paths
+// are found by hash; patterns are tried in the order they were added.
+// A path that no route has is 404; a path whose routes have other methods
+// is 405 with an Allow field. HEAD is answered by the GET handler (the
+// server sends no body). A handler that throws, or whose future fails,
+// gives 500 (logged); the connection stays usable.
+//
+// Thread rules: each shard has its own routes (the server's).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "core/function.h"
+#include "core/future.h"
+#include "http/reply.h"
+#include "http/request.h"
+
+namespace reef::http {
+
+using handler = noncopyable_function<future<reply>(request&)>;
+
+class routes {
+ public:
+  /// Adds a route. `f(request&)` returns a reply or a future<reply> (a
+  /// coroutine is fine). Throws std::invalid_argument for a malformed
+  /// pattern or method, or a route that is already there.
+  template <typename F>
+  routes& add(std::string_view method, std::string_view pattern, F&& f) {
+    if constexpr (std::is_same_v<std::invoke_result_t<F&, request&>, reply>) {
+      return add_handler(method, pattern, [f = std::forward<F>(f)](request& req) mutable {
+        try {
+          return make_ready_future<reply>(f(req));
+        } catch (...) {
+          return make_exception_future<reply>(std::current_exception());
+        }
+      });
+    } else {
+      return add_handler(method, pattern, handler(std::forward<F>(f)));
+    }
+  }
+
+  /// Finds the route for `req`, fills req.params, and runs its handler;
+  /// 404, 405 and 500 come back as replies.
+  future<reply> handle(request& req);
+
+  /// The methods the routes of `path` take ("GET, HEAD, POST"); empty if
+  /// none.
+  std::string allowed_methods(std::string_view path) const;
+
+ private:
+  struct segment {
+    enum class kind : unsigned char { literal, param, rest } type;
+    std::string text;  // the literal, or the parameter's name
+  };
+  struct route {
+    std::string method;
+    std::string pattern;
+    std::vector<segment> segments;  // empty for exact routes
+    handler run;
+  };
+
+  routes& add_handler(std::string_view method, std::string_view pattern, handler h);
+  // Whether `r` (a pattern route) matches `path`; fills `params` if so.
+  static bool matches(const route& r, std::string_view path,
+                      std::vector<std::pair<std::string, std::string>>* params);
+  // The routes that match `path`, exact ones first.
+  template <typename Visit>
+  void for_each_match(std::string_view path, Visit&& visit);
+
+  struct path_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>()(s); }
+  };
+  // path -> routes; looked up by string_view without a copy.
+  std::unordered_map<std::string, std::vector<std::size_t>, path_hash, std::equal_to<>> _exact;
+  std::vector<std::size_t> _patterns;
+  std::vector<route> _routes;
+};
+
+}  // namespace reef::http

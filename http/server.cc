@@ -1,0 +1,357 @@
+#include "http/server.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <system_error>
+
+#include "core/coroutine.h"
+#include "core/log.h"
+#include "core/sleep.h"
+#include "core/timer.h"
+#include "net/stack.h"
+
+namespace reef::http {
+
+namespace {
+
+logger http_log("http");
+
+// A streamed body's bytes as HTTP/1.1 chunks on the connection's stream.
+class chunked_sink final : public data_sink_impl<char> {
+ public:
+  explicit chunked_sink(output_stream<char>& out) noexcept : _out(out) {}
+
+  future<> put(temporary_buffer<char> b) override {
+    if (b.empty()) return make_ready_future<>();
+    _size_line_length = static_cast<std::size_t>(std::snprintf(_size_line, sizeof(_size_line), "%zx\r\n", b.size()));
+    return _out.write(_size_line, _size_line_length)
+        .then([this, b = std::move(b)]() mutable { return _out.write(std::move(b)); })
+        .then([this] { return _out.write("\r\n"); });
+  }
+
+  future<> close() override { return _out.write("0\r\n\r\n"); }
+
+ private:
+  output_stream<char>& _out;
+  char _size_line[24];  // lives until the write that copies it resolves
+  std::size_t _size_line_length = 0;
+};
+
+// A streamed body as it is (HTTP/1.0: the connection's end marks the end).
+class identity_sink final : public data_sink_impl<char> {
+ public:
+  explicit identity_sink(output_stream<char>& out) noexcept : _out(out) {}
+  future<> put(temporary_buffer<char> b) override { return _out.write(std::move(b)); }
+  future<> close() override { return make_ready_future<>(); }
+
+ private:
+  output_stream<char>& _out;
+};
+
+bool safe_field(std::string_view s) noexcept {
+  return s.find_first_of("\r\n") == std::string_view::npos;
+}
+
+bool is_framing_field(std::string_view name) noexcept {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "connection");
+}
+
+// Replies that never carry a body.
+bool bodiless_status(int status) noexcept { return status < 200 || status == 204 || status == 304; }
+
+// Bytes read and dropped, at most, while closing a connection whose peer
+// may still be sending (so that the kernel does not reset the connection
+// before the peer has read our last reply).
+constexpr std::size_t linger_bytes_max = 1 << 20;
+constexpr auto linger_time_max = std::chrono::seconds(2);
+
+}  // namespace
+
+struct http_server::connection {
+  connection(connected_socket s, const parser_limits& limits)
+      : socket(std::move(s)), in(socket.input()), out(socket.output()), parser(limits) {}
+
+  connected_socket socket;
+  input_stream<char> in;
+  output_stream<char> out;
+  request_parser parser;
+  timer<> deadline;
+  // Waiting for bytes with no request in flight: stop() may end it.
+  bool idle = false;
+  bool timed_out = false;
+  std::list<connection*>::iterator self;
+};
+
+http_server::http_server(server_options options)
+    : _options(std::move(options)), _connection_slots(_options.max_connections) {}
+
+http_server::~http_server() {
+  REEF_ASSERT(_gate.get_count() == 0, "http_server destroyed while serving (call stop() first)");
+}
+
+future<> http_server::listen(socket_address address, listen_options options) {
+  if (_stopping) {
+    return make_exception_future<>(std::logic_error("http_server::listen after stop()"));
+  }
+  try {
+    _listeners.push_back(reef::listen(address, options));
+  } catch (...) {
+    return make_exception_future<>(std::current_exception());
+  }
+  server_socket& listener = _listeners.back();
+  _gate.enter();
+  (void)accept_loop(listener).finally([this] { _gate.leave(); });
+  return make_ready_future<>();
+}
+
+std::vector<socket_address> http_server::listening_addresses() const {
+  std::vector<socket_address> out;
+  for (const auto& l : _listeners) out.push_back(l.local_address());
+  return out;
+}
+
+future<> http_server::stop() {
+  if (_stopping) co_return;
+  _stopping = true;
+  for (auto& l : _listeners) l.abort_accept();
+  _connection_slots.broken();
+  for (connection* c : _connections) {
+    if (c->idle) c->socket.shutdown_input();
+  }
+  co_await _gate.close();
+  _listeners.clear();
+}
+
+future<> http_server::accept_loop(server_socket& listener) {
+  for (;;) {
+    try {
+      co_await _connection_slots.wait();
+    } catch (...) {
+      co_return;  // stopping
+    }
+    accept_result accepted;
+    bool back_off = false;
+    try {
+      accepted = co_await listener.accept();
+    } catch (const std::system_error& e) {
+      _connection_slots.signal();
+      if (_stopping) co_return;
+      int err = e.code().value();
+      if (err == ECONNABORTED || err == EINTR) continue;  // the client gave up; the next one
+      // Out of descriptors or memory: the connections we have may free
+      // some; try again shortly.
+      http_log.warn("accept failed: {}; retrying", e.what());
+      back_off = true;
+    }
+    if (back_off) {
+      co_await sleep(std::chrono::milliseconds(10));
+      continue;
+    }
+    if (!_gate.try_enter()) {
+      _connection_slots.signal();
+      co_return;
+    }
+    ++_stats.connections_accepted;
+    (void)serve(std::move(accepted.connection)).finally([this] {
+      _connection_slots.signal();
+      _gate.leave();
+    });
+  }
+}
+
+void http_server::append_head(std::string& out, const request* req, const reply& rep, bool keep_alive,
+                              std::optional<std::size_t> content_length, bool chunked) {
+  char status[4] = {static_cast<char>('0' + rep.status / 100 % 10), static_cast<char>('0' + rep.status / 10 % 10),
+                    static_cast<char>('0' + rep.status % 10), ' '};
+  out += "HTTP/1.1 ";
+  out.append(status, 4);
+  out += reason_phrase(rep.status);
+  out += "\r\nDate: ";
+  out += http_date();
+  out += "\r\nServer: ";
+  out += _options.server_name;
+  out += "\r\n";
+  for (const auto& [name, value] : rep.headers) {
+    if (is_framing_field(name)) continue;  // the server's to set
+    if (!safe_field(name) || !safe_field(value)) {
+      http_log.warn("dropped reply header '{}': it holds a line break", name);
+      continue;
+    }
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
+  if (chunked) {
+    out += "Transfer-Encoding: chunked\r\n";
+  } else if (content_length && !bodiless_status(rep.status)) {
+    char digits[24];
+    int n = std::snprintf(digits, sizeof(digits), "%zu", *content_length);
+    out += "Content-Length: ";
+    out.append(digits, static_cast<std::size_t>(n));
+    out += "\r\n";
+  }
+  if (!keep_alive) {
+    out += "Connection: close\r\n";
+  } else if (req != nullptr && req->is_http_1_0()) {
+    out += "Connection: keep-alive\r\n";
+  }
+  out += "\r\n";
+}
+
+future<bool> http_server::write_reply(connection& c, request& req, reply& rep, bool keep_alive) {
+  const bool head_only = req.method == "HEAD" || bodiless_status(rep.status);
+  std::string head;
+  if (!rep.writer) {
+    const bool inline_body = !head_only && rep.content.size() <= 4096;
+    head.reserve(160 + _options.server_name.size() + (inline_body ? rep.content.size() : 0));
+    append_head(head, &req, rep, keep_alive, rep.content.size(), false);
+    if (inline_body) head += rep.content;
+    co_await c.out.write(head);
+    if (!head_only && !inline_body) {
+      auto* body = new std::string(std::move(rep.content));
+      co_await c.out.write(temporary_buffer<char>(body->data(), body->size(), make_deleter([body] { delete body; })));
+    }
+    co_return keep_alive;
+  }
+  // A streamed body: chunked to HTTP/1.1; to HTTP/1.0, as it is, ended by
+  // closing the connection.
+  const bool chunked = !req.is_http_1_0() && !head_only;
+  if (!chunked && !head_only) keep_alive = false;
+  append_head(head, &req, rep, keep_alive, std::nullopt, chunked);
+  co_await c.out.write(head);
+  if (head_only) co_return keep_alive;
+  std::unique_ptr<data_sink_impl<char>> sink;
+  if (chunked) {
+    sink = std::make_unique<chunked_sink>(c.out);
+  } else {
+    sink = std::make_unique<identity_sink>(c.out);
+  }
+  output_stream<char> body(data_sink<char>(std::move(sink)), 8192);
+  co_await rep.writer(body);
+  co_await body.close();
+  co_return keep_alive;
+}
+
+future<> http_server::write_refusal(connection& c, int status, std::string_view reason) {
+  reply rep = reply::of(status);
+  rep.content = std::to_string(status) + " " + std::string(reason_phrase(status)) + ": " + std::string(reason) + "\n";
+  std::string head;
+  append_head(head, nullptr, rep, false, rep.content.size(), false);
+  head += rep.content;
+  co_await c.out.write(head);
+  co_await c.out.flush();
+}
+
+future<> http_server::serve(connected_socket socket) {
+  connection c(std::move(socket), _options.limits);
+  _connections.push_front(&c);
+  c.self = _connections.begin();
+  ++_stats.connections_open;
+  c.deadline.set_callback([this, &c] {
+    c.timed_out = true;
+    ++_stats.timeouts;
+    c.socket.shutdown_input();
+  });
+  try {
+    c.socket.set_nodelay(true);
+  } catch (...) {
+  }
+
+  temporary_buffer<char> buf;
+  bool need_flush = false;     // replies written and not yet flushed
+  bool in_request = false;     // bytes of a request not yet complete were read
+  bool continue_sent = false;  // "100 Continue" for the current request
+  bool peer_done = false;      // the peer's end of stream was read
+  bool may_linger = false;     // the peer may still be sending: drain before closing
+  steady_clock_type::time_point head_deadline;
+  try {
+    for (;;) {
+      if (buf.empty()) {
+        if (need_flush) {
+          co_await c.out.flush();
+          need_flush = false;
+        }
+        const bool head_pending = !c.parser.head_complete();
+        if (_stopping && head_pending) break;
+        c.deadline.rearm(in_request && head_pending ? head_deadline
+                                                    : steady_clock_type::now() + _options.idle_timeout);
+        c.idle = head_pending;
+        buf = co_await c.in.read();
+        c.idle = false;
+        c.deadline.cancel();
+        if (buf.empty()) {
+          peer_done = !c.timed_out;
+          if (c.timed_out && in_request && c.parser.state() == request_parser::status::need_more) {
+            ++_stats.requests_refused;
+            co_await write_refusal(c, 408, "the request took too long");
+          }
+          break;
+        }
+        if (!in_request) {
+          in_request = true;
+          head_deadline = steady_clock_type::now() + _options.header_timeout;
+        }
+      }
+      std::size_t used = c.parser.feed(buf.view());
+      buf.trim_front(used);
+      auto state = c.parser.state();
+      if (state == request_parser::status::failed) {
+        may_linger = true;
+        ++_stats.requests_refused;
+        co_await write_refusal(c, c.parser.error_status(), c.parser.error_reason());
+        break;
+      }
+      if (state == request_parser::status::need_more) {
+        if (!continue_sent && c.parser.expects_continue()) {
+          continue_sent = true;
+          co_await c.out.write("HTTP/1.1 100 Continue\r\n\r\n");
+          co_await c.out.flush();
+        }
+        continue;
+      }
+      request req = c.parser.take();
+      c.parser.reset();
+      continue_sent = false;
+      in_request = !buf.empty();
+      if (in_request) head_deadline = steady_clock_type::now() + _options.header_timeout;
+      reply rep = co_await _routes.handle(req);
+      ++_stats.requests_served;
+      bool keep = co_await write_reply(c, req, rep, req.keep_alive && !_stopping);
+      need_flush = true;
+      if (!keep) {
+        may_linger = !buf.empty();  // it sent more after a last request
+        break;
+      }
+    }
+    co_await c.out.flush();
+  } catch (const std::exception& e) {
+    // The peer went away mid-reply, or a streamed body failed: nothing more
+    // can be said on this connection.
+    http_log.debug("connection from {} ends: {}", c.socket.remote_address(), e.what());
+    peer_done = true;
+  }
+  c.deadline.cancel();
+  try {
+    co_await c.out.close();  // the peer reads the end of our stream
+    // After a refusal, or a last request followed by more bytes, read what
+    // the peer still sends (bounded), so that closing with unread bytes
+    // does not reset the connection under our last reply.
+    if (may_linger && !peer_done && !_stopping) {
+      c.deadline.rearm(steady_clock_type::now() + linger_time_max);
+      c.idle = true;  // stop() ends it
+      std::size_t dropped = 0;
+      while (dropped < linger_bytes_max) {
+        auto b = co_await c.in.read();
+        if (b.empty()) break;
+        dropped += b.size();
+      }
+      c.deadline.cancel();
+    }
+  } catch (...) {
+  }
+  _connections.erase(c.self);
+  --_stats.connections_open;
+}
+
+}  // namespace reef::http

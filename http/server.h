@@ -1,0 +1,112 @@
+// The HTTP/1.1 server of one shard. Run one per shard with sharded<>:
+//
+//   sharded<http::http_server> servers;
+//   co_await servers.start(http::server_options{});
+//   co_await servers.invoke_on_all([](http::http_server& s) {
+//     s.get_routes().add("GET", "/hello", hello);
+//     return s.listen(socket_address::parse("127.0.0.1:10000"));
+//   });
+//   ...
+//   co_await servers.stop();      // graceful: see stop()
+//
+// Each shard listens on the port (SO_REUSEPORT: the kernel spreads the
+// connections) and serves its own connections with its own routes.
+//
+// Connections: persistent (HTTP/1.1, or HTTP/1.0 with keep-alive);
+// pipelined requests are answered in order, and the replies to requests
+// that arrived together leave together (one send). A connection that sends
+// nothing for `idle_timeout` is closed; one that starts a request and does
+// not finish its head within `header_timeout` gets 408 and is closed
+// (slowloris). A request the parser refuses gets the parser's status with
+// "Connection: close", then the connection closes. At most
+// `max_connections` connections per shard are served; more wait in the
+// kernel's accept queue.
+//
+// Thread rules: a server and its routes belong to one shard.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/future.h"
+#include "core/gate.h"
+#include "core/semaphore.h"
+#include "http/request_parser.h"
+#include "http/routes.h"
+#include "net/api.h"
+
+namespace reef::http {
+
+struct server_options {
+  parser_limits limits;
+  /// How long a connection may wait for the first byte of its next request.
+  std::chrono::milliseconds idle_timeout{60'000};
+  /// How long a request's head may take from its first byte.
+  std::chrono::milliseconds header_timeout{10'000};
+  /// Connections served at once on each shard.
+  std::size_t max_connections = 10'000;
+  /// The Server field of every reply.
+  std::string server_name = "Reef";
+};
+
+struct server_stats {
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_open = 0;
+  std::uint64_t requests_served = 0;
+  /// Requests the parser refused (4xx/5xx without a handler).
+  std::uint64_t requests_refused = 0;
+  /// Connections closed by the idle or header timeout.
+  std::uint64_t timeouts = 0;
+};
+
+class http_server {
+ public:
+  explicit http_server(server_options options = {});
+  ~http_server();
+  http_server(const http_server&) = delete;
+  http_server& operator=(const http_server&) = delete;
+
+  routes& get_routes() noexcept { return _routes; }
+
+  /// Listens on `address` and serves what arrives there, until stop().
+  /// Throws (std::system_error naming the call) if it cannot listen.
+  future<> listen(socket_address address, listen_options options = {});
+
+  /// Where it listens (with the ports the kernel picked).
+  std::vector<socket_address> listening_addresses() const;
+
+  /// Stops accepting, closes connections waiting for a request, lets the
+  /// requests in flight finish (their replies say Connection: close), and
+  /// resolves when every connection is closed.
+  future<> stop();
+
+  const server_stats& stats() const noexcept { return _stats; }
+  const server_options& options() const noexcept { return _options; }
+
+ private:
+  struct connection;
+
+  future<> accept_loop(server_socket& listener);
+  future<> serve(connected_socket socket);
+  // Resolves with whether the connection may stay open.
+  future<bool> write_reply(connection& c, request& req, reply& rep, bool keep_alive);
+  future<> write_refusal(connection& c, int status, std::string_view reason);
+  // The status line and fields; Content-Length only if `content_length`.
+  void append_head(std::string& out, const request* req, const reply& rep, bool keep_alive,
+                   std::optional<std::size_t> content_length, bool chunked);
+
+  server_options _options;
+  routes _routes;
+  std::list<server_socket> _listeners;  // a list: accept loops hold references
+  std::list<connection*> _connections;
+  gate _gate;
+  semaphore _connection_slots;
+  server_stats _stats;
+  bool _stopping = false;
+};
+
+}  // namespace reef::http

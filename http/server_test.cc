@@ -1,0 +1,407 @@
+// The server end to end over 127.0.0.1, with a small client written here
+// for exact control of the bytes (real clients are in httpd_test.sh).
+// Runs on both reactor backends.
+#include "http/server.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "core/coroutine.h"
+#include "core/sleep.h"
+#include "core/testing/test.h"
+#include "core/when_all.h"
+#include "core/with_timeout.h"
+#include "net/stack.h"
+
+namespace reef::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+struct response {
+  int status = 0;
+  header_list headers;
+  std::string body;
+};
+
+// A raw client connection.
+class client {
+ public:
+  static future<client> connect_to(socket_address a) {
+    client c;
+    c._socket = co_await connect(a);
+    c._in = c._socket.input();
+    c._out = c._socket.output();
+    co_return c;
+  }
+
+  future<> send(std::string bytes) {
+    co_await _out.write(bytes);
+    co_await _out.flush();
+  }
+
+  // Reads one response; a body by Content-Length, chunks, or to the end
+  // (`head_only` for HEAD). Fails on end of stream before a whole head.
+  future<response> read_response(bool head_only = false) {
+    response r;
+    std::string head = co_await read_until("\r\n\r\n");
+    if (head.empty()) throw std::runtime_error("end of stream before a response");
+    auto line_end = head.find("\r\n");
+    r.status = std::stoi(head.substr(9, 3));
+    std::size_t at = line_end + 2;
+    while (at < head.size() - 2) {
+      auto e = head.find("\r\n", at);
+      auto line = head.substr(at, e - at);
+      auto colon = line.find(':');
+      r.headers.add(line.substr(0, colon), line.substr(colon + 2));
+      at = e + 2;
+    }
+    if (head_only || r.status < 200 || r.status == 204 || r.status == 304) co_return r;
+    if (auto len = r.headers.get("content-length")) {
+      r.body = co_await read_exactly(std::stoul(std::string(*len)));
+    } else if (r.headers.has_token("transfer-encoding", "chunked")) {
+      for (;;) {
+        std::string size_line = co_await read_until("\r\n");
+        std::size_t n = std::stoul(size_line, nullptr, 16);
+        if (n == 0) {
+          co_await read_until("\r\n");
+          break;
+        }
+        r.body += co_await read_exactly(n);
+        co_await read_exactly(2);
+      }
+    } else {
+      r.body = co_await read_to_end();
+    }
+    co_return r;
+  }
+
+  // Whether the server closed its side (reads end of stream), waiting at
+  // most `limit`.
+  future<bool> closed_by_server(std::chrono::milliseconds limit = 5000ms) {
+    auto rest = co_await with_timeout(lowres_clock::now() + limit, read_to_end());
+    co_return rest.empty();
+  }
+
+  future<std::string> read_to_end() {
+    std::string all = std::move(_pending);
+    _pending.clear();
+    for (;;) {
+      auto b = co_await _in.read();
+      if (b.empty()) co_return all;
+      all.append(b.view());
+    }
+  }
+
+  connected_socket& socket() { return _socket; }
+
+ private:
+  future<std::string> read_until(std::string_view end) {
+    for (;;) {
+      auto at = _pending.find(end);
+      if (at != std::string::npos) {
+        std::string out = _pending.substr(0, at + end.size());
+        _pending.erase(0, at + end.size());
+        co_return out;
+      }
+      auto b = co_await _in.read();
+      if (b.empty()) co_return std::string();
+      _pending.append(b.view());
+    }
+  }
+  future<std::string> read_exactly(std::size_t n) {
+    while (_pending.size() < n) {
+      auto b = co_await _in.read();
+      if (b.empty()) break;
+      _pending.append(b.view());
+    }
+    std::string out = _pending.substr(0, n);
+    _pending.erase(0, std::min(n, _pending.size()));
+    co_return out;
+  }
+
+  connected_socket _socket;
+  input_stream<char> _in;
+  output_stream<char> _out;
+  std::string _pending;
+};
+
+void add_test_routes(routes& r) {
+  r.add("GET", "/hello", [](request&) { return reply().write_body("text/plain", "Hello, world!\n"); });
+  r.add("POST", "/echo", [](request& req) { return reply().write_body("text/plain", std::move(req.content)); });
+  r.add("GET", "/n/{n}", [](request& req) { return reply().write_body("text/plain", std::string(req.param("n"))); });
+  r.add("GET", "/slow", [](request&) -> future<reply> {
+    co_await sleep(200ms);
+    co_return reply().write_body("text/plain", "slow");
+  });
+  r.add("GET", "/stream", [](request&) {
+    return reply().write_body("text/plain", [](output_stream<char>& out) -> future<> {
+      for (int i = 0; i < 3; ++i) {
+        co_await out.write("part" + std::to_string(i) + ";");
+        co_await out.flush();
+      }
+    });
+  });
+  r.add("GET", "/throws", [](request&) -> reply { throw std::runtime_error("boom"); });
+  r.add("GET", "/inject", [](request&) {
+    return reply().set_header("X-Evil", "a\r\nSet-Cookie: stolen").write_body("text/plain", "x");
+  });
+}
+
+// A server on 127.0.0.1 (a port the kernel picks) for one test.
+struct test_server {
+  explicit test_server(server_options options = {}) : server(std::move(options)) {
+    add_test_routes(server.get_routes());
+  }
+  future<> start() { return server.listen(socket_address::parse("127.0.0.1:0")); }
+  socket_address address() const { return server.listening_addresses().front(); }
+  http_server server;
+};
+
+REEF_TEST(http_server, keep_alive_serves_several_requests_on_one_connection) {
+  test_server s;
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  for (int i = 0; i < 3; ++i) {
+    co_await c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    response r = co_await c.read_response();
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "Hello, world!\n");
+    EXPECT_EQ(r.headers.get("content-length"), "14");
+    EXPECT_EQ(r.headers.get("server"), "Reef");
+    EXPECT_TRUE(r.headers.contains("date"));
+    EXPECT_FALSE(r.headers.contains("connection"));
+  }
+  EXPECT_EQ(s.server.stats().requests_served, 3u);
+  EXPECT_EQ(s.server.stats().connections_accepted, 1u);
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, pipelined_requests_are_answered_in_order) {
+  test_server s;
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  std::string batch;
+  for (int i = 0; i < 20; ++i) {
+    if (i % 5 == 4) {
+      std::string body = "body" + std::to_string(i);
+      batch += "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    } else if (i == 7) {
+      batch += "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n";
+    } else {
+      batch += "GET /n/" + std::to_string(i) + " HTTP/1.1\r\nHost: t\r\n\r\n";
+    }
+  }
+  co_await c.send(batch);
+  for (int i = 0; i < 20; ++i) {
+    response r = co_await c.read_response();
+    std::string expected = i % 5 == 4 ? "body" + std::to_string(i) : i == 7 ? "slow" : std::to_string(i);
+    EXPECT_EQ(r.body, expected) << "reply " << i;
+  }
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, a_malformed_request_gets_400_and_the_connection_closes) {
+  test_server s;
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\nGARBAGE\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  response ok = co_await c.read_response();
+  EXPECT_EQ(ok.status, 200);
+  response bad = co_await c.read_response();
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.headers.get("connection"), "close");
+  EXPECT_TRUE(co_await c.closed_by_server()) << "nothing after the refusal";
+  EXPECT_EQ(s.server.stats().requests_refused, 1u);
+  // The server itself carries on.
+  auto d = co_await client::connect_to(s.address());
+  co_await d.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ((co_await d.read_response()).status, 200);
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, smuggling_is_refused_and_the_hidden_request_never_runs) {
+  test_server s;
+  co_await s.start();
+  for (const char* attack : {
+           "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n"
+           "0\r\n\r\nGET /n/smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
+           "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 40\r\n\r\n"
+           "abcGET /n/smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
+           "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked, identity\r\n\r\n"
+           "0\r\n\r\nGET /n/smuggled HTTP/1.1\r\nHost: t\r\n\r\n",
+       }) {
+    auto c = co_await client::connect_to(s.address());
+    co_await c.send(attack);
+    response r = co_await c.read_response();
+    EXPECT_EQ(r.status, 400) << attack;
+    auto rest = co_await c.read_to_end();
+    EXPECT_EQ(rest.find("smuggled"), std::string::npos) << "the hidden request was served";
+  }
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, limits_answer_414_431_413) {
+  server_options o;
+  o.limits.body_max = 100;
+  test_server s(o);
+  co_await s.start();
+  struct {
+    std::string request;
+    int status;
+  } cases[] = {
+      {"GET /" + std::string(9000, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
+      {"GET / HTTP/1.1\r\nHost: t\r\nX: " + std::string(70000, 'v') + "\r\n\r\n", 431},
+      {"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n", 413},
+      {"GET / HTTP/3.0\r\nHost: t\r\n\r\n", 505},
+  };
+  for (auto& k : cases) {
+    auto c = co_await client::connect_to(s.address());
+    co_await c.send(k.request);
+    response r = co_await c.read_response();
+    EXPECT_EQ(r.status, k.status);
+    EXPECT_TRUE(co_await c.closed_by_server());
+  }
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, expect_100_continue_then_the_body) {
+  test_server s;
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n");
+  response interim = co_await c.read_response();
+  EXPECT_EQ(interim.status, 100);
+  co_await c.send("12345");
+  response r = co_await c.read_response();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "12345");
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, chunked_uploads_and_streamed_replies) {
+  test_server s;
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  response echo = co_await c.read_response();
+  EXPECT_EQ(echo.body, "abcde");
+  co_await c.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+  response streamed = co_await c.read_response();
+  EXPECT_EQ(streamed.headers.get("transfer-encoding"), "chunked");
+  EXPECT_EQ(streamed.body, "part0;part1;part2;");
+  // To HTTP/1.0: the body as it is, ended by closing.
+  auto old = co_await client::connect_to(s.address());
+  co_await old.send("GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  response plain = co_await old.read_response();
+  EXPECT_FALSE(plain.headers.contains("transfer-encoding"));
+  EXPECT_EQ(plain.headers.get("connection"), "close");
+  EXPECT_EQ(plain.body, "part0;part1;part2;");
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, head_http_1_0_errors_and_header_injection) {
+  test_server s;
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send("HEAD /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  response head = co_await c.read_response(true);
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.headers.get("content-length"), "14");
+  co_await c.send("GET /throws HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ((co_await c.read_response()).status, 500);
+  co_await c.send("GET /inject HTTP/1.1\r\nHost: t\r\n\r\n");
+  response injected = co_await c.read_response();
+  EXPECT_FALSE(injected.headers.contains("set-cookie"));
+  EXPECT_FALSE(injected.headers.contains("x-evil"));
+  EXPECT_EQ(injected.body, "x");
+  co_await c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ((co_await c.read_response()).status, 200) << "HEAD sent no body to confuse the next reply";
+  auto old = co_await client::connect_to(s.address());
+  co_await old.send("GET /hello HTTP/1.0\r\n\r\n");
+  response r = co_await old.read_response();
+  EXPECT_EQ(r.body, "Hello, world!\n");
+  EXPECT_EQ(r.headers.get("connection"), "close");
+  EXPECT_TRUE(co_await old.closed_by_server());
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, slow_heads_get_408_and_idle_connections_close) {
+  server_options o;
+  o.header_timeout = 300ms;
+  o.idle_timeout = 300ms;
+  test_server s(o);
+  co_await s.start();
+  auto slow = co_await client::connect_to(s.address());
+  auto idle = co_await client::connect_to(s.address());
+  auto start = std::chrono::steady_clock::now();
+  // Slowloris: a head that trickles in and never ends.
+  co_await slow.send("GET /hello HTTP/1.1\r\n");
+  for (int i = 0; i < 3; ++i) {
+    co_await sleep(50ms);
+    co_await slow.send("X-" + std::to_string(i) + ": v\r\n");
+    // Meanwhile others are served.
+    auto other = co_await client::connect_to(s.address());
+    co_await other.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_EQ((co_await other.read_response()).status, 200);
+  }
+  response timed_out = co_await slow.read_response();
+  EXPECT_EQ(timed_out.status, 408);
+  EXPECT_TRUE(co_await slow.closed_by_server());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "the header timeout counts from the first byte";
+  EXPECT_TRUE(co_await idle.closed_by_server()) << "an idle connection is closed";
+  EXPECT_GE(s.server.stats().timeouts, 2u);
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, connections_beyond_the_cap_wait_their_turn) {
+  server_options o;
+  o.max_connections = 2;
+  test_server s(o);
+  co_await s.start();
+  auto a = co_await client::connect_to(s.address());
+  auto b = co_await client::connect_to(s.address());
+  co_await a.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  co_await b.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ((co_await a.read_response()).status, 200);
+  EXPECT_EQ((co_await b.read_response()).status, 200);
+  auto third = co_await client::connect_to(s.address());  // the kernel's queue takes it
+  co_await third.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  auto waiting = third.read_response();
+  co_await sleep(100ms);
+  EXPECT_FALSE(waiting.available()) << "served beyond the cap";
+  EXPECT_EQ(s.server.stats().connections_open, 2u);
+  co_await a.send("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ((co_await a.read_response()).status, 200);
+  EXPECT_EQ((co_await with_timeout(lowres_clock::now() + 5s, std::move(waiting))).status, 200);
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, stop_finishes_requests_in_flight_and_closes_idle_ones) {
+  test_server s;
+  co_await s.start();
+  auto address = s.address();
+  auto busy = co_await client::connect_to(address);
+  auto idle = co_await client::connect_to(address);
+  co_await idle.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ((co_await idle.read_response()).status, 200);
+  co_await busy.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+  co_await sleep(50ms);  // the slow handler runs
+  auto stopped = s.server.stop();
+  response r = co_await busy.read_response();
+  EXPECT_EQ(r.body, "slow") << "the request in flight finished";
+  EXPECT_EQ(r.headers.get("connection"), "close");
+  EXPECT_TRUE(co_await idle.closed_by_server());
+  co_await with_timeout(lowres_clock::now() + 5s, std::move(stopped));
+  try {
+    co_await connect(address);
+    ADD_FAILURE() << "connected after stop()";
+  } catch (const std::system_error&) {
+  }
+}
+
+}  // namespace
+}  // namespace reef::http
