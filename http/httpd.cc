@@ -6,11 +6,14 @@
 // Routes: GET / (what is here), GET /hello (a fixed small body: the
 // benchmark route), GET /json (a small JSON document), POST /echo (the body
 // back). Takes every app_template flag (--smp, --cpuset, --reactor-backend,
-// ...) plus --address and --port. Logs one line when it starts serving and
+// ...) plus --address, --port, --idle-timeout-ms, --header-timeout-ms and
+// --max-connections. Logs one line when it starts serving and
 // one when it has stopped (SIGINT or SIGTERM stops it gracefully).
 #include <absl/flags/flag.h>
 
+#include <chrono>
 #include <cstdio>
+#include <utility>
 #include <string>
 
 #include "core/coroutine.h"
@@ -26,6 +29,10 @@
 
 ABSL_FLAG(std::string, address, "127.0.0.1", "the address to listen on (IPv4 or IPv6)");
 ABSL_FLAG(int, port, 10000, "the port to listen on (0: one the kernel picks)");
+ABSL_FLAG(int, idle_timeout_ms, 60'000, "close a connection that sends no request for this long");
+ABSL_FLAG(int, header_timeout_ms, 10'000,
+          "answer 408 and close when a request's head takes longer than this (slowloris)");
+ABSL_FLAG(int, max_connections, 10'000, "connections served at once on each shard");
 
 namespace reef::http {
 namespace {
@@ -62,8 +69,20 @@ future<int> run_httpd() {
     httpd_log.error("--address: {}", e.what());
     co_return 2;
   }
+  server_options options;
+  for (auto [flag, value] : {std::pair{"--idle-timeout-ms", absl::GetFlag(FLAGS_idle_timeout_ms)},
+                             std::pair{"--header-timeout-ms", absl::GetFlag(FLAGS_header_timeout_ms)},
+                             std::pair{"--max-connections", absl::GetFlag(FLAGS_max_connections)}}) {
+    if (value <= 0) {
+      httpd_log.error("{} {}: must be positive", flag, value);
+      co_return 2;
+    }
+  }
+  options.idle_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_idle_timeout_ms));
+  options.header_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_header_timeout_ms));
+  options.max_connections = static_cast<std::size_t>(absl::GetFlag(FLAGS_max_connections));
   sharded<http_server> servers;
-  co_await servers.start(server_options{});
+  co_await servers.start(options);
   std::exception_ptr failed;
   try {
     co_await servers.invoke_on_all([](http_server& s) { add_routes(s.get_routes()); });

@@ -1,0 +1,231 @@
+#!/bin/bash
+# End to end: the real httpd binary on 127.0.0.1, on both reactor backends,
+# driven by clients nobody here wrote: curl (GET, POST, chunked upload,
+# keep-alive reuse), Python's http.client, a short wrk run, raw malformed
+# and smuggling requests over a socket, and a bounded slowhttptest
+# (slowloris) during which a normal request is still answered. Every client
+# has a timeout; the server is stopped with SIGTERM and must log "stopped".
+set -euo pipefail
+httpd=$PWD/http/httpd
+python=/usr/bin/python3
+work=$(mktemp -d)
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*"
+  [ -f "$work/httpd.log" ] && { echo "--- httpd log:"; cat "$work/httpd.log"; }
+  exit 1
+}
+expect_eq() { [ "$1" == "$2" ] || fail "$3: got '$1', want '$2'"; }
+expect_has() { grep -q -- "$2" <<<"$1" || fail "$3: '$2' not in: $1"; }
+
+# Starts httpd with the given flags on a port the kernel picks; sets $pid
+# and $base.
+start_httpd() {
+  "$httpd" --port 0 "$@" >"$work/httpd.log" 2>&1 &
+  pid=$!
+  local i
+  for i in $(seq 100); do
+    if grep -q "serving on http://" "$work/httpd.log"; then
+      base=$(grep -o "http://[^ ]*/" "$work/httpd.log" | head -1)
+      base=${base%/}
+      return
+    fi
+    kill -0 "$pid" 2>/dev/null || fail "httpd $* exited at start"
+    sleep 0.1
+  done
+  fail "httpd $* did not start serving in 10 s"
+}
+
+stop_httpd() {
+  kill -TERM "$pid"
+  local i
+  for i in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && fail "httpd did not stop within 10 s of SIGTERM"
+  wait "$pid" || fail "httpd exited with status $?"
+  pid=
+  grep -q "httpd - stopped" "$work/httpd.log" || fail "no 'stopped' line in the log"
+}
+
+curl_() { curl --silent --show-error --max-time 5 "$@"; }
+
+check_curl() {
+  expect_eq "$(curl_ "$base/hello")" "Hello, world!" "GET /hello"
+  expect_has "$(curl_ "$base/")" "Reef httpd" "GET /"
+  local json
+  json=$(curl_ -i "$base/json")
+  expect_has "$json" "Content-Type: application/json" "GET /json"
+  expect_has "$json" '"message":"Hello, world!"' "GET /json"
+  expect_has "$json" "Server: Reef" "GET /json"
+  expect_has "$json" "Date: " "GET /json"
+  expect_eq "$(curl_ -o /dev/null -w '%{http_code}' "$base/no/such/page")" 404 "GET of an unknown path"
+  local head
+  head=$(curl_ -i -X DELETE "$base/hello")
+  expect_has "$head" "HTTP/1.1 405" "DELETE /hello"
+  expect_has "$head" "Allow: GET, HEAD" "DELETE /hello"
+  expect_eq "$(curl_ -I -o /dev/null -w '%{http_code}' "$base/hello")" 200 "HEAD /hello"
+
+  # POST: a small body, then a 1 MiB one sent chunked.
+  expect_eq "$(curl_ --data-binary 'ping pong' "$base/echo")" "ping pong" "POST /echo"
+  head -c 1048576 /dev/urandom >"$work/upload"
+  curl_ -H 'Transfer-Encoding: chunked' --data-binary @"$work/upload" -o "$work/echoed" "$base/echo"
+  cmp -s "$work/upload" "$work/echoed" || fail "chunked POST /echo did not come back intact"
+
+  # Keep-alive: curl reuses the connection for a second URL.
+  local verbose
+  verbose=$(curl_ -v "$base/hello" "$base/json" 2>&1 >/dev/null)
+  expect_has "$verbose" "Re-using existing connection" "keep-alive"
+}
+
+check_python() {
+  timeout 20 "$python" - "$base" <<'EOF'
+import http.client, sys, urllib.parse
+url = urllib.parse.urlsplit(sys.argv[1])
+conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+for _ in range(3):                     # one connection, several requests
+    conn.request("GET", "/hello")
+    r = conn.getresponse()
+    assert r.status == 200 and r.read() == b"Hello, world!\n", r.status
+conn.request("POST", "/echo", body=b"x" * 100000, headers={"Content-Type": "text/plain"})
+r = conn.getresponse()
+assert r.status == 200 and r.getheader("Content-Type") == "text/plain"
+assert r.read() == b"x" * 100000
+conn.request("GET", "/missing")
+r = conn.getresponse()
+assert r.status == 404, r.status
+r.read()
+conn.request("GET", "/json")             # still usable after a 404
+r = conn.getresponse()
+assert r.status == 200 and b"Reef" in r.read()
+conn.close()
+# HTTP/1.0 without keep-alive: the server closes after the reply.
+conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+conn._http_vsn, conn._http_vsn_str = 10, "HTTP/1.0"
+conn.request("GET", "/hello")
+r = conn.getresponse()
+assert r.status == 200 and r.read() == b"Hello, world!\n" and r.will_close
+EOF
+  [ $? -eq 0 ] || fail "http.client checks"
+}
+
+# Raw requests a browser would never send: each must get the status named
+# and a closed connection, and the server must go on serving.
+check_raw() {
+  timeout 30 "$python" - "$base" <<'EOF'
+import socket, sys, urllib.parse
+url = urllib.parse.urlsplit(sys.argv[1])
+
+def exchange(data):
+    s = socket.create_connection((url.hostname, url.port), timeout=5)
+    s.sendall(data)
+    got = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break              # the server closed: what we want after an error
+        got += chunk
+    s.close()
+    return got
+
+cases = [
+    (b"garbage\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\n\r\n", 400),                                   # no Host
+    (b"GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505),
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nX: " + b"b" * 70000 + b"\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X%d: y\r\n" % i for i in range(120)) + b"\r\n", 431),
+    # Smuggling: both framings, differing lengths, an unknown coding.
+    (b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+    (b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", 400),
+    (b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 400),    # chunked must be last
+    (b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+    (b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n", 400),
+    (b"\x00\xff\xfe binary \x01\r\n\r\n", 400),
+]
+for data, want in cases:
+    got = exchange(data)
+    status = int(got.split(b" ", 2)[1]) if got.startswith(b"HTTP/1.1 ") else None
+    assert status == want, (data[:60], got[:200])
+    assert b"Connection: close" in got, got[:200]
+
+# A smuggled second request must not be answered: one reply, then close.
+got = exchange(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"0\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+assert got.count(b"HTTP/1.1 ") == 1 and b"Hello" not in got, got
+
+# Pipelining: three requests in one write, three replies in order.
+got = exchange(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n"
+               b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nfirst"
+               b"GET /json HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+assert got.count(b"HTTP/1.1 200") == 3, got
+assert got.index(b"Hello, world!") < got.index(b"first") < got.index(b'"server":"Reef"'), got
+EOF
+  [ $? -eq 0 ] || fail "raw malformed/smuggling requests"
+  expect_eq "$(curl_ "$base/hello")" "Hello, world!" "GET /hello after bad requests"
+}
+
+check_wrk() {
+  local out
+  out=$(timeout 20 wrk -t1 -c8 -d1s --timeout 2s "$base/hello")
+  expect_has "$out" "Requests/sec" "wrk"
+  grep -q "Non-2xx" <<<"$out" && fail "wrk saw non-2xx replies: $out"
+  grep -q "Socket errors" <<<"$out" && fail "wrk saw socket errors: $out"
+  local requests
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
+  [ "$requests" -gt 100 ] || fail "wrk did only $requests requests in 1 s: $out"
+}
+
+# Slowloris: 40 connections that never finish their heads. With a 2 s
+# header timeout the server closes them all well before slowhttptest's 6 s
+# run ends, and answers a normal request while they are open.
+check_slowloris() {
+  timeout 30 slowhttptest -c 40 -H -i 1 -r 40 -l 6 -p 2 -u "$base/hello" >"$work/slow.out" 2>&1 &
+  local slow=$!
+  sleep 1
+  expect_eq "$(curl_ "$base/hello")" "Hello, world!" "GET /hello during slowloris"
+  wait "$slow" || fail "slowhttptest failed: $(cat "$work/slow.out")"
+  grep -q "No open connections left" "$work/slow.out" ||
+    fail "the server did not close the slow connections: $(tail -5 "$work/slow.out")"
+  expect_eq "$(curl_ "$base/hello")" "Hello, world!" "GET /hello after slowloris"
+}
+
+for backend in io_uring epoll; do
+  for shards in 1 2; do
+    [ "$shards" -le "$(nproc)" ] || continue
+    echo "--- $backend, $shards shard(s)"
+    start_httpd --reactor-backend "$backend" --smp "$shards" --header-timeout-ms 2000
+    expect_has "$(cat "$work/httpd.log")" "with $shards shard(s), reactor backend $backend" "start line"
+    check_curl
+    check_python
+    check_raw
+    check_wrk
+    [ "$shards" -eq 1 ] && check_slowloris
+    stop_httpd
+  done
+done
+
+# Bad flags stop it with exit status 2 and a message naming the flag.
+expect_refused() {
+  local want=$1
+  shift
+  set +e
+  err=$("$httpd" "$@" 2>&1 >/dev/null)
+  local rc=$?
+  set -e
+  [ "$rc" -eq 2 ] || fail "$*: exit status $rc, want 2 ($err)"
+  grep -q -- "$want" <<<"$err" || fail "$*: '$err' does not name $want"
+}
+expect_refused "--port" --port 70000
+expect_refused "--address" --address not-an-address
+expect_refused "--header-timeout-ms" --header-timeout-ms 0
+expect_refused "--max-connections" --max-connections -1
+echo PASS
