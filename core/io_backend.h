@@ -33,6 +33,7 @@
 #include <optional>
 
 #include "core/future.h"
+#include "core/temporary_buffer.h"
 #include "core/timer.h"
 
 namespace reef {
@@ -93,6 +94,23 @@ struct io_request {
   }
 };
 
+/// Receives the results of one multishot operation (io_backend::
+/// recv_multishot, accept_multishot): one submission, many completions.
+class multishot_receiver {
+ public:
+  /// One result: for a receive, the bytes (`result` is their count, 0 at
+  /// end of stream) in a buffer of the backend's pool, returned to the
+  /// pool when the last view of it goes; for an accept, the new
+  /// descriptor. A negative `result` is -errno. `more` false: the operation
+  /// has ended (end of stream, an error, cancel_multishot(), or -ENOBUFS
+  /// when the pool ran dry) and this is its last call; start it again to
+  /// go on.
+  virtual void on_result(long result, temporary_buffer<char> data, bool more) noexcept = 0;
+
+ protected:
+  ~multishot_receiver() = default;
+};
+
 /// The reactor's I/O backend. See the file comment.
 class io_backend {
  public:
@@ -115,6 +133,40 @@ class io_backend {
   /// a descriptor whose operations would otherwise wait forever (a UDP
   /// receive, an accept). Operations on the blocking threads run to the end.
   virtual void cancel(int fd) noexcept = 0;
+
+  /// Whether recv_multishot() and accept_multishot() work here (io_uring
+  /// on Linux 6.0 or later, with its buffer pool registered). Where they do
+  /// not, use submit().
+  virtual bool supports_multishot() const noexcept { return false; }
+
+  /// Starts receiving on the stream socket `fd` until cancelled or an end:
+  /// every arrival of bytes is one on_result() with a buffer from the
+  /// backend's pool (so no memory is set aside for connections that wait).
+  /// `r` must stay alive until its last call (`more` false). Returns false
+  /// (and calls nothing) if the operation cannot be queued.
+  virtual bool recv_multishot(int /*fd*/, multishot_receiver& /*r*/) noexcept { return false; }
+
+  /// Starts accepting on the listening socket `fd`: every connection is one
+  /// on_result() with the new descriptor (non-blocking, close-on-exec),
+  /// which the receiver owns. As recv_multishot() otherwise.
+  virtual bool accept_multishot(int /*fd*/, multishot_receiver& /*r*/) noexcept { return false; }
+
+  /// Ends the multishot operation that feeds `r`: results already made
+  /// still arrive, then a last call with `more` false.
+  virtual void cancel_multishot(multishot_receiver& /*r*/) noexcept {}
+
+  /// A promise from the descriptor's owner: `fd` is a socket (or pipe) it
+  /// will hand to forget() before closing. The backend may then keep what
+  /// it learns about the descriptor across operations: the epoll backend
+  /// registers it once, edge-triggered, instead of adding and removing it
+  /// around every operation that waits. The POSIX stack does this for its
+  /// sockets; descriptors never passed here work as well, with a
+  /// registration per wait.
+  virtual void keep_registered(int /*fd*/) noexcept {}
+
+  /// `fd` (passed to keep_registered()) is about to be closed and has no
+  /// operations in flight; the backend drops what it kept about it.
+  virtual void forget(int /*fd*/) noexcept {}
 
   /// Operations submitted and not yet completed.
   virtual std::size_t in_flight() const noexcept = 0;

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -21,6 +22,8 @@
 #include <vector>
 
 #include "core/coroutine.h"
+#include "core/function.h"
+#include "core/internal/io_uring_backend.h"
 #include "core/log.h"
 #include "core/sleep.h"
 #include "core/testing/test.h"
@@ -413,6 +416,132 @@ REEF_TEST(io, tcp_accept_connect_send_recv) {
   // The peer's close reads as end of stream.
   EXPECT_EQ(co_await engine().io().submit(io_request::recv(static_cast<int>(server), in, 8)), 0);
   ::close(static_cast<int>(server));
+}
+
+// Collects what a multishot operation delivers.
+struct collecting_receiver final : multishot_receiver {
+  std::vector<long> results;
+  std::vector<temporary_buffer<char>> buffers;  // held: they stay out of the pool
+  bool ended = false;
+  void on_result(long result, temporary_buffer<char> data, bool more) noexcept override {
+    results.push_back(result);
+    if (!data.empty()) buffers.push_back(std::move(data));
+    ended = !more;
+  }
+  std::string text() const {
+    std::string all;
+    for (const auto& b : buffers) all.append(b.view());
+    return all;
+  }
+};
+
+// Yields until `done()` or a second passes.
+future<bool> eventually(noncopyable_function<bool()> done) {
+  auto until = steady_clock_type::now() + 1s;
+  while (!done() && steady_clock_type::now() < until) co_await sleep(100us);
+  co_return done();
+}
+
+internal::io_uring_backend* uring() { return dynamic_cast<internal::io_uring_backend*>(&engine().io()); }
+
+REEF_TEST(io, multishot_is_offered_by_io_uring_only) {
+  EXPECT_EQ(engine().io().supports_multishot(), uring() != nullptr)
+      << "io_uring on this kernel (6.0 or later) has multishot receive";
+  if (uring() != nullptr) co_return;
+  // The epoll backend refuses, and the caller uses submit().
+  collecting_receiver r;
+  int fds[2];
+  REEF_ASSERT(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds) == 0);
+  EXPECT_FALSE(engine().io().recv_multishot(fds[0], r));
+  EXPECT_FALSE(engine().io().accept_multishot(fds[0], r));
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+REEF_TEST(io, multishot_receive_delivers_each_arrival_until_cancelled) {
+  if (uring() == nullptr) co_return;  // (the backend has none: above)
+  int fds[2];
+  REEF_ASSERT(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
+  collecting_receiver r;
+  EXPECT_TRUE(engine().io().recv_multishot(fds[0], r));
+  for (const char* word : {"one ", "two ", "three"}) {
+    std::size_t before = r.results.size();
+    EXPECT_GT(::write(fds[1], word, std::strlen(word)), 0);
+    EXPECT_TRUE(co_await eventually([&] { return r.results.size() > before; }));
+  }
+  EXPECT_EQ(r.text(), "one two three");
+  EXPECT_FALSE(r.ended);
+  EXPECT_EQ(uring()->pool_buffers_out(), 3u) << "the held buffers are out of the pool";
+  r.buffers.clear();
+  EXPECT_EQ(uring()->pool_buffers_out(), 0u) << "and back when released";
+  engine().io().cancel_multishot(r);
+  EXPECT_TRUE(co_await eventually([&] { return r.ended; }));
+  EXPECT_EQ(r.results.back(), -ECANCELED);
+
+  // End of stream ends it with 0.
+  collecting_receiver eof;
+  EXPECT_TRUE(engine().io().recv_multishot(fds[0], eof));
+  ::close(fds[1]);
+  EXPECT_TRUE(co_await eventually([&] { return eof.ended; }));
+  EXPECT_EQ(eof.results.back(), 0);
+  ::close(fds[0]);
+}
+
+REEF_TEST(io, multishot_receive_ends_with_enobufs_when_the_pool_is_dry) {
+  if (uring() == nullptr) co_return;
+  int fds[2];
+  REEF_ASSERT(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) == 0);
+  collecting_receiver r;
+  EXPECT_TRUE(engine().io().recv_multishot(fds[0], r));
+  // One arrival per buffer, every buffer held, one more arrival.
+  const unsigned total = internal::io_uring_backend::pool_buffers + 1;
+  for (unsigned i = 0; i < total && !r.ended; ++i) {
+    std::size_t before = r.results.size();
+    EXPECT_EQ(::write(fds[1], "x", 1), 1);
+    if (!co_await eventually([&] { return r.results.size() > before; })) break;
+  }
+  EXPECT_TRUE(r.ended);
+  EXPECT_EQ(r.results.back(), -ENOBUFS);
+  EXPECT_EQ(r.buffers.size(), internal::io_uring_backend::pool_buffers);
+  EXPECT_EQ(uring()->pool_buffers_out(), internal::io_uring_backend::pool_buffers);
+  r.buffers.clear();
+  EXPECT_EQ(uring()->pool_buffers_out(), 0u);
+  // With buffers back, a new receive reads what waited in the socket.
+  collecting_receiver again;
+  EXPECT_TRUE(engine().io().recv_multishot(fds[0], again));
+  EXPECT_TRUE(co_await eventually([&] { return !again.buffers.empty(); }));
+  EXPECT_EQ(again.text(), "x") << "the byte that found no buffer";
+  engine().io().cancel_multishot(again);
+  EXPECT_TRUE(co_await eventually([&] { return again.ended; }));
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+REEF_TEST(io, multishot_accept_hands_over_each_connection) {
+  if (uring() == nullptr) co_return;
+  loopback_listener listener;
+  collecting_receiver r;
+  EXPECT_TRUE(engine().io().accept_multishot(listener.fd, r));
+  std::vector<int> clients;
+  for (int i = 0; i < 3; ++i) {
+    int client = new_tcp_socket();
+    long rc = co_await engine().io().submit(io_request::connect(
+        client, reinterpret_cast<const sockaddr*>(&listener.addr), sizeof(listener.addr)));
+    EXPECT_EQ(rc, 0);
+    clients.push_back(client);
+  }
+  EXPECT_TRUE(co_await eventually([&] { return r.results.size() == 3; }));
+  for (long fd : r.results) {
+    EXPECT_GE(fd, 0);
+    if (fd < 0) continue;
+    EXPECT_NE(::fcntl(static_cast<int>(fd), F_GETFL) & O_NONBLOCK, 0) << "non-blocking";
+    ::close(static_cast<int>(fd));
+  }
+  EXPECT_FALSE(r.ended);
+  engine().io().cancel_multishot(r);
+  EXPECT_TRUE(co_await eventually([&] { return r.ended; }));
+  EXPECT_EQ(r.results.back(), -ECANCELED);
+  for (int c : clients) ::close(c);
 }
 
 REEF_TEST(io, connect_to_a_closed_port_is_refused) {

@@ -1,7 +1,7 @@
 #include "http/server.h"
 
+#include <charconv>
 #include <cerrno>
-#include <cstdio>
 #include <system_error>
 
 #include "core/coroutine.h"
@@ -23,7 +23,10 @@ class chunked_sink final : public data_sink_impl<char> {
 
   future<> put(temporary_buffer<char> b) override {
     if (b.empty()) return make_ready_future<>();
-    _size_line_length = static_cast<std::size_t>(std::snprintf(_size_line, sizeof(_size_line), "%zx\r\n", b.size()));
+    auto end = std::to_chars(_size_line, _size_line + sizeof(_size_line) - 2, b.size(), 16).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    _size_line_length = static_cast<std::size_t>(end - _size_line);
     return _out.write(_size_line, _size_line_length)
         .then([this, b = std::move(b)]() mutable { return _out.write(std::move(b)); })
         .then([this] { return _out.write("\r\n"); });
@@ -186,9 +189,9 @@ void http_server::append_head(std::string& out, const request* req, const reply&
     out += "Transfer-Encoding: chunked\r\n";
   } else if (content_length && !bodiless_status(rep.status)) {
     char digits[24];
-    int n = std::snprintf(digits, sizeof(digits), "%zu", *content_length);
+    auto end = std::to_chars(digits, digits + sizeof(digits), *content_length).ptr;
     out += "Content-Length: ";
-    out.append(digits, static_cast<std::size_t>(n));
+    out.append(digits, end);
     out += "\r\n";
   }
   if (!keep_alive) {

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <deque>
+#include <optional>
 #include <map>
 #include <mutex>
 #include <system_error>
@@ -30,12 +32,16 @@ std::system_error error_of(int err, const char* call) {
 
 // A descriptor shared by a socket and its streams; closed when the last
 // goes (pending operations hold a reference, so the number is never reused
-// under them).
+// under them). The I/O backend may keep it registered meanwhile.
 class posix_fd {
  public:
-  explicit posix_fd(int fd) noexcept : _fd(fd) {}
+  explicit posix_fd(int fd) noexcept : _fd(fd) {
+    if (_fd >= 0) engine().io().keep_registered(_fd);
+  }
   ~posix_fd() {
-    if (_fd >= 0) ::close(_fd);
+    if (_fd < 0) return;
+    if (engine_is_ready()) engine().io().forget(_fd);
+    ::close(_fd);
   }
   posix_fd(const posix_fd&) = delete;
   posix_fd& operator=(const posix_fd&) = delete;
@@ -76,36 +82,154 @@ void set_flag(int fd, int level, int option, bool on, const char* call) {
 
 // --- Streams. ------------------------------------------------------------------
 
+// A reset (or a shutdown of our side) ends a stream cleanly.
+bool ends_stream(long n) noexcept {
+  return n == -ECONNRESET || n == -ECONNABORTED || n == -ETIMEDOUT || n == -ENOTCONN;
+}
+
+// One receive into a buffer of its own.
+future<temporary_buffer<char>> receive_once(const shared_fd& fd) {
+  temporary_buffer<char> buf;
+  try {
+    buf = temporary_buffer<char>(posix_read_buffer_size);
+  } catch (...) {
+    return make_exception_future<temporary_buffer<char>>(std::current_exception());
+  }
+  char* data = buf.get_write();
+  return engine()
+      .io()
+      .submit(io_request::recv(fd->get(), data, buf.size()))
+      .then([fd, buf = std::move(buf)](long n) mutable -> future<temporary_buffer<char>> {
+        if (n >= 0) {
+          buf.trim(static_cast<std::size_t>(n));
+          return make_ready_future<temporary_buffer<char>>(std::move(buf));
+        }
+        if (ends_stream(n)) return make_ready_future<temporary_buffer<char>>();
+        return make_exception_future<temporary_buffer<char>>(error_of(static_cast<int>(-n), "recv"));
+      });
+}
+
+// Where the backend has no multishot receive (epoll): one operation per read.
 class posix_source final : public data_source_impl<char> {
  public:
   explicit posix_source(shared_fd fd) noexcept : _fd(std::move(fd)) {}
-
-  future<temporary_buffer<char>> get() override {
-    temporary_buffer<char> buf;
-    try {
-      buf = temporary_buffer<char>(posix_read_buffer_size);
-    } catch (...) {
-      return make_exception_future<temporary_buffer<char>>(std::current_exception());
-    }
-    char* data = buf.get_write();
-    return engine()
-        .io()
-        .submit(io_request::recv(_fd->get(), data, buf.size()))
-        .then([fd = _fd, buf = std::move(buf)](long n) mutable -> future<temporary_buffer<char>> {
-          if (n >= 0) {
-            buf.trim(static_cast<std::size_t>(n));
-            return make_ready_future<temporary_buffer<char>>(std::move(buf));
-          }
-          // A reset (or a shutdown of our side) ends the stream cleanly.
-          if (n == -ECONNRESET || n == -ECONNABORTED || n == -ETIMEDOUT || n == -ENOTCONN) {
-            return make_ready_future<temporary_buffer<char>>();
-          }
-          return make_exception_future<temporary_buffer<char>>(error_of(static_cast<int>(-n), "recv"));
-        });
-  }
+  future<temporary_buffer<char>> get() override { return receive_once(_fd); }
 
  private:
   shared_fd _fd;
+};
+
+// Where it has (io_uring): one multishot receive feeds the stream. Bytes
+// arrive in the backend's pool buffers whether or not anyone reads, and wait
+// here; when `ready_max` buffers wait unread the receive is cancelled, and
+// reading starts it again. When the pool runs dry (-ENOBUFS) a read waiting
+// is served by one receive into a buffer of its own, so it always makes
+// progress.
+class multishot_source final : public data_source_impl<char> {
+ public:
+  static constexpr std::size_t ready_max = 4;
+
+  explicit multishot_source(shared_fd fd) : _st(new state(std::move(fd))) {}
+  ~multishot_source() override { _st->release(); }
+
+  future<temporary_buffer<char>> get() override { return _st->get(); }
+
+ private:
+  // Outlives the source while the receive is in flight (its receiver).
+  class state final : public multishot_receiver {
+   public:
+    explicit state(shared_fd fd) noexcept : _fd(std::move(fd)) {}
+
+    future<temporary_buffer<char>> get() {
+      if (!_ready.empty()) {
+        auto b = std::move(_ready.front());
+        _ready.pop_front();
+        return make_ready_future<temporary_buffer<char>>(std::move(b));
+      }
+      if (_error) return make_exception_future<temporary_buffer<char>>(_error);
+      if (_eof) return make_ready_future<temporary_buffer<char>>();
+      if (!_armed && !arm()) return receive_once(_fd);
+      _reader.emplace();
+      return _reader->get_future();
+    }
+
+    // The source is gone: end the receive, then this.
+    void release() noexcept {
+      _orphaned = true;
+      _ready.clear();
+      if (!_armed) {
+        delete this;
+        return;
+      }
+      if (!_cancelling) {
+        _cancelling = true;
+        engine().io().cancel_multishot(*this);
+      }
+    }
+
+    void on_result(long result, temporary_buffer<char> data, bool more) noexcept override {
+      if (!more) {
+        _armed = false;
+        _cancelling = false;
+      }
+      if (_orphaned) {
+        if (!_armed) delete this;
+        return;
+      }
+      if (result > 0) {
+        _ready.push_back(std::move(data));
+      } else if (result == 0 || ends_stream(result)) {
+        _eof = true;
+      } else if (result != -ENOBUFS && result != -ECANCELED) {
+        _error = std::make_exception_ptr(error_of(static_cast<int>(-result), "recv"));
+      }
+      if (_reader) {
+        if (!_ready.empty()) {
+          _reader->set_value(std::move(_ready.front()));
+          _ready.pop_front();
+          _reader.reset();
+        } else if (_error) {
+          _reader->set_exception(_error);
+          _reader.reset();
+        } else if (_eof) {
+          _reader->set_value(temporary_buffer<char>());
+          _reader.reset();
+        } else if (!_armed) {
+          // Ended (the pool ran dry, or cancelled) with a read waiting.
+          auto p = std::move(*_reader);
+          _reader.reset();
+          if (result == -ENOBUFS) {
+            receive_once(_fd).forward_to(std::move(p));
+          } else if (arm()) {
+            _reader.emplace(std::move(p));
+          } else {
+            p.set_exception(error_of(ECONNABORTED, "recv"));  // the reactor is stopping
+          }
+        }
+      }
+      if (_armed && !_cancelling && _ready.size() >= ready_max) {
+        _cancelling = true;
+        engine().io().cancel_multishot(*this);
+      }
+    }
+
+   private:
+    bool arm() noexcept {
+      _armed = engine().io().recv_multishot(_fd->get(), *this);
+      return _armed;
+    }
+
+    shared_fd _fd;  // the descriptor stays open while the receive runs
+    std::deque<temporary_buffer<char>> _ready;
+    std::optional<promise<temporary_buffer<char>>> _reader;
+    std::exception_ptr _error;
+    bool _eof = false;
+    bool _armed = false;
+    bool _cancelling = false;
+    bool _orphaned = false;
+  };
+
+  state* _st;
 };
 
 class posix_sink final : public data_sink_impl<char> {
@@ -184,7 +308,10 @@ class posix_sink final : public data_sink_impl<char> {
 class posix_connected_socket final : public connected_socket_impl {
  public:
   explicit posix_connected_socket(shared_fd fd) noexcept : _fd(std::move(fd)) {}
-  data_source<char> source() override { return data_source<char>(std::make_unique<posix_source>(_fd)); }
+  data_source<char> source() override {
+    if (engine().io().supports_multishot()) return data_source<char>(std::make_unique<multishot_source>(_fd));
+    return data_source<char>(std::make_unique<posix_source>(_fd));
+  }
   data_sink<char> sink() override { return data_sink<char>(std::make_unique<posix_sink>(_fd)); }
   void shutdown_input() override { ::shutdown(_fd->get(), SHUT_RD); }
   void shutdown_output() override { ::shutdown(_fd->get(), SHUT_WR); }
@@ -212,14 +339,124 @@ struct accepted_fd {
   socket_address peer;
 };
 
+// Accepts with one multishot operation (io_uring): connections the kernel
+// hands over wait here, at most `ready_max` (then the operation is
+// cancelled until accept() catches up; the rest wait in the kernel's
+// backlog). Outlives its socket while the operation is in flight.
+class multishot_acceptor final : public multishot_receiver {
+ public:
+  static constexpr std::size_t ready_max = 64;
+
+  explicit multishot_acceptor(shared_fd fd) noexcept : _fd(std::move(fd)) {}
+
+  // The next connection; nullopt if the operation cannot be started now
+  // (the caller accepts the plain way).
+  std::optional<future<accepted_fd>> accept() {
+    if (!_ready.empty()) {
+      int fd = _ready.front();
+      _ready.pop_front();
+      return make_ready_future<accepted_fd>(accepted_fd{fd, address_of(fd, true)});
+    }
+    if (_error != 0) return make_exception_future<accepted_fd>(error_of(std::exchange(_error, 0), "accept"));
+    if (!_armed && !arm()) return std::nullopt;
+    _reader.emplace();
+    return _reader->get_future();
+  }
+
+  // abort_accept(): a waiting accept() fails, connections still coming are
+  // closed.
+  void abort() noexcept {
+    _aborted = true;
+    if (_reader) {
+      _reader->set_exception(error_of(ECONNABORTED, "accept"));
+      _reader.reset();
+    }
+  }
+
+  // The socket is gone: end the operation, then this.
+  void release() noexcept {
+    _orphaned = true;
+    for (int fd : _ready) ::close(fd);
+    _ready.clear();
+    if (!_armed) {
+      delete this;
+      return;
+    }
+    if (!_cancelling) {
+      _cancelling = true;
+      engine().io().cancel_multishot(*this);
+    }
+  }
+
+  void on_result(long result, temporary_buffer<char>, bool more) noexcept override {
+    if (!more) {
+      _armed = false;
+      _cancelling = false;
+    }
+    if (_orphaned || _aborted) {
+      if (result >= 0) ::close(static_cast<int>(result));
+      if (_orphaned && !_armed) delete this;
+      return;
+    }
+    if (result >= 0) {
+      _ready.push_back(static_cast<int>(result));
+    } else if (result != -ECANCELED) {
+      _error = static_cast<int>(-result);  // EMFILE, ENOMEM, ...: the next accept() says so
+    }
+    if (_reader) {
+      if (!_ready.empty()) {
+        int fd = _ready.front();
+        _ready.pop_front();
+        _reader->set_value(accepted_fd{fd, address_of(fd, true)});
+        _reader.reset();
+      } else if (_error != 0) {
+        _reader->set_exception(error_of(std::exchange(_error, 0), "accept"));
+        _reader.reset();
+      } else if (!_armed && !arm()) {
+        _reader->set_exception(error_of(ECONNABORTED, "accept"));  // the reactor is stopping
+        _reader.reset();
+      }
+    }
+    if (_armed && !_cancelling && _ready.size() >= ready_max) {
+      _cancelling = true;
+      engine().io().cancel_multishot(*this);
+    }
+  }
+
+ private:
+  bool arm() noexcept {
+    _armed = engine().io().accept_multishot(_fd->get(), *this);
+    return _armed;
+  }
+
+  shared_fd _fd;
+  std::deque<int> _ready;
+  std::optional<promise<accepted_fd>> _reader;
+  int _error = 0;
+  bool _armed = false;
+  bool _cancelling = false;
+  bool _aborted = false;
+  bool _orphaned = false;
+};
+
 // Accepts on a socket of this shard.
 class posix_server_socket final : public server_socket_impl {
  public:
-  explicit posix_server_socket(shared_fd fd) noexcept : _fd(std::move(fd)) {}
+  explicit posix_server_socket(shared_fd fd) : _fd(std::move(fd)) {
+    if (engine().io().supports_multishot()) _acceptor = new multishot_acceptor(_fd);
+  }
+  ~posix_server_socket() override {
+    if (_acceptor != nullptr) _acceptor->release();
+  }
+  posix_server_socket(const posix_server_socket&) = delete;
+  posix_server_socket& operator=(const posix_server_socket&) = delete;
 
   // The next connection's descriptor (the caller owns it).
   future<accepted_fd> accept_fd() {
     if (_aborted) return make_exception_future<accepted_fd>(error_of(ECONNABORTED, "accept"));
+    if (_acceptor != nullptr) {
+      if (auto f = _acceptor->accept()) return std::move(*f);
+    }
     struct peer {
       sockaddr_storage address{};
       socklen_t length = sizeof(sockaddr_storage);
@@ -251,12 +488,14 @@ class posix_server_socket final : public server_socket_impl {
     // The pending accept fails (EINVAL after the shutdown, or ECANCELED).
     ::shutdown(_fd->get(), SHUT_RDWR);
     engine().io().cancel(_fd->get());
+    if (_acceptor != nullptr) _acceptor->abort();
   }
 
   socket_address local_address() const override { return address_of(_fd->get(), false); }
 
  private:
   shared_fd _fd;
+  multishot_acceptor* _acceptor = nullptr;  // where the backend has multishot
   bool _aborted = false;
 };
 

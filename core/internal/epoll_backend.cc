@@ -228,6 +228,11 @@ void epoll_backend::enqueue(fd_state& st, waiter* w) noexcept {
 void epoll_backend::update_registration(int fd, fd_state& st) noexcept {
   std::uint32_t want = 0;
   for (waiter* w = st.head; w != nullptr; w = w->next) want |= w->interest;
+  if (st.persistent) {
+    // Registered at the first wait, for good; nothing to do after.
+    if (st.registered != 0 || want == 0) return;
+    want = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  }
   if (want == st.registered) return;
   epoll_event ev{};
   ev.events = want;
@@ -256,11 +261,28 @@ void epoll_backend::update_registration(int fd, fd_state& st) noexcept {
     }
     st.tail = nullptr;
     st.registered = 0;
-    _fds.erase(fd);
+    if (!st.persistent) _fds.erase(fd);
     return;
   }
   st.registered = want;
   if (want == 0) _fds.erase(fd);
+}
+
+void epoll_backend::keep_registered(int fd) noexcept {
+  try {
+    _fds[fd].persistent = true;
+  } catch (const std::bad_alloc&) {
+    // Without the entry the descriptor is registered per wait: still right.
+  }
+}
+
+void epoll_backend::forget(int fd) noexcept {
+  auto it = _fds.find(fd);
+  if (it == _fds.end()) return;
+  cancel(fd);
+  // close() takes the descriptor out of the epoll set (no duplicates of
+  // our sockets exist), so the entry is all there is to drop.
+  _fds.erase(fd);
 }
 
 void epoll_backend::on_ready(int fd, std::uint32_t events) noexcept {
@@ -369,7 +391,7 @@ void epoll_backend::cancel(int fd) noexcept {
     delete w;
   }
   st.tail = nullptr;
-  update_registration(fd, st);  // drops the descriptor
+  update_registration(fd, st);  // drops the descriptor, unless it is kept
 }
 
 void epoll_backend::cancel_all() noexcept {

@@ -3,7 +3,12 @@
 //
 // Stream operations (sockets, pipes, eventfds) are tried at once without
 // blocking; one that would block waits, in submission order per descriptor,
-// until epoll reports the descriptor ready, and is retried then. The
+// until epoll reports the descriptor ready, and is retried then. A
+// descriptor passed to keep_registered() is added to epoll once, for input
+// and output, edge-triggered, and stays until forget(): an operation that
+// blocks costs no epoll_ctl (an edge after its EAGAIN is always reported,
+// because the registration predates it). Other descriptors are added,
+// level-triggered, while something waits on them, and removed after. The
 // descriptors must be non-blocking (recv/send add MSG_DONTWAIT themselves).
 // Operations epoll cannot wait for (positional reads and writes on files,
 // fsync, fdatasync) run on the reactor's blocking-call threads.
@@ -35,6 +40,8 @@ class epoll_backend final : public io_backend {
   void wakeup() noexcept override;
   void cancel(int fd) noexcept override;
   void cancel_all() noexcept override;
+  void keep_registered(int fd) noexcept override;
+  void forget(int fd) noexcept override;
 
  private:
   struct waiter {
@@ -48,6 +55,7 @@ class epoll_backend final : public io_backend {
     waiter* head = nullptr;
     waiter* tail = nullptr;
     std::uint32_t registered = 0;  // events epoll watches for this fd
+    bool persistent = false;       // keep_registered(): until forget()
   };
 
   future<long> submit_blocking(const io_request& req) noexcept;

@@ -1,12 +1,16 @@
 #include "core/internal/io_uring_backend.h"
 
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <new>
 #include <system_error>
+#include <utility>
 
 namespace reef::internal {
 
@@ -26,6 +30,17 @@ unsigned clamp_length(std::size_t len) noexcept {
   return static_cast<unsigned>(len < rw_max ? len : rw_max);
 }
 
+// user_data of multishot operations: the receiver's address with this bit
+// set (receivers are pointer-aligned, so the bit is otherwise clear).
+constexpr std::uint64_t multishot_bit = 1;
+
+std::uint64_t multishot_tag(multishot_receiver& r) noexcept {
+  return reinterpret_cast<std::uintptr_t>(&r) | multishot_bit;
+}
+
+// The buffer group id of the pool (one pool per ring).
+constexpr unsigned short pool_group = 0;
+
 bool kernel_at_least(int major, int minor) noexcept {
   utsname u{};
   if (::uname(&u) != 0) return false;
@@ -34,6 +49,82 @@ bool kernel_at_least(int major, int minor) noexcept {
   return ma > major || (ma == major && mi >= minor);
 }
 }  // namespace
+
+// The provided buffers: `memory` cut into pool_buffers buffers, whose ids go
+// round the kernel's buffer ring. A buffer handed to a receiver is viewed by
+// temporary_buffers through its slot, a deleter that lives in `slots` (no
+// allocation per buffer) and puts the id back on the ring when the last
+// view goes.
+class io_uring_backend::buffer_pool {
+ public:
+  buffer_pool(io_uring_buf_ring* ring, std::size_t ring_bytes, char* memory) noexcept
+      : _ring(ring), _ring_bytes(ring_bytes), _memory(memory) {
+    io_uring_buf_ring_init(_ring);
+    for (unsigned id = 0; id < pool_buffers; ++id) {
+      io_uring_buf_ring_add(_ring, _memory + std::size_t(id) * pool_buffer_size, pool_buffer_size,
+                            static_cast<unsigned short>(id), io_uring_buf_ring_mask(pool_buffers),
+                            static_cast<int>(id));
+    }
+    io_uring_buf_ring_advance(_ring, pool_buffers);
+  }
+  buffer_pool(const buffer_pool&) = delete;
+  buffer_pool& operator=(const buffer_pool&) = delete;
+
+  // The kernel filled buffer `id` with `size` bytes.
+  temporary_buffer<char> take(unsigned id, std::size_t size) noexcept {
+    ++_out;
+    auto* s = new (&_slots[id]) slot(this, id);
+    return temporary_buffer<char>(_memory + std::size_t(id) * pool_buffer_size, size, deleter(s));
+  }
+
+  unsigned out() const noexcept { return _out; }
+
+  // The ring is gone: the kernel no longer reads the buffer ring; the
+  // memory stays until the last buffer comes back.
+  void orphan() noexcept {
+    ::munmap(_ring, _ring_bytes);
+    _ring = nullptr;
+    if (_out == 0) delete this;
+  }
+
+ private:
+  class slot final : public deleter::impl {
+   public:
+    slot(buffer_pool* pool, unsigned id) noexcept : _pool(pool), _id(id) {}
+    ~slot() override {
+      if (_pool->put_back(_id)) finished_pool = _pool;
+    }
+    // A slot lives in its pool's array: `delete` frees nothing, except the
+    // orphaned pool once its last buffer is back (here, after the slot's
+    // destruction is over, since the pool's memory holds the slot).
+    static void operator delete(void*) noexcept { delete std::exchange(finished_pool, nullptr); }
+
+   private:
+    static thread_local buffer_pool* finished_pool;
+    buffer_pool* _pool;
+    unsigned _id;
+  };
+
+  ~buffer_pool() { std::free(_memory); }
+
+  // Returns whether the pool is orphaned and this was its last buffer.
+  bool put_back(unsigned id) noexcept {
+    --_out;
+    if (_ring == nullptr) return _out == 0;
+    io_uring_buf_ring_add(_ring, _memory + std::size_t(id) * pool_buffer_size, pool_buffer_size,
+                          static_cast<unsigned short>(id), io_uring_buf_ring_mask(pool_buffers), 0);
+    io_uring_buf_ring_advance(_ring, 1);
+    return false;
+  }
+
+  io_uring_buf_ring* _ring;
+  std::size_t _ring_bytes;
+  char* _memory;
+  unsigned _out = 0;
+  alignas(slot) unsigned char _slots[pool_buffers][sizeof(slot)];
+};
+
+thread_local io_uring_backend::buffer_pool* io_uring_backend::buffer_pool::slot::finished_pool = nullptr;
 
 io_uring_backend::io_uring_backend(unsigned entries) {
   io_uring_params params{};
@@ -61,12 +152,92 @@ io_uring_backend::io_uring_backend(unsigned entries) {
     throw std::system_error(err, std::system_category(), "eventfd");
   }
   arm_wakeup_read();
+  set_up_pool();
 }
 
 io_uring_backend::~io_uring_backend() {
   cancel_all();
   io_uring_queue_exit(&_ring);
   ::close(_wake_fd);
+  if (_pool != nullptr) _pool->orphan();
+}
+
+void io_uring_backend::set_up_pool() noexcept {
+  // Multishot receive with provided buffers: Linux 6.0.
+  if (!kernel_at_least(6, 0)) return;
+  const std::size_t ring_bytes = pool_buffers * sizeof(io_uring_buf);
+  void* ring = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (ring == MAP_FAILED) return;
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uintptr_t>(ring);
+  reg.ring_entries = pool_buffers;
+  reg.bgid = pool_group;
+  void* memory = std::aligned_alloc(4096, std::size_t(pool_buffers) * pool_buffer_size);
+  if (memory == nullptr || io_uring_register_buf_ring(&_ring, &reg, 0) != 0) {
+    std::free(memory);
+    ::munmap(ring, ring_bytes);
+    return;
+  }
+  _pool = new (std::nothrow)
+      buffer_pool(static_cast<io_uring_buf_ring*>(ring), ring_bytes, static_cast<char*>(memory));
+  if (_pool == nullptr) {
+    io_uring_unregister_buf_ring(&_ring, pool_group);
+    std::free(memory);
+    ::munmap(ring, ring_bytes);
+  }
+}
+
+unsigned io_uring_backend::pool_buffers_out() const noexcept { return _pool != nullptr ? _pool->out() : 0; }
+
+bool io_uring_backend::recv_multishot(int fd, multishot_receiver& r) noexcept {
+  if (_pool == nullptr || _closing) return false;
+  io_uring_sqe* sqe = next_sqe();
+  if (sqe == nullptr) return false;
+  io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = pool_group;
+  io_uring_sqe_set_data64(sqe, multishot_tag(r));
+  ++_in_flight;
+  return true;
+}
+
+bool io_uring_backend::accept_multishot(int fd, multishot_receiver& r) noexcept {
+  if (_pool == nullptr || _closing) return false;
+  io_uring_sqe* sqe = next_sqe();
+  if (sqe == nullptr) return false;
+  // No address: one buffer would be overwritten by every connection before
+  // its completion is read; the receiver asks the socket (getpeername).
+  io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(sqe, multishot_tag(r));
+  ++_in_flight;
+  return true;
+}
+
+void io_uring_backend::cancel_multishot(multishot_receiver& r) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  if (sqe == nullptr) return;
+  io_uring_prep_cancel64(sqe, multishot_tag(r), 0);
+  io_uring_sqe_set_data64(sqe, cancel_tag);
+}
+
+void io_uring_backend::complete(const io_uring_cqe& cqe) noexcept {
+  if (cqe.user_data == cancel_tag) return;
+  if (cqe.user_data & multishot_bit) {
+    auto* r = reinterpret_cast<multishot_receiver*>(cqe.user_data & ~multishot_bit);
+    const bool more = cqe.flags & IORING_CQE_F_MORE;
+    temporary_buffer<char> data;
+    if (cqe.flags & IORING_CQE_F_BUFFER) {
+      data = _pool->take(cqe.flags >> IORING_CQE_BUFFER_SHIFT,
+                         cqe.res > 0 ? static_cast<std::size_t>(cqe.res) : 0);
+    }
+    if (!more) --_in_flight;
+    r->on_result(static_cast<long>(cqe.res), std::move(data), more);  // may end `r`
+    return;
+  }
+  auto* c = static_cast<completion*>(io_uring_cqe_get_data(&cqe));
+  --_in_flight;
+  c->result.set_value(static_cast<long>(cqe.res));
+  delete c;
 }
 
 io_uring_sqe* io_uring_backend::next_sqe() noexcept {
@@ -89,6 +260,8 @@ void io_uring_backend::arm_wakeup_read() noexcept {
 }
 
 future<long> io_uring_backend::submit(const io_request& req) noexcept {
+  // cancel_all() waits for what is in flight: nothing new may join it.
+  if (_closing) return make_ready_future<long>(-ECANCELED);
   completion* c;
   try {
     c = new completion;
@@ -170,11 +343,7 @@ bool io_uring_backend::reap() noexcept {
       rearm = !_closing;
       continue;
     }
-    if (cqe->user_data == cancel_tag) continue;
-    auto* c = static_cast<completion*>(io_uring_cqe_get_data(cqe));
-    --_in_flight;
-    c->result.set_value(static_cast<long>(cqe->res));
-    delete c;
+    complete(*cqe);
   }
   if (seen == 0) return false;
   io_uring_cq_advance(&_ring, seen);
@@ -237,11 +406,8 @@ void io_uring_backend::cancel_all() noexcept {
       ++seen;
       if (cqe->user_data == wakeup_tag) {
         _wake_armed = false;
-      } else if (cqe->user_data != cancel_tag) {
-        auto* c = static_cast<completion*>(io_uring_cqe_get_data(cqe));
-        --_in_flight;
-        c->result.set_value(static_cast<long>(cqe->res));
-        delete c;
+      } else {
+        complete(*cqe);
       }
     }
     io_uring_cq_advance(&_ring, seen);

@@ -3,6 +3,13 @@
 // iteration (or when the submission ring fills); completions are reaped from
 // the completion ring without a system call. A pending read on an eventfd
 // lets other threads and signal handlers wake a sleeping ring.
+//
+// Multishot receives take their buffers from a pool registered with the
+// kernel as a provided-buffer ring (pool_buffers of pool_buffer_size bytes,
+// set aside once per reactor): a connection that waits holds no buffer, and
+// a buffer goes back to the ring when the last temporary_buffer viewing it
+// goes (on this shard). If the backend goes first, the pool's memory stays
+// until the last buffer is returned.
 // Reactor thread only, except wakeup().
 #pragma once
 
@@ -30,14 +37,30 @@ class io_uring_backend final : public io_backend {
   void wakeup() noexcept override;
   void cancel(int fd) noexcept override;
   void cancel_all() noexcept override;
+  bool supports_multishot() const noexcept override { return _pool != nullptr; }
+  bool recv_multishot(int fd, multishot_receiver& r) noexcept override;
+  bool accept_multishot(int fd, multishot_receiver& r) noexcept override;
+  void cancel_multishot(multishot_receiver& r) noexcept override;
+
+  /// The provided-buffer pool of multishot receives.
+  static constexpr unsigned pool_buffers = 512;
+  static constexpr unsigned pool_buffer_size = 8192;
+  /// Pool buffers in use (held by temporary_buffers), for tests.
+  unsigned pool_buffers_out() const noexcept;
 
  private:
   struct completion {
     promise<long> result;
   };
+  class buffer_pool;
 
   io_uring_sqe* next_sqe() noexcept;
   void arm_wakeup_read() noexcept;
+  // Completes one entry of the completion ring (not the wakeup read).
+  void complete(const io_uring_cqe& cqe) noexcept;
+  // Sets up the provided-buffer pool, or logs nothing and leaves _pool
+  // null (multishot unsupported: older kernel, or no memory).
+  void set_up_pool() noexcept;
 
   io_uring _ring{};
   int _wake_fd = -1;
@@ -46,6 +69,7 @@ class io_uring_backend final : public io_backend {
   bool _closing = false;
   std::size_t _in_flight = 0;
   unsigned _queued = 0;
+  buffer_pool* _pool = nullptr;
 };
 
 }  // namespace reef::internal

@@ -110,11 +110,19 @@ void watchdog::run() noexcept {
                        static_cast<long>(_quota.count() % 1'000'000'000)};
   // The default 50 us of timer slack would stretch every quota by a tenth.
   prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+  unsigned idle_ticks = 0;
   for (;;) {
     std::uint32_t state = _state.load(std::memory_order_acquire);
     if (state == stopping) return;
-    if (state == idle) {
-      _state.wait(idle, std::memory_order_acquire);
+    if (state != idle) {
+      idle_ticks = 0;
+    } else if (++idle_ticks > park_after_ticks) {
+      // Announce the park before the last look, so that on_busy() either
+      // sees it and wakes us, or we see busy and do not wait.
+      _parked.store(true, std::memory_order_seq_cst);
+      if (_state.load(std::memory_order_seq_cst) == idle) _state.wait(idle, std::memory_order_acquire);
+      _parked.store(false, std::memory_order_relaxed);
+      idle_ticks = 0;
       continue;
     }
     clock_nanosleep(CLOCK_MONOTONIC, 0, &quota, nullptr);

@@ -5,8 +5,11 @@
 // task quota at a time and, after each, sets the reactor thread's
 // preempt_requested flag (core/task.h); the reactor clears the flag when it
 // starts a batch. need_preempt() is therefore one load, and the reactor makes
-// no system call for it. While the reactor sleeps ("idle"), this thread
-// parks on a futex and costs nothing.
+// no system call for it. When the reactor has slept through
+// `park_after_ticks` quotas in a row, this thread parks on a futex and costs
+// nothing; the reactor wakes it when it is busy again. A reactor that sleeps
+// often and briefly (a server under load) so never pays for the wake-up (a
+// futex call and two context switches each time).
 //
 // Stalls: the reactor counts its loop iterations. If the count does not move
 // for longer than the stall threshold while the reactor thread was actually
@@ -46,8 +49,9 @@ class watchdog {
   /// The reactor starts a task batch.
   void on_busy() noexcept {
     if (_state.load(std::memory_order_relaxed) != busy) {
-      _state.store(busy, std::memory_order_release);
-      _state.notify_one();
+      // Pairs with run(): it announces _parked, then looks at _state.
+      _state.store(busy, std::memory_order_seq_cst);
+      if (_parked.load(std::memory_order_seq_cst)) _state.notify_one();
     }
   }
 
@@ -67,6 +71,8 @@ class watchdog {
   static constexpr std::uint32_t busy = 1;
   static constexpr std::uint32_t stopping = 2;
   static constexpr int frames_max = 48;
+  // Quotas the reactor must sleep through before this thread parks.
+  static constexpr unsigned park_after_ticks = 20;
 
   static void on_backtrace_signal(int) noexcept;
   void run() noexcept;
@@ -82,6 +88,7 @@ class watchdog {
   std::atomic<bool>* const _preempt;
 
   std::atomic<std::uint32_t> _state{idle};
+  std::atomic<bool> _parked{false};  // this thread waits on _state
   std::atomic<std::uint64_t> _iterations{0};
   std::atomic<std::size_t> _stalls_reported{0};
 
