@@ -1,6 +1,11 @@
 #include "http/reply.h"
 
+#include <time.h>
+
+#include <chrono>
 #include <ctime>
+
+#include "core/timer.h"
 
 namespace reef::http {
 
@@ -69,15 +74,20 @@ std::string_view reason_phrase(int status) noexcept {
 }
 
 std::string_view http_date() {
-  thread_local std::time_t formatted_second = -1;
+  // Formatted once a second. The reactor's clock (one load) says when the
+  // second is over; it lags the true time by at most one loop iteration, so
+  // the text is refreshed a little early, never late by more than that.
+  thread_local lowres_clock::time_point valid_until{};
   thread_local char text[32];
   thread_local std::size_t length = 0;
-  std::time_t now = std::time(nullptr);
-  if (now != formatted_second) {
+  const auto now = lowres_clock::now();
+  if (length == 0 || now >= valid_until) {
+    timespec wall{};
+    ::clock_gettime(CLOCK_REALTIME, &wall);
     std::tm tm{};
-    ::gmtime_r(&now, &tm);
+    ::gmtime_r(&wall.tv_sec, &tm);
     length = std::strftime(text, sizeof(text), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    formatted_second = now;
+    valid_until = now + std::chrono::nanoseconds(1'000'000'000 - wall.tv_nsec);
   }
   return std::string_view(text, length);
 }

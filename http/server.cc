@@ -78,7 +78,7 @@ struct http_server::connection {
   input_stream<char> in;
   output_stream<char> out;
   request_parser parser;
-  timer<> deadline;
+  timer<lowres_clock> deadline;  // the reactor's clock: no clock read per request
   // Waiting for bytes with no request in flight: stop() may end it.
   bool idle = false;
   bool timed_out = false;
@@ -267,7 +267,7 @@ future<> http_server::serve(connected_socket socket) {
   bool continue_sent = false;  // "100 Continue" for the current request
   bool peer_done = false;      // the peer's end of stream was read
   bool may_linger = false;     // the peer may still be sending: drain before closing
-  steady_clock_type::time_point head_deadline;
+  lowres_clock::time_point head_deadline;
   try {
     for (;;) {
       if (buf.empty()) {
@@ -278,7 +278,7 @@ future<> http_server::serve(connected_socket socket) {
         const bool head_pending = !c.parser.head_complete();
         if (_stopping && head_pending) break;
         c.deadline.rearm(in_request && head_pending ? head_deadline
-                                                    : steady_clock_type::now() + _options.idle_timeout);
+                                                    : lowres_clock::now() + _options.idle_timeout);
         c.idle = head_pending;
         buf = co_await c.in.read();
         c.idle = false;
@@ -293,7 +293,7 @@ future<> http_server::serve(connected_socket socket) {
         }
         if (!in_request) {
           in_request = true;
-          head_deadline = steady_clock_type::now() + _options.header_timeout;
+          head_deadline = lowres_clock::now() + _options.header_timeout;
         }
       }
       std::size_t used = c.parser.feed(buf.view());
@@ -317,7 +317,7 @@ future<> http_server::serve(connected_socket socket) {
       c.parser.reset();
       continue_sent = false;
       in_request = !buf.empty();
-      if (in_request) head_deadline = steady_clock_type::now() + _options.header_timeout;
+      if (in_request) head_deadline = lowres_clock::now() + _options.header_timeout;
       reply rep = co_await _routes.handle(req);
       ++_stats.requests_served;
       bool keep = co_await write_reply(c, req, rep, req.keep_alive && !_stopping);
@@ -341,7 +341,7 @@ future<> http_server::serve(connected_socket socket) {
     // the peer still sends (bounded), so that closing with unread bytes
     // does not reset the connection under our last reply.
     if (may_linger && !peer_done && !_stopping) {
-      c.deadline.rearm(steady_clock_type::now() + linger_time_max);
+      c.deadline.rearm(lowres_clock::now() + linger_time_max);
       c.idle = true;  // stop() ends it
       std::size_t dropped = 0;
       while (dropped < linger_bytes_max) {
