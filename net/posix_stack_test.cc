@@ -202,6 +202,31 @@ REEF_TEST(posix_stack, closing_a_connection_while_bytes_arrive_releases_it) {
   EXPECT_EQ(co_await read_all(last_in), "still here");
 }
 
+REEF_TEST(posix_stack, end_of_stream_right_behind_the_last_bytes_is_read) {
+  // The bytes and the FIN arrive together: the read that takes the bytes
+  // is short, and the next read must see the end without a further event
+  // (epoll: no edge follows the FIN's).
+  server_socket listener = listen(any_loopback_port);
+  for (int i = 0; i < 20; ++i) {
+    auto pair = co_await connect_pair(listener);
+    auto in = pair.server.input();
+    auto first = in.read();  // waiting before anything arrives
+    auto out = pair.client.output();
+    co_await out.write("abc");
+    co_await out.close();
+    pair.client = connected_socket();
+    std::string got((co_await std::move(first)).view());
+    while (got.size() < 3) {
+      auto b = co_await with_timeout(lowres_clock::now() + 5s, in.read());
+      if (b.empty()) break;
+      got.append(b.view());
+    }
+    EXPECT_EQ(got, "abc");
+    auto end = co_await with_timeout(lowres_clock::now() + 5s, in.read());
+    EXPECT_TRUE(end.empty()) << "end of stream";
+  }
+}
+
 REEF_TEST(posix_stack, ipv6_loopback_where_available) {
   int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
   sockaddr_in6 sin6{};

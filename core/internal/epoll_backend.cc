@@ -194,10 +194,16 @@ future<long> epoll_backend::submit(const io_request& req) noexcept {
       }
     }
   }
+  // A kept descriptor known to be drained waits for its next edge without
+  // a call that would only say EAGAIN.
+  const bool known_blocked = st != nullptr && st->persistent && st->registered != 0 &&
+                             !((interest & EPOLLIN) && st->readable) &&
+                             !((interest & EPOLLOUT) && st->writable);
   io_request attempt_req = req;
   bool connect_started = false;
-  if (!queued_behind) {
+  if (!queued_behind && !known_blocked) {
     long rc = attempt(attempt_req);
+    if (st != nullptr) note_outcome(*st, req, interest, rc);
     if (!would_block(rc)) return make_ready_future<long>(rc);
     connect_started = req.kind == op::connect;
   }
@@ -285,10 +291,32 @@ void epoll_backend::forget(int fd) noexcept {
   _fds.erase(fd);
 }
 
+void epoll_backend::note_outcome(fd_state& st, const io_request& req, std::uint32_t interest,
+                                 long rc) noexcept {
+  // After the peer's end of stream (or an error) every read returns at
+  // once, and no further edge will say so: readable for good.
+  if (!st.persistent || st.hung_up) return;
+  using op = io_request::op;
+  const bool in = interest & EPOLLIN;
+  if (would_block(rc)) {
+    if (in) st.readable = false;
+    if (interest & EPOLLOUT) st.writable = false;
+  } else if (in && rc > 0 && static_cast<std::size_t>(rc) < req.len &&
+             (req.kind == op::recv || (req.kind == op::read && req.offset < 0))) {
+    // A short read of a stream took all there was; whatever arrives after
+    // it raises an edge. (0, end of stream, stays readable: it reads 0
+    // again at once, and no edge would come.)
+    st.readable = false;
+  }
+}
+
 void epoll_backend::on_ready(int fd, std::uint32_t events) noexcept {
   auto it = _fds.find(fd);
   if (it == _fds.end()) return;
   fd_state& st = it->second;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) st.hung_up = true;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) st.readable = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) st.writable = true;
   const bool error = events & (EPOLLERR | EPOLLHUP);
   std::uint32_t blocked = 0;  // directions where an op would still block
   waiter* prev = nullptr;
@@ -302,6 +330,7 @@ void epoll_backend::on_ready(int fd, std::uint32_t events) noexcept {
         rc = finish_connect(fd);
       } else {
         rc = attempt(w->req);
+        note_outcome(st, w->req, w->interest, rc);
         if (w->req.kind == io_request::op::connect && would_block(rc)) w->connect_started = true;
       }
     }

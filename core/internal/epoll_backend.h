@@ -7,7 +7,9 @@
 // descriptor passed to keep_registered() is added to epoll once, for input
 // and output, edge-triggered, and stays until forget(): an operation that
 // blocks costs no epoll_ctl (an edge after its EAGAIN is always reported,
-// because the registration predates it). Other descriptors are added,
+// because the registration predates it), and one known to be drained (its
+// last call said EAGAIN, or read less than asked) waits for its next edge
+// without trying. Other descriptors are added,
 // level-triggered, while something waits on them, and removed after. The
 // descriptors must be non-blocking (recv/send add MSG_DONTWAIT themselves).
 // Operations epoll cannot wait for (positional reads and writes on files,
@@ -56,6 +58,12 @@ class epoll_backend final : public io_backend {
     waiter* tail = nullptr;
     std::uint32_t registered = 0;  // events epoll watches for this fd
     bool persistent = false;       // keep_registered(): until forget()
+    // Kept descriptors only: whether a call may succeed without waiting
+    // for the next edge (false after EAGAIN or a short stream read; true
+    // again at an edge).
+    bool readable = true;
+    bool writable = true;
+    bool hung_up = false;  // end of stream or error seen: stays readable
   };
 
   future<long> submit_blocking(const io_request& req) noexcept;
@@ -64,6 +72,8 @@ class epoll_backend final : public io_backend {
   bool process_events(int timeout_ms, const timespec* timeout) noexcept;
   void on_ready(int fd, std::uint32_t events) noexcept;
   static long attempt(io_request& req) noexcept;
+  // Updates what is known of a kept descriptor's readiness after a call.
+  static void note_outcome(fd_state& st, const io_request& req, std::uint32_t interest, long rc) noexcept;
   static long finish_connect(int fd) noexcept;
 
   blocking_pool& _pool;
