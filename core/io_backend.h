@@ -152,8 +152,10 @@ class io_backend {
   virtual bool accept_multishot(int /*fd*/, multishot_receiver& /*r*/) noexcept { return false; }
 
   /// Ends the multishot operation that feeds `r`: results already made
-  /// still arrive, then a last call with `more` false.
-  virtual void cancel_multishot(multishot_receiver& /*r*/) noexcept {}
+  /// still arrive, then a last call with `more` false. Returns false if the
+  /// cancellation could not be queued (the submission ring would not take
+  /// it); try again later.
+  virtual bool cancel_multishot(multishot_receiver& /*r*/) noexcept { return false; }
 
   /// A promise from the descriptor's owner: `fd` is a socket (or pipe) it
   /// will hand to forget() before closing. The backend may then keep what
@@ -190,7 +192,9 @@ class io_backend {
   virtual void wakeup() noexcept = 0;
 
   /// Cancels every operation in flight (they complete with -ECANCELED) and
-  /// waits for them: for shutdown.
+  /// waits for them: for shutdown. Operations submitted afterwards complete
+  /// at once with -ECANCELED, and multishot ones are refused, so that the
+  /// continuations the reactor runs on its way out cannot start new work.
   virtual void cancel_all() noexcept = 0;
 };
 

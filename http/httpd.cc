@@ -6,8 +6,8 @@
 // Routes: GET / (what is here), GET /hello (a fixed small body: the
 // benchmark route), GET /json (a small JSON document), POST /echo (the body
 // back). Takes every app_template flag (--smp, --cpuset, --reactor-backend,
-// ...) plus --address, --port, --idle-timeout-ms, --header-timeout-ms and
-// --max-connections. Logs one line when it starts serving and
+// ...) plus --address, --port, --idle-timeout-ms, --header-timeout-ms,
+// --body-timeout-ms, --send-timeout-ms and --max-connections. Logs one line when it starts serving and
 // one when it has stopped (SIGINT or SIGTERM stops it gracefully).
 #include <absl/flags/flag.h>
 
@@ -32,6 +32,8 @@ ABSL_FLAG(int, port, 10000, "the port to listen on (0: one the kernel picks)");
 ABSL_FLAG(int, idle_timeout_ms, 60'000, "close a connection that sends no request for this long");
 ABSL_FLAG(int, header_timeout_ms, 10'000,
           "answer 408 and close when a request's head takes longer than this (slowloris)");
+ABSL_FLAG(int, body_timeout_ms, 60'000, "answer 408 and close when a request's body takes longer than this");
+ABSL_FLAG(int, send_timeout_ms, 60'000, "close a connection whose client leaves a reply untaken this long");
 ABSL_FLAG(int, max_connections, 10'000, "connections served at once on each shard");
 
 namespace reef::http {
@@ -72,6 +74,8 @@ future<int> run_httpd() {
   server_options options;
   for (auto [flag, value] : {std::pair{"--idle-timeout-ms", absl::GetFlag(FLAGS_idle_timeout_ms)},
                              std::pair{"--header-timeout-ms", absl::GetFlag(FLAGS_header_timeout_ms)},
+                             std::pair{"--body-timeout-ms", absl::GetFlag(FLAGS_body_timeout_ms)},
+                             std::pair{"--send-timeout-ms", absl::GetFlag(FLAGS_send_timeout_ms)},
                              std::pair{"--max-connections", absl::GetFlag(FLAGS_max_connections)}}) {
     if (value <= 0) {
       httpd_log.error("{} {}: must be positive", flag, value);
@@ -80,6 +84,8 @@ future<int> run_httpd() {
   }
   options.idle_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_idle_timeout_ms));
   options.header_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_header_timeout_ms));
+  options.body_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_body_timeout_ms));
+  options.send_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_send_timeout_ms));
   options.max_connections = static_cast<std::size_t>(absl::GetFlag(FLAGS_max_connections));
   sharded<http_server> servers;
   co_await servers.start(options);

@@ -1,5 +1,8 @@
 #include "http/request.h"
 
+#include <string>
+#include <vector>
+
 namespace reef::http {
 
 namespace {
@@ -105,6 +108,55 @@ std::optional<std::string> percent_decode(std::string_view text) {
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
   }
+  return out;
+}
+
+std::string decode_path(std::string_view raw, const char*& error) {
+  error = nullptr;
+  if (raw.empty() || raw.front() != '/') {
+    error = "the path does not start with '/'";
+    return {};
+  }
+  // Most paths have neither escapes nor dot segments: taken as they are.
+  if (raw.find('%') == std::string_view::npos && raw.find("/.") == std::string_view::npos) {
+    return std::string(raw);
+  }
+  std::vector<std::string> segments;
+  std::string_view rest = raw.substr(1);  // raw starts with '/'
+  for (;;) {
+    auto slash = rest.find('/');
+    auto decoded = percent_decode(rest.substr(0, slash));
+    if (!decoded) {
+      error = "malformed percent-encoding in the path";
+      return {};
+    }
+    if (decoded->find_first_of(std::string_view("/\0", 2)) != std::string::npos) {
+      error = "an encoded '/' or NUL in the path";
+      return {};
+    }
+    const bool last = slash == std::string_view::npos;
+    if (*decoded == "..") {
+      if (segments.empty()) {
+        error = "the path climbs above the root";
+        return {};
+      }
+      segments.pop_back();
+      if (last) segments.emplace_back();  // "/a/b/.." is "/a/"
+    } else if (*decoded == ".") {
+      if (last) segments.emplace_back();  // "/a/." is "/a/"
+    } else {
+      segments.push_back(std::move(*decoded));
+    }
+    if (last) break;
+    rest.remove_prefix(slash + 1);
+  }
+  std::string out;
+  out.reserve(raw.size());
+  for (const auto& segment : segments) {
+    out += '/';
+    out += segment;
+  }
+  if (out.empty()) out = "/";
   return out;
 }
 

@@ -87,4 +87,12 @@ struct request {
 /// malformed ("%4", "%zz").
 std::optional<std::string> percent_decode(std::string_view text);
 
+/// A request target's path ("/a/./b%20c/../d") as the server routes it:
+/// percent-decoded segment by segment, with "." and ".." segments resolved
+/// ("/a/d"). Empty, with `error` set to the reason, if an escape is
+/// malformed, a segment decodes to one holding '/' or NUL (an encoded slash
+/// would otherwise become a separator after the check), or ".." climbs
+/// above the root.
+std::string decode_path(std::string_view raw, const char*& error);
+
 }  // namespace reef::http

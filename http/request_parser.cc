@@ -266,14 +266,20 @@ void request_parser::on_request_line(std::string_view line) {
     query = path.substr(q + 1);
     path = path.substr(0, q);
   }
-  auto decoded = percent_decode(path);
-  if (!decoded || decoded->find('\0') != std::string::npos) {
-    fail(400, "malformed percent-encoding in the path");
-    return;
+  std::string decoded;
+  if (path == "*") {
+    decoded = "*";  // OPTIONS *
+  } else {
+    const char* error = nullptr;
+    decoded = decode_path(path, error);
+    if (error != nullptr) {
+      fail(400, error);
+      return;
+    }
   }
   _request.method.assign(method);
   _request.target.assign(target);
-  _request.path = std::move(*decoded);
+  _request.path = std::move(decoded);
   _request.query.assign(query);
   _request.version_major = major;
   _request.version_minor = minor;

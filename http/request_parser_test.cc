@@ -72,6 +72,39 @@ TEST(request_parser, paths_are_percent_decoded_and_absolute_targets_accepted) {
   EXPECT_EQ(o.req.path, "*");
 }
 
+TEST(request_parser, dot_segments_are_resolved_and_encoded_slashes_refused) {
+  struct {
+    const char* target;
+    const char* path;  // nullptr: 400
+  } cases[] = {
+      {"/a/./b/../c", "/a/c"},
+      {"/a/b/..", "/a/"},
+      {"/a/.", "/a/"},
+      {"/a/%2E%2e/b", "/b"},
+      {"/.hidden/x.txt", "/.hidden/x.txt"},
+      {"/a..b/c", "/a..b/c"},
+      {"/a//b", "/a//b"},
+      {"/..", nullptr},
+      {"/a/../../etc/passwd", nullptr},
+      {"/%2e%2e/etc", nullptr},
+      {"/files/..%2F..%2Fetc", nullptr},
+      {"/a%2Fb", nullptr},
+      {"/a%00b", nullptr},
+      {"/a%zz", nullptr},
+  };
+  for (const auto& c : cases) {
+    auto o = parse(std::string("GET ") + c.target + " HTTP/1.1\r\nHost: h\r\n\r\n");
+    if (c.path == nullptr) {
+      EXPECT_EQ(o.state, request_parser::status::failed) << c.target;
+      EXPECT_EQ(o.error, 400) << c.target;
+    } else {
+      EXPECT_EQ(o.state, request_parser::status::done) << c.target;
+      EXPECT_EQ(o.req.path, c.path) << c.target;
+      EXPECT_EQ(o.req.target, c.target) << "the target stays as sent";
+    }
+  }
+}
+
 TEST(request_parser, header_values_are_trimmed_and_kept_in_order) {
   auto o = parse("GET / HTTP/1.1\r\nHost:h\r\nX-A:  one \t\r\nx-a: two\r\nEmpty:\r\n\r\n");
   ASSERT_EQ(o.state, request_parser::status::done);
@@ -157,7 +190,7 @@ TEST(request_parser, pipelined_requests_stop_at_each_end) {
 
 TEST(request_parser, every_split_of_a_request_gives_the_same_result) {
   const std::string full =
-      "POST /up%2Fload?x=1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+      "POST /up%20load?x=1 HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
       "Expect: 100-continue\r\nX-Long: " + std::string(100, 'v') + "\r\n\r\n"
       "3\r\nabc\r\n10;k=v\r\n0123456789abcdef\r\n0\r\nT: 1\r\n\r\n";
   auto whole = parse(full);

@@ -17,12 +17,26 @@ namespace {
 logger http_log("http");
 
 // A streamed body's bytes as HTTP/1.1 chunks on the connection's stream.
+// Each piece rearms the connection's send deadline: a streamed body may
+// take as long as it likes, as long as the client keeps taking it.
+class send_progress {
+ public:
+  send_progress(timer<lowres_clock>& deadline, lowres_clock::duration timeout) noexcept
+      : _deadline(deadline), _timeout(timeout) {}
+  void made() noexcept { _deadline.rearm(lowres_clock::now() + _timeout); }
+
+ private:
+  timer<lowres_clock>& _deadline;
+  lowres_clock::duration _timeout;
+};
+
 class chunked_sink final : public data_sink_impl<char> {
  public:
-  explicit chunked_sink(output_stream<char>& out) noexcept : _out(out) {}
+  chunked_sink(output_stream<char>& out, send_progress progress) noexcept : _out(out), _progress(progress) {}
 
   future<> put(temporary_buffer<char> b) override {
     if (b.empty()) return make_ready_future<>();
+    _progress.made();
     auto end = std::to_chars(_size_line, _size_line + sizeof(_size_line) - 2, b.size(), 16).ptr;
     *end++ = '\r';
     *end++ = '\n';
@@ -32,10 +46,14 @@ class chunked_sink final : public data_sink_impl<char> {
         .then([this] { return _out.write("\r\n"); });
   }
 
-  future<> close() override { return _out.write("0\r\n\r\n"); }
+  future<> close() override {
+    _progress.made();
+    return _out.write("0\r\n\r\n");
+  }
 
  private:
   output_stream<char>& _out;
+  send_progress _progress;
   char _size_line[24];  // lives until the write that copies it resolves
   std::size_t _size_line_length = 0;
 };
@@ -43,12 +61,16 @@ class chunked_sink final : public data_sink_impl<char> {
 // A streamed body as it is (HTTP/1.0: the connection's end marks the end).
 class identity_sink final : public data_sink_impl<char> {
  public:
-  explicit identity_sink(output_stream<char>& out) noexcept : _out(out) {}
-  future<> put(temporary_buffer<char> b) override { return _out.write(std::move(b)); }
+  identity_sink(output_stream<char>& out, send_progress progress) noexcept : _out(out), _progress(progress) {}
+  future<> put(temporary_buffer<char> b) override {
+    _progress.made();
+    return _out.write(std::move(b));
+  }
   future<> close() override { return make_ready_future<>(); }
 
  private:
   output_stream<char>& _out;
+  send_progress _progress;
 };
 
 bool safe_field(std::string_view s) noexcept {
@@ -78,10 +100,15 @@ struct http_server::connection {
   input_stream<char> in;
   output_stream<char> out;
   request_parser parser;
-  timer<lowres_clock> deadline;  // the reactor's clock: no clock read per request
+  // Deadlines on the reactor's clock (no clock read per request): for the
+  // next bytes of a request (idle, head, body) and for the client to take
+  // what is sent.
+  timer<lowres_clock> deadline;
+  timer<lowres_clock> send_deadline;
   // Waiting for bytes with no request in flight: stop() may end it.
   bool idle = false;
   bool timed_out = false;
+  bool lingering = false;  // draining before the close: its deadline is no timeout
   std::list<connection*>::iterator self;
 };
 
@@ -225,10 +252,11 @@ future<bool> http_server::write_reply(connection& c, request& req, reply& rep, b
   co_await c.out.write(head);
   if (head_only) co_return keep_alive;
   std::unique_ptr<data_sink_impl<char>> sink;
+  send_progress progress(c.send_deadline, _options.send_timeout);
   if (chunked) {
-    sink = std::make_unique<chunked_sink>(c.out);
+    sink = std::make_unique<chunked_sink>(c.out, progress);
   } else {
-    sink = std::make_unique<identity_sink>(c.out);
+    sink = std::make_unique<identity_sink>(c.out, progress);
   }
   output_stream<char> body(data_sink<char>(std::move(sink)), 8192);
   co_await rep.writer(body);
@@ -252,10 +280,19 @@ future<> http_server::serve(connected_socket socket) {
   c.self = _connections.begin();
   ++_stats.connections_open;
   c.deadline.set_callback([this, &c] {
+    if (!c.timed_out && !c.lingering) ++_stats.timeouts;
     c.timed_out = true;
-    ++_stats.timeouts;
     c.socket.shutdown_input();
   });
+  // A client that does not take what is sent: a blocked send fails, and
+  // the connection ends (this also bounds stop()).
+  c.send_deadline.set_callback([this, &c] {
+    if (!c.timed_out) ++_stats.timeouts;
+    c.timed_out = true;
+    c.socket.shutdown_input();
+    c.socket.shutdown_output();
+  });
+  auto arm_send = [this, &c] { c.send_deadline.rearm(lowres_clock::now() + _options.send_timeout); };
   try {
     c.socket.set_nodelay(true);
   } catch (...) {
@@ -267,18 +304,23 @@ future<> http_server::serve(connected_socket socket) {
   bool continue_sent = false;  // "100 Continue" for the current request
   bool peer_done = false;      // the peer's end of stream was read
   bool may_linger = false;     // the peer may still be sending: drain before closing
-  lowres_clock::time_point head_deadline;
+  lowres_clock::time_point head_deadline;  // in_request: when the head must be in
+  lowres_clock::time_point body_deadline;  // the head is in: when the body must be
+  bool body_timed = false;                 // body_deadline is set for this request
   try {
     for (;;) {
       if (buf.empty()) {
         if (need_flush) {
+          arm_send();
           co_await c.out.flush();
+          c.send_deadline.cancel();
           need_flush = false;
         }
         const bool head_pending = !c.parser.head_complete();
         if (_stopping && head_pending) break;
-        c.deadline.rearm(in_request && head_pending ? head_deadline
-                                                    : lowres_clock::now() + _options.idle_timeout);
+        c.deadline.rearm(!in_request  ? lowres_clock::now() + _options.idle_timeout
+                         : head_pending ? head_deadline
+                                        : body_deadline);
         c.idle = head_pending;
         buf = co_await c.in.read();
         c.idle = false;
@@ -302,32 +344,52 @@ future<> http_server::serve(connected_socket socket) {
       if (state == request_parser::status::failed) {
         may_linger = true;
         ++_stats.requests_refused;
+        arm_send();
         co_await write_refusal(c, c.parser.error_status(), c.parser.error_reason());
+        c.send_deadline.cancel();
         break;
       }
       if (state == request_parser::status::need_more) {
+        if (c.parser.head_complete() && !body_timed) {
+          body_deadline = lowres_clock::now() + _options.body_timeout;
+          body_timed = true;
+        }
         if (!continue_sent && c.parser.expects_continue()) {
           continue_sent = true;
+          arm_send();
           co_await c.out.write("HTTP/1.1 100 Continue\r\n\r\n");
           co_await c.out.flush();
+          c.send_deadline.cancel();
         }
         continue;
       }
       request req = c.parser.take();
       c.parser.reset();
       continue_sent = false;
+      body_timed = false;
       in_request = !buf.empty();
       if (in_request) head_deadline = lowres_clock::now() + _options.header_timeout;
       reply rep = co_await _routes.handle(req);
+      if (rep.status < 200 || rep.status > 599) {
+        // A final reply must be 2xx-5xx; anything else would break the
+        // framing the client relies on.
+        http_log.warn("{} {}: the handler's status {} is not a final status; sending 500", req.method,
+                      req.path, rep.status);
+        rep = reply::of(500);
+      }
       ++_stats.requests_served;
+      arm_send();
       bool keep = co_await write_reply(c, req, rep, req.keep_alive && !_stopping);
+      c.send_deadline.cancel();
       need_flush = true;
       if (!keep) {
         may_linger = !buf.empty();  // it sent more after a last request
         break;
       }
     }
+    arm_send();
     co_await c.out.flush();
+    c.send_deadline.cancel();
   } catch (const std::exception& e) {
     // The peer went away mid-reply, or a streamed body failed: nothing more
     // can be said on this connection.
@@ -335,12 +397,14 @@ future<> http_server::serve(connected_socket socket) {
     peer_done = true;
   }
   c.deadline.cancel();
+  c.send_deadline.cancel();
   try {
     co_await c.out.close();  // the peer reads the end of our stream
     // After a refusal, or a last request followed by more bytes, read what
     // the peer still sends (bounded), so that closing with unread bytes
     // does not reset the connection under our last reply.
     if (may_linger && !peer_done && !_stopping) {
+      c.lingering = true;
       c.deadline.rearm(lowres_clock::now() + linger_time_max);
       c.idle = true;  // stop() ends it
       std::size_t dropped = 0;

@@ -17,10 +17,13 @@
 // that arrived together leave together (one send). A connection that sends
 // nothing for `idle_timeout` is closed; one that starts a request and does
 // not finish its head within `header_timeout` gets 408 and is closed
-// (slowloris). A request the parser refuses gets the parser's status with
+// (slowloris); one whose body does not arrive within `body_timeout` of its
+// head, or that leaves replies untaken for `send_timeout`, is closed too.
+// A request the parser refuses gets the parser's status with
 // "Connection: close", then the connection closes. At most
-// `max_connections` connections per shard are served; more wait in the
-// kernel's accept queue.
+// `max_connections` connections per shard are served; more wait to be
+// accepted (in the kernel's accept queue, and on io_uring up to 64 per
+// shard already accepted, holding a descriptor each).
 //
 // Thread rules: a server and its routes belong to one shard.
 #pragma once
@@ -47,6 +50,11 @@ struct server_options {
   std::chrono::milliseconds idle_timeout{60'000};
   /// How long a request's head may take from its first byte.
   std::chrono::milliseconds header_timeout{10'000};
+  /// How long a request's body may take once its head is in.
+  std::chrono::milliseconds body_timeout{60'000};
+  /// How long the client may leave a reply (or a piece of a streamed one)
+  /// untaken before the connection is closed.
+  std::chrono::milliseconds send_timeout{60'000};
   /// Connections served at once on each shard.
   std::size_t max_connections = 10'000;
   /// The Server field of every reply.
@@ -59,7 +67,7 @@ struct server_stats {
   std::uint64_t requests_served = 0;
   /// Requests the parser refused (4xx/5xx without a handler).
   std::uint64_t requests_refused = 0;
-  /// Connections closed by the idle or header timeout.
+  /// Connections closed by a timeout (idle, head, body or send).
   std::uint64_t timeouts = 0;
 };
 
@@ -73,7 +81,7 @@ class http_server {
   routes& get_routes() noexcept { return _routes; }
 
   /// Listens on `address` and serves what arrives there, until stop().
-  /// Throws (std::system_error naming the call) if it cannot listen.
+  /// Fails (std::system_error naming the call) if it cannot listen.
   future<> listen(socket_address address, listen_options options = {});
 
   /// Where it listens (with the ports the kernel picked).
@@ -81,7 +89,8 @@ class http_server {
 
   /// Stops accepting, closes connections waiting for a request, lets the
   /// requests in flight finish (their replies say Connection: close), and
-  /// resolves when every connection is closed.
+  /// resolves when every connection is closed. A client that does not take
+  /// its reply holds this up for at most `send_timeout`.
   future<> stop();
 
   const server_stats& stats() const noexcept { return _stats; }

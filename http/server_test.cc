@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/coroutine.h"
+#include "core/function.h"
 #include "core/sleep.h"
 #include "core/testing/test.h"
 #include "core/when_all.h"
@@ -129,11 +130,23 @@ class client {
   std::string _pending;
 };
 
+// How many times /slow has begun (a test waits for it rather than sleeping).
+thread_local unsigned slow_handlers_started = 0;
+
+// Waits until `done()`, checking every millisecond, at most 10 s.
+future<bool> eventually(noncopyable_function<bool()> done) {
+  auto until = lowres_clock::now() + 10s;
+  while (!done() && lowres_clock::now() < until) co_await sleep(1ms);
+  co_return done();
+}
+
 void add_test_routes(routes& r) {
   r.add("GET", "/hello", [](request&) { return reply().write_body("text/plain", "Hello, world!\n"); });
   r.add("POST", "/echo", [](request& req) { return reply().write_body("text/plain", std::move(req.content)); });
   r.add("GET", "/n/{n}", [](request& req) { return reply().write_body("text/plain", std::string(req.param("n"))); });
+  r.add("GET", "/big", [](request&) { return reply().write_body("text/plain", std::string(1 << 20, 'b')); });
   r.add("GET", "/slow", [](request&) -> future<reply> {
+    ++slow_handlers_started;
     co_await sleep(200ms);
     co_return reply().write_body("text/plain", "slow");
   });
@@ -331,8 +344,8 @@ REEF_TEST(http_server, head_http_1_0_errors_and_header_injection) {
 
 REEF_TEST(http_server, slow_heads_get_408_and_idle_connections_close) {
   server_options o;
-  o.header_timeout = 300ms;
-  o.idle_timeout = 300ms;
+  o.header_timeout = 1s;
+  o.idle_timeout = 1s;
   test_server s(o);
   co_await s.start();
   auto slow = co_await client::connect_to(s.address());
@@ -351,9 +364,59 @@ REEF_TEST(http_server, slow_heads_get_408_and_idle_connections_close) {
   response timed_out = co_await slow.read_response();
   EXPECT_EQ(timed_out.status, 408);
   EXPECT_TRUE(co_await slow.closed_by_server());
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s) << "the header timeout counts from the first byte";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "the header timeout counts from the first byte";
   EXPECT_TRUE(co_await idle.closed_by_server()) << "an idle connection is closed";
   EXPECT_GE(s.server.stats().timeouts, 2u);
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, a_body_that_trickles_past_the_body_timeout_gets_408) {
+  server_options o;
+  o.body_timeout = 300ms;
+  o.idle_timeout = 10s;  // each byte comes well within it
+  test_server s(o);
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nabc");
+  auto answer = c.read_response();
+  for (int i = 0; i < 50 && !answer.available(); ++i) {
+    co_await sleep(50ms);
+    try {
+      co_await c.send("d");
+    } catch (const std::system_error&) {
+      break;  // closed under us
+    }
+  }
+  response r = co_await with_timeout(lowres_clock::now() + 5s, std::move(answer));
+  EXPECT_EQ(r.status, 408);
+  EXPECT_TRUE(co_await c.closed_by_server());
+  EXPECT_EQ(s.server.stats().timeouts, 1u);
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, a_client_that_takes_no_replies_is_closed_and_stop_is_bounded) {
+  server_options o;
+  o.send_timeout = 300ms;
+  test_server s(o);
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  std::string many;
+  for (int i = 0; i < 32; ++i) many += "GET /big HTTP/1.1\r\nHost: t\r\n\r\n";
+  co_await c.send(many);  // 32 MiB of replies, and the client reads none
+  EXPECT_TRUE(co_await eventually([&] { return s.server.stats().timeouts >= 1; }));
+  co_await with_timeout(lowres_clock::now() + 5s, s.server.stop());
+  EXPECT_EQ(s.server.stats().connections_open, 0u);
+}
+
+REEF_TEST(http_server, a_status_that_is_not_final_becomes_500) {
+  test_server s;
+  s.server.get_routes().add("GET", "/odd", [](request&) { return reply(42); });
+  s.server.get_routes().add("GET", "/early", [](request&) { return reply(101); });
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send("GET /odd HTTP/1.1\r\nHost: t\r\n\r\nGET /early HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ((co_await c.read_response()).status, 500);
+  EXPECT_EQ((co_await c.read_response()).status, 500);
   co_await s.server.stop();
 }
 
@@ -388,8 +451,9 @@ REEF_TEST(http_server, stop_finishes_requests_in_flight_and_closes_idle_ones) {
   auto idle = co_await client::connect_to(address);
   co_await idle.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ((co_await idle.read_response()).status, 200);
+  const unsigned before = slow_handlers_started;
   co_await busy.send("GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
-  co_await sleep(50ms);  // the slow handler runs
+  EXPECT_TRUE(co_await eventually([&] { return slow_handlers_started > before; }));
   auto stopped = s.server.stop();
   response r = co_await busy.read_response();
   EXPECT_EQ(r.body, "slow") << "the request in flight finished";

@@ -161,10 +161,7 @@ class multishot_source final : public data_source_impl<char> {
         delete this;
         return;
       }
-      if (!_cancelling) {
-        _cancelling = true;
-        engine().io().cancel_multishot(*this);
-      }
+      if (!_cancelling) _cancelling = engine().io().cancel_multishot(*this);
     }
 
     void on_result(long result, temporary_buffer<char> data, bool more) noexcept override {
@@ -173,7 +170,11 @@ class multishot_source final : public data_source_impl<char> {
         _cancelling = false;
       }
       if (_orphaned) {
-        if (!_armed) delete this;
+        if (!_armed) {
+          delete this;
+        } else if (!_cancelling) {
+          _cancelling = engine().io().cancel_multishot(*this);  // it failed before
+        }
         return;
       }
       if (result > 0) {
@@ -208,8 +209,7 @@ class multishot_source final : public data_source_impl<char> {
         }
       }
       if (_armed && !_cancelling && _ready.size() >= ready_max) {
-        _cancelling = true;
-        engine().io().cancel_multishot(*this);
+        _cancelling = engine().io().cancel_multishot(*this);  // (tried again at the next result)
       }
     }
 
@@ -382,10 +382,7 @@ class multishot_acceptor final : public multishot_receiver {
       delete this;
       return;
     }
-    if (!_cancelling) {
-      _cancelling = true;
-      engine().io().cancel_multishot(*this);
-    }
+    if (!_cancelling) _cancelling = engine().io().cancel_multishot(*this);
   }
 
   void on_result(long result, temporary_buffer<char>, bool more) noexcept override {
@@ -395,7 +392,11 @@ class multishot_acceptor final : public multishot_receiver {
     }
     if (_orphaned || _aborted) {
       if (result >= 0) ::close(static_cast<int>(result));
-      if (_orphaned && !_armed) delete this;
+      if (_orphaned && !_armed) {
+        delete this;
+      } else if (_orphaned && !_cancelling) {
+        _cancelling = engine().io().cancel_multishot(*this);  // it failed before
+      }
       return;
     }
     if (result >= 0) {
@@ -418,8 +419,7 @@ class multishot_acceptor final : public multishot_receiver {
       }
     }
     if (_armed && !_cancelling && _ready.size() >= ready_max) {
-      _cancelling = true;
-      engine().io().cancel_multishot(*this);
+      _cancelling = engine().io().cancel_multishot(*this);
     }
   }
 

@@ -176,6 +176,7 @@ future<long> epoll_backend::submit_blocking(const io_request& req) noexcept {
 
 future<long> epoll_backend::submit(const io_request& req) noexcept {
   using op = io_request::op;
+  if (_stopped) return make_ready_future<long>(-ECANCELED);  // see cancel_all()
   if (req.positional() || req.kind == op::fsync || req.kind == op::fdatasync) {
     return submit_blocking(req);
   }
@@ -285,10 +286,13 @@ void epoll_backend::keep_registered(int fd) noexcept {
 void epoll_backend::forget(int fd) noexcept {
   auto it = _fds.find(fd);
   if (it == _fds.end()) return;
-  cancel(fd);
-  // close() takes the descriptor out of the epoll set (no duplicates of
-  // our sockets exist), so the entry is all there is to drop.
-  _fds.erase(fd);
+  cancel(fd);  // (may drop an entry that was not kept)
+  it = _fds.find(fd);
+  if (it == _fds.end()) return;
+  // close() would take the descriptor out of the epoll set only if no
+  // duplicate of it lives (a child process may hold one): remove it here.
+  if (it->second.registered != 0) ::epoll_ctl(_epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
+  _fds.erase(it);
 }
 
 void epoll_backend::note_outcome(fd_state& st, const io_request& req, std::uint32_t interest,
@@ -424,6 +428,7 @@ void epoll_backend::cancel(int fd) noexcept {
 }
 
 void epoll_backend::cancel_all() noexcept {
+  _stopped = true;
   for (auto& [fd, st] : _fds) {
     while (waiter* w = st.head) {
       st.head = w->next;

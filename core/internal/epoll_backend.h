@@ -80,6 +80,7 @@ class epoll_backend final : public io_backend {
   int _epoll_fd = -1;
   int _wake_fd = -1;
   std::unordered_map<int, fd_state> _fds;
+  bool _stopped = false;  // cancel_all() has run: operations are refused
   bool _have_epoll_pwait2 = true;  // false after ENOSYS (kernels before 5.11)
   std::size_t _waiting = 0;    // ops parked on readiness
   std::size_t _in_flight = 0;  // those plus ops on the pool

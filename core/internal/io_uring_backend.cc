@@ -190,7 +190,7 @@ void io_uring_backend::set_up_pool() noexcept {
 unsigned io_uring_backend::pool_buffers_out() const noexcept { return _pool != nullptr ? _pool->out() : 0; }
 
 bool io_uring_backend::recv_multishot(int fd, multishot_receiver& r) noexcept {
-  if (_pool == nullptr || _closing) return false;
+  if (_pool == nullptr || _closing || _stopped) return false;
   io_uring_sqe* sqe = next_sqe();
   if (sqe == nullptr) return false;
   io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
@@ -202,7 +202,7 @@ bool io_uring_backend::recv_multishot(int fd, multishot_receiver& r) noexcept {
 }
 
 bool io_uring_backend::accept_multishot(int fd, multishot_receiver& r) noexcept {
-  if (_pool == nullptr || _closing) return false;
+  if (_pool == nullptr || _closing || _stopped) return false;
   io_uring_sqe* sqe = next_sqe();
   if (sqe == nullptr) return false;
   // No address: one buffer would be overwritten by every connection before
@@ -213,11 +213,12 @@ bool io_uring_backend::accept_multishot(int fd, multishot_receiver& r) noexcept 
   return true;
 }
 
-void io_uring_backend::cancel_multishot(multishot_receiver& r) noexcept {
+bool io_uring_backend::cancel_multishot(multishot_receiver& r) noexcept {
   io_uring_sqe* sqe = next_sqe();
-  if (sqe == nullptr) return;
+  if (sqe == nullptr) return false;
   io_uring_prep_cancel64(sqe, multishot_tag(r), 0);
   io_uring_sqe_set_data64(sqe, cancel_tag);
+  return true;
 }
 
 void io_uring_backend::complete(const io_uring_cqe& cqe) noexcept {
@@ -260,8 +261,9 @@ void io_uring_backend::arm_wakeup_read() noexcept {
 }
 
 future<long> io_uring_backend::submit(const io_request& req) noexcept {
-  // cancel_all() waits for what is in flight: nothing new may join it.
-  if (_closing) return make_ready_future<long>(-ECANCELED);
+  // cancel_all() waits for what is in flight, and ends the backend's
+  // service: nothing new may join.
+  if (_closing || _stopped) return make_ready_future<long>(-ECANCELED);
   completion* c;
   try {
     c = new completion;
@@ -386,6 +388,7 @@ void io_uring_backend::cancel(int fd) noexcept {
 
 void io_uring_backend::cancel_all() noexcept {
   _closing = true;
+  _stopped = true;
   if (_in_flight > 0) {
     io_uring_sqe* sqe = next_sqe();
     if (sqe != nullptr) {

@@ -40,7 +40,7 @@ class io_uring_backend final : public io_backend {
   bool supports_multishot() const noexcept override { return _pool != nullptr; }
   bool recv_multishot(int fd, multishot_receiver& r) noexcept override;
   bool accept_multishot(int fd, multishot_receiver& r) noexcept override;
-  void cancel_multishot(multishot_receiver& r) noexcept override;
+  bool cancel_multishot(multishot_receiver& r) noexcept override;
 
   /// The provided-buffer pool of multishot receives.
   static constexpr unsigned pool_buffers = 512;
@@ -66,7 +66,8 @@ class io_uring_backend final : public io_backend {
   int _wake_fd = -1;
   std::uint64_t _wake_value = 0;
   bool _wake_armed = false;
-  bool _closing = false;
+  bool _closing = false;  // cancel_all() is running
+  bool _stopped = false;  // cancel_all() has run: operations are refused
   std::size_t _in_flight = 0;
   unsigned _queued = 0;
   buffer_pool* _pool = nullptr;
