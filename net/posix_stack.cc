@@ -136,6 +136,11 @@ class multishot_source final : public data_source_impl<char> {
 
  private:
   // Outlives the source while the receive is in flight (its receiver).
+  // The receive is idle (!_armed), running (_armed), or ending (_armed and
+  // _cancelling: a last result will come). Bytes wait in _ready, in order;
+  // at most one read waits in _reader; _eof and _error are final. Once the
+  // source is gone (_orphaned) results are dropped and the last one
+  // deletes this.
   class state final : public multishot_receiver {
    public:
     explicit state(shared_fd fd) noexcept : _fd(std::move(fd)) {}
@@ -342,7 +347,10 @@ struct accepted_fd {
 // Accepts with one multishot operation (io_uring): connections the kernel
 // hands over wait here, at most `ready_max` (then the operation is
 // cancelled until accept() catches up; the rest wait in the kernel's
-// backlog). Outlives its socket while the operation is in flight.
+// backlog). Outlives its socket while the operation is in flight. The
+// operation's states are those of multishot_source::state; _aborted (after
+// abort_accept()) closes whatever still arrives, and _error holds a failure
+// for the next accept() to report.
 class multishot_acceptor final : public multishot_receiver {
  public:
   static constexpr std::size_t ready_max = 64;

@@ -11,8 +11,8 @@
 # for every server (-t1 -c$CONNECTIONS -d${DURATION}s, GET /hello), once
 # with plain keep-alive requests and once pipelined (a Lua script sends 16
 # requests per write: with two cores, a plain client saturates before the
-# server does). Prints, per server and mode, the median req/s over RUNS
-# runs with that run's p50, p99 and the share of its CPU the server used
+# server does). Prints, per server and mode, the medians over RUNS runs of
+# req/s, p50, p99 and the share of its CPU the server used
 # (when the client saturates first, requests per server CPU-second is the
 # measure of the server), and the ratios against nginx and against the
 # minimal responder. Runs rotate between servers so that
@@ -135,8 +135,16 @@ for mode in plain pipelined; do
   done
 done
 
-# The run with the median req/s, as "req/s p50 p99 cpu".
-median() { sort -n <<<"${results[$1,$2]}" | sed '/^$/d' | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'; }
+# The median of each column over the runs, as "req/s p50 p99 cpu" (the
+# latencies are medians of the runs' percentiles).
+median() {
+  local column out=()
+  for column in 1 2 3 4; do
+    out+=("$(sed '/^$/d' <<<"${results[$1,$2]}" | awk -v c="$column" '{ print $c }' | sort -g |
+      awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }')")
+  done
+  echo "${out[*]}"
+}
 
 # wrk's latency percentiles are meaningless with pipelining (it times one
 # request per write and reports 0 for the upper percentiles): "n/a".
