@@ -64,6 +64,7 @@ temporary_buffer<char> allocate_aligned_buffer(std::size_t size, std::size_t ali
 struct file::impl {
   int fd = -1;
   std::string path;
+  std::shared_ptr<io_queue> queue;  // this shard's, for the file's disk
   bool direct = false;
   std::size_t memory_alignment = 1;
   std::size_t read_alignment = 1;
@@ -102,7 +103,7 @@ std::size_t file::memory_dma_alignment() const noexcept { return _impl ? _impl->
 std::size_t file::disk_read_dma_alignment() const noexcept { return _impl ? _impl->read_alignment : 1; }
 std::size_t file::disk_write_dma_alignment() const noexcept { return _impl ? _impl->write_alignment : 1; }
 
-future<std::size_t> file::dma_read(std::uint64_t pos, char* buffer, std::size_t len) {
+future<std::size_t> file::dma_read(std::uint64_t pos, char* buffer, std::size_t len, io_class cls) {
   if (!_impl) return make_exception_future<std::size_t>(fs_error(EBADF, "dma_read", ""));
   try {
     _impl->check_open("dma_read");
@@ -110,16 +111,18 @@ future<std::size_t> file::dma_read(std::uint64_t pos, char* buffer, std::size_t 
   } catch (...) {
     return make_exception_future<std::size_t>(std::current_exception());
   }
-  return engine()
-      .io()
-      .submit(io_request::read(_impl->fd, buffer, len, static_cast<std::int64_t>(pos)))
+  return _impl->queue
+      ->submit(cls, io_direction::read, len,
+               [fd = _impl->fd, buffer, len, pos] {
+                 return engine().io().submit(io_request::read(fd, buffer, len, static_cast<std::int64_t>(pos)));
+               })
       .then([i = _impl](long rc) -> future<std::size_t> {
         if (rc < 0) return make_exception_future<std::size_t>(fs_error(static_cast<int>(-rc), "dma_read", i->path));
         return make_ready_future<std::size_t>(static_cast<std::size_t>(rc));
       });
 }
 
-future<std::size_t> file::dma_write(std::uint64_t pos, const char* buffer, std::size_t len) {
+future<std::size_t> file::dma_write(std::uint64_t pos, const char* buffer, std::size_t len, io_class cls) {
   if (!_impl) return make_exception_future<std::size_t>(fs_error(EBADF, "dma_write", ""));
   try {
     _impl->check_open("dma_write");
@@ -127,17 +130,19 @@ future<std::size_t> file::dma_write(std::uint64_t pos, const char* buffer, std::
   } catch (...) {
     return make_exception_future<std::size_t>(std::current_exception());
   }
-  return engine()
-      .io()
-      .submit(io_request::write(_impl->fd, buffer, len, static_cast<std::int64_t>(pos)))
+  return _impl->queue
+      ->submit(cls, io_direction::write, len,
+               [fd = _impl->fd, buffer, len, pos] {
+                 return engine().io().submit(io_request::write(fd, buffer, len, static_cast<std::int64_t>(pos)));
+               })
       .then([i = _impl](long rc) -> future<std::size_t> {
         if (rc < 0) return make_exception_future<std::size_t>(fs_error(static_cast<int>(-rc), "dma_write", i->path));
         return make_ready_future<std::size_t>(static_cast<std::size_t>(rc));
       });
 }
 
-future<temporary_buffer<char>> file::dma_read_bulk(std::uint64_t pos, std::size_t len) {
-  if (!_impl) co_return co_await make_exception_future<temporary_buffer<char>>(fs_error(EBADF, "dma_read_bulk", ""));
+future<temporary_buffer<char>> file::dma_read_bulk(std::uint64_t pos, std::size_t len, io_class cls) {
+  if (!_impl) throw fs_error(EBADF, "dma_read_bulk", "");
   auto i = _impl;  // the file stays open while this runs
   const std::size_t align = i->read_alignment;
   const std::uint64_t start = pos / align * align;
@@ -145,7 +150,7 @@ future<temporary_buffer<char>> file::dma_read_bulk(std::uint64_t pos, std::size_
   auto buf = allocate_aligned_buffer(static_cast<std::size_t>(end - start), i->memory_alignment);
   std::size_t got = 0;
   while (got < buf.size()) {
-    std::size_t n = co_await file(i).dma_read(start + got, buf.get_write() + got, buf.size() - got);
+    std::size_t n = co_await file(i).dma_read(start + got, buf.get_write() + got, buf.size() - got, cls);
     if (n == 0) break;  // the end of the file
     got += n;
     // A short read that is not aligned is the end of the file: the next
@@ -282,6 +287,7 @@ future<file> open_file_dma(std::string_view path_view, open_flags flags, file_op
   }
   auto i = std::make_shared<file::impl>();
   i->fd = o.fd;
+  i->queue = io_queue_for(path);
   i->path = std::move(path);
   i->direct = o.direct;
   i->memory_alignment = o.memory_alignment;
@@ -297,6 +303,7 @@ future<file> open_directory(std::string_view path_view) {
   if (r.error != 0) throw fs_error(r.error, "open_directory", path);
   auto i = std::make_shared<file::impl>();
   i->fd = static_cast<int>(r.value);
+  i->queue = io_queue_for(path);
   i->path = std::move(path);
   co_return file(std::move(i));
 }

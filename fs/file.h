@@ -1,6 +1,7 @@
 // Files for direct (DMA) I/O: reads and writes go between aligned buffers
-// and the device without the page cache, through the reactor's I/O backend
-// (on io_uring, as submission entries; on epoll, on the reactor's
+// and the device without the page cache, through the shard's I/O queue for
+// the file's disk (fs/io_queue.h) and then the reactor's I/O backend (on
+// io_uring, as submission entries; on epoll, on the reactor's
 // blocking-call threads, which is the documented fallback).
 //
 //   file f = co_await open_file_dma("/data/log", open_flags::rw | open_flags::create);
@@ -45,6 +46,7 @@
 #include "core/function.h"
 #include "core/future.h"
 #include "core/temporary_buffer.h"
+#include "fs/io_queue.h"
 
 namespace reef {
 
@@ -96,13 +98,17 @@ class file {
   std::size_t disk_write_dma_alignment() const noexcept;
 
   /// Reads up to `len` bytes at `pos` into `buffer`: the count (less at the
-  /// end of the file). Alignment as above.
-  future<std::size_t> dma_read(std::uint64_t pos, char* buffer, std::size_t len);
-  /// Writes `len` bytes at `pos` from `buffer`: the count. Alignment as above.
-  future<std::size_t> dma_write(std::uint64_t pos, const char* buffer, std::size_t len);
+  /// end of the file). Alignment as above. The request waits its turn in
+  /// the shard's I/O queue as class `cls` (fs/io_queue.h).
+  future<std::size_t> dma_read(std::uint64_t pos, char* buffer, std::size_t len,
+                               io_class cls = io_class::default_class());
+  /// Writes `len` bytes at `pos` from `buffer`: the count. As dma_read().
+  future<std::size_t> dma_write(std::uint64_t pos, const char* buffer, std::size_t len,
+                                io_class cls = io_class::default_class());
   /// The bytes of [pos, pos + len), or fewer at the end of the file; any
   /// position and length.
-  future<temporary_buffer<char>> dma_read_bulk(std::uint64_t pos, std::size_t len);
+  future<temporary_buffer<char>> dma_read_bulk(std::uint64_t pos, std::size_t len,
+                                               io_class cls = io_class::default_class());
 
   /// fdatasync: what was written is on the device.
   future<> flush();
