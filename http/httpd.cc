@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/reactor.h"
 #include "http/server.h"
+#include "fs/io_flags.h"
 #include "net/dns/dns_flags.h"
 #include "net/posix_stack.h"
 #include "net/stack_flags.h"
