@@ -5,11 +5,13 @@
 //
 // Routes: GET / (what is here), GET /hello (a fixed small body: the
 // benchmark route), GET /json (a small JSON document), POST /echo (the body
-// back). Takes every app_template flag (--smp, --cpuset, --reactor-backend,
+// back), and with --static-dir DIR, GET /file/... (the files under DIR). Takes every app_template flag (--smp, --cpuset, --reactor-backend,
 // ...) plus --address, --port, --idle-timeout-ms, --header-timeout-ms,
-// --body-timeout-ms, --send-timeout-ms and --max-connections. Logs one line when it starts serving and
+// --body-timeout-ms, --send-timeout-ms, --max-connections, --static-dir and
+// --io-properties-file. Logs one line when it starts serving and
 // one when it has stopped (SIGINT or SIGTERM stops it gracefully).
 #include <absl/flags/flag.h>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdio>
@@ -19,6 +21,7 @@
 #include "core/coroutine.h"
 #include "core/log.h"
 #include "core/reactor.h"
+#include "http/file_handler.h"
 #include "http/server.h"
 #include "fs/io_flags.h"
 #include "net/dns/dns_flags.h"
@@ -36,13 +39,15 @@ ABSL_FLAG(int, header_timeout_ms, 10'000,
 ABSL_FLAG(int, body_timeout_ms, 60'000, "answer 408 and close when a request's body takes longer than this");
 ABSL_FLAG(int, send_timeout_ms, 60'000, "close a connection whose client leaves a reply untaken this long");
 ABSL_FLAG(int, max_connections, 10'000, "connections served at once on each shard");
+ABSL_FLAG(std::string, static_dir, "", "serve the files under this directory at /file/ (none: no /file/ route)");
 
 namespace reef::http {
 namespace {
 
 logger httpd_log("httpd");
 
-void add_routes(routes& r) {
+void add_routes(routes& r, const std::string& static_dir) {
+  if (!static_dir.empty()) r.add("GET", "/file/{path*}", serve_directory(static_dir));
   r.add("GET", "/", [](request&) {
     return reply().write_body("text/plain",
                               "Reef httpd. Routes: GET /hello, GET /json, POST /echo.\n");
@@ -88,11 +93,19 @@ future<int> run_httpd() {
   options.body_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_body_timeout_ms));
   options.send_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_send_timeout_ms));
   options.max_connections = static_cast<std::size_t>(absl::GetFlag(FLAGS_max_connections));
+  const std::string static_dir = absl::GetFlag(FLAGS_static_dir);
+  if (!static_dir.empty()) {
+    struct stat st {};
+    if (::stat(static_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      httpd_log.error("--static-dir {}: not a directory", static_dir);
+      co_return 2;
+    }
+  }
   sharded<http_server> servers;
   co_await servers.start(options);
   std::exception_ptr failed;
   try {
-    co_await servers.invoke_on_all([](http_server& s) { add_routes(s.get_routes()); });
+    co_await servers.invoke_on_all([static_dir](http_server& s) { add_routes(s.get_routes(), static_dir); });
     // Shard 0 first, so that a port the kernel picks is the one every
     // shard then shares.
     co_await servers.local().listen(address);

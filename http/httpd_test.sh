@@ -202,16 +202,63 @@ check_slowloris() {
   expect_eq "$(curl_ "$base/hello")" "Hello, world!" "GET /hello after slowloris"
 }
 
+# Static files: a directory with a page, a large file, a subdirectory, a
+# link inside and a link leading out to a secret.
+www=$work/www
+mkdir -p "$www/sub"
+echo '<h1>hi</h1>' >"$www/index.html"
+head -c 3000000 /dev/urandom >"$www/big.bin"
+echo "a" >"$www/sub/a.txt"
+echo "the secret" >"$work/secret.txt"
+ln -s "$work/secret.txt" "$www/escape"
+ln -s index.html "$www/inside"
+
+check_static() {
+  local head
+  head=$(curl_ -i "$base/file/index.html")
+  expect_has "$head" "HTTP/1.1 200" "GET /file/index.html"
+  expect_has "$head" "Content-Type: text/html" "GET /file/index.html"
+  expect_has "$head" "Content-Length: 12" "GET /file/index.html"
+  expect_has "$head" "<h1>hi</h1>" "GET /file/index.html"
+  local modified
+  modified=$(grep -i '^Last-Modified:' <<<"$head" | cut -d' ' -f2- | tr -d '\r')
+  [ -n "$modified" ] || fail "no Last-Modified: $head"
+  expect_eq "$(curl_ -o /dev/null -w '%{http_code}' -H "If-Modified-Since: $modified" "$base/file/index.html")" 304 \
+    "If-Modified-Since"
+  curl_ -o "$work/big.out" "$base/file/big.bin"
+  cmp -s "$www/big.bin" "$work/big.out" || fail "/file/big.bin did not come back intact"
+  expect_has "$(curl_ -I "$base/file/big.bin")" "Content-Length: 3000000" "HEAD /file/big.bin"
+  # Ranges.
+  curl_ -r 100-199 -o "$work/part" -D "$work/part.head" "$base/file/big.bin"
+  expect_has "$(cat "$work/part.head")" "HTTP/1.1 206" "Range 100-199"
+  expect_has "$(cat "$work/part.head")" "Content-Range: bytes 100-199/3000000" "Range 100-199"
+  cmp -s "$work/part" <(tail -c +101 "$www/big.bin" | head -c 100) || fail "Range 100-199: wrong bytes"
+  curl_ -r -10 -o "$work/tail" "$base/file/big.bin"
+  cmp -s "$work/tail" <(tail -c 10 "$www/big.bin") || fail "Range -10: wrong bytes"
+  expect_eq "$(curl_ -o /dev/null -w '%{http_code}' -r 5000000- "$base/file/big.bin")" 416 "Range past the end"
+  # Ways out of the root, and things that are not files.
+  local path code
+  for path in "/file/escape:403" "/file/inside:200" "/file/sub:404" "/file/sub/a.txt:200" "/file/missing:404" \
+    "/file/:404" "/file/../secret.txt:404" "/file/%2e%2e/secret.txt:404" "/file/..%2Fsecret.txt:400" \
+    "/file/sub/..%2F..%2Fsecret.txt:400" "/file/sub/../../secret.txt:404"; do
+    code=$(curl_ --path-as-is -o "$work/body" -w '%{http_code}' "$base${path%:*}")
+    expect_eq "$code" "${path##*:}" "GET ${path%:*}"
+    grep -q "the secret" "$work/body" && fail "GET ${path%:*} showed the secret"
+  done
+  true
+}
+
 for backend in io_uring epoll; do
   for shards in 1 2; do
     [ "$shards" -le "$(nproc)" ] || continue
     echo "--- $backend, $shards shard(s)"
-    start_httpd --reactor-backend "$backend" --smp "$shards" --header-timeout-ms 2000
+    start_httpd --reactor-backend "$backend" --smp "$shards" --header-timeout-ms 2000 --static-dir "$www"
     expect_has "$(cat "$work/httpd.log")" "with $shards shard(s), reactor backend $backend" "start line"
     check_curl
     check_python
     check_raw
     check_wrk
+    check_static
     [ "$shards" -eq 1 ] && check_slowloris
     stop_httpd
   done
@@ -234,4 +281,5 @@ expect_refused "--header-timeout-ms" --header-timeout-ms 0
 expect_refused "--body-timeout-ms" --body-timeout-ms -5
 expect_refused "--send-timeout-ms" --send-timeout-ms 0
 expect_refused "--max-connections" --max-connections -1
+expect_refused "--static-dir" --static-dir "$work/no-such-dir"
 echo PASS

@@ -23,6 +23,7 @@ reply& reply::write_body(std::string_view content_type, std::string body) & {
   headers.set("Content-Type", std::string(content_type));
   content = std::move(body);
   writer = nullptr;
+  content_length.reset();
   return *this;
 }
 
@@ -30,6 +31,7 @@ reply& reply::write_body(std::string_view content_type, body_writer w) & {
   headers.set("Content-Type", std::string(content_type));
   content.clear();
   writer = std::move(w);
+  content_length.reset();
   return *this;
 }
 

@@ -15,6 +15,8 @@
 // Thread rules: a reply belongs to the shard that builds it.
 #pragma once
 
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -39,6 +41,10 @@ class reply {
   std::string content;
   /// A streamed body, or empty.
   body_writer writer;
+  /// A streamed body's size, where it is known: sent as Content-Length
+  /// instead of chunking. The writer must write exactly this many bytes
+  /// (otherwise the connection is closed after it, the only safe framing).
+  std::optional<std::size_t> content_length;
 
   reply() = default;
   explicit reply(int status_code) : status(status_code) {}
@@ -71,6 +77,15 @@ class reply {
   reply& write_body(std::string_view content_type, body_writer w) &;
   reply&& write_body(std::string_view content_type, body_writer w) && {
     return std::move(write_body(content_type, std::move(w)));
+  }
+  /// Sets Content-Type and a streamed body of `length` bytes.
+  reply& write_body(std::string_view content_type, body_writer w, std::size_t length) & {
+    write_body(content_type, std::move(w));
+    content_length = length;
+    return *this;
+  }
+  reply&& write_body(std::string_view content_type, body_writer w, std::size_t length) && {
+    return std::move(write_body(content_type, std::move(w), length));
   }
 };
 

@@ -61,9 +61,11 @@ class chunked_sink final : public data_sink_impl<char> {
 // A streamed body as it is (HTTP/1.0: the connection's end marks the end).
 class identity_sink final : public data_sink_impl<char> {
  public:
-  identity_sink(output_stream<char>& out, send_progress progress) noexcept : _out(out), _progress(progress) {}
+  identity_sink(output_stream<char>& out, send_progress progress, std::size_t& written) noexcept
+      : _out(out), _progress(progress), _written(written) {}
   future<> put(temporary_buffer<char> b) override {
     _progress.made();
+    _written += b.size();
     return _out.write(std::move(b));
   }
   future<> close() override { return make_ready_future<>(); }
@@ -71,6 +73,7 @@ class identity_sink final : public data_sink_impl<char> {
  private:
   output_stream<char>& _out;
   send_progress _progress;
+  std::size_t& _written;  // bytes of the body so far
 };
 
 bool safe_field(std::string_view s) noexcept {
@@ -244,23 +247,31 @@ future<bool> http_server::write_reply(connection& c, request& req, reply& rep, b
     }
     co_return keep_alive;
   }
-  // A streamed body: chunked to HTTP/1.1; to HTTP/1.0, as it is, ended by
+  // A streamed body: of a known size, as it is after Content-Length;
+  // otherwise chunked to HTTP/1.1, and to HTTP/1.0 as it is, ended by
   // closing the connection.
-  const bool chunked = !req.is_http_1_0() && !head_only;
-  if (!chunked && !head_only) keep_alive = false;
-  append_head(head, &req, rep, keep_alive, std::nullopt, chunked);
+  const bool sized = rep.content_length.has_value();
+  const bool chunked = !sized && !req.is_http_1_0() && !head_only;
+  if (!sized && !chunked && !head_only) keep_alive = false;
+  append_head(head, &req, rep, keep_alive, rep.content_length, chunked);
   co_await c.out.write(head);
   if (head_only) co_return keep_alive;
   std::unique_ptr<data_sink_impl<char>> sink;
   send_progress progress(c.send_deadline, _options.send_timeout);
+  std::size_t written = 0;
   if (chunked) {
     sink = std::make_unique<chunked_sink>(c.out, progress);
   } else {
-    sink = std::make_unique<identity_sink>(c.out, progress);
+    sink = std::make_unique<identity_sink>(c.out, progress, written);
   }
   output_stream<char> body(data_sink<char>(std::move(sink)), 8192);
   co_await rep.writer(body);
   co_await body.close();
+  if (sized && written != *rep.content_length) {
+    http_log.warn("{} {}: the body was {} bytes, not the {} announced; closing the connection", req.method,
+                  req.path, written, *rep.content_length);
+    co_return false;
+  }
   co_return keep_alive;
 }
 

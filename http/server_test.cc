@@ -420,6 +420,29 @@ REEF_TEST(http_server, a_status_that_is_not_final_becomes_500) {
   co_await s.server.stop();
 }
 
+REEF_TEST(http_server, a_streamed_body_of_known_size_has_content_length_and_a_wrong_size_closes) {
+  test_server s;
+  auto writer = [](std::string text) {
+    return [text](output_stream<char>& out) { return out.write(text); };
+  };
+  s.server.get_routes().add("GET", "/sized", [&](request&) { return reply().write_body("text/plain", writer("0123456789"), 10); });
+  s.server.get_routes().add("GET", "/short", [&](request&) { return reply().write_body("text/plain", writer("012"), 10); });
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send("GET /sized HTTP/1.1\r\nHost: t\r\n\r\nGET /sized HTTP/1.1\r\nHost: t\r\n\r\n");
+  for (int i = 0; i < 2; ++i) {
+    response r = co_await c.read_response();
+    EXPECT_EQ(r.headers.get("content-length"), "10");
+    EXPECT_FALSE(r.headers.get("transfer-encoding").has_value()) << "not chunked";
+    EXPECT_EQ(r.body, "0123456789");
+  }
+  co_await c.send("GET /short HTTP/1.1\r\nHost: t\r\n\r\n");
+  response r = co_await c.read_response();
+  EXPECT_EQ(r.body, "012") << "what there was, then the end: the framing cannot be kept";
+  EXPECT_TRUE(co_await c.closed_by_server());
+  co_await s.server.stop();
+}
+
 REEF_TEST(http_server, connections_beyond_the_cap_wait_their_turn) {
   server_options o;
   o.max_connections = 2;
