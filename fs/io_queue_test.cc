@@ -243,7 +243,28 @@ TEST(io_flags, the_file_is_read_at_parse_time_and_garbage_is_named) {
   command_line good = parse_command_line(2, good_argv);
   EXPECT_EQ(good.error, "");
   EXPECT_EQ(io_properties_file_flag(), dir / "good.conf");
+  for (const char* bad_model : {"--io-model=1,2,3", "--io-model=1,2,3,x", "--io-model=1,2,3,4,5", "--io-model=1,-2,3,4"}) {
+    const char* argv[] = {"test", bad_model};
+    command_line cl = parse_command_line(2, argv);
+    EXPECT_NE(cl.error.find("io-model"), std::string::npos) << bad_model << ": " << cl.error;
+  }
+  const char* model_argv[] = {"test", "--io-model=1000,1e8,500,5e7"};
+  EXPECT_EQ(parse_command_line(2, model_argv).error, "");
+  const char* reset_argv[] = {"test", "--io-model=", "--io-properties-file="};
+  EXPECT_EQ(parse_command_line(3, reset_argv).error, "");
   set_io_properties({});
+}
+
+REEF_TEST(io_flags, the_model_flag_limits_files_no_disk_covers) {
+  const char* argv[] = {"test", "--io-model=2000,1e12,2000,1e12"};
+  EXPECT_EQ(parse_command_line(2, argv).error, "");
+  scratch_dir dir;
+  EXPECT_TRUE(io_queue_for(dir / "anything")->group().limited());
+  EXPECT_EQ(io_queue_for(dir / "anything")->group().model().read_iops, 2000);
+  const char* reset[] = {"test", "--io-model="};
+  EXPECT_EQ(parse_command_line(2, reset).error, "");
+  EXPECT_FALSE(io_queue_for(dir / "anything")->group().limited());
+  co_return;
 }
 
 }  // namespace
