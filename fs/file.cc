@@ -103,42 +103,34 @@ std::size_t file::memory_dma_alignment() const noexcept { return _impl ? _impl->
 std::size_t file::disk_read_dma_alignment() const noexcept { return _impl ? _impl->read_alignment : 1; }
 std::size_t file::disk_write_dma_alignment() const noexcept { return _impl ? _impl->write_alignment : 1; }
 
-future<std::size_t> file::dma_read(std::uint64_t pos, char* buffer, std::size_t len, io_class cls) {
-  if (!_impl) return make_exception_future<std::size_t>(fs_error(EBADF, "dma_read", ""));
+future<std::size_t> file::dma(io_direction direction, std::uint64_t pos, char* buffer, std::size_t len,
+                              io_class cls) {
+  const char* call = direction == io_direction::read ? "dma_read" : "dma_write";
+  if (!_impl) return make_exception_future<std::size_t>(fs_error(EBADF, call, ""));
   try {
-    _impl->check_open("dma_read");
-    _impl->check("dma_read", pos, buffer, len, _impl->read_alignment);
+    _impl->check_open(call);
+    _impl->check(call, pos, buffer, len,
+                 direction == io_direction::read ? _impl->read_alignment : _impl->write_alignment);
   } catch (...) {
     return make_exception_future<std::size_t>(std::current_exception());
   }
-  return _impl->queue
-      ->submit(cls, io_direction::read, len,
-               [fd = _impl->fd, buffer, len, pos] {
-                 return engine().io().submit(io_request::read(fd, buffer, len, static_cast<std::int64_t>(pos)));
-               })
-      .then([i = _impl](long rc) -> future<std::size_t> {
-        if (rc < 0) return make_exception_future<std::size_t>(fs_error(static_cast<int>(-rc), "dma_read", i->path));
+  const auto at = static_cast<std::int64_t>(pos);
+  const io_request req = direction == io_direction::read ? io_request::read(_impl->fd, buffer, len, at)
+                                                         : io_request::write(_impl->fd, buffer, len, at);
+  return _impl->queue->submit(cls, direction, len, [req] { return engine().io().submit(req); })
+      .then([i = _impl, call](long rc) -> future<std::size_t> {
+        if (rc < 0) return make_exception_future<std::size_t>(fs_error(static_cast<int>(-rc), call, i->path));
         return make_ready_future<std::size_t>(static_cast<std::size_t>(rc));
       });
 }
 
+future<std::size_t> file::dma_read(std::uint64_t pos, char* buffer, std::size_t len, io_class cls) {
+  return dma(io_direction::read, pos, buffer, len, cls);
+}
+
 future<std::size_t> file::dma_write(std::uint64_t pos, const char* buffer, std::size_t len, io_class cls) {
-  if (!_impl) return make_exception_future<std::size_t>(fs_error(EBADF, "dma_write", ""));
-  try {
-    _impl->check_open("dma_write");
-    _impl->check("dma_write", pos, buffer, len, _impl->write_alignment);
-  } catch (...) {
-    return make_exception_future<std::size_t>(std::current_exception());
-  }
-  return _impl->queue
-      ->submit(cls, io_direction::write, len,
-               [fd = _impl->fd, buffer, len, pos] {
-                 return engine().io().submit(io_request::write(fd, buffer, len, static_cast<std::int64_t>(pos)));
-               })
-      .then([i = _impl](long rc) -> future<std::size_t> {
-        if (rc < 0) return make_exception_future<std::size_t>(fs_error(static_cast<int>(-rc), "dma_write", i->path));
-        return make_ready_future<std::size_t>(static_cast<std::size_t>(rc));
-      });
+  // The kernel only reads the buffer of a write.
+  return dma(io_direction::write, pos, const_cast<char*>(buffer), len, cls);
 }
 
 future<temporary_buffer<char>> file::dma_read_bulk(std::uint64_t pos, std::size_t len, io_class cls) {

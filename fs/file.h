@@ -124,6 +124,7 @@ class file {
  private:
   struct impl;
   explicit file(std::shared_ptr<impl> i) noexcept : _impl(std::move(i)) {}
+  future<std::size_t> dma(io_direction direction, std::uint64_t pos, char* buffer, std::size_t len, io_class cls);
   friend future<file> open_file_dma(std::string_view, open_flags, file_open_options);
   friend future<file> open_directory(std::string_view);
 

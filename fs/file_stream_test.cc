@@ -13,26 +13,12 @@
 
 #include "core/coroutine.h"
 #include "core/testing/test.h"
+#include "fs/testing/scratch_dir.h"
 
 namespace reef {
 namespace {
 
-class scratch_dir {
- public:
-  scratch_dir() {
-    const char* base = std::getenv("TEST_TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/reef_stream_XXXXXX";
-    std::vector<char> p(pattern.begin(), pattern.end());
-    p.push_back('\0');
-    if (::mkdtemp(p.data()) == nullptr) throw std::system_error(errno, std::system_category(), "mkdtemp");
-    _path = p.data();
-  }
-  ~scratch_dir() { (void)std::system(("rm -rf '" + _path + "'").c_str()); }
-  std::string operator/(std::string_view name) const { return _path + "/" + std::string(name); }
-
- private:
-  std::string _path;
-};
+using reef::testing::scratch_dir;
 
 std::string pattern(std::size_t size) {
   std::string s(size, '\0');

@@ -19,12 +19,15 @@
 #include "core/reactor_flags.h"
 #include "core/sleep.h"
 #include "core/testing/test.h"
+#include "fs/testing/scratch_dir.h"
 #include "core/when_all.h"
 #include "fs/file.h"
 #include "fs/io_flags.h"
 
 namespace reef {
 namespace {
+
+using reef::testing::scratch_dir;
 
 using namespace std::chrono_literals;
 
@@ -85,24 +88,6 @@ TEST(io_class, shares_are_checked_and_names_are_one_class) {
   EXPECT_THROW(c.set_shares(0), std::invalid_argument);
   EXPECT_EQ(io_class::default_class().name(), "default");
 }
-
-class scratch_dir {
- public:
-  scratch_dir() {
-    const char* base = std::getenv("TEST_TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/reef_ioq_XXXXXX";
-    std::vector<char> p(pattern.begin(), pattern.end());
-    p.push_back('\0');
-    if (::mkdtemp(p.data()) == nullptr) throw std::system_error(errno, std::system_category(), "mkdtemp");
-    _path = p.data();
-  }
-  ~scratch_dir() { (void)std::system(("rm -rf '" + _path + "'").c_str()); }
-  std::string operator/(std::string_view name) const { return _path + "/" + std::string(name); }
-  const std::string& path() const { return _path; }
-
- private:
-  std::string _path;
-};
 
 // A 1 MiB file in `dir`, whose disk is modelled as doing 2000 reads (and
 // writes) a second, and bandwidth to spare.
