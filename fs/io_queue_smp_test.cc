@@ -19,8 +19,8 @@
 #include "core/when_all.h"
 #include "fs/file.h"
 #include "fs/io_queue.h"
-#include "memory/topology.h"
 #include "smp/smp.h"
+#include "smp/testing/shards.h"
 
 namespace reef {
 namespace {
@@ -29,18 +29,7 @@ using namespace std::chrono_literals;
 
 reactor_options flag_options;
 
-smp_options two_shards() {
-  smp_options o;
-  memory::topology topo = memory::topology::discover();
-  o.cpus = memory::select_cpus(topo, topo.cpus().size() >= 2 ? 2 : 1, std::nullopt);
-  if (o.cpus.size() < 2) {
-    o.cpus.push_back(o.cpus.front());
-    o.pin_threads = false;
-  }
-  o.reactor = flag_options;
-  o.reactor.stop_on_sigint_sigterm = false;
-  return o;
-}
+smp_options two_shards() { return testing::two_shards(flag_options); }
 
 std::atomic<std::uint64_t> completed[2];
 

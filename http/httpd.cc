@@ -92,7 +92,7 @@ future<int> run_httpd() {
   options.header_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_header_timeout_ms));
   options.body_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_body_timeout_ms));
   options.send_timeout = std::chrono::milliseconds(absl::GetFlag(FLAGS_send_timeout_ms));
-  options.max_connections = static_cast<std::size_t>(absl::GetFlag(FLAGS_max_connections));
+  options.connections_max = static_cast<std::size_t>(absl::GetFlag(FLAGS_max_connections));
   const std::string static_dir = absl::GetFlag(FLAGS_static_dir);
   if (!static_dir.empty()) {
     struct stat st {};

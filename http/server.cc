@@ -116,7 +116,7 @@ struct http_server::connection {
 };
 
 http_server::http_server(server_options options)
-    : _options(std::move(options)), _connection_slots(_options.max_connections) {}
+    : _options(std::move(options)), _connection_slots(_options.connections_max) {}
 
 http_server::~http_server() {
   REEF_ASSERT(_gate.get_count() == 0, "http_server destroyed while serving (call stop() first)");

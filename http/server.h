@@ -21,7 +21,7 @@
 // head, or that leaves replies untaken for `send_timeout`, is closed too.
 // A request the parser refuses gets the parser's status with
 // "Connection: close", then the connection closes. At most
-// `max_connections` connections per shard are served; more wait to be
+// `connections_max` connections per shard are served; more wait to be
 // accepted (in the kernel's accept queue, and on io_uring up to 64 per
 // shard already accepted, holding a descriptor each).
 //
@@ -56,7 +56,7 @@ struct server_options {
   /// untaken before the connection is closed.
   std::chrono::milliseconds send_timeout{60'000};
   /// Connections served at once on each shard.
-  std::size_t max_connections = 10'000;
+  std::size_t connections_max = 10'000;
   /// The Server field of every reply.
   std::string server_name = "Reef";
 };

@@ -445,7 +445,7 @@ REEF_TEST(http_server, a_streamed_body_of_known_size_has_content_length_and_a_wr
 
 REEF_TEST(http_server, connections_beyond_the_cap_wait_their_turn) {
   server_options o;
-  o.max_connections = 2;
+  o.connections_max = 2;
   test_server s(o);
   co_await s.start();
   auto a = co_await client::connect_to(s.address());

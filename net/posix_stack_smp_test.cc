@@ -15,28 +15,17 @@
 #include "core/reactor_flags.h"
 #include "core/sleep.h"
 #include "core/when_all.h"
-#include "memory/topology.h"
 #include "net/posix_stack.h"
 #include "net/stack.h"
 #include "smp/smp.h"
+#include "smp/testing/shards.h"
 
 namespace reef {
 namespace {
 
 reactor_options flag_options;
 
-smp_options two_shards() {
-  smp_options o;
-  memory::topology topo = memory::topology::discover();
-  o.cpus = memory::select_cpus(topo, topo.cpus().size() >= 2 ? 2 : 1, std::nullopt);
-  if (o.cpus.size() < 2) {
-    o.cpus.push_back(o.cpus.front());
-    o.pin_threads = false;
-  }
-  o.reactor = flag_options;
-  o.reactor.stop_on_sigint_sigterm = false;
-  return o;
-}
+smp_options two_shards() { return testing::two_shards(flag_options); }
 
 // A port nobody uses right now.
 std::uint16_t free_port() {
