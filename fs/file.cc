@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -64,6 +66,7 @@ temporary_buffer<char> allocate_aligned_buffer(std::size_t size, std::size_t ali
 struct file::impl {
   int fd = -1;
   std::string path;
+  std::string real_path;
   std::shared_ptr<io_queue> queue;  // this shard's, for the file's disk
   bool direct = false;
   std::size_t memory_alignment = 1;
@@ -81,6 +84,9 @@ struct file::impl {
       throw std::invalid_argument(call_name(call, path) + ": " + what + " " + std::to_string(value) +
                                   " is not a multiple of " + std::to_string(alignment));
     };
+    if (pos > static_cast<std::uint64_t>(INT64_MAX) - len) {
+      throw std::invalid_argument(call_name(call, path) + ": position " + std::to_string(pos) + " is past any file");
+    }
     if (pos % disk_alignment != 0) refuse("position", pos, disk_alignment);
     if (len % disk_alignment != 0) refuse("length", len, disk_alignment);
     auto address = reinterpret_cast<std::uintptr_t>(buffer);
@@ -97,6 +103,10 @@ file::~file() = default;
 const std::string& file::path() const noexcept {
   static const std::string none;
   return _impl ? _impl->path : none;
+}
+const std::string& file::real_path() const noexcept {
+  static const std::string none;
+  return _impl ? _impl->real_path : none;
 }
 bool file::direct() const noexcept { return _impl && _impl->direct; }
 std::size_t file::memory_dma_alignment() const noexcept { return _impl ? _impl->memory_alignment : 1; }
@@ -117,7 +127,13 @@ future<std::size_t> file::dma(io_direction direction, std::uint64_t pos, char* b
   const auto at = static_cast<std::int64_t>(pos);
   const io_request req = direction == io_direction::read ? io_request::read(_impl->fd, buffer, len, at)
                                                          : io_request::write(_impl->fd, buffer, len, at);
-  return _impl->queue->submit(cls, direction, len, [req] { return engine().io().submit(req); })
+  // The request may wait in the queue: if the file was closed meanwhile,
+  // its descriptor number may be another file's by now.
+  return _impl->queue
+      ->submit(cls, direction, len,
+               [i = _impl, req] {
+                 return i->fd == req.fd ? engine().io().submit(req) : make_ready_future<long>(-EBADF);
+               })
       .then([i = _impl, call](long rc) -> future<std::size_t> {
         if (rc < 0) return make_exception_future<std::size_t>(fs_error(static_cast<int>(-rc), call, i->path));
         return make_ready_future<std::size_t>(static_cast<std::size_t>(rc));
@@ -218,6 +234,7 @@ namespace {
 struct opened {
   int fd = -1;
   int error = 0;
+  std::string real_path;  // links resolved (the disk is found by it)
   bool direct = false;
   bool fell_back = false;
   std::size_t memory_alignment = default_dma_alignment;
@@ -228,13 +245,10 @@ struct opened {
 // learn the direct-I/O alignment.
 opened open_for_dma(const std::string& path, int flags, mode_t mode, bool require_direct) {
   opened o;
-  o.fd = ::open(path.c_str(), flags | O_DIRECT | O_CLOEXEC, mode);
-  if (o.fd >= 0) {
-    o.direct = true;
-  } else if (errno == EINVAL && !require_direct) {
-    o.fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
-    o.fell_back = o.fd >= 0;
-  }
+  // Open as asked, then ask for O_DIRECT: a filesystem that refuses it
+  // refuses the fcntl, after create/exclusive/truncate have had their one
+  // effect (opening with O_DIRECT would create the file and then fail).
+  o.fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
   if (o.fd < 0) {
     o.error = errno;
     return o;
@@ -245,6 +259,24 @@ opened open_for_dma(const std::string& path, int flags, mode_t mode, bool requir
     o.fd = -1;
     o.error = EISDIR;
     return o;
+  }
+  char link[64];
+  std::snprintf(link, sizeof(link), "/proc/self/fd/%d", o.fd);
+  char real[PATH_MAX];
+  ssize_t n = ::readlink(link, real, sizeof(real) - 1);
+  o.real_path = n > 0 ? std::string(real, static_cast<std::size_t>(n)) : path;
+  const int status = ::fcntl(o.fd, F_GETFL);
+  if (status >= 0 && ::fcntl(o.fd, F_SETFL, status | O_DIRECT) == 0) {
+    o.direct = true;
+  } else if (require_direct) {
+    ::close(o.fd);
+    o.fd = -1;
+    o.error = EINVAL;
+    // What this call made, it takes away (only `exclusive` says it made it).
+    if ((flags & O_CREAT) && (flags & O_EXCL)) ::unlink(path.c_str());
+    return o;
+  } else {
+    o.fell_back = true;
   }
   if (!o.direct) {
     o.memory_alignment = 1;
@@ -279,7 +311,8 @@ future<file> open_file_dma(std::string_view path_view, open_flags flags, file_op
   }
   auto i = std::make_shared<file::impl>();
   i->fd = o.fd;
-  i->queue = io_queue_for(path);
+  i->queue = io_queue_for(o.real_path);
+  i->real_path = std::move(o.real_path);
   i->path = std::move(path);
   i->direct = o.direct;
   i->memory_alignment = o.memory_alignment;

@@ -91,6 +91,9 @@ class file {
   explicit operator bool() const noexcept { return _impl != nullptr; }
   /// The path it was opened with.
   const std::string& path() const noexcept;
+  /// Where the file really is: absolute, links resolved, as at the open
+  /// (what the file's disk is found by).
+  const std::string& real_path() const noexcept;
   /// Whether I/O bypasses the page cache (O_DIRECT).
   bool direct() const noexcept;
   std::size_t memory_dma_alignment() const noexcept;
@@ -117,8 +120,10 @@ class file {
   future<> truncate(std::uint64_t length);
   /// Reserves [pos, pos + len) on the device (fallocate; the size grows).
   future<> allocate(std::uint64_t pos, std::uint64_t len);
-  /// Closes it (every copy of the handle); operations afterwards fail with
-  /// EBADF. Closing a closed file does nothing.
+  /// Closes it (every copy of the handle); operations afterwards, and
+  /// those still waiting in the I/O queue, fail with EBADF. Closing a
+  /// closed file does nothing.
+  /// REQUIRES: no operation of it is in the kernel (their futures resolved).
   future<> close();
 
  private:

@@ -31,17 +31,23 @@ class file_source final : public data_source_impl<char> {
         _next(offset / _file.disk_read_dma_alignment() * _file.disk_read_dma_alignment()) {}
 
   future<temporary_buffer<char>> get() override {
+    if (_ended) return make_ready_future<temporary_buffer<char>>();
     issue();
     if (_pending.empty()) return make_ready_future<temporary_buffer<char>>();
-    auto f = std::move(_pending.front());
+    auto [f, expected] = std::move(_pending.front());
     _pending.pop_front();
-    return f;
+    // A buffer shorter than its window is the end, even if reads ahead of
+    // it found bytes (a file that grew meanwhile): no gap in the stream.
+    return std::move(f).then([this, expected = expected](temporary_buffer<char> b) {
+      if (b.size() < expected) _ended = true;
+      return b;
+    });
   }
 
   future<> close() override {
     // Let the reads ahead finish before the file can go.
     while (!_pending.empty()) {
-      auto f = std::move(_pending.front());
+      auto f = std::move(_pending.front().first);
       _pending.pop_front();
       try {
         (void)co_await std::move(f);
@@ -53,7 +59,9 @@ class file_source final : public data_source_impl<char> {
  private:
   void issue() {
     while (_pending.size() <= _read_ahead && _next < _end && !*_eof) {
-      _pending.push_back(read_at(_next));
+      // The bytes of this read that fall in the window.
+      const std::uint64_t from = std::max(_next, _start), to = std::min(_next + _buffer_size, _end);
+      _pending.emplace_back(read_at(_next), static_cast<std::size_t>(to - from));
       _next += _buffer_size;
     }
   }
@@ -88,7 +96,9 @@ class file_source final : public data_source_impl<char> {
   std::uint64_t _next;  // where the next read starts (aligned)
   // Set by a short read: shared with reads in flight, which may outlive this.
   std::shared_ptr<bool> _eof = std::make_shared<bool>(false);
-  std::deque<future<temporary_buffer<char>>> _pending;
+  // Reads in flight, in order, with the bytes each should give.
+  std::deque<std::pair<future<temporary_buffer<char>>, std::size_t>> _pending;
+  bool _ended = false;  // a short buffer was handed out
 };
 
 class file_sink final : public data_sink_impl<char> {
@@ -115,27 +125,19 @@ class file_sink final : public data_sink_impl<char> {
   }
 
   future<> flush() override {
-    if (_fill > 0) {
-      // The partial last block, padded: written now, and again (whole)
-      // once more bytes fill it.
-      const std::size_t padded = round_up(_fill, _file.disk_write_dma_alignment());
-      std::memset(_stage.get_write() + _fill, 0, padded - _fill);
-      co_await wait_for_writes();
-      std::size_t n = co_await _file.dma_write(_pos, _stage.get(), padded);
-      if (n != padded) throw short_write();
-      _padded_end = _pos + padded;
-    }
-    co_await wait_for_writes();
+    co_await write_everything();
     co_await _file.flush();
   }
 
   future<> close() override {
     std::exception_ptr failed;
     try {
-      co_await flush();
-      // Drop the padding of the last block.
+      co_await write_everything();
+      // Drop the padding of the last block, then make it all durable (the
+      // new size included).
       const std::uint64_t size = _pos + _fill;
       if (_padded_end > size) co_await _file.truncate(size);
+      co_await _file.flush();
     } catch (...) {
       failed = std::current_exception();
     }
@@ -183,6 +185,20 @@ class file_sink final : public data_sink_impl<char> {
           }
           bg->slots.signal();
         });
+  }
+
+  // Writes the partial last block, padded (it is written again, whole,
+  // once more bytes fill it), and waits for every write.
+  future<> write_everything() {
+    if (_fill > 0) {
+      const std::size_t padded = round_up(_fill, _file.disk_write_dma_alignment());
+      std::memset(_stage.get_write() + _fill, 0, padded - _fill);
+      co_await wait_for_writes();
+      std::size_t n = co_await _file.dma_write(_pos, _stage.get(), padded);
+      if (n != padded) throw short_write();
+      _padded_end = std::max(_padded_end, _pos + padded);
+    }
+    co_await wait_for_writes();
   }
 
   // Waits for the writes in flight; rethrows the first failure.

@@ -88,6 +88,27 @@ REEF_TEST(file_stream, flush_in_the_middle_pads_and_later_bytes_continue_the_blo
   co_await reader.close();
 }
 
+REEF_TEST(file_stream, flushing_often_leaves_exactly_the_bytes_written) {
+  scratch_dir dir;
+  std::string written;
+  {
+    auto out = make_file_output_stream(co_await open_file_dma(dir / "flushed", open_flags::wo | open_flags::create),
+                                       file_output_stream_options{.buffer_size = 8192});
+    for (int i = 0; i < 40; ++i) {
+      std::string piece = pattern(1 + i * 997 % 5000);
+      co_await out.write(piece);
+      written += piece;
+      co_await out.flush();
+      if (i % 3 == 0) co_await out.flush();  // twice in a row: nothing more
+    }
+    co_await out.close();
+  }
+  file f = co_await open_file_dma(dir / "flushed", open_flags::ro);
+  EXPECT_EQ(co_await f.size(), written.size());
+  EXPECT_TRUE(co_await read_all(make_file_input_stream(f)) == written);
+  co_await f.close();
+}
+
 REEF_TEST(file_stream, input_windows_at_any_offset_and_length) {
   scratch_dir dir;
   const std::string data = pattern(100000);

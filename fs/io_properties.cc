@@ -61,6 +61,7 @@ std::vector<disk_properties> parse_io_properties(std::string_view text) {
     if (key == "mountpoint") {
       finish_disk(line);
       if (value.front() != '/') refuse(line, "mountpoint '" + std::string(value) + "' is not an absolute path");
+      while (value.size() > 1 && value.back() == '/') value.remove_suffix(1);  // "/data/" is "/data"
       for (const auto& d : disks) {
         if (d.mountpoint == value) refuse(line, "mountpoint " + std::string(value) + " appears twice");
       }

@@ -139,8 +139,8 @@ fair_queue::entry* fair_queue::pop() noexcept {
 io_group::io_group(disk_model model, std::chrono::microseconds latency_goal)
     : _model(model),
       _limited(model.read_iops > 0 && model.read_bandwidth > 0 && model.write_iops > 0 && model.write_bandwidth > 0),
-      _burst(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(latency_goal).count())),
-      _head(_burst),
+      _burst_ns(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(latency_goal).count())),
+      _head(_burst_ns),
       _replenished_at(steady_ns()) {}
 
 double io_group::cost(io_direction direction, std::size_t bytes) const noexcept {
@@ -171,7 +171,7 @@ void io_group::replenish() noexcept {
   const auto delta = static_cast<std::uint64_t>(now - last);  // 1 ns of time makes 1 ns of disk time
   std::uint64_t head = _head.load(std::memory_order_relaxed);
   for (;;) {
-    const std::uint64_t full = _tail.load(std::memory_order_relaxed) + _burst;  // the bucket holds no more
+    const std::uint64_t full = _tail.load(std::memory_order_relaxed) + _burst_ns;  // the bucket holds no more
     const std::uint64_t next = std::max(head, std::min(head + delta, full));
     if (next == head || _head.compare_exchange_weak(head, next, std::memory_order_release)) return;
   }
@@ -226,7 +226,10 @@ void io_queue::dispatch() {
       auto* e = _queue.pop();
       if (e == nullptr) return;
       _next = static_cast<request*>(e);
-      _next_position = _group->grab(std::max<std::uint64_t>(1, static_cast<std::uint64_t>(_next->cost * 1e9)));
+      // In ns of disk time, at least 1, at most an hour (a model of
+      // absurdly slow numbers must not overflow the conversion).
+      const double ns = std::clamp(_next->cost * 1e9, 1.0, 3.6e12);
+      _next_position = _group->grab(static_cast<std::uint64_t>(ns));
     }
     const std::uint64_t missing = _group->deficit(_next_position);
     if (missing > 0) {
@@ -248,7 +251,7 @@ void io_queue::start(request* r) {
     s.execution_time += steady_clock_type::now() - r->queued_at;
     ++s.requests;
     s.bytes += r->bytes;
-    s.cost += r->cost;
+    s.cost_s += r->cost;
     --self->_in_flight;
     done.forward_to(std::move(r->result));
     delete r;

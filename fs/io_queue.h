@@ -84,7 +84,7 @@ struct io_class_stats {
   std::uint64_t bytes = 0;
   std::chrono::nanoseconds queue_time{0};      // summed: submitted to dispatched
   std::chrono::nanoseconds execution_time{0};  // summed: dispatched to completed
-  double cost = 0;                             // summed, in seconds of disk time
+  double cost_s = 0;                           // summed: seconds of disk time
 };
 
 /// The fair queue alone: entries wait per class; pop() gives the next by
@@ -142,7 +142,7 @@ class io_group {
 
   const disk_model _model;
   const bool _limited;
-  const std::uint64_t _burst;  // ns of disk time the bucket holds
+  const std::uint64_t _burst_ns;  // disk time the bucket holds
   alignas(64) std::atomic<std::uint64_t> _tail{0};  // tokens ever taken
   alignas(64) std::atomic<std::uint64_t> _head;     // tokens ever made
   alignas(64) std::atomic<std::int64_t> _replenished_at;  // steady ns

@@ -125,7 +125,7 @@ REEF_TEST(io_queue, saturating_classes_complete_cost_in_the_ratio_of_their_share
   auto until = steady_clock_type::now() + 1500ms;
   co_await when_all_succeed(read_loops(f, query, 32, until), read_loops(f, compaction, 32, until));
   auto sq = q->stats(query), sc = q->stats(compaction);
-  const double cost_q = sq.cost - before_q.cost, cost_c = sc.cost - before_c.cost;
+  const double cost_q = sq.cost_s - before_q.cost_s, cost_c = sc.cost_s - before_c.cost_s;
   EXPECT_GT(cost_c, 0);
   if (cost_c <= 0) co_return;
   EXPECT_NEAR(cost_q / cost_c, 10.0, 1.0) << sq.requests << " against " << sc.requests << " requests";
@@ -154,8 +154,9 @@ REEF_TEST(io_queue, a_high_share_class_waits_little_while_a_low_one_floods) {
   if (urgent_requests == 0 || bulk_requests == 0) co_return;
   const auto urgent_wait = (su.queue_time - before_u.queue_time) / urgent_requests;
   const auto bulk_wait = (sb.queue_time - before_b.queue_time) / bulk_requests;
-  EXPECT_LT(urgent_wait, 5ms) << "one request's wait for the next token, not the flood's";
-  EXPECT_GT(bulk_wait, 20ms) << "the flood waits in the queue (200 deep at 2000 a second)";
+  EXPECT_LT(urgent_wait, 20ms) << "about one request's wait for the next token, not the flood's";
+  EXPECT_GT(bulk_wait, 40ms) << "the flood waits in the queue (200 deep at 2000 a second: ~100 ms)";
+  EXPECT_GT(bulk_wait, urgent_wait * 4);
   co_await f.close();
   set_io_properties({});
 }
@@ -171,14 +172,14 @@ REEF_TEST(io_queue, changing_shares_at_run_time_takes_effect) {
   auto until = steady_clock_type::now() + 1600ms;
   auto loops = when_all_succeed(read_loops(f, a, 32, until), read_loops(f, b, 32, until));
   co_await sleep(100ms);  // both saturating
-  auto a0 = q->stats(a).cost, b0 = q->stats(b).cost;
+  auto a0 = q->stats(a).cost_s, b0 = q->stats(b).cost_s;
   co_await sleep(600ms);
-  auto a1 = q->stats(a).cost, b1 = q->stats(b).cost;
+  auto a1 = q->stats(a).cost_s, b1 = q->stats(b).cost_s;
   a.set_shares(1000);
   co_await sleep(100ms);
-  auto a2 = q->stats(a).cost, b2 = q->stats(b).cost;
+  auto a2 = q->stats(a).cost_s, b2 = q->stats(b).cost_s;
   co_await sleep(600ms);
-  auto a3 = q->stats(a).cost, b3 = q->stats(b).cost;
+  auto a3 = q->stats(a).cost_s, b3 = q->stats(b).cost_s;
   co_await std::move(loops);
   EXPECT_NEAR((a1 - a0) / (b1 - b0), 1.0, 0.2) << "equal shares, equal cost";
   EXPECT_NEAR((a3 - a2) / (b3 - b2), 10.0, 1.5) << "after set_shares(1000)";

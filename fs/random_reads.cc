@@ -3,7 +3,7 @@
 // one shard; prints "iops N p50_us N p99_us N". The fs side of
 // tools/bench/fs_vs_fio.sh.
 //
-//   bazel-bin/fs/random_reads --smp 1 --file /data/big --depth 32 --seconds 10
+//   bazel-bin/fs/random_reads --smp 1 --file /data/big --depth 32 --duration-s 10
 #include <absl/flags/flag.h>
 
 #include <algorithm>
@@ -23,7 +23,7 @@
 
 ABSL_FLAG(std::string, file, "", "the file to read (at least 4 KiB)");
 ABSL_FLAG(int, depth, 32, "reads in flight");
-ABSL_FLAG(int, seconds, 10, "how long to read");
+ABSL_FLAG(int, duration_s, 10, "how long to read, in seconds");
 
 namespace reef {
 namespace {
@@ -33,9 +33,9 @@ logger bench_log("random_reads");
 future<int> run() {
   const std::string path = absl::GetFlag(FLAGS_file);
   const int depth = absl::GetFlag(FLAGS_depth);
-  const int seconds = absl::GetFlag(FLAGS_seconds);
+  const int seconds = absl::GetFlag(FLAGS_duration_s);
   if (path.empty() || depth < 1 || depth > 4096 || seconds < 1 || seconds > 3600) {
-    bench_log.error("--file is required; --depth 1-4096; --seconds 1-3600");
+    bench_log.error("--file is required; --depth 1-4096; --duration-s 1-3600");
     co_return 2;
   }
   file f = co_await open_file_dma(path, open_flags::ro);

@@ -32,6 +32,12 @@ std::string real_path(const std::string& path) {
   return out;
 }
 
+// Whether `path` (absolute, links resolved) is under `root` (likewise).
+bool inside(const std::string& root, const std::string& path) {
+  if (root == "/") return path.size() > 1 && path.front() == '/';
+  return path.size() > root.size() + 1 && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/';
+}
+
 struct lookup {
   int error = 0;     // errno of realpath/stat
   bool outside = false;
@@ -47,7 +53,7 @@ lookup look_up(const std::string& root_real, const std::string& path) {
     l.error = errno;
     return l;
   }
-  if (l.real.compare(0, root_real.size() + 1, root_real + "/") != 0) {
+  if (!inside(root_real, l.real)) {
     l.outside = true;
     return l;
   }
@@ -74,7 +80,7 @@ future<> stream_file(file f, std::uint64_t offset, std::uint64_t length, output_
 reply status_reply(int status) { return reply::of(status); }
 
 future<reply> serve_file(std::string root_real, std::string relative, std::optional<std::string> range,
-                         std::optional<std::string> if_modified_since) {
+                         std::optional<std::string> if_modified_since, bool if_range) {
   if (relative.empty()) co_return status_reply(404);  // the directory itself
   lookup l = co_await run_blocking([root_real, path = root_real + "/" + relative] { return look_up(root_real, path); });
   if (l.outside) {
@@ -85,10 +91,12 @@ future<reply> serve_file(std::string root_real, std::string relative, std::optio
     co_return status_reply(404);
   }
   if (l.error == EACCES) co_return status_reply(403);
-  if (l.error != 0) throw std::system_error(l.error, std::system_category(), "stat(\"" + relative + "\")");
+  if (l.error != 0) {
+    throw std::system_error(l.error, std::system_category(), "serve_directory: realpath/stat(\"" + relative + "\")");
+  }
   if (!S_ISREG(l.st.st_mode)) co_return status_reply(404);
 
-  const auto size = static_cast<std::uint64_t>(l.st.st_size);
+  auto size = static_cast<std::uint64_t>(l.st.st_size);
   const std::time_t modified = l.st.st_mtim.tv_sec;
   if (if_modified_since) {
     if (auto since = parse_http_date(*if_modified_since); since && modified <= *since) {
@@ -98,7 +106,9 @@ future<reply> serve_file(std::string root_real, std::string relative, std::optio
     }
   }
   byte_range br{0, size == 0 ? 0 : size - 1};
-  range_outcome outcome = range ? parse_range(*range, size, br) : range_outcome::whole;
+  // With If-Range the client holds some version and wants the rest of it;
+  // without validators to compare, the whole file is the safe answer.
+  range_outcome outcome = range && !if_range ? parse_range(*range, size, br) : range_outcome::whole;
   if (outcome == range_outcome::unsatisfiable) {
     reply r = reply::of(416);
     r.set_header("Content-Range", "bytes */" + std::to_string(size));
@@ -111,6 +121,23 @@ future<reply> serve_file(std::string root_real, std::string relative, std::optio
     if (e.code().value() == EACCES) co_return status_reply(403);
     if (e.code().value() == ENOENT) co_return status_reply(404);
     throw;
+  }
+  // What was opened, not what was looked up: a link swapped in since the
+  // look-up does not lead out, and the size is the open file's.
+  if (!inside(root_real, f.real_path())) {
+    co_await f.close();
+    co_return status_reply(403);
+  }
+  struct stat opened = co_await f.stat();
+  if (!S_ISREG(opened.st_mode)) {
+    co_await f.close();
+    co_return status_reply(404);
+  }
+  if (static_cast<std::uint64_t>(opened.st_size) != size) {
+    // It changed in between: the whole file, as it is now.
+    size = static_cast<std::uint64_t>(opened.st_size);
+    outcome = range_outcome::whole;
+    br = byte_range{0, size == 0 ? 0 : size - 1};
   }
   const std::uint64_t offset = outcome == range_outcome::partial ? br.first : 0;
   const std::uint64_t length = outcome == range_outcome::partial ? br.last - br.first + 1 : size;
@@ -152,7 +179,8 @@ handler serve_directory(std::string root, std::string param) {
     std::optional<std::string> range, since;
     if (auto v = req.headers.get("range")) range = std::string(*v);
     if (auto v = req.headers.get("if-modified-since")) since = std::string(*v);
-    return serve_file(root_real, std::string(req.param(param)), std::move(range), std::move(since));
+    return serve_file(root_real, std::string(req.param(param)), std::move(range), std::move(since),
+                      req.headers.get("if-range").has_value());
   };
 }
 
@@ -226,14 +254,18 @@ range_outcome parse_range(std::string_view value, std::uint64_t size, byte_range
 }
 
 std::optional<std::time_t> parse_http_date(std::string_view text) noexcept {
-  if (text.size() != 29) return std::nullopt;  // IMF-fixdate only
-  char buf[30];
-  text.copy(buf, 29);
-  buf[29] = '\0';
-  std::tm tm{};
-  const char* end = ::strptime(buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (end == nullptr || *end != '\0') return std::nullopt;
-  return ::timegm(&tm);
+  // IMF-fixdate, and the two obsolete forms a recipient must accept
+  // (RFC 9110, 5.6.7): RFC 850 and asctime.
+  if (text.size() < 24 || text.size() > 40 || text.find('\0') != std::string_view::npos) return std::nullopt;
+  char buf[41];
+  text.copy(buf, text.size());
+  buf[text.size()] = '\0';
+  for (const char* format : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
+    std::tm tm{};
+    const char* end = ::strptime(buf, format, &tm);
+    if (end != nullptr && *end == '\0') return ::timegm(&tm);
+  }
+  return std::nullopt;
 }
 
 std::string format_http_date(std::time_t t) {

@@ -12,8 +12,10 @@
 // Replies carry Content-Type (by extension), Content-Length and
 // Last-Modified. If-Modified-Since at or after the file's time gives 304. A
 // single byte range (`Range: bytes=a-b`, `a-`, `-n`) gives 206 with
-// Content-Range, an unsatisfiable one 416; several ranges get the whole
-// file (200), as RFC 9110 allows.
+// Content-Range, an unsatisfiable one 416; several ranges, or a range with
+// If-Range, get the whole file (200), as RFC 9110 allows. The file's
+// containment and size are checked again on the opened file, so a link
+// swapped in after the look-up does not lead out.
 //
 // Thread rules: the handler belongs to the routes it is added to.
 #pragma once
@@ -51,7 +53,8 @@ enum class range_outcome {
 /// Reads a Range field's value against a representation of `size` bytes.
 range_outcome parse_range(std::string_view value, std::uint64_t size, byte_range& out) noexcept;
 
-/// An HTTP date (IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT"), or nullopt.
+/// An HTTP date, or nullopt: IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"),
+/// or the obsolete RFC 850 and asctime forms.
 std::optional<std::time_t> parse_http_date(std::string_view text) noexcept;
 /// `t` as an IMF-fixdate.
 std::string format_http_date(std::time_t t);

@@ -49,12 +49,14 @@ TEST(content_type_for, known_extensions_and_the_rest) {
   EXPECT_EQ(content_type_for("file."), "application/octet-stream");
 }
 
-TEST(http_date, formats_and_parses_imf_fixdate_only) {
+TEST(http_date, formats_imf_fixdate_and_parses_the_three_forms) {
   EXPECT_EQ(format_http_date(784111777), "Sun, 06 Nov 1994 08:49:37 GMT");
   EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
-  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), std::nullopt);
-  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), std::nullopt);
+  EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), 784111777) << "RFC 850, obsolete but accepted";
+  EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), 784111777) << "asctime, obsolete but accepted";
   EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMX"), std::nullopt);
+  EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT trailing"), std::nullopt);
+  EXPECT_EQ(parse_http_date("yesterday"), std::nullopt);
   EXPECT_EQ(parse_http_date(""), std::nullopt);
   EXPECT_EQ(parse_http_date(std::string(29, '\0')), std::nullopt);
 }

@@ -212,6 +212,9 @@ echo "a" >"$www/sub/a.txt"
 echo "the secret" >"$work/secret.txt"
 ln -s "$work/secret.txt" "$www/escape"
 ln -s index.html "$www/inside"
+mkdir -p "$work/www2"                       # a sibling whose name starts like the root's
+echo "the secret" >"$work/www2/x"
+ln -s "$work/www2/x" "$www/sibling"
 
 check_static() {
   local head
@@ -224,7 +227,13 @@ check_static() {
   modified=$(grep -i '^Last-Modified:' <<<"$head" | cut -d' ' -f2- | tr -d '\r')
   [ -n "$modified" ] || fail "no Last-Modified: $head"
   expect_eq "$(curl_ -o /dev/null -w '%{http_code}' -H "If-Modified-Since: $modified" "$base/file/index.html")" 304 \
-    "If-Modified-Since"
+    "If-Modified-Since, the file's own time"
+  expect_eq "$(curl_ -o /dev/null -w '%{http_code}' -H "If-Modified-Since: Sun, 06 Nov 1994 08:49:37 GMT" \
+    "$base/file/index.html")" 200 "If-Modified-Since, a time before the file's"
+  expect_eq "$(curl_ -o /dev/null -w '%{http_code}' -H "If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT" \
+    "$base/file/index.html")" 304 "If-Modified-Since, a time after the file's"
+  expect_eq "$(curl_ -o /dev/null -w '%{http_code}' -H "If-Range: \"x\"" -r 0-1 "$base/file/index.html")" 200 \
+    "Range with If-Range: the whole file"
   curl_ -o "$work/big.out" "$base/file/big.bin"
   cmp -s "$www/big.bin" "$work/big.out" || fail "/file/big.bin did not come back intact"
   expect_has "$(curl_ -I "$base/file/big.bin")" "Content-Length: 3000000" "HEAD /file/big.bin"
@@ -238,7 +247,7 @@ check_static() {
   expect_eq "$(curl_ -o /dev/null -w '%{http_code}' -r 5000000- "$base/file/big.bin")" 416 "Range past the end"
   # Ways out of the root, and things that are not files.
   local path code
-  for path in "/file/escape:403" "/file/inside:200" "/file/sub:404" "/file/sub/a.txt:200" "/file/missing:404" \
+  for path in "/file/escape:403" "/file/sibling:403" "/file/inside:200" "/file/sub:404" "/file/sub/a.txt:200" "/file/missing:404" \
     "/file/:404" "/file/../secret.txt:404" "/file/%2e%2e/secret.txt:404" "/file/..%2Fsecret.txt:400" \
     "/file/sub/..%2F..%2Fsecret.txt:400" "/file/sub/../../secret.txt:404"; do
     code=$(curl_ --path-as-is -o "$work/body" -w '%{http_code}' "$base${path%:*}")
@@ -263,6 +272,11 @@ for backend in io_uring epoll; do
     stop_httpd
   done
 done
+
+# The root directory itself as the root: everything under it is inside.
+start_httpd --smp 1 --static-dir /
+expect_eq "$(curl_ -o /dev/null -w '%{http_code}' "$base/file$www/index.html")" 200 "--static-dir /"
+stop_httpd
 
 # Bad flags stop it with exit status 2 and a message naming the flag.
 expect_refused() {

@@ -61,11 +61,17 @@ class chunked_sink final : public data_sink_impl<char> {
 // A streamed body as it is (HTTP/1.0: the connection's end marks the end).
 class identity_sink final : public data_sink_impl<char> {
  public:
-  identity_sink(output_stream<char>& out, send_progress progress, std::size_t& written) noexcept
-      : _out(out), _progress(progress), _written(written) {}
+  // `limit`: the announced Content-Length; bytes past it are dropped (the
+  // connection closes after such a reply).
+  identity_sink(output_stream<char>& out, send_progress progress, std::size_t& written,
+                std::optional<std::size_t> limit) noexcept
+      : _out(out), _progress(progress), _written(written), _limit(limit) {}
   future<> put(temporary_buffer<char> b) override {
     _progress.made();
+    const std::size_t before = _written;
     _written += b.size();
+    if (_limit && _written > *_limit) b.trim(before < *_limit ? *_limit - before : 0);
+    if (b.empty()) return make_ready_future<>();
     return _out.write(std::move(b));
   }
   future<> close() override { return make_ready_future<>(); }
@@ -73,7 +79,8 @@ class identity_sink final : public data_sink_impl<char> {
  private:
   output_stream<char>& _out;
   send_progress _progress;
-  std::size_t& _written;  // bytes of the body so far
+  std::size_t& _written;  // bytes of the body so far (past the limit too)
+  std::optional<std::size_t> _limit;
 };
 
 bool safe_field(std::string_view s) noexcept {
@@ -262,7 +269,7 @@ future<bool> http_server::write_reply(connection& c, request& req, reply& rep, b
   if (chunked) {
     sink = std::make_unique<chunked_sink>(c.out, progress);
   } else {
-    sink = std::make_unique<identity_sink>(c.out, progress, written);
+    sink = std::make_unique<identity_sink>(c.out, progress, written, rep.content_length);
   }
   output_stream<char> body(data_sink<char>(std::move(sink)), 8192);
   co_await rep.writer(body);

@@ -427,6 +427,7 @@ REEF_TEST(http_server, a_streamed_body_of_known_size_has_content_length_and_a_wr
   };
   s.server.get_routes().add("GET", "/sized", [&](request&) { return reply().write_body("text/plain", writer("0123456789"), 10); });
   s.server.get_routes().add("GET", "/short", [&](request&) { return reply().write_body("text/plain", writer("012"), 10); });
+  s.server.get_routes().add("GET", "/long", [&](request&) { return reply().write_body("text/plain", writer("0123456789abc"), 10); });
   co_await s.start();
   auto c = co_await client::connect_to(s.address());
   co_await c.send("GET /sized HTTP/1.1\r\nHost: t\r\n\r\nGET /sized HTTP/1.1\r\nHost: t\r\n\r\n");
@@ -440,6 +441,11 @@ REEF_TEST(http_server, a_streamed_body_of_known_size_has_content_length_and_a_wr
   response r = co_await c.read_response();
   EXPECT_EQ(r.body, "012") << "what there was, then the end: the framing cannot be kept";
   EXPECT_TRUE(co_await c.closed_by_server());
+  auto d = co_await client::connect_to(s.address());
+  co_await d.send("GET /long HTTP/1.1\r\nHost: t\r\n\r\n");
+  response l = co_await d.read_response();
+  EXPECT_EQ(l.body, "0123456789") << "no byte past the announced length";
+  EXPECT_EQ(co_await d.read_to_end(), "") << "and then the end";
   co_await s.server.stop();
 }
 

@@ -44,7 +44,7 @@ fio --name=fill --filename="$data" --rw=write --bs=1M --size="${size_mb}M" --dir
 run_fs() {
   local out
   out=$(timeout $((seconds + 60)) "$work/random_reads" --smp 1 --cpuset 0 --file "$data" --depth "$depth" \
-    --seconds "$seconds" 2>/dev/null)
+    --duration-s "$seconds" 2>/dev/null)
   awk '/^iops/ { print $2, $4, $6 }' <<<"$out"
 }
 run_fio() {
