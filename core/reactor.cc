@@ -243,6 +243,14 @@ bool reactor::run_one_iteration(bool may_sleep) {
   did_work |= run_tasks();
   _io->flush();
   _last_iteration_did_work = did_work;
+  if (_options.idle_poll_time.count() > 0 && !_options.poll_mode) {
+    const auto now = steady_clock_type::now();
+    if (did_work) {
+      _last_work_time = now;
+    } else if (now - _last_work_time < _options.idle_poll_time) {
+      return did_work;  // keep polling a little before sleeping
+    }
+  }
   if (!did_work && may_sleep && !_stopping && !_options.poll_mode) {
     sleep();
     _last_iteration_did_work = true;  // time passed: read the clock next

@@ -72,6 +72,11 @@ struct reactor_options {
   /// Never sleep: poll for work continuously (lowest latency, one core
   /// fully used even when idle). Seastar's --poll-mode.
   bool poll_mode = false;
+  /// Poll this long after the last work before sleeping (Seastar's
+  /// --idle-poll-time-us). A sleeping CPU is slow to wake, on a virtual
+  /// machine tens of microseconds, which a disk at a fixed queue depth and
+  /// a client waiting for its reply both feel; 0: sleep at once.
+  std::chrono::microseconds idle_poll_time{200};
 };
 
 /// Work the reactor checks for between task batches. Owned by whoever
@@ -202,6 +207,7 @@ class reactor final : public scheduler {
   std::atomic<bool> _stop_requested{false};
   bool _stopping = false;
   bool _last_iteration_did_work = true;
+  steady_clock_type::time_point _last_work_time{};  // with idle_poll_time only
   std::uint32_t _idle_iterations = 0;
   int _exit_code = 0;
   reactor_stats _stats;

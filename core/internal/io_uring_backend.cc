@@ -129,8 +129,9 @@ thread_local io_uring_backend::buffer_pool* io_uring_backend::buffer_pool::slot:
 io_uring_backend::io_uring_backend(unsigned entries) {
   io_uring_params params{};
   // Completions are processed by this thread when it enters the kernel; no
-  // interrupt is needed to run their task work.
-  params.flags = IORING_SETUP_COOP_TASKRUN;
+  // interrupt is needed to run their task work. The kernel flags the ring
+  // when such work waits, so that a polling loop knows to enter.
+  params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
   int rc = io_uring_queue_init_params(entries, &_ring, &params);
   if (rc == -EINVAL) {
     params = {};
@@ -334,6 +335,9 @@ void io_uring_backend::flush() noexcept {
 }
 
 bool io_uring_backend::reap() noexcept {
+  // Completions whose task work waits for us to enter the kernel (see the
+  // constructor): let them land, without a system call when none wait.
+  if (IO_URING_READ_ONCE(*_ring.sq.kflags) & IORING_SQ_TASKRUN) io_uring_get_events(&_ring);
   io_uring_cqe* cqe;
   unsigned head;
   unsigned seen = 0;

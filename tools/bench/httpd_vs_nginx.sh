@@ -3,6 +3,7 @@
 #
 #   tools/bench/httpd_vs_nginx.sh                 # 10 s per run, 3 runs each
 #   DURATION=5 RUNS=1 tools/bench/httpd_vs_nginx.sh
+#   HTTPD_FLAGS=--idle-poll-time-us=0 tools/bench/httpd_vs_nginx.sh   # httpd sleeps at once when idle
 #
 # Each server gets CPU 0 alone (httpd: --smp 1 --cpuset 0, once per reactor
 # backend; Debian's nginx: one worker, `return 200` of the same body, access
@@ -71,9 +72,10 @@ EOF
 
 # name → command line; the port is the last word of the URL below.
 declare -A start port
-start[reef-io_uring]="$work/httpd --smp 1 --cpuset $server_cpu --reactor-backend io_uring --port 18081"
+httpd_flags=${HTTPD_FLAGS:-}
+start[reef-io_uring]="$work/httpd --smp 1 --cpuset $server_cpu --reactor-backend io_uring --port 18081 $httpd_flags"
 port[reef-io_uring]=18081
-start[reef-epoll]="$work/httpd --smp 1 --cpuset $server_cpu --reactor-backend epoll --port 18082"
+start[reef-epoll]="$work/httpd --smp 1 --cpuset $server_cpu --reactor-backend epoll --port 18082 $httpd_flags"
 port[reef-epoll]=18082
 start[nginx]="taskset -c $server_cpu $nginx -c $work/nginx.conf -p $work"
 port[nginx]=18083
@@ -124,7 +126,8 @@ for server in "${servers[@]}"; do
   pids+=($!)
   wait_for_port "${port[$server]}"
 done
-echo "wrk -t1 -c$connections -d${duration}s on CPU $client_cpu; servers on CPU $server_cpu; $runs run(s) each" >&2
+echo "wrk -t1 -c$connections -d${duration}s on CPU $client_cpu; servers on CPU $server_cpu; $runs run(s) each;" \
+  "httpd flags: ${httpd_flags:-none}" >&2
 for mode in plain pipelined; do
   for run in $(seq "$runs"); do
     for server in "${servers[@]}"; do
