@@ -48,6 +48,8 @@ expect_refused "--cpuset" --cpuset 0-
 expect_refused "--cpuset" --cpuset 99999
 expect_refused "--reactor-backend" --reactor-backend kqueue
 expect_refused "--task-quota-ms" --task-quota-ms=abc
+expect_refused "--idle-poll-time-us" --idle-poll-time-us -1
+expect_refused "--idle-poll-time-us" --idle-poll-time-us 2000000
 expect_refused "--logger-log-level" --logger-log-level=reactor
 expect_refused "--memory" --memory=lots
 expect_refused "--memory" --memory=1M
