@@ -15,7 +15,6 @@
 #include <vector>
 
 #include "core/coroutine.h"
-#include "core/reactor_flags.h"
 #include "core/when_all.h"
 #include "fs/file.h"
 #include "fs/io_queue.h"
@@ -27,9 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-reactor_options flag_options;
-
-smp_options two_shards() { return testing::two_shards(flag_options); }
+using reef::testing::two_shards;
 
 std::atomic<std::uint64_t> completed[2];
 
@@ -82,14 +79,3 @@ TEST(io_queue_smp, two_shards_share_one_disk_fairly) {
 
 }  // namespace
 }  // namespace reef
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  reef::command_line cl = reef::parse_command_line(argc, argv);
-  if (!cl.error.empty()) {
-    std::fprintf(stderr, "%s: %s\n", argv[0], cl.error.c_str());
-    return 2;
-  }
-  reef::flag_options = reef::reactor_options_from_flags();
-  return RUN_ALL_TESTS();
-}

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "core/coroutine.h"
-#include "core/reactor_flags.h"
 #include "core/sleep.h"
 #include "core/when_all.h"
 #include "net/posix_stack.h"
@@ -23,9 +22,7 @@
 namespace reef {
 namespace {
 
-reactor_options flag_options;
-
-smp_options two_shards() { return testing::two_shards(flag_options); }
+using reef::testing::two_shards;
 
 // A port nobody uses right now.
 std::uint16_t free_port() {
@@ -127,14 +124,3 @@ TEST(posix_stack_smp, round_robin_needs_a_fixed_port) {
 
 }  // namespace
 }  // namespace reef
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  reef::command_line cl = reef::parse_command_line(argc, argv);
-  if (!cl.error.empty()) {
-    std::fprintf(stderr, "%s: %s\n", argv[0], cl.error.c_str());
-    return 2;
-  }
-  reef::flag_options = reef::reactor_options_from_flags();
-  return RUN_ALL_TESTS();
-}

@@ -25,4 +25,11 @@ inline smp_options two_shards(reactor_options reactor) {
   return o;
 }
 
+/// The reactor options of the test's command line (smp/testing:main parses
+/// it): what the `_epoll` twin of a test passes arrives here.
+reactor_options command_line_reactor_options();
+
+/// two_shards() with the command line's reactor options.
+inline smp_options two_shards() { return two_shards(command_line_reactor_options()); }
+
 }  // namespace reef::testing
