@@ -207,7 +207,7 @@ class reactor final : public scheduler {
   std::atomic<bool> _stop_requested{false};
   bool _stopping = false;
   bool _last_iteration_did_work = true;
-  steady_clock_type::time_point _last_work_time{};  // with idle_poll_time only
+  lowres_clock::time_point _last_work_time{};  // with idle_poll_time only
   std::uint32_t _idle_iterations = 0;
   int _exit_code = 0;
   reactor_stats _stats;

@@ -18,6 +18,7 @@
 #include "core/when_all.h"
 #include "fs/file.h"
 #include "fs/io_queue.h"
+#include "fs/testing/scratch_dir.h"
 #include "smp/smp.h"
 #include "smp/testing/shards.h"
 
@@ -48,12 +49,8 @@ future<> saturate(std::string path, steady_clock_type::time_point until) {
 }
 
 TEST(io_queue_smp, two_shards_share_one_disk_fairly) {
-  const char* base = std::getenv("TEST_TMPDIR");
-  std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/reef_ioq_smp_XXXXXX";
-  std::vector<char> p(pattern.begin(), pattern.end());
-  p.push_back('\0');
-  ASSERT_NE(::mkdtemp(p.data()), nullptr);
-  const std::string dir = p.data();
+  reef::testing::scratch_dir scratch;
+  const std::string dir = scratch.path();
   const std::string path = dir + "/data";
   {
     FILE* f = std::fopen(path.c_str(), "w");
@@ -74,7 +71,6 @@ TEST(io_queue_smp, two_shards_share_one_disk_fairly) {
   EXPECT_LE(a + b, 2000 * 1.5 + 200) << "together no faster than the disk's model";
   EXPECT_GE(a + b, 2000) << "and close to it";
   set_io_properties({});
-  (void)std::system(("rm -rf '" + dir + "'").c_str());
 }
 
 }  // namespace

@@ -18,6 +18,7 @@ class scratch_dir {
  public:
   scratch_dir() {
     const char* base = std::getenv("TEST_TMPDIR");
+    // mkdtemp's template: it replaces the six X's with a unique name.
     std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/reef_scratch_XXXXXX";
     std::vector<char> p(pattern.begin(), pattern.end());
     p.push_back('\0');
