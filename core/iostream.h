@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
+#include <optional>
 #include <string_view>
 #include <utility>
 #include <variant>
@@ -238,72 +240,248 @@ class input_stream {
   bool _eof = false;
 };
 
+/// How an output_stream behaves beyond its buffer size.
+struct output_stream_options {
+  /// flush() returns at once and the data goes to the sink from a task
+  /// that runs after the tasks queued now, so that many write()+flush()
+  /// pairs in one batch of work (replies to pipelined requests, say) leave
+  /// in one send. A failure of such a flush fails the next write(),
+  /// flush() or close(). close() waits for it. Seastar's batch_flushes.
+  bool batch_flushes = false;
+};
+
+namespace internal {
+/// Logs that an output_stream holding unflushed bytes was destroyed.
+void report_unflushed_output(std::size_t bytes) noexcept;
+}  // namespace internal
+
+/// Writes bytes to a data_sink. Small writes are copied into a buffer of
+/// `buffer_size` bytes; temporary_buffers are queued as they are (no copy).
+/// What is queued goes to the sink once `buffer_size` bytes wait, and on
+/// flush(): all of it at once, as one gathered put (one sendmsg on a
+/// socket).
+///
+/// REQUIRES: one operation at a time (wait for write/flush/close to
+/// resolve before the next); with batch_flushes, the stream is not moved
+/// while a flush runs in the background, and is closed before it is
+/// destroyed. Destroying a stream that holds unflushed bytes loses them
+/// and logs a warning.
 template <typename CharType>
 class output_stream {
  public:
   output_stream() noexcept = default;
   /// Writes smaller than `buffer_size` (default: the sink's) are gathered
   /// until that much is there or flush() is called.
-  explicit output_stream(data_sink<CharType> fd, std::size_t buffer_size = 0) noexcept
-      : _fd(std::move(fd)), _size(buffer_size != 0 ? buffer_size : _fd.buffer_size()) {}
-  output_stream(output_stream&&) noexcept = default;
-  output_stream& operator=(output_stream&&) noexcept = default;
-
-  /// Copies `n` bytes at `data` into the stream.
-  future<> write(const CharType* data, std::size_t n) {
-    if (_buf.empty() && n >= _size) {
-      // Large and nothing gathered: one buffer of its own, straight on.
-      return _fd.put(temporary_buffer<CharType>(data, n));
+  explicit output_stream(data_sink<CharType> fd, std::size_t buffer_size = 0,
+                         output_stream_options options = {}) noexcept
+      : _fd(std::move(fd)),
+        _size(buffer_size != 0 ? buffer_size : _fd.buffer_size()),
+        _batch_flushes(options.batch_flushes) {}
+  output_stream(output_stream&& o) noexcept
+      : _fd(std::move(o._fd)),
+        _buf(std::move(o._buf)),
+        _end(std::exchange(o._end, 0)),
+        _queued(std::move(o._queued)),
+        _queued_bytes(std::exchange(o._queued_bytes, 0)),
+        _size(o._size),
+        _batch_flushes(o._batch_flushes),
+        _failure(std::move(o._failure)) {
+    REEF_ASSERT(!o._batch_running, "output_stream moved while a batched flush runs");
+    o._queued.clear();
+  }
+  output_stream& operator=(output_stream&& o) noexcept {
+    if (this != &o) {
+      this->~output_stream();
+      new (this) output_stream(std::move(o));
     }
-    if (_buf.empty()) {
-      try {
-        _buf = temporary_buffer<CharType>(_size);
-      } catch (...) {
-        return make_exception_future<>(std::current_exception());
-      }
-      _end = 0;
-    }
-    std::size_t take = std::min(n, _size - _end);
-    std::memcpy(_buf.get_write() + _end, data, take);
-    _end += take;
-    if (_end < _size) return make_ready_future<>();
-    // Full: hand it over, then the rest.
-    return put_buffer().then([this, data, n, take] { return write(data + take, n - take); });
+    return *this;
+  }
+  ~output_stream() {
+    REEF_ASSERT(!_batch_running, "output_stream destroyed while a batched flush runs (close() it first)");
+    if (_end + _queued_bytes > 0) internal::report_unflushed_output(_end + _queued_bytes);
   }
 
-  future<> write(std::string_view text) {
+  /// Copies `n` bytes at `data` into the stream; the caller's memory is
+  /// not read after this returns.
+  future<> write(const CharType* data, std::size_t n) noexcept {
+    if (_failure) return take_failure();
+    if (n == 0) return make_ready_future<>();
+    try {
+      if (_end == 0 && n >= _size) {
+        // Large with nothing gathered: a buffer of its own.
+        return enqueue(temporary_buffer<CharType>(data, n));
+      }
+      if (_buf.empty()) _buf = temporary_buffer<CharType>(_size);
+      std::size_t take = std::min(n, _size - _end);
+      std::memcpy(_buf.get_write() + _end, data, take);
+      _end += take;
+      if (_end < _size) return make_ready_future<>();
+      seal();
+      // The rest is copied now, before the caller's memory may go.
+      const std::size_t rest = n - take;
+      if (rest >= _size) {
+        push_queued(temporary_buffer<CharType>(data + take, rest));
+      } else if (rest > 0) {
+        _buf = temporary_buffer<CharType>(_size);
+        std::memcpy(_buf.get_write(), data + take, rest);
+        _end = rest;
+      }
+      return put_queued();
+    } catch (...) {
+      return make_exception_future<>(std::current_exception());
+    }
+  }
+
+  future<> write(std::string_view text) noexcept {
     return write(reinterpret_cast<const CharType*>(text.data()), text.size());
   }
 
-  /// Hands `buf` to the sink without copying it (after what is gathered).
-  future<> write(temporary_buffer<CharType> buf) {
+  /// Queues `buf` after what is gathered, without copying it.
+  future<> write(temporary_buffer<CharType> buf) noexcept {
+    if (_failure) return take_failure();
     if (buf.empty()) return make_ready_future<>();
-    if (_buf.empty()) return _fd.put(std::move(buf));
-    return put_buffer().then([this, b = std::move(buf)]() mutable { return _fd.put(std::move(b)); });
+    try {
+      return enqueue(std::move(buf));
+    } catch (...) {
+      return make_exception_future<>(std::current_exception());
+    }
   }
 
-  /// Sends what is gathered and flushes the sink.
-  future<> flush() {
-    if (_buf.empty()) return _fd.flush();
-    return put_buffer().then([this] { return _fd.flush(); });
+  /// Sends what is gathered and flushes the sink. With batch_flushes,
+  /// returns at once (see output_stream_options).
+  future<> flush() noexcept {
+    if (_failure) return take_failure();
+    if (!_batch_flushes) {
+      seal();
+      return put_queued().then([this] { return _fd.flush(); });
+    }
+    // Gathering goes on until the batch runs: later small writes join the
+    // same buffer.
+    if (_end + _queued_bytes == 0) return make_ready_future<>();
+    _flush_again = true;
+    if (!_batch_running) {
+      try {
+        schedule(make_task([this] { run_batch_flush(); }));
+      } catch (...) {
+        _flush_again = false;
+        return make_exception_future<>(std::current_exception());
+      }
+      _batch_running = true;
+    }
+    return make_ready_future<>();
   }
 
-  /// Flushes, then closes the sink.
-  future<> close() {
-    return flush().finally([this] { return _fd.close(); });
+  /// Flushes (after a batched flush in flight), then closes the sink. A
+  /// failure of either is the result; the sink is closed regardless.
+  future<> close() noexcept {
+    return wait_for_batch()
+        .then([this] {
+          if (_failure) {
+            drop_unsent();  // it cannot go anywhere; the failure says so
+            return take_failure();
+          }
+          seal();
+          return put_queued().then([this] { return _fd.flush(); });
+        })
+        .finally([this] { return _fd.close(); });
   }
 
  private:
-  future<> put_buffer() {
-    auto b = std::move(_buf).prefix(_end);
+  // The gathered bytes join the queue.
+  void seal() noexcept {
+    if (_end == 0) return;
+    push_queued(std::move(_buf).prefix(_end));
+    _buf = temporary_buffer<CharType>();
     _end = 0;
-    return _fd.put(std::move(b));
+  }
+
+  void push_queued(temporary_buffer<CharType> b) {
+    _queued_bytes += b.size();
+    _queued.push_back(std::move(b));
+  }
+
+  future<> enqueue(temporary_buffer<CharType> b) {
+    seal();
+    push_queued(std::move(b));
+    if (_queued_bytes < _size) return make_ready_future<>();
+    return put_queued();
+  }
+
+  void drop_unsent() noexcept {
+    _queued.clear();
+    _queued_bytes = 0;
+    _buf = temporary_buffer<CharType>();
+    _end = 0;
+  }
+
+  // Hands the queue to the sink, after a batched flush in flight (never
+  // beside it).
+  future<> put_queued() noexcept {
+    if (_queued.empty()) return make_ready_future<>();
+    if (!_batch_running) return put_queued_now();
+    return wait_for_batch().then([this] {
+      if (_failure) {
+        drop_unsent();
+        return take_failure();
+      }
+      return put_queued_now();
+    });
+  }
+
+  // Hands the queue to the sink: one buffer as it is, several as one
+  // gathered put.
+  future<> put_queued_now() noexcept {
+    if (_queued.empty()) return make_ready_future<>();
+    _queued_bytes = 0;
+    if (_queued.size() == 1) {
+      auto b = std::move(_queued.front());
+      _queued.clear();
+      return _fd.put(std::move(b));
+    }
+    return _fd.put(std::exchange(_queued, {}));
+  }
+
+  future<> take_failure() noexcept { return make_exception_future<>(std::exchange(_failure, nullptr)); }
+
+  future<> wait_for_batch() noexcept {
+    if (!_batch_running) return make_ready_future<>();
+    REEF_ASSERT(!_batch_done, "two operations at once on an output_stream");
+    _batch_done.emplace();
+    return _batch_done->get_future();
+  }
+
+  // The background flush of batch_flushes: goes round while flushes were
+  // asked for meanwhile.
+  void run_batch_flush() noexcept {
+    _flush_again = false;
+    seal();
+    (void)put_queued_now().then([this] { return _fd.flush(); }).then_wrapped([this](future<> f) {
+      if (f.failed()) {
+        _failure = f.get_exception();
+      } else if (_flush_again) {
+        run_batch_flush();
+        return;
+      }
+      _batch_running = false;
+      if (_batch_done) {
+        auto p = std::move(*_batch_done);
+        _batch_done.reset();
+        p.set_value();
+      }
+    });
   }
 
   data_sink<CharType> _fd;
   temporary_buffer<CharType> _buf;  // gathered writes, [0, _end) used
   std::size_t _end = 0;
+  std::vector<temporary_buffer<CharType>> _queued;  // in order, for the sink
+  std::size_t _queued_bytes = 0;
   std::size_t _size = 8192;
+  bool _batch_flushes = false;
+  bool _batch_running = false;  // a background flush is scheduled or runs
+  bool _flush_again = false;    // flush() was asked since it started
+  std::optional<promise<>> _batch_done;  // an operation waits for it
+  std::exception_ptr _failure;           // of a background flush, not yet reported
 };
 
 template <typename CharType>

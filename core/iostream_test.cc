@@ -1,12 +1,16 @@
 // temporary_buffer and the streams, over an in-memory source and sink.
 #include "core/iostream.h"
 
+#include <algorithm>
 #include <deque>
+#include <stdexcept>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/coroutine.h"
+#include "core/log.h"
+#include "core/sleep.h"
 #include "core/testing/test.h"
 
 namespace reef {
@@ -30,25 +34,6 @@ class pieces_source final : public data_source_impl<char> {
 input_stream<char> stream_of(std::vector<std::string> pieces) {
   return input_stream<char>(data_source<char>(std::make_unique<pieces_source>(std::move(pieces))));
 }
-
-// Records every put.
-struct recording_sink final : public data_sink_impl<char> {
-  explicit recording_sink(std::vector<std::string>* puts, std::vector<const char*>* addresses, bool* closed)
-      : puts(puts), addresses(addresses), closed(closed) {}
-  future<> put(temporary_buffer<char> b) override {
-    puts->emplace_back(b.view());
-    addresses->push_back(b.get());
-    return make_ready_future<>();
-  }
-  future<> close() override {
-    *closed = true;
-    return make_ready_future<>();
-  }
-  std::size_t buffer_size() const noexcept override { return 16; }
-  std::vector<std::string>* puts;
-  std::vector<const char*>* addresses;
-  bool* closed;
-};
 
 TEST(temporary_buffer, share_slice_and_trim_without_copying) {
   auto b = temporary_buffer<char>::copy_of("GET / HTTP/1.1");
@@ -138,31 +123,167 @@ REEF_TEST(input_stream, skip_across_pieces) {
   EXPECT_TRUE((co_await in.read()).empty());
 }
 
-REEF_TEST(output_stream, small_writes_are_gathered_large_ones_pass) {
+// Records every put; a gathered put (several buffers) is one entry, its
+// pieces joined with '|'. Each put resolves at once, or, with `hold`, when
+// the test releases it.
+struct recording_sink final : public data_sink_impl<char> {
   std::vector<std::string> puts;
   std::vector<const char*> addresses;
+  std::deque<promise<>> held;
+  bool hold = false;
   bool closed = false;
-  output_stream<char> out(data_sink<char>(std::make_unique<recording_sink>(&puts, &addresses, &closed)));
-  co_await out.write("abc");
-  co_await out.write("def");
+  std::exception_ptr fail_with;
+
+  future<> put(temporary_buffer<char> b) override {
+    puts.emplace_back(b.view());
+    addresses.push_back(b.get());
+    return outcome();
+  }
+  future<> put(std::vector<temporary_buffer<char>> bufs) override {
+    std::string joined;
+    for (auto& b : bufs) {
+      if (!joined.empty()) joined += '|';
+      joined += b.view();
+      addresses.push_back(b.get());
+    }
+    puts.push_back(std::move(joined));
+    return outcome();
+  }
+  future<> close() override {
+    closed = true;
+    return make_ready_future<>();
+  }
+  std::size_t buffer_size() const noexcept override { return 16; }
+
+  future<> outcome() {
+    if (fail_with) return make_exception_future<>(fail_with);
+    if (!hold) return make_ready_future<>();
+    held.emplace_back();
+    return held.back().get_future();
+  }
+  void release_all() {
+    while (!held.empty()) {
+      held.front().set_value();
+      held.pop_front();
+    }
+  }
+};
+
+// An output_stream over a recording_sink that the test keeps looking at.
+struct recorded_output {
+  recording_sink* sink = new recording_sink;
+  output_stream<char> out;
+  explicit recorded_output(output_stream_options options = {})
+      : out(data_sink<char>(std::unique_ptr<recording_sink>(sink)), 0, options) {}
+};
+
+REEF_TEST(output_stream, small_writes_are_gathered_large_ones_pass) {
+  recorded_output r;
+  auto& puts = r.sink->puts;
+  co_await r.out.write("abc");
+  co_await r.out.write("def");
   EXPECT_TRUE(puts.empty()) << "gathered, not sent";
-  co_await out.flush();
+  co_await r.out.flush();
   EXPECT_EQ(puts, (std::vector<std::string>{"abcdef"}));
-  co_await out.write(std::string(20, 'x'));  // larger than the buffer: straight on
+  co_await r.out.write(std::string(20, 'x'));  // larger than the buffer: straight on
   EXPECT_EQ(puts.size(), 2u);
-  co_await out.write("0123456789");
-  co_await out.write("0123456789");  // fills the 16-byte buffer on the way
+  co_await r.out.write("0123456789");
+  co_await r.out.write("0123456789");  // fills the 16-byte buffer on the way
   EXPECT_EQ(puts.back(), "0123456789012345");
-  auto zero_copy = temporary_buffer<char>::copy_of("zero copy");
-  const char* where = zero_copy.get();
-  co_await out.write(std::move(zero_copy));
-  EXPECT_EQ(puts.back(), "zero copy");
-  EXPECT_EQ(addresses.back(), where) << "handed over as it is";
-  EXPECT_EQ(puts[puts.size() - 2], "6789") << "what was gathered went first";
-  co_await out.write("tail");
-  co_await out.close();
-  EXPECT_EQ(puts.back(), "tail");
-  EXPECT_TRUE(closed);
+  co_await r.out.write("tail");
+  co_await r.out.close();
+  EXPECT_EQ(puts.back(), "6789tail");
+  EXPECT_TRUE(r.sink->closed);
+}
+
+REEF_TEST(output_stream, zero_copy_buffers_leave_with_what_is_gathered_in_one_put) {
+  recorded_output r;
+  co_await r.out.write("head:");
+  auto body = temporary_buffer<char>::copy_of("zero copy");
+  const char* where = body.get();
+  co_await r.out.write(std::move(body));
+  EXPECT_TRUE(r.sink->puts.empty()) << "14 bytes queued, under the 16-byte buffer";
+  co_await r.out.write("!");
+  co_await r.out.flush();
+  EXPECT_EQ(r.sink->puts, (std::vector<std::string>{"head:|zero copy|!"})) << "one gathered put, in order";
+  EXPECT_EQ(r.sink->addresses[1], where) << "the buffer is handed over as it is";
+  auto big = temporary_buffer<char>::copy_of("a buffer longer than sixteen bytes");
+  co_await r.out.write(std::move(big));
+  EXPECT_EQ(r.sink->puts.size(), 2u) << "a full buffer's worth goes at once";
+  co_await r.out.close();
+}
+
+REEF_TEST(output_stream, write_copies_the_callers_bytes_before_returning) {
+  recorded_output r;
+  r.sink->hold = true;  // the sink takes its time, as a socket on io_uring does
+  co_await r.out.write("0123456789");
+  std::vector<char> caller(30);
+  for (std::size_t i = 0; i < caller.size(); ++i) caller[i] = static_cast<char>('a' + i % 26);
+  const std::string expected = "0123456789" + std::string(caller.begin(), caller.end());
+  auto written = r.out.write(caller.data(), caller.size());  // fills the buffer: a put is pending
+  std::fill(caller.begin(), caller.end(), 'X');               // the caller's memory is gone
+  caller.clear();
+  caller.shrink_to_fit();
+  EXPECT_FALSE(written.available()) << "the sink holds the first put";
+  r.sink->release_all();
+  co_await std::move(written);
+  auto flushed = r.out.flush();
+  r.sink->release_all();
+  co_await std::move(flushed);
+  std::string sent;
+  for (auto& p : r.sink->puts) sent += p;
+  sent.erase(std::remove(sent.begin(), sent.end(), '|'), sent.end());  // gathered puts' joints
+  EXPECT_EQ(sent, expected) << "what was sent is what the caller wrote";
+  co_await r.out.close();
+}
+
+REEF_TEST(output_stream, batch_flushes_send_many_flushes_in_one_put) {
+  recorded_output r(output_stream_options{.batch_flushes = true});
+  for (int i = 0; i < 3; ++i) {
+    co_await r.out.write("r");
+    auto f = r.out.flush();
+    EXPECT_TRUE(f.available()) << "a batched flush returns at once";
+    co_await std::move(f);
+  }
+  EXPECT_TRUE(r.sink->puts.empty()) << "nothing sent before the batch runs";
+  co_await yield();
+  co_await yield();
+  EXPECT_EQ(r.sink->puts, (std::vector<std::string>{"rrr"})) << "one send for the three flushes";
+  co_await r.out.write("s");
+  co_await r.out.flush();
+  co_await r.out.close();
+  EXPECT_EQ(r.sink->puts.back(), "s") << "close() waits for the batched flush";
+  EXPECT_TRUE(r.sink->closed);
+}
+
+REEF_TEST(output_stream, a_failed_batched_flush_fails_the_next_operation) {
+  recorded_output r(output_stream_options{.batch_flushes = true});
+  r.sink->fail_with = std::make_exception_ptr(std::runtime_error("peer gone"));
+  co_await r.out.write("r");
+  co_await r.out.flush();
+  co_await yield();
+  co_await yield();
+  bool failed = false;
+  try {
+    co_await r.out.write("more");
+  } catch (const std::runtime_error& e) {
+    failed = std::string_view(e.what()) == "peer gone";
+  }
+  EXPECT_TRUE(failed) << "the background failure reaches the writer";
+  co_await r.out.close();
+  EXPECT_TRUE(r.sink->closed);
+}
+
+TEST(output_stream, destroying_one_with_unflushed_bytes_warns) {
+  std::vector<std::string> lines;
+  set_log_sink([&](std::string_view line) { lines.emplace_back(line); });
+  testing::run_in_reactor([]() -> future<> {
+    recorded_output r;
+    co_await r.out.write("lost");
+  });
+  set_log_sink(nullptr);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("4 unflushed bytes"), std::string::npos) << lines[0];
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "core/thread.h"
 
+#include <cxxabi.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -90,6 +91,24 @@ namespace internal {
 
 namespace {
 thread_local thread_context* running_thread = nullptr;
+
+// The C++ runtime's per-OS-thread exception state (__cxa_eh_globals in
+// the Itanium C++ ABI, the same layout in libstdc++ and libc++abi): the
+// stack of exceptions being handled and the count of those thrown and not
+// yet caught. Every reef::thread shares its OS thread with the reactor and
+// the other reef::threads, so each keeps its own copy, swapped in and out
+// with its stack; otherwise a thread suspended inside a catch block would
+// resume with another's exception on top (`throw;` would rethrow that one).
+struct exception_state {
+  void* caught_exceptions = nullptr;
+  unsigned int uncaught_exceptions = 0;
+};
+
+// Exchanges the OS thread's exception state with `saved`.
+void swap_exception_state(exception_state& saved) noexcept {
+  auto* live = reinterpret_cast<exception_state*>(abi::__cxa_get_globals());
+  std::swap(*live, saved);
+}
 }  // namespace
 
 // States: created (scheduled, not yet run), running (on its stack), waiting
@@ -213,7 +232,9 @@ class thread_context final : public task, public blocking_context {
     _tsan_reactor_fiber = __tsan_get_current_fiber();
     __tsan_switch_to_fiber(_tsan_fiber, 0);
 #endif
+    swap_exception_state(_exception_state);  // the thread's in, the reactor's kept
     reef_switch_context(&_reactor_sp, _thread_sp);
+    swap_exception_state(_exception_state);  // the reactor's back, the thread's kept
 #if REEF_ASAN_FIBERS
     __sanitizer_finish_switch_fiber(_asan_reactor_fake_stack, nullptr, nullptr);
 #endif
@@ -245,6 +266,9 @@ class thread_context final : public task, public blocking_context {
   noncopyable_function<void()> _func;
   promise<> _done;
   std::exception_ptr _exception;
+  // While the thread runs: the reactor's exception state; otherwise the
+  // thread's own (see exception_state).
+  exception_state _exception_state;
   char* _mapping = nullptr;
   std::size_t _mapping_size = 0;
   char* _stack_bottom = nullptr;

@@ -58,6 +58,39 @@ REEF_TEST(thread, async_returning_a_future_is_flattened) {
   EXPECT_EQ(co_await std::move(f), 5);
 }
 
+// Each thread has its own C++ exception state (the caught-exception stack
+// and the uncaught count): a thread suspended inside a catch block resumes
+// with its own exception, whatever other threads caught meanwhile.
+REEF_TEST(thread, a_catch_block_keeps_its_exception_across_a_switch) {
+  promise<> resume_a, resume_b;
+  auto wait_a = resume_a.get_future();
+  auto wait_b = resume_b.get_future();
+  auto body = [](const char* name, future<>& wait) {
+    return [name, &wait]() -> std::string {
+      try {
+        throw std::runtime_error(name);
+      } catch (...) {
+        wait.get();  // switches out while the exception is caught
+        if (std::uncaught_exceptions() != 0) return "uncaught count leaked in";
+        try {
+          throw;  // rethrows this thread's exception
+        } catch (const std::runtime_error& e) {
+          return e.what();
+        }
+      }
+    };
+  };
+  auto a = async(body("a", wait_a));
+  auto b = async(body("b", wait_b));
+  co_await yield();  // a and b each caught theirs and wait
+  co_await yield();
+  resume_a.set_value();  // a resumes while b's exception was caught last
+  EXPECT_EQ(co_await std::move(a), "a");
+  resume_b.set_value();
+  EXPECT_EQ(co_await std::move(b), "b");
+  EXPECT_EQ(std::current_exception(), nullptr) << "the reactor's own state is untouched";
+}
+
 REEF_TEST(thread, yield_interleaves_threads) {
   std::vector<int> order;
   auto a = async([&] {
