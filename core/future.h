@@ -169,6 +169,12 @@ class future_state {
     return ex;
   }
 
+  /// A pending slot whose promise now writes elsewhere: nothing will come.
+  void detach() noexcept {
+    REEF_DEBUG_ASSERT(_kind == state_kind::pending);
+    _kind = state_kind::empty;
+  }
+
   /// Drops the result; an exception is dropped without being reported.
   void ignore() noexcept {
     if (_kind == state_kind::exception) {
@@ -405,7 +411,8 @@ class [[nodiscard]] future {
   /// True when the future holds an exception.
   bool failed() const noexcept { return _state.failed(); }
 
-  /// True when the future was moved from or its result taken.
+  /// False when the future was moved from or its result taken (by get(),
+  /// or by a continuation: then() and friends consume the future).
   bool valid() const noexcept { return _promise != nullptr || !_state.empty(); }
 
   /// The value, or the exception thrown. Consumes the result.
@@ -435,9 +442,9 @@ class [[nodiscard]] future {
       }
       return;
     }
+    REEF_ASSERT(_promise != nullptr, "get() or wait() on an invalid future (moved from, or its result taken)");
     internal::blocking_context* ctx = internal::current_blocking_context;
     REEF_ASSERT(ctx != nullptr, "future::get() on an unready future outside a reef::thread");
-    REEF_ASSERT(_promise != nullptr, "waiting on an invalid future");
     _promise->_task = ctx->resume_task();
     ctx->suspend();
     REEF_ASSERT(available());
@@ -541,7 +548,7 @@ class [[nodiscard]] future {
   template <typename R, typename Body, typename F>
   future<R> schedule_continuation(F&& f) noexcept {
     using cont = internal::continuation<T, R, std::decay_t<F>, Body>;
-    REEF_ASSERT(valid(), "then() on an invalid future");
+    REEF_ASSERT(valid(), "then() on an invalid future (moved from, or its result taken)");
     auto* c = new cont(std::forward<F>(f));
     future<R> result = c->_result.get_future();
     set_waiter(&c->_state, c);
@@ -563,11 +570,13 @@ class [[nodiscard]] future {
     pr->_task = t;
     pr->_future = nullptr;
     _promise = nullptr;
+    _state.detach();  // the result goes to the slot: this future is spent
   }
 
   // Makes `t` run when the result is ready, the result staying in this
   // future, which must not move until then (a coroutine's awaiter).
   void set_waiter_in_place(task* t) noexcept {
+    REEF_ASSERT(valid(), "co_await of an invalid future (moved from, or its result taken)");
     if (available()) {
       schedule(t);
       return;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/coroutine.h"
 #include "core/testing/manual_scheduler.h"
 
 namespace reef {
@@ -35,6 +36,32 @@ TEST(future, ready_future_holds_value) {
   EXPECT_FALSE(f.failed());
   EXPECT_EQ(f.get(), 42);
   EXPECT_FALSE(f.valid());
+}
+
+TEST(future, a_future_whose_continuation_took_it_is_invalid) {
+  manual_scheduler sched;
+  promise<int> p;
+  future<int> f = p.get_future();
+  future<int> g = f.then([](int v) { return v + 1; });
+  EXPECT_FALSE(f.valid()) << "the continuation owns the result now";
+  EXPECT_FALSE(f.available());
+  EXPECT_DEATH((void)f.then([](int v) { return v; }), "invalid future");
+  EXPECT_DEATH((void)f.then_wrapped([](future<int>&& x) { return x.get(); }), "invalid future");
+  p.set_value(1);
+  sched.run();
+  EXPECT_EQ(g.get(), 2);
+}
+
+TEST(future, awaiting_a_taken_future_fails_an_assertion) {
+  manual_scheduler sched;
+  promise<int> p;
+  future<int> f = p.get_future();
+  future<int> g = f.then([](int v) { return v; });
+  auto await_it = [](future<int>& taken) -> future<int> { co_return co_await std::move(taken); };
+  EXPECT_DEATH((void)await_it(f), "invalid future");
+  p.set_value(3);
+  sched.run();
+  EXPECT_EQ(g.get(), 3);
 }
 
 TEST(future, then_on_ready_future_runs_inline) {

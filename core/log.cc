@@ -87,7 +87,7 @@ void logger::write(log_level level, std::string_view message) noexcept {
     int shard = internal::log_shard_id;
     if (shard >= 0) {
       line.append("[shard ");
-      internal::append_arg(line, shard);
+      internal::format_arg(line, shard, internal::format_spec{});
       line.append("] ");
     } else {
       line.append("[main] ");

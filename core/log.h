@@ -5,9 +5,9 @@
 //
 // Each line carries a timestamp, the level, the shard (or "main" on a thread
 // that is not a shard) and the logger's name, and is written to stderr with
-// one write(2), so lines from different threads never interleave. `{}` in
-// the format is replaced by the next argument (anything with an `operator<<`
-// or a number, string or pointer).
+// one write(2), so lines from different threads never interleave. The
+// format is core/format.h's: `{}` or `{:spec}` per argument, checked against
+// the arguments when the call is compiled.
 //
 // Levels are per logger and can be changed at run time by name (the
 // `--logger-log-level name=level` and `--default-log-level` flags of
@@ -16,15 +16,14 @@
 #pragma once
 
 #include <atomic>
-#include <charconv>
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <string_view>
-#include <type_traits>
 #include <vector>
+
+#include "core/format.h"
 
 namespace reef {
 
@@ -43,56 +42,7 @@ namespace internal {
 /// a shard. Set by the reactor.
 inline thread_local int log_shard_id = -1;
 
-inline void append_arg(std::string& out, std::string_view s) { out.append(s); }
-inline void append_arg(std::string& out, const char* s) { out.append(s != nullptr ? s : "(null)"); }
-inline void append_arg(std::string& out, const std::string& s) { out.append(s); }
-inline void append_arg(std::string& out, char c) { out.push_back(c); }
-inline void append_arg(std::string& out, bool b) { out.append(b ? "true" : "false"); }
-inline void append_arg(std::string& out, const void* p) {
-  char buf[2 + 16];
-  auto r = std::to_chars(buf, buf + sizeof(buf), reinterpret_cast<std::uintptr_t>(p), 16);
-  out.append("0x").append(buf, r.ptr);
-}
-
-template <typename T>
-void append_arg(std::string& out, const T& v) {
-  if constexpr (std::is_integral_v<T> || std::is_floating_point_v<T>) {
-    char buf[64];
-    auto r = std::to_chars(buf, buf + sizeof(buf), v);
-    out.append(buf, r.ptr);
-  } else if constexpr (std::is_enum_v<T>) {
-    append_arg(out, static_cast<std::underlying_type_t<T>>(v));
-  } else {
-    std::ostringstream os;
-    os << v;
-    out.append(os.str());
-  }
-}
-
-inline void format_to(std::string& out, std::string_view fmt) { out.append(fmt); }
-
-template <typename A, typename... R>
-void format_to(std::string& out, std::string_view fmt, const A& a, const R&... rest) {
-  auto pos = fmt.find("{}");
-  if (pos == std::string_view::npos) {
-    out.append(fmt);
-    return;
-  }
-  out.append(fmt.substr(0, pos));
-  append_arg(out, a);
-  format_to(out, fmt.substr(pos + 2), rest...);
-}
-
 }  // namespace internal
-
-/// `fmt` with each `{}` replaced by the next argument.
-template <typename... A>
-std::string format(std::string_view fmt, const A&... a) {
-  std::string out;
-  out.reserve(fmt.size() + 16 * sizeof...(A));
-  internal::format_to(out, fmt, a...);
-  return out;
-}
 
 /// A named source of log lines. Registers itself by name for the lifetime
 /// of the object so that its level can be set by name.
@@ -108,20 +58,23 @@ class logger {
   void set_level(log_level level) noexcept { _level.store(level, std::memory_order_relaxed); }
   bool is_enabled(log_level level) const noexcept { return level <= this->level(); }
 
+  /// One line at `level`: `fmt` (checked when compiled, see
+  /// core/format.h) with the arguments; nothing is formatted when the
+  /// level is off.
   template <typename... A>
-  void log(log_level level, std::string_view fmt, const A&... a) {
-    if (is_enabled(level)) write(level, format(fmt, a...));
+  void log(log_level level, format_string<A...> fmt, const A&... a) {
+    if (is_enabled(level)) write(level, format<A...>(fmt, a...));
   }
   template <typename... A>
-  void error(std::string_view fmt, const A&... a) { log(log_level::error, fmt, a...); }
+  void error(format_string<A...> fmt, const A&... a) { log<A...>(log_level::error, fmt, a...); }
   template <typename... A>
-  void warn(std::string_view fmt, const A&... a) { log(log_level::warn, fmt, a...); }
+  void warn(format_string<A...> fmt, const A&... a) { log<A...>(log_level::warn, fmt, a...); }
   template <typename... A>
-  void info(std::string_view fmt, const A&... a) { log(log_level::info, fmt, a...); }
+  void info(format_string<A...> fmt, const A&... a) { log<A...>(log_level::info, fmt, a...); }
   template <typename... A>
-  void debug(std::string_view fmt, const A&... a) { log(log_level::debug, fmt, a...); }
+  void debug(format_string<A...> fmt, const A&... a) { log<A...>(log_level::debug, fmt, a...); }
   template <typename... A>
-  void trace(std::string_view fmt, const A&... a) { log(log_level::trace, fmt, a...); }
+  void trace(format_string<A...> fmt, const A&... a) { log<A...>(log_level::trace, fmt, a...); }
 
   /// Writes one formatted line, whatever the level.
   void write(log_level level, std::string_view message) noexcept;

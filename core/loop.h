@@ -256,22 +256,36 @@ future<> parallel_for_each(Range&& range, Func&& func) noexcept {
 
 namespace internal {
 
+// The state of a max_concurrent_for_each(); also the task that resumes it
+// after it yielded to the reactor (a long run of ready elements).
 template <typename Iterator, typename Sentinel, typename Func>
-class bounded_for_each {
+class bounded_for_each final : public task {
  public:
   bounded_for_each(Iterator begin, Sentinel end, std::size_t limit, Func&& func)
       : _it(std::move(begin)), _end(std::move(end)), _limit(limit), _func(std::move(func)) {}
 
   future<> get_future() noexcept { return _done.get_future(); }
 
+  void run_and_dispose() noexcept override {
+    _resume_scheduled = false;
+    pump(this);
+  }
+
   // Starts elements until `limit` run or none is left; deletes `self` and
-  // resolves when everything is done.
+  // resolves when everything is done. While a resume is scheduled, that
+  // resume does the work.
   static void pump(bounded_for_each* self) noexcept {
+    if (self->_resume_scheduled) return;
     while (self->_running < self->_limit && !(self->_it == self->_end) && !self->_exception) {
       future<> f = futurize_invoke(self->_func, *self->_it);
       ++self->_it;
       if (f.available()) {
         self->absorb(f);
+        if (need_preempt() && !(self->_it == self->_end)) {
+          self->_resume_scheduled = true;
+          schedule(self);
+          return;
+        }
         continue;
       }
       ++self->_running;
@@ -307,6 +321,7 @@ class bounded_for_each {
   Func _func;
   std::exception_ptr _exception;
   promise<> _done;
+  bool _resume_scheduled = false;
 };
 
 }  // namespace internal

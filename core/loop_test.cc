@@ -135,6 +135,18 @@ REEF_TEST(loop, max_concurrent_for_each_stops_starting_after_a_failure) {
   EXPECT_EQ(started, 2);
 }
 
+REEF_TEST(loop, max_concurrent_for_each_yields_when_the_quota_is_used_up) {
+  std::vector<int> in(1000);
+  int calls = 0;
+  auto f = max_concurrent_for_each(in, 4, [&](int) {
+    if (++calls == 10) internal::preempt_requested.store(true, std::memory_order_relaxed);
+  });
+  EXPECT_FALSE(f.available()) << "a long run of ready elements lets the reactor in";
+  EXPECT_LT(calls, 1000);
+  co_await std::move(f);
+  EXPECT_EQ(calls, 1000);
+}
+
 REEF_TEST(loop, max_concurrent_for_each_refuses_zero_concurrency) {
   std::vector<int> in{1};
   EXPECT_THROW(co_await max_concurrent_for_each(in, 0, [](int) {}), std::invalid_argument);

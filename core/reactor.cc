@@ -146,14 +146,7 @@ reactor::~reactor() {
   internal::preempt_requested.store(false, std::memory_order_relaxed);
 }
 
-void reactor::schedule(task* t) noexcept {
-  try {
-    _tasks.push_back(t);
-  } catch (const std::bad_alloc&) {
-    // The run queue cannot grow: run the task now rather than lose it.
-    t->run_and_dispose();
-  }
-}
+void reactor::schedule(task* t) noexcept { _tasks.push_back(t); }
 
 void reactor::at_destroy(noncopyable_function<void()> f) { _at_destroy.push_back(std::move(f)); }
 

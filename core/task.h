@@ -23,6 +23,8 @@ namespace reef {
 
 namespace internal {
 
+class task_queue;
+
 #if !defined(REEF_ASAN) && !defined(REEF_TSAN)
 #define REEF_TASK_MEMORY_CACHE 1
 #endif
@@ -115,6 +117,12 @@ class task {
   // Tasks are disposed of by run_and_dispose(), never deleted through a base
   // pointer by their owner.
   ~task() = default;
+
+ private:
+  friend class internal::task_queue;
+  // The next task in the reactor's run queue (core/internal/task_queue.h):
+  // queuing allocates nothing.
+  task* _next_in_queue = nullptr;
 };
 
 /// What runs tasks on a thread. The reactor is one; tests use a manual one.

@@ -1,12 +1,12 @@
-// The reactor's run queue: a growable ring buffer of task pointers (FIFO).
-// Limit: none of its own; it holds every runnable task, so it grows (by
-// doubling) with them and is bounded by memory like the tasks themselves.
-// If it cannot grow, reactor::schedule() runs the task at once instead.
-// Reactor thread only.
+// The reactor's run queue: a FIFO of tasks linked through the tasks
+// themselves (task::_next_in_queue), so queuing a task never allocates and
+// never fails: schedule() under memory pressure still queues, and no task
+// ever runs inside schedule(). No limit of its own: every runnable task is
+// in it, bounded by the memory the tasks themselves hold. A task is in at
+// most one queue at a time. Reactor thread only.
 #pragma once
 
 #include <cstddef>
-#include <memory>
 
 #include "core/assert.h"
 #include "core/task.h"
@@ -15,40 +15,38 @@ namespace reef::internal {
 
 class task_queue {
  public:
-  task_queue() : _slots(std::make_unique<task*[]>(initial_capacity)), _mask(initial_capacity - 1) {}
+  task_queue() noexcept = default;
+  task_queue(const task_queue&) = delete;
+  task_queue& operator=(const task_queue&) = delete;
 
-  bool empty() const noexcept { return _head == _tail; }
-  std::size_t size() const noexcept { return _tail - _head; }
+  bool empty() const noexcept { return _head == nullptr; }
+  std::size_t size() const noexcept { return _size; }
 
-  void push_back(task* t) {
-    if (size() == _mask + 1) grow();
-    _slots[_tail++ & _mask] = t;
+  void push_back(task* t) noexcept {
+    t->_next_in_queue = nullptr;
+    if (_tail != nullptr) {
+      _tail->_next_in_queue = t;
+    } else {
+      _head = t;
+    }
+    _tail = t;
+    ++_size;
   }
 
   /// REQUIRES: !empty().
   task* pop_front() noexcept {
     REEF_DEBUG_ASSERT(!empty());
-    return _slots[_head++ & _mask];
+    task* t = _head;
+    _head = t->_next_in_queue;
+    if (_head == nullptr) _tail = nullptr;
+    --_size;
+    return t;
   }
 
  private:
-  static constexpr std::size_t initial_capacity = 1024;
-
-  void grow() {
-    std::size_t capacity = (_mask + 1) * 2;
-    auto bigger = std::make_unique<task*[]>(capacity);
-    std::size_t n = size();
-    for (std::size_t i = 0; i < n; ++i) bigger[i] = _slots[(_head + i) & _mask];
-    _slots = std::move(bigger);
-    _mask = capacity - 1;
-    _head = 0;
-    _tail = n;
-  }
-
-  std::unique_ptr<task*[]> _slots;
-  std::size_t _mask;
-  std::size_t _head = 0;
-  std::size_t _tail = 0;
+  task* _head = nullptr;
+  task* _tail = nullptr;
+  std::size_t _size = 0;
 };
 
 }  // namespace reef::internal

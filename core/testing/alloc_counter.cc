@@ -7,15 +7,18 @@
 
 namespace {
 thread_local std::uint64_t count = 0;
+thread_local bool failing = false;
 
 void* counted(std::size_t size) {
   ++count;
+  if (failing) throw std::bad_alloc();
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
 
 void* counted_aligned(std::size_t size, std::align_val_t align) {
   ++count;
+  if (failing) throw std::bad_alloc();
   void* p = nullptr;
   std::size_t a = static_cast<std::size_t>(align);
   if (a < sizeof(void*)) a = sizeof(void*);
@@ -26,6 +29,8 @@ void* counted_aligned(std::size_t size, std::align_val_t align) {
 
 namespace reef::testing {
 std::uint64_t allocations() noexcept { return count; }
+allocation_failure_scope::allocation_failure_scope() noexcept { failing = true; }
+allocation_failure_scope::~allocation_failure_scope() { failing = false; }
 std::uint64_t task_allocations() noexcept {
   return internal::this_thread_task_memory.allocations;
 }
