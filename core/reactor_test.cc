@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -522,6 +523,69 @@ REEF_TEST(io, multishot_receive_ends_with_enobufs_when_the_pool_is_dry) {
   EXPECT_TRUE(co_await eventually([&] { return again.ended; }));
   ::close(fds[0]);
   ::close(fds[1]);
+}
+
+// A ring far smaller than what is in flight: 32 multishot receives each
+// post a completion into an 8-entry completion ring (the kernel keeps the
+// rest aside), and plain receives submitted meanwhile find the kernel
+// refusing submissions until the completions are reaped. Nothing is lost
+// and nothing fails with -EBUSY.
+REEF_TEST(io, completions_beyond_the_rings_are_reaped_and_submissions_wait) {
+  if (uring() == nullptr || !kernel_at_least_6_0()) co_return;
+  internal::io_uring_backend ring(4, 8);
+  constexpr int receivers_n = 32;
+  constexpr int reads_n = 12;
+  std::vector<std::array<int, 2>> pairs(receivers_n + reads_n);
+  for (auto& p : pairs) {
+    REEF_ASSERT(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p.data()) == 0);
+  }
+  std::vector<collecting_receiver> receivers(receivers_n);
+  for (int i = 0; i < receivers_n; ++i) EXPECT_TRUE(ring.recv_multishot(pairs[i][0], receivers[i]));
+  ring.flush();
+  for (int i = 0; i < receivers_n; ++i) EXPECT_EQ(::write(pairs[i][1], "x", 1), 1);
+  ring.reap();  // 8 land; the kernel keeps the rest aside
+  std::vector<std::array<char, 4>> read_buffers(reads_n);
+  std::vector<future<long>> reads;
+  for (int j = 0; j < reads_n; ++j) {
+    auto& p = pairs[receivers_n + j];
+    EXPECT_EQ(::write(p[1], "y", 1), 1);
+    reads.push_back(ring.submit(io_request::recv(p[0], read_buffers[j].data(), read_buffers[j].size())));
+  }
+  for (auto& f : reads) {
+    if (f.available()) {
+      long rc = f.get();
+      EXPECT_EQ(rc, 1) << "a receive completed at once: " << rc;
+      f = make_ready_future<long>(rc);
+    }
+  }
+  auto delivered = [&] {
+    for (auto& r : receivers) {
+      if (r.text() != "x") return false;
+    }
+    for (auto& f : reads) {
+      if (!f.available()) return false;
+    }
+    return true;
+  };
+  for (int i = 0; i < 2000 && !delivered(); ++i) {
+    ring.flush();
+    ring.reap();
+    co_await yield();
+  }
+  int missing = 0;
+  for (auto& r : receivers) missing += r.text() == "x" ? 0 : 1;
+  EXPECT_EQ(missing, 0) << "multishot completions lost in the overflow";
+  for (int j = 0; j < reads_n; ++j) {
+    EXPECT_TRUE(reads[j].available()) << "receive " << j << " never completed";
+    if (!reads[j].available()) continue;
+    EXPECT_EQ(reads[j].get(), 1) << "receive " << j;
+  }
+  EXPECT_GT(ring.stats().cq_overflow_flushes, 0u) << "the test did overflow the completion ring";
+  ring.cancel_all();  // ends the receives while their receivers live
+  for (auto& p : pairs) {
+    ::close(p[0]);
+    ::close(p[1]);
+  }
 }
 
 REEF_TEST(io, multishot_accept_hands_over_each_connection) {

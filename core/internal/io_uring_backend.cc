@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <deque>
 #include <system_error>
 #include <utility>
 
@@ -126,16 +127,22 @@ class io_uring_backend::buffer_pool {
 
 thread_local io_uring_backend::buffer_pool* io_uring_backend::buffer_pool::slot::finished_pool = nullptr;
 
-io_uring_backend::io_uring_backend(unsigned entries) {
+io_uring_backend::io_uring_backend(unsigned sq_entries, unsigned cq_entries) {
   io_uring_params params{};
   // Completions are processed by this thread when it enters the kernel; no
   // interrupt is needed to run their task work. The kernel flags the ring
   // when such work waits, so that a polling loop knows to enter.
-  params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-  int rc = io_uring_queue_init_params(entries, &_ring, &params);
+  // The completion ring is sized for multishot operations, which post many
+  // completions per submission (see cq_entries_default).
+  params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE;
+  params.cq_entries = cq_entries < sq_entries ? sq_entries : cq_entries;
+  int rc = io_uring_queue_init_params(sq_entries, &_ring, &params);
   if (rc == -EINVAL) {
+    const unsigned cq = params.cq_entries;
     params = {};
-    rc = io_uring_queue_init_params(entries, &_ring, &params);
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = cq;
+    rc = io_uring_queue_init_params(sq_entries, &_ring, &params);
   }
   if (rc < 0) throw std::system_error(-rc, std::system_category(), "io_uring_queue_init");
   // Timed waits need IORING_FEAT_EXT_ARG (5.11), cancel_all() needs
@@ -192,34 +199,113 @@ unsigned io_uring_backend::pool_buffers_out() const noexcept { return _pool != n
 
 bool io_uring_backend::recv_multishot(int fd, multishot_receiver& r) noexcept {
   if (_pool == nullptr || _closing || _stopped) return false;
-  io_uring_sqe* sqe = next_sqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_recv_multishot(sqe, fd, nullptr, 0, 0);
-  sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = pool_group;
-  io_uring_sqe_set_data64(sqe, multishot_tag(r));
+  entry e{};
+  e.kind = entry::what::recv_multishot;
+  e.fd = fd;
+  e.data = multishot_tag(r);
+  if (!queue_entry(e)) return false;
   ++_in_flight;
   return true;
 }
 
 bool io_uring_backend::accept_multishot(int fd, multishot_receiver& r) noexcept {
   if (_pool == nullptr || _closing || _stopped) return false;
-  io_uring_sqe* sqe = next_sqe();
-  if (sqe == nullptr) return false;
-  // No address: one buffer would be overwritten by every connection before
-  // its completion is read; the receiver asks the socket (getpeername).
-  io_uring_prep_multishot_accept(sqe, fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  io_uring_sqe_set_data64(sqe, multishot_tag(r));
+  entry e{};
+  e.kind = entry::what::accept_multishot;
+  e.fd = fd;
+  e.data = multishot_tag(r);
+  if (!queue_entry(e)) return false;
   ++_in_flight;
   return true;
 }
 
 bool io_uring_backend::cancel_multishot(multishot_receiver& r) noexcept {
-  io_uring_sqe* sqe = next_sqe();
-  if (sqe == nullptr) return false;
-  io_uring_prep_cancel64(sqe, multishot_tag(r), 0);
-  io_uring_sqe_set_data64(sqe, cancel_tag);
+  entry e{};
+  e.kind = entry::what::cancel_one;
+  e.data = multishot_tag(r);
+  return queue_entry(e);
+}
+
+bool io_uring_backend::queue_entry(const entry& e) noexcept {
+  if (_backlog.empty()) {
+    if (io_uring_sqe* sqe = next_sqe()) {
+      prepare(sqe, e);
+      return true;
+    }
+  }
+  // No submission entry free even after a submit (the kernel refused the
+  // batch: its completion ring overflowed): wait in order for the next
+  // flush() rather than fail.
+  try {
+    _backlog.push_back(e);
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  ++_stats.backlogged;
   return true;
+}
+
+void io_uring_backend::prepare(io_uring_sqe* sqe, const entry& e) noexcept {
+  switch (e.kind) {
+    case entry::what::request:
+      prepare_request(sqe, e.req);
+      io_uring_sqe_set_data(sqe, e.c);
+      return;
+    case entry::what::recv_multishot:
+      io_uring_prep_recv_multishot(sqe, e.fd, nullptr, 0, 0);
+      sqe->flags |= IOSQE_BUFFER_SELECT;
+      sqe->buf_group = pool_group;
+      io_uring_sqe_set_data64(sqe, e.data);
+      return;
+    case entry::what::accept_multishot:
+      // No address: one buffer would be overwritten by every connection
+      // before its completion is read; the receiver asks the socket
+      // (getpeername).
+      io_uring_prep_multishot_accept(sqe, e.fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      io_uring_sqe_set_data64(sqe, e.data);
+      return;
+    case entry::what::cancel_one:
+      io_uring_prep_cancel64(sqe, e.data, 0);
+      io_uring_sqe_set_data64(sqe, cancel_tag);
+      return;
+    case entry::what::cancel_fd:
+      io_uring_prep_cancel_fd(sqe, e.fd, IORING_ASYNC_CANCEL_ALL);
+      io_uring_sqe_set_data64(sqe, cancel_tag);
+      return;
+  }
+}
+
+void io_uring_backend::drain_backlog() noexcept {
+  while (!_backlog.empty()) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&_ring);
+    if (sqe == nullptr) return;
+    ++_queued;
+    prepare(sqe, _backlog.front());
+    _backlog.pop_front();
+  }
+}
+
+void io_uring_backend::fail_backlog() noexcept {
+  while (!_backlog.empty()) {
+    entry e = _backlog.front();
+    _backlog.pop_front();
+    switch (e.kind) {
+      case entry::what::request:
+        --_in_flight;
+        e.c->result.set_value(-ECANCELED);
+        delete e.c;
+        break;
+      case entry::what::recv_multishot:
+      case entry::what::accept_multishot:
+        --_in_flight;
+        reinterpret_cast<multishot_receiver*>(e.data & ~multishot_bit)
+            ->on_result(-ECANCELED, temporary_buffer<char>(), false);
+        break;
+      case entry::what::cancel_one:
+      case entry::what::cancel_fd:
+        break;
+    }
+  }
 }
 
 void io_uring_backend::complete(const io_uring_cqe& cqe) noexcept {
@@ -246,7 +332,7 @@ io_uring_sqe* io_uring_backend::next_sqe() noexcept {
   io_uring_sqe* sqe = io_uring_get_sqe(&_ring);
   if (sqe == nullptr) {
     // The submission ring is full: hand the batch over now.
-    flush();
+    submit_queued();
     sqe = io_uring_get_sqe(&_ring);
   }
   if (sqe != nullptr) ++_queued;
@@ -271,11 +357,19 @@ future<long> io_uring_backend::submit(const io_request& req) noexcept {
   } catch (const std::bad_alloc&) {
     return make_ready_future<long>(-ENOMEM);
   }
-  io_uring_sqe* sqe = next_sqe();
-  if (sqe == nullptr) {
+  entry e{};
+  e.kind = entry::what::request;
+  e.req = req;
+  e.c = c;
+  if (!queue_entry(e)) {
     delete c;
-    return make_ready_future<long>(-EBUSY);
+    return make_ready_future<long>(-ENOMEM);
   }
+  ++_in_flight;
+  return c->result.get_future();
+}
+
+void io_uring_backend::prepare_request(io_uring_sqe* sqe, const io_request& req) noexcept {
   using op = io_request::op;
   // -1 selects the file position for streams; io_uring takes it as u64.
   const auto offset = static_cast<__u64>(req.offset < 0 ? -1 : req.offset);
@@ -320,45 +414,86 @@ future<long> io_uring_backend::submit(const io_request& req) noexcept {
       io_uring_prep_poll_add(sqe, req.fd, static_cast<unsigned>(req.flags));
       break;
   }
-  io_uring_sqe_set_data(sqe, c);
-  ++_in_flight;
-  return c->result.get_future();
 }
 
 void io_uring_backend::flush() noexcept {
+  drain_backlog();
   if (_queued == 0) return;
-  int rc;
-  do {
-    rc = io_uring_submit(&_ring);
-  } while (rc == -EINTR);
-  if (rc >= 0) _queued = 0;
+  submit_queued();
+  // Entries freed by that submission take what still waits.
+  if (!_backlog.empty()) {
+    drain_backlog();
+    submit_queued();
+  }
 }
 
-bool io_uring_backend::reap() noexcept {
-  // Completions whose task work waits for us to enter the kernel (see the
-  // constructor): let them land, without a system call when none wait.
-  if (IO_URING_READ_ONCE(*_ring.sq.kflags) & IORING_SQ_TASKRUN) io_uring_get_events(&_ring);
-  io_uring_cqe* cqe;
-  unsigned head;
-  unsigned seen = 0;
-  bool rearm = false;
-  io_uring_for_each_cqe(&_ring, head, cqe) {
-    ++seen;
-    if (cqe->user_data == wakeup_tag) {
-      _wake_armed = false;
-      rearm = !_closing;
-      continue;
+void io_uring_backend::submit_queued() noexcept {
+  if (_queued == 0) return;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int rc;
+    do {
+      rc = io_uring_submit(&_ring);
+    } while (rc == -EINTR);
+    if (rc >= 0) {
+      _queued = io_uring_sq_ready(&_ring);
+      return;
     }
-    complete(*cqe);
+    // -EBUSY: the completion ring is full and completions overflowed; the
+    // kernel takes no submission until they are reaped. Reap, then retry
+    // once; what is still refused stays queued for the next flush().
+    if (rc != -EBUSY && rc != -EAGAIN) return;
+    ++_stats.submit_busy;
+    // (Not from inside a reap: a receiver that arms or cancels from its
+    // on_result() must not see the ring's head move under the reap.)
+    if (_reaping) return;
+    reap_completions();
   }
-  if (seen == 0) return false;
-  io_uring_cq_advance(&_ring, seen);
-  if (rearm) arm_wakeup_read();
-  return true;
+}
+
+bool io_uring_backend::reap() noexcept { return reap_completions() > 0; }
+
+unsigned io_uring_backend::reap_completions() noexcept {
+  if (_reaping) return 0;
+  _reaping = true;
+  unsigned total = 0;
+  // Bounded: a flood of completions yields to the rest of the loop.
+  for (int round = 0; round < 8; ++round) {
+    // Completions whose task work waits for us to enter the kernel (see
+    // the constructor), and completions the kernel kept aside because the
+    // ring was full (IORING_FEAT_NODROP): entering with GETEVENTS lands
+    // both. No system call when neither waits.
+    const unsigned flags = IO_URING_READ_ONCE(*_ring.sq.kflags);
+    if (flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) {
+      if (flags & IORING_SQ_CQ_OVERFLOW) ++_stats.cq_overflow_flushes;
+      io_uring_get_events(&_ring);
+    }
+    io_uring_cqe* cqe;
+    unsigned head;
+    unsigned seen = 0;
+    bool rearm = false;
+    io_uring_for_each_cqe(&_ring, head, cqe) {
+      ++seen;
+      if (cqe->user_data == wakeup_tag) {
+        _wake_armed = false;
+        rearm = !_closing;
+        continue;
+      }
+      complete(*cqe);
+    }
+    if (seen == 0) break;
+    io_uring_cq_advance(&_ring, seen);
+    total += seen;
+    if (rearm) arm_wakeup_read();
+    // More kept aside: go round; otherwise done.
+    if (!(IO_URING_READ_ONCE(*_ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) break;
+  }
+  _reaping = false;
+  return total;
 }
 
 void io_uring_backend::wait(std::optional<timer_ns> deadline) noexcept {
   if (!_wake_armed && !_closing) arm_wakeup_read();
+  drain_backlog();
   io_uring_cqe* cqe = nullptr;
   int rc;
   if (deadline) {
@@ -384,15 +519,28 @@ void io_uring_backend::wakeup() noexcept {
 
 void io_uring_backend::cancel(int fd) noexcept {
   if (_in_flight == 0) return;
-  io_uring_sqe* sqe = next_sqe();
-  if (sqe == nullptr) return;
-  io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
-  io_uring_sqe_set_data64(sqe, cancel_tag);
+  // Operations on `fd` still in the backlog never reached the kernel.
+  for (auto it = _backlog.begin(); it != _backlog.end();) {
+    if (it->kind == entry::what::request && it->req.fd == fd) {
+      completion* c = it->c;
+      it = _backlog.erase(it);
+      --_in_flight;
+      c->result.set_value(-ECANCELED);
+      delete c;
+    } else {
+      ++it;
+    }
+  }
+  entry e{};
+  e.kind = entry::what::cancel_fd;
+  e.fd = fd;
+  queue_entry(e);
 }
 
 void io_uring_backend::cancel_all() noexcept {
   _closing = true;
   _stopped = true;
+  fail_backlog();
   if (_in_flight > 0) {
     io_uring_sqe* sqe = next_sqe();
     if (sqe != nullptr) {
@@ -404,8 +552,9 @@ void io_uring_backend::cancel_all() noexcept {
   while (_in_flight > 0 || _wake_armed) {
     if (_wake_armed) wakeup();
     int rc = io_uring_submit_and_wait(&_ring, 1);
-    _queued = 0;
-    if (rc < 0 && rc != -EINTR && rc != -ETIME) break;
+    _queued = io_uring_sq_ready(&_ring);
+    // -EBUSY: completions overflowed; reaping below makes room.
+    if (rc < 0 && rc != -EINTR && rc != -ETIME && rc != -EBUSY) break;
     io_uring_cqe* cqe;
     unsigned head;
     unsigned seen = 0;

@@ -16,6 +16,7 @@
 #include <liburing.h>
 
 #include <cstdint>
+#include <deque>
 
 #include "core/io_backend.h"
 
@@ -23,9 +24,18 @@ namespace reef::internal {
 
 class io_uring_backend final : public io_backend {
  public:
+  /// Submission entries per batch, and completion entries: a multishot
+  /// receive posts a completion per arrival, so a shard with thousands of
+  /// connections needs room for far more completions than submissions.
+  /// Completions beyond the ring are kept by the kernel (IORING_FEAT_NODROP)
+  /// and reaped as room is made.
+  static constexpr unsigned sq_entries_default = 256;
+  static constexpr unsigned cq_entries_default = 8192;
+
   /// Throws std::system_error naming io_uring_queue_init if the kernel
   /// refuses a ring (old kernel, seccomp, RLIMIT_MEMLOCK).
-  explicit io_uring_backend(unsigned entries = 256);
+  explicit io_uring_backend(unsigned sq_entries = sq_entries_default,
+                            unsigned cq_entries = cq_entries_default);
   ~io_uring_backend() override;
 
   const char* name() const noexcept override { return "io_uring"; }
@@ -48,12 +58,39 @@ class io_uring_backend final : public io_backend {
   /// Pool buffers in use (held by temporary_buffers), for tests.
   unsigned pool_buffers_out() const noexcept;
 
+  /// How often the rings were full, for tests and metrics.
+  struct ring_stats {
+    std::uint64_t backlogged = 0;           // submissions that waited for a free entry
+    std::uint64_t submit_busy = 0;          // submits the kernel refused (-EBUSY)
+    std::uint64_t cq_overflow_flushes = 0;  // reaps that found completions kept aside
+  };
+  const ring_stats& stats() const noexcept { return _stats; }
+  /// Submissions waiting for a free entry.
+  std::size_t backlog() const noexcept { return _backlog.size(); }
+
  private:
   struct completion {
     promise<long> result;
   };
+  // A submission, described: prepared into an entry at once, or kept in
+  // the backlog until one is free.
+  struct entry {
+    enum class what : std::uint8_t { request, recv_multishot, accept_multishot, cancel_one, cancel_fd };
+    what kind;
+    int fd;
+    std::uint64_t data;  // a multishot tag: the receiver's, or the one to cancel
+    io_request req;
+    completion* c;
+  };
   class buffer_pool;
 
+  bool queue_entry(const entry& e) noexcept;
+  void prepare(io_uring_sqe* sqe, const entry& e) noexcept;
+  static void prepare_request(io_uring_sqe* sqe, const io_request& req) noexcept;
+  void drain_backlog() noexcept;
+  void fail_backlog() noexcept;
+  void submit_queued() noexcept;
+  unsigned reap_completions() noexcept;
   io_uring_sqe* next_sqe() noexcept;
   void arm_wakeup_read() noexcept;
   // Completes one entry of the completion ring (not the wakeup read).
@@ -68,8 +105,11 @@ class io_uring_backend final : public io_backend {
   bool _wake_armed = false;
   bool _closing = false;  // cancel_all() is running
   bool _stopped = false;  // cancel_all() has run: operations are refused
+  bool _reaping = false;  // completing what the ring holds
   std::size_t _in_flight = 0;
   unsigned _queued = 0;
+  std::deque<entry> _backlog;
+  ring_stats _stats;
   buffer_pool* _pool = nullptr;
 };
 
