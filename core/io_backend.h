@@ -24,6 +24,7 @@
 #pragma once
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -184,8 +185,11 @@ class io_backend {
 
   /// Sleeps until an operation completes, wakeup() is called, a signal
   /// arrives or `deadline` (steady-clock nanoseconds) passes; without a
-  /// deadline, no timeout. Completes what finished, like reap().
-  virtual void wait(std::optional<internal::timer_ns> deadline) noexcept = 0;
+  /// deadline, no timeout. While asleep the thread's signal mask is
+  /// `mask` (when given: the reactor blocks its preemption signal there),
+  /// set and restored by the waiting system call itself. Completes what
+  /// finished, like reap().
+  virtual void wait(std::optional<internal::timer_ns> deadline, const sigset_t* mask = nullptr) noexcept = 0;
 
   /// Makes a wait() in progress (or the next one) return. Any thread;
   /// async-signal-safe.

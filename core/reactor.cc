@@ -11,7 +11,8 @@
 #include "core/fence.h"
 #include "core/internal/epoll_backend.h"
 #include "core/internal/io_uring_backend.h"
-#include "core/internal/watchdog.h"
+#include "core/internal/preemption_timer.h"
+#include "core/internal/stall_detector.h"
 #include "core/log.h"
 
 namespace reef {
@@ -102,8 +103,8 @@ reactor::reactor(reactor_options options) : _options(options) {
   }
   if (!_io) _io = std::make_unique<internal::epoll_backend>(*_blocking);
   internal::log_shard_id = _options.shard_id;
-  _watchdog = std::make_unique<internal::watchdog>(_options.task_quota, _options.stall_threshold,
-                                                   _options.shard_id);
+  _preemption = std::make_unique<internal::preemption_timer>(_options.task_quota, &internal::preempt_requested);
+  _stall_detector = std::make_unique<internal::stall_detector>(_options.stall_threshold, _options.shard_id);
   _signal_poller = std::make_unique<signal_poller>(*this);
   _blocking_poller = std::make_unique<blocking_poller>(*_blocking);
   _pollers.push_back(_signal_poller.get());
@@ -127,7 +128,7 @@ reactor::~reactor() {
   while (_blocking->outstanding() > 0) {
     if (_blocking->drain_completions() == 0) {
       _sleeping.store(true);
-      if (!_blocking->has_completions()) _io->wait(std::nullopt);
+      if (!_blocking->has_completions()) _io->wait(std::nullopt, _preemption->mask_while_waiting());
       _sleeping.store(false);
     }
     run_pending_tasks();
@@ -135,7 +136,8 @@ reactor::~reactor() {
   for (auto& slot : _signals) sigaction(slot->signo, &slot->previous, nullptr);
   reactor* self = this;
   signal_reactor.compare_exchange_strong(self, nullptr);
-  _watchdog.reset();
+  _stall_detector.reset();
+  _preemption.reset();
   // The pool's threads call wakeup(), which uses the backend: join them
   // first.
   _blocking.reset();
@@ -202,6 +204,8 @@ bool reactor::poll_once() noexcept {
 
 bool reactor::run_tasks() noexcept {
   if (_tasks.empty()) return false;
+  if (!_preemption->armed()) _preemption->arm();  // after a park (see sleep())
+  _last_batch_time = lowres_clock::now();
   internal::preempt_requested.store(false, std::memory_order_relaxed);
   std::uint64_t ran = 0;
   do {
@@ -216,9 +220,9 @@ bool reactor::run_tasks() noexcept {
 bool reactor::run_one_iteration(bool may_sleep) {
   ++_stats.iterations;
   // Timers and pollers run user code too (smp runs messages from its
-  // poller): the watchdog preempts and watches every iteration.
-  _watchdog->on_busy();
-  _watchdog->on_iteration();
+  // poller): the stall detector watches every iteration.
+  _stall_detector->on_busy();
+  _stall_detector->on_iteration();
   // Reading the clock costs about as much as an empty polling iteration:
   // read it when timers wait, after an iteration that did work, and every
   // 64th idle one (a polling loop then stays fast, and the low-resolution
@@ -255,7 +259,7 @@ bool reactor::run_one_iteration(bool may_sleep) {
 }
 
 void reactor::sleep() noexcept {
-  _watchdog->on_idle();
+  _stall_detector->on_idle();
   // Announce the sleep before the last look, so that a thread that adds
   // work after the look sees _sleeping and wakes us.
   _sleeping.store(true);
@@ -267,14 +271,28 @@ void reactor::sleep() noexcept {
   }
   if (!work) {
     ++_stats.sleeps;
-    _io->wait(_timers.next_deadline());
+    auto deadline = _timers.next_deadline();
+    if (_preemption->armed()) {
+      // The preemption signal stays blocked while we wait (the wait's own
+      // mask); after park_after without a task batch the timer stops, and
+      // until then we wake at that point to stop it.
+      const auto park_at = _last_batch_time + internal::preemption_timer::park_after;
+      if (lowres_clock::now() >= park_at) {
+        _preemption->disarm();
+      } else {
+        const auto park_ns = internal::to_timer_ns(park_at);
+        if (!deadline || *deadline > park_ns) deadline = park_ns;
+      }
+    }
+    _io->wait(deadline, _preemption->mask_while_waiting());
   }
   _sleeping.store(false, std::memory_order_relaxed);
 }
 
 reactor_stats reactor::stats() const noexcept {
   reactor_stats s = _stats;
-  s.stalls_reported = _watchdog->stalls_reported();
+  s.stalls_reported = _stall_detector->stalls_reported();
+  s.preemption_ticks = _preemption->ticks();
   return s;
 }
 
@@ -294,7 +312,8 @@ void reactor::remove_poller(poller* p) noexcept {
 
 void reactor::handle_signal(int signo, noncopyable_function<void()> handler) {
   if (signo <= 0 || signo >= signals_max || signo == SIGKILL || signo == SIGSTOP ||
-      signo == internal::watchdog::backtrace_signal()) {
+      signo == internal::stall_detector::backtrace_signal() ||
+      signo == internal::preemption_timer::signal_number()) {
     throw std::invalid_argument(format("handle_signal: signal {} cannot be handled", signo));
   }
   reactor* expected = nullptr;

@@ -6,7 +6,8 @@
 //   2. reap I/O completions and run the pollers (signals, blocking-call
 //      completions, user pollers such as smp queues);
 //   3. run queued tasks in FIFO order until the queue is empty or the task
-//      quota is used up (need_preempt(), set by the watchdog thread);
+//      quota is used up (need_preempt(), set by a timer signal on this
+//      thread: core/internal/preemption_timer.h);
 //   4. hand the I/O submissions queued meanwhile to the kernel in one batch;
 //   5. if nothing was done, sleep in the kernel until an I/O completion, the
 //      next timer, a signal or a wakeup() from another thread.
@@ -42,7 +43,8 @@
 namespace reef {
 
 namespace internal {
-class watchdog;
+class preemption_timer;
+class stall_detector;
 }  // namespace internal
 
 /// Which I/O backend a reactor uses.
@@ -100,6 +102,8 @@ struct reactor_stats {
   std::uint64_t timers_fired = 0;
   std::uint64_t signals_delivered = 0;
   std::uint64_t stalls_reported = 0;
+  /// Preemption signals delivered to this reactor's thread.
+  std::uint64_t preemption_ticks = 0;
 };
 
 class reactor final : public scheduler {
@@ -196,7 +200,9 @@ class reactor final : public scheduler {
   internal::timer_queue _timers;
   std::unique_ptr<internal::blocking_pool> _blocking;
   std::unique_ptr<io_backend> _io;
-  std::unique_ptr<internal::watchdog> _watchdog;
+  std::unique_ptr<internal::stall_detector> _stall_detector;
+  std::unique_ptr<internal::preemption_timer> _preemption;
+  lowres_clock::time_point _last_batch_time{};  // when the last task batch started
   std::vector<poller*> _pollers;
   std::unique_ptr<signal_poller> _signal_poller;
   std::unique_ptr<blocking_poller> _blocking_poller;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 
 #include "core/coroutine.h"
 #include "core/function.h"
+#include "core/internal/helper_threads.h"
 #include "core/internal/io_uring_backend.h"
 #include "core/log.h"
 #include "core/sleep.h"
@@ -778,6 +780,81 @@ TEST(reactor_thread, busy_reactor_with_short_tasks_reports_no_stall) {
     reported = r.stats().stalls_reported;
   }).join();
   EXPECT_EQ(reported, 0u);
+}
+
+// The thread's count of involuntary context switches (it was runnable and
+// lost its CPU), from /proc.
+long involuntary_switches_of_this_thread() {
+  std::ifstream status("/proc/thread-self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("nonvoluntary_ctxt_switches:", 0) == 0) return std::stol(line.substr(27));
+  }
+  return -1;
+}
+
+// Pins the calling thread to the CPU it is on, as smp does with a shard.
+void pin_to_current_cpu() {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(sched_getcpu(), &one);
+  REEF_ASSERT(pthread_setaffinity_np(pthread_self(), sizeof(one), &one) == 0);
+}
+
+// A shard pinned to its CPU and busy with work that yields at every
+// preemption: it is preempted every quota, and that costs it no context
+// switch (a companion thread on its CPU would cost one per quota).
+TEST(reactor_thread, a_busy_pinned_reactor_is_preempted_without_context_switches) {
+  long switches = -1;
+  std::uint64_t preemptions = 0;
+  std::uint64_t ticks = 0;
+  std::thread([&] {
+    pin_to_current_cpu();
+    reactor r(reactor_options{.task_quota = 500us, .stop_on_sigint_sigterm = false});
+    r.run([&]() -> future<> {
+      const long before = involuntary_switches_of_this_thread();
+      const auto until = steady_clock_type::now() + 300ms;
+      while (steady_clock_type::now() < until) {
+        if (need_preempt()) {
+          ++preemptions;
+          co_await yield();
+        }
+      }
+      switches = involuntary_switches_of_this_thread() - before;
+    });
+    ticks = r.stats().preemption_ticks;
+  }).join();
+  std::printf("preemptions %llu, timer signals %llu, involuntary context switches %ld\n",
+              static_cast<unsigned long long>(preemptions), static_cast<unsigned long long>(ticks), switches);
+  EXPECT_GE(preemptions, 60u) << "300 ms of 0.5 ms quotas preempt the task often";
+  EXPECT_GE(ticks, preemptions);
+  // Other processes on a shared machine take the CPU now and then (a few
+  // ms at a time): far fewer switches than quotas. (ThreadSanitizer's
+  // runtime handles each signal with switches of its own: not measured.)
+#if !defined(REEF_TSAN)
+  EXPECT_LT(static_cast<std::uint64_t>(switches), preemptions / 4)
+      << switches << " involuntary context switches for " << preemptions << " preemptions";
+#endif
+}
+
+// The blocking-call threads of a pinned shard run on the process's CPUs,
+// not competing with their reactor for its one.
+TEST(reactor_thread, blocking_calls_of_a_pinned_reactor_run_on_every_cpu) {
+  if (internal::process_cpu_count() < 2) GTEST_SKIP() << "one CPU: nothing to spread over";
+  int pool_cpus = 0;
+  std::thread([&] {
+    pin_to_current_cpu();
+    reactor r(reactor_options{.stop_on_sigint_sigterm = false});
+    r.run([&]() -> future<> {
+      pool_cpus = co_await run_blocking([] {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        sched_getaffinity(0, sizeof(set), &set);
+        return CPU_COUNT(&set);
+      });
+    });
+  }).join();
+  EXPECT_EQ(pool_cpus, internal::process_cpu_count());
 }
 
 }  // namespace

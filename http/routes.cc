@@ -52,9 +52,9 @@ routes& routes::add_handler(std::string_view method, std::string_view pattern, h
     }
   }
   for (const auto& other : _routes) {
-    if (other.method == r.method && other.pattern == r.pattern) throw bad("already routed");
+    if (other->method == r.method && other->pattern == r.pattern) throw bad("already routed");
   }
-  _routes.push_back(std::move(r));
+  _routes.push_back(std::make_unique<route>(std::move(r)));
   std::size_t index = _routes.size() - 1;
   if (has_params) {
     _patterns.push_back(index);
@@ -89,11 +89,11 @@ template <typename Visit>
 void routes::for_each_match(std::string_view path, Visit&& visit) {
   if (auto it = _exact.find(path); it != _exact.end()) {
     for (std::size_t i : it->second) {
-      if (!visit(_routes[i])) return;
+      if (!visit(*_routes[i])) return;
     }
   }
   for (std::size_t i : _patterns) {
-    if (matches(_routes[i], path, nullptr) && !visit(_routes[i])) return;
+    if (matches(*_routes[i], path, nullptr) && !visit(*_routes[i])) return;
   }
 }
 

@@ -18,6 +18,7 @@
 // Thread rules: each shard has its own routes (the server's).
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -88,7 +89,10 @@ class routes {
   // path -> routes; looked up by string_view without a copy.
   std::unordered_map<std::string, std::vector<std::size_t>, path_hash, std::equal_to<>> _exact;
   std::vector<std::size_t> _patterns;
-  std::vector<route> _routes;
+  // Each route on the heap, never moved: a suspended coroutine handler
+  // refers to its lambda's captures where the route holds them, so adding
+  // routes (the vector growing) must not move a handler.
+  std::vector<std::unique_ptr<route>> _routes;
 };
 
 }  // namespace reef::http

@@ -297,6 +297,16 @@ future<> http_server::serve(connected_socket socket) {
   _connections.push_front(&c);
   c.self = _connections.begin();
   ++_stats.connections_open;
+  // However serve() ends (an exception of any type included), the
+  // connection leaves the list that stop() walks.
+  struct listed {
+    http_server& server;
+    connection& c;
+    ~listed() {
+      server._connections.erase(c.self);
+      --server._stats.connections_open;
+    }
+  } listed_while_served{*this, c};
   c.deadline.set_callback([this, &c] {
     if (!c.timed_out && !c.lingering) ++_stats.timeouts;
     c.timed_out = true;
@@ -413,6 +423,10 @@ future<> http_server::serve(connected_socket socket) {
     // can be said on this connection.
     http_log.debug("connection from {} ends: {}", c.socket.remote_address(), e.what());
     peer_done = true;
+  } catch (...) {
+    http_log.debug("connection from {} ends: a failure that is not a std::exception",
+                   c.socket.remote_address());
+    peer_done = true;
   }
   c.deadline.cancel();
   c.send_deadline.cancel();
@@ -435,8 +449,6 @@ future<> http_server::serve(connected_socket socket) {
     }
   } catch (...) {
   }
-  _connections.erase(c.self);
-  --_stats.connections_open;
 }
 
 }  // namespace reef::http

@@ -159,6 +159,14 @@ void add_test_routes(routes& r) {
     });
   });
   r.add("GET", "/throws", [](request&) -> reply { throw std::runtime_error("boom"); });
+  r.add("GET", "/throws-int", [](request&) -> reply { throw 42; });
+  r.add("GET", "/writer-throws-int", [](request&) {
+    return reply().write_body("text/plain", [](output_stream<char>& out) -> future<> {
+      co_await out.write("partial");
+      co_await out.flush();
+      throw 7;  // not a std::exception
+    });
+  });
   r.add("GET", "/inject", [](request&) {
     return reply().set_header("X-Evil", "a\r\nSet-Cookie: stolen").write_body("text/plain", "x");
   });
@@ -469,6 +477,52 @@ REEF_TEST(http_server, connections_beyond_the_cap_wait_their_turn) {
   co_await a.send("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
   EXPECT_EQ((co_await a.read_response()).status, 200);
   EXPECT_EQ((co_await with_timeout(lowres_clock::now() + 5s, std::move(waiting))).status, 200);
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, failures_that_are_not_std_exceptions_end_the_connection_cleanly) {
+  test_server s;
+  co_await s.start();
+  {
+    auto c = co_await client::connect_to(s.address());
+    co_await c.send("GET /throws-int HTTP/1.1\r\nHost: t\r\n\r\n");
+    response r = co_await c.read_response();
+    EXPECT_EQ(r.status, 500) << "a handler's failure of any type is a 500";
+  }
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send("GET /writer-throws-int HTTP/1.1\r\nHost: t\r\n\r\n");
+  // The head and the first piece went out; then the connection ends, with
+  // no last chunk (the client sees the reply cut short).
+  std::string rest = co_await with_timeout(lowres_clock::now() + 5s, c.read_to_end());
+  EXPECT_EQ(rest.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << rest;
+  EXPECT_NE(rest.find("partial"), std::string::npos) << rest;
+  EXPECT_EQ(rest.find("\r\n0\r\n\r\n"), std::string::npos) << "a failed body must not look complete";
+  EXPECT_TRUE(co_await eventually([&] { return s.server.stats().connections_open == 0; }))
+      << s.server.stats().connections_open << " connection(s) still counted open";
+  co_await s.server.stop();  // touches no connection that is gone
+}
+
+// A suspended coroutine handler's captures live in the route; adding routes
+// meanwhile must not move them.
+REEF_TEST(http_server, adding_routes_while_a_handler_is_suspended_keeps_its_captures) {
+  test_server s;
+  promise<> release;
+  auto released = release.get_future();
+  int marker = 1234;
+  s.server.get_routes().add("GET", "/suspends", [&marker, &released](request&) -> future<reply> {
+    co_await std::move(released);
+    co_return reply().write_body("text/plain", std::to_string(marker));
+  });
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send("GET /suspends HTTP/1.1\r\nHost: t\r\n\r\n");
+  co_await sleep(20ms);  // the handler is suspended (nothing can resolve it but us)
+  for (int i = 0; i < 200; ++i) {
+    s.server.get_routes().add("GET", "/more/" + std::to_string(i), [](request&) { return reply::of(204); });
+  }
+  release.set_value();
+  response r = co_await c.read_response();
+  EXPECT_EQ(r.body, "1234");
   co_await s.server.stop();
 }
 

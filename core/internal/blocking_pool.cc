@@ -1,5 +1,7 @@
 #include "core/internal/blocking_pool.h"
 
+#include "core/internal/helper_threads.h"
+
 #include <pthread.h>
 #include <signal.h>
 
@@ -59,6 +61,7 @@ void blocking_pool::submit(blocking_work* w) {
 }
 
 void blocking_pool::worker() noexcept {
+  use_process_cpus();  // not the shard's CPU: see core/internal/helper_threads.h
   std::unique_lock lock(_mutex);
   for (;;) {
     _work_ready.wait(lock, [this] { return _stopping || !_queue.empty(); });

@@ -358,13 +358,13 @@ void epoll_backend::on_ready(int fd, std::uint32_t events) noexcept {
   update_registration(fd, st);
 }
 
-bool epoll_backend::process_events(int timeout_ms, const timespec* timeout) noexcept {
+bool epoll_backend::process_events(int timeout_ms, const timespec* timeout, const sigset_t* mask) noexcept {
   epoll_event events[events_max];
   int n;
   if (timeout_ms == 0) {
     n = ::epoll_wait(_epoll_fd, events, events_max, 0);
   } else {
-    n = _have_epoll_pwait2 ? ::epoll_pwait2(_epoll_fd, events, events_max, timeout, nullptr) : -1;
+    n = _have_epoll_pwait2 ? ::epoll_pwait2(_epoll_fd, events, events_max, timeout, mask) : -1;
     if (n < 0 && (!_have_epoll_pwait2 || errno == ENOSYS)) {
       // Before Linux 5.11: milliseconds, rounded up so a timer is not missed.
       _have_epoll_pwait2 = false;
@@ -373,7 +373,7 @@ bool epoll_backend::process_events(int timeout_ms, const timespec* timeout) noex
         long long total = static_cast<long long>(timeout->tv_sec) * 1000 + (timeout->tv_nsec + 999'999) / 1'000'000;
         ms = total > 0x7fffffff ? 0x7fffffff : static_cast<int>(total);
       }
-      n = ::epoll_wait(_epoll_fd, events, events_max, ms);
+      n = ::epoll_pwait(_epoll_fd, events, events_max, ms, mask);
     }
   }
   if (n <= 0) return false;
@@ -393,17 +393,17 @@ bool epoll_backend::process_events(int timeout_ms, const timespec* timeout) noex
 
 bool epoll_backend::reap() noexcept {
   if (_waiting == 0) return false;
-  return process_events(0, nullptr);
+  return process_events(0, nullptr, nullptr);
 }
 
-void epoll_backend::wait(std::optional<timer_ns> deadline) noexcept {
+void epoll_backend::wait(std::optional<timer_ns> deadline, const sigset_t* mask) noexcept {
   if (deadline) {
     timer_ns left = *deadline - to_timer_ns(steady_clock_type::now());
     if (left < 0) left = 0;
     timespec ts{static_cast<time_t>(left / 1'000'000'000), static_cast<long>(left % 1'000'000'000)};
-    process_events(-1, &ts);
+    process_events(-1, &ts, mask);
   } else {
-    process_events(-1, nullptr);
+    process_events(-1, nullptr, mask);
   }
 }
 

@@ -38,7 +38,7 @@ class epoll_backend final : public io_backend {
   std::size_t in_flight() const noexcept override { return _in_flight; }
   void flush() noexcept override {}
   bool reap() noexcept override;
-  void wait(std::optional<timer_ns> deadline) noexcept override;
+  void wait(std::optional<timer_ns> deadline, const sigset_t* mask = nullptr) noexcept override;
   void wakeup() noexcept override;
   void cancel(int fd) noexcept override;
   void cancel_all() noexcept override;
@@ -69,7 +69,7 @@ class epoll_backend final : public io_backend {
   future<long> submit_blocking(const io_request& req) noexcept;
   void enqueue(fd_state& st, waiter* w) noexcept;
   void update_registration(int fd, fd_state& st) noexcept;
-  bool process_events(int timeout_ms, const timespec* timeout) noexcept;
+  bool process_events(int timeout_ms, const timespec* timeout, const sigset_t* mask) noexcept;
   void on_ready(int fd, std::uint32_t events) noexcept;
   static long attempt(io_request& req) noexcept;
   // Updates what is known of a kept descriptor's readiness after a call.

@@ -491,16 +491,19 @@ unsigned io_uring_backend::reap_completions() noexcept {
   return total;
 }
 
-void io_uring_backend::wait(std::optional<timer_ns> deadline) noexcept {
+void io_uring_backend::wait(std::optional<timer_ns> deadline, const sigset_t* mask) noexcept {
   if (!_wake_armed && !_closing) arm_wakeup_read();
   drain_backlog();
   io_uring_cqe* cqe = nullptr;
   int rc;
+  sigset_t* sigmask = const_cast<sigset_t*>(mask);
   if (deadline) {
     timer_ns left = *deadline - to_timer_ns(steady_clock_type::now());
     if (left < 0) left = 0;
     __kernel_timespec ts{left / 1'000'000'000, left % 1'000'000'000};
-    rc = io_uring_submit_and_wait_timeout(&_ring, &cqe, 1, &ts, nullptr);
+    rc = io_uring_submit_and_wait_timeout(&_ring, &cqe, 1, &ts, sigmask);
+  } else if (sigmask != nullptr) {
+    rc = io_uring_submit_and_wait_timeout(&_ring, &cqe, 1, nullptr, sigmask);
   } else {
     rc = io_uring_submit_and_wait(&_ring, 1);
   }

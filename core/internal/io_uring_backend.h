@@ -43,7 +43,7 @@ class io_uring_backend final : public io_backend {
   std::size_t in_flight() const noexcept override { return _in_flight; }
   void flush() noexcept override;
   bool reap() noexcept override;
-  void wait(std::optional<timer_ns> deadline) noexcept override;
+  void wait(std::optional<timer_ns> deadline, const sigset_t* mask = nullptr) noexcept override;
   void wakeup() noexcept override;
   void cancel(int fd) noexcept override;
   void cancel_all() noexcept override;

@@ -1,17 +1,16 @@
-#include "core/internal/watchdog.h"
+#include "core/internal/stall_detector.h"
 
 #include <cxxabi.h>
 #include <execinfo.h>
 #include <signal.h>
-#include <sys/prctl.h>
 
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
 
+#include "core/internal/helper_threads.h"
 #include "core/log.h"
-#include "core/task.h"
 
 namespace reef::internal {
 
@@ -22,9 +21,9 @@ logger& stall_logger() {
   return *l;
 }
 
-// The watchdog of the reactor running on this thread: where the backtrace
+// The stall detector of the reactor running on this thread: where the backtrace
 // signal handler stores what it captures.
-thread_local watchdog* this_thread_watchdog = nullptr;
+thread_local stall_detector* this_thread_detector = nullptr;
 
 // "binary(mangled+0x1f) [0x...]" -> "demangled+0x1f"; otherwise as given.
 std::string symbol_of(const char* line) {
@@ -46,10 +45,10 @@ std::string symbol_of(const char* line) {
 
 }  // namespace
 
-int watchdog::backtrace_signal() noexcept { return SIGRTMIN + 1; }
+int stall_detector::backtrace_signal() noexcept { return SIGRTMIN + 1; }
 
-void watchdog::on_backtrace_signal(int) noexcept {
-  watchdog* w = this_thread_watchdog;
+void stall_detector::on_backtrace_signal(int) noexcept {
+  stall_detector* w = this_thread_detector;
   if (w == nullptr) return;
   int saved_errno = errno;
   int n = ::backtrace(w->_frames, frames_max);
@@ -57,15 +56,10 @@ void watchdog::on_backtrace_signal(int) noexcept {
   errno = saved_errno;
 }
 
-watchdog::watchdog(std::chrono::nanoseconds task_quota, std::chrono::nanoseconds stall_threshold,
-                   int shard_id)
-    : _quota(task_quota),
-      _stall_threshold(stall_threshold),
-      _shard_id(shard_id),
-      _reactor_thread(pthread_self()),
-      _preempt(&preempt_requested) {
+stall_detector::stall_detector(std::chrono::nanoseconds stall_threshold, int shard_id)
+    : _stall_threshold(stall_threshold), _shard_id(shard_id), _reactor_thread(pthread_self()) {
   pthread_getcpuclockid(_reactor_thread, &_reactor_cpu_clock);
-  this_thread_watchdog = this;
+  this_thread_detector = this;
   // backtrace() loads its unwinder on first use, which is not safe inside a
   // signal handler: load it now.
   void* warm[2];
@@ -73,7 +67,7 @@ watchdog::watchdog(std::chrono::nanoseconds task_quota, std::chrono::nanoseconds
   static std::once_flag installed;
   std::call_once(installed, [] {
     struct sigaction sa {};
-    sa.sa_handler = &watchdog::on_backtrace_signal;
+    sa.sa_handler = &stall_detector::on_backtrace_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(backtrace_signal(), &sa, nullptr);
@@ -92,53 +86,57 @@ watchdog::watchdog(std::chrono::nanoseconds task_quota, std::chrono::nanoseconds
     _thread = std::thread([this] { run(); });
   } catch (...) {
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    this_thread_watchdog = nullptr;
+    this_thread_detector = nullptr;
     throw;
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
-watchdog::~watchdog() {
+stall_detector::~stall_detector() {
   _state.store(stopping, std::memory_order_release);
   _state.notify_one();
   _thread.join();
-  if (this_thread_watchdog == this) this_thread_watchdog = nullptr;
+  if (this_thread_detector == this) this_thread_detector = nullptr;
 }
 
-void watchdog::run() noexcept {
-  const timespec quota{static_cast<time_t>(_quota.count() / 1'000'000'000),
-                       static_cast<long>(_quota.count() % 1'000'000'000)};
-  // The default 50 us of timer slack would stretch every quota by a tenth.
-  prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-  unsigned idle_ticks = 0;
+std::chrono::nanoseconds stall_detector::check_interval() const noexcept {
+  auto interval = _stall_threshold / 4;
+  return interval < std::chrono::milliseconds(1) ? std::chrono::milliseconds(1) : interval;
+}
+
+void stall_detector::run() noexcept {
+  use_process_cpus();
+  const auto interval = check_interval();
+  const timespec pause{static_cast<time_t>(interval.count() / 1'000'000'000),
+                       static_cast<long>(interval.count() % 1'000'000'000)};
+  unsigned idle_checks = 0;
   for (;;) {
     std::uint32_t state = _state.load(std::memory_order_acquire);
     if (state == stopping) return;
     if (state != idle) {
-      idle_ticks = 0;
-    } else if (++idle_ticks > park_after_ticks) {
+      idle_checks = 0;
+    } else if (++idle_checks > park_after_checks) {
       // Announce the park before the last look, so that on_busy() either
       // sees it and wakes us, or we see busy and do not wait.
       _parked.store(true, std::memory_order_seq_cst);
       if (_state.load(std::memory_order_seq_cst) == idle) _state.wait(idle, std::memory_order_acquire);
       _parked.store(false, std::memory_order_relaxed);
-      idle_ticks = 0;
+      idle_checks = 0;
       continue;
     }
-    clock_nanosleep(CLOCK_MONOTONIC, 0, &quota, nullptr);
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &pause, nullptr);
     if (_state.load(std::memory_order_relaxed) != busy) continue;
-    _preempt->store(true, std::memory_order_relaxed);
     check_stall();
   }
 }
 
-std::chrono::nanoseconds watchdog::reactor_cpu_time() const noexcept {
+std::chrono::nanoseconds stall_detector::reactor_cpu_time() const noexcept {
   timespec ts{};
   if (clock_gettime(_reactor_cpu_clock, &ts) != 0) return std::chrono::nanoseconds::max();
   return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
 }
 
-void watchdog::check_stall() noexcept {
+void stall_detector::check_stall() noexcept {
   auto now = std::chrono::steady_clock::now();
   std::uint64_t iterations = _iterations.load(std::memory_order_relaxed);
   if (iterations != _seen_iterations) {
@@ -155,7 +153,7 @@ void watchdog::check_stall() noexcept {
   report_stall(now - _seen_since);
 }
 
-void watchdog::report_stall(std::chrono::nanoseconds stalled) noexcept {
+void stall_detector::report_stall(std::chrono::nanoseconds stalled) noexcept {
   _frame_count.store(-1, std::memory_order_relaxed);
   std::string trace = "(no backtrace: the reactor did not take the signal in time)";
   if (pthread_kill(_reactor_thread, backtrace_signal()) == 0) {

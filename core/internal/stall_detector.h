@@ -1,21 +1,18 @@
-// The reactor's companion thread: it requests preemption when a task batch
-// has used its quota, and reports stalls.
+// The reactor's stall detector: a companion thread that reports a loop
+// iteration that runs too long.
 //
-// Preemption: while the reactor runs tasks ("busy"), this thread sleeps one
-// task quota at a time and, after each, sets the reactor thread's
-// preempt_requested flag (core/task.h); the reactor clears the flag when it
-// starts a batch. need_preempt() is therefore one load, and the reactor makes
-// no system call for it. When the reactor has slept through
-// `park_after_ticks` quotas in a row, this thread parks on a futex and costs
-// nothing; the reactor wakes it when it is busy again. A reactor that sleeps
-// often and briefly (a server under load) so never pays for the wake-up (a
-// futex call and two context switches each time).
-//
-// Stalls: the reactor counts its loop iterations. If the count does not move
-// for longer than the stall threshold while the reactor thread was actually
-// on a CPU for that long (so a thread that was merely descheduled on a busy
-// machine is not blamed), this thread signals the reactor thread, whose
+// The reactor counts its loop iterations. This thread looks every
+// `check_interval()` (a quarter of the threshold): if the count has not
+// moved for longer than the stall threshold while the reactor thread was
+// actually on a CPU for that long (so a thread that was merely descheduled
+// on a busy machine is not blamed), it signals the reactor thread, whose
 // handler captures a backtrace, and logs one line with it. Once per stall.
+//
+// It runs on the process's CPUs, not the shard's (core/internal/
+// helper_threads.h), and rarely: a few times per threshold while the
+// reactor is busy. After `park_after_checks` looks with the reactor asleep
+// it parks on a futex and costs nothing; the reactor wakes it when it is
+// busy again. (Preemption is not its job: core/internal/preemption_timer.h.)
 //
 // Thread rules: on_busy(), on_idle() and on_iteration() are called by the
 // reactor thread; everything else happens on the companion thread.
@@ -32,21 +29,23 @@
 
 namespace reef::internal {
 
-class watchdog {
+class stall_detector {
  public:
   /// Starts the companion thread for the calling (reactor) thread.
-  watchdog(std::chrono::nanoseconds task_quota, std::chrono::nanoseconds stall_threshold,
-           int shard_id);
-  ~watchdog();
-  watchdog(const watchdog&) = delete;
-  watchdog& operator=(const watchdog&) = delete;
+  stall_detector(std::chrono::nanoseconds stall_threshold, int shard_id);
+  ~stall_detector();
+  stall_detector(const stall_detector&) = delete;
+  stall_detector& operator=(const stall_detector&) = delete;
+
+  /// How often the companion looks while the reactor is busy.
+  std::chrono::nanoseconds check_interval() const noexcept;
 
   /// The reactor starts a loop iteration.
   void on_iteration() noexcept {
     _iterations.store(_iterations.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 
-  /// The reactor starts a task batch.
+  /// The reactor is awake (an iteration starts).
   void on_busy() noexcept {
     if (_state.load(std::memory_order_relaxed) != busy) {
       // Pairs with run(): it announces _parked, then looks at _state.
@@ -71,8 +70,8 @@ class watchdog {
   static constexpr std::uint32_t busy = 1;
   static constexpr std::uint32_t stopping = 2;
   static constexpr int frames_max = 48;
-  // Quotas the reactor must sleep through before this thread parks.
-  static constexpr unsigned park_after_ticks = 20;
+  // Looks with the reactor asleep before this thread parks.
+  static constexpr unsigned park_after_checks = 2;
 
   static void on_backtrace_signal(int) noexcept;
   void run() noexcept;
@@ -80,12 +79,10 @@ class watchdog {
   void report_stall(std::chrono::nanoseconds stalled) noexcept;
   std::chrono::nanoseconds reactor_cpu_time() const noexcept;
 
-  const std::chrono::nanoseconds _quota;
   const std::chrono::nanoseconds _stall_threshold;
   const int _shard_id;
   const pthread_t _reactor_thread;
   clockid_t _reactor_cpu_clock{};
-  std::atomic<bool>* const _preempt;
 
   std::atomic<std::uint32_t> _state{idle};
   std::atomic<bool> _parked{false};  // this thread waits on _state
