@@ -160,15 +160,20 @@ int reactor::run() {
   }
   _stopping = false;
   _stop_requested.store(false, std::memory_order_relaxed);
+  // The thread leaves the loop (it may block elsewhere, or go on without
+  // a reactor): no preemption signal follows it.
+  _preemption->disarm();
   return _exit_code;
 }
 
 void reactor::run_until(const noncopyable_function<bool()>& done) {
   while (!done()) run_one_iteration(true);
+  _preemption->disarm();
 }
 
 void reactor::run_pending_tasks() {
   while (!_tasks.empty()) run_one_iteration(false);
+  _preemption->disarm();
 }
 
 void reactor::exit(int exit_code) noexcept {

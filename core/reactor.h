@@ -135,7 +135,9 @@ class reactor final : public scheduler {
   /// Runs loop iterations without sleeping until no task is queued.
   void run_pending_tasks();
 
-  /// Runs one loop iteration without sleeping. For benchmarks.
+  /// Runs one loop iteration without sleeping. For benchmarks: the
+  /// preemption timer stays armed between calls (run(), run_until() and
+  /// run_pending_tasks() stop it when they return).
   void run_once() { run_one_iteration(false); }
 
   /// Makes run() return after the current iteration, with `exit_code`.

@@ -13,6 +13,8 @@
 // the kernel (the wait's own signal mask, so no extra system call), and
 // after `park_after` without a task batch it stops the timer (one
 // timer_settime); the first batch after that starts it again (one more).
+// When the thread leaves the reactor's loop (run() returns) the timer
+// stops too: a thread blocked elsewhere is not woken every quota.
 //
 // Thread rules: created, armed, disarmed and destroyed on the reactor's
 // thread; the handler runs on that thread.
