@@ -192,7 +192,7 @@ REEF_TEST(posix_stack, closing_a_connection_while_bytes_arrive_releases_it) {
     in.reset();
     pair->server = connected_socket();
     co_await sleep(1ms);
-    (void)out.close().handle_exception([](std::exception_ptr) {});
+    co_await out.close().handle_exception([](std::exception_ptr) {});  // (out must outlive it)
   }
   auto last = co_await connect_pair(listener);
   auto last_out = last.client.output();
