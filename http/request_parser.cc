@@ -45,6 +45,130 @@ int hex_digit(char c) noexcept {
 // A chunk-size line (chunk extensions and all) longer than this is refused.
 constexpr std::size_t chunk_line_max = 4096;
 
+bool is_bws(char c) noexcept { return c == ' ' || c == '\t'; }
+
+// RFC 9110 5.6.4 qdtext and quoted-pair: the characters a quoted string
+// holds as they are (besides '"' and '\\').
+bool is_qdtext(unsigned char c) noexcept {
+  return c == '\t' || c == ' ' || c == 0x21 || (c >= 0x23 && c <= 0x5b) || (c >= 0x5d && c <= 0x7e) || c >= 0x80;
+}
+
+// RFC 9112 7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ),
+// name a token, value a token or a quoted string; then the line ends
+// (whitespace before the end is tolerated).
+bool valid_chunk_extensions(std::string_view s) noexcept {
+  std::size_t i = 0;
+  auto skip_bws = [&] {
+    while (i < s.size() && is_bws(s[i])) ++i;
+  };
+  auto token = [&] {
+    std::size_t start = i;
+    while (i < s.size() && is_token_char(static_cast<unsigned char>(s[i]))) ++i;
+    return i > start;
+  };
+  for (;;) {
+    skip_bws();
+    if (i == s.size()) return true;
+    if (s[i] != ';') return false;
+    ++i;
+    skip_bws();
+    if (!token()) return false;
+    skip_bws();
+    if (i == s.size() || s[i] != '=') continue;
+    ++i;
+    skip_bws();
+    if (i < s.size() && s[i] == '"') {
+      ++i;
+      bool closed = false;
+      while (i < s.size()) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c == '"') {
+          closed = true;
+          ++i;
+          break;
+        }
+        if (c == '\\') {
+          if (i + 1 == s.size()) return false;
+          unsigned char q = static_cast<unsigned char>(s[i + 1]);
+          if (!(q == '\t' || (q >= 0x20 && q != 0x7f))) return false;
+          i += 2;
+          continue;
+        }
+        if (!is_qdtext(c)) return false;
+        ++i;
+      }
+      if (!closed) return false;
+    } else if (!token()) {
+      return false;
+    }
+  }
+}
+
+bool is_hex(char c) noexcept { return hex_digit(c) >= 0; }
+
+// RFC 3986 unreserved / sub-delims: what a reg-name holds besides
+// percent-escapes.
+bool is_reg_name_char(char c) noexcept {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::strchr("-._~!$&'()*+,;=", c) != nullptr && c != 0;
+}
+
+// RFC 9110 7.2: Host = uri-host [ ":" port ], uri-host an IP-literal
+// ("[" IPv6 or IPvFuture "]"), an IPv4 address or a reg-name (IPv4 is one),
+// port = *DIGIT. Empty is valid (a target without an authority).
+bool valid_host(std::string_view h) noexcept {
+  std::size_t i = 0;
+  if (!h.empty() && h[0] == '[') {
+    auto close = h.find(']');
+    if (close == std::string_view::npos || close == 1) return false;
+    std::string_view literal = h.substr(1, close - 1);
+    if (literal[0] == 'v' || literal[0] == 'V') {
+      // IPvFuture: "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" )
+      std::size_t j = 1;
+      while (j < literal.size() && is_hex(literal[j])) ++j;
+      if (j == 1 || j == literal.size() || literal[j] != '.' || j + 1 == literal.size()) return false;
+      for (++j; j < literal.size(); ++j) {
+        if (!is_reg_name_char(literal[j]) && literal[j] != ':') return false;
+      }
+    } else {
+      // IPv6 (with an RFC 6874 zone id, "%25" then the zone).
+      std::string_view zone;
+      if (auto pct = literal.find('%'); pct != std::string_view::npos) {
+        zone = literal.substr(pct);
+        literal = literal.substr(0, pct);
+        if (zone.size() < 4 || zone.substr(0, 3) != "%25") return false;
+        for (char c : zone.substr(3)) {
+          if (!is_reg_name_char(c) || c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' ||
+              c == '*' || c == '+' || c == ',' || c == ';' || c == '=') {
+            return false;
+          }
+        }
+      }
+      if (literal.find(':') == std::string_view::npos) return false;
+      for (char c : literal) {
+        if (!is_hex(c) && c != ':' && c != '.') return false;
+      }
+    }
+    i = close + 1;
+  } else {
+    while (i < h.size() && h[i] != ':') {
+      if (h[i] == '%') {
+        if (i + 2 >= h.size() || !is_hex(h[i + 1]) || !is_hex(h[i + 2])) return false;
+        i += 3;
+        continue;
+      }
+      if (!is_reg_name_char(h[i])) return false;
+      ++i;
+    }
+  }
+  if (i == h.size()) return true;
+  if (h[i] != ':') return false;
+  for (++i; i < h.size(); ++i) {
+    if (h[i] < '0' || h[i] > '9') return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 request_parser::status request_parser::state() const noexcept {
@@ -156,7 +280,15 @@ std::size_t request_parser::feed(std::string_view data) {
         }
         used += nl + 1;
         if (_phase == phase::headers || _phase == phase::trailers) _header_bytes += line.size() + 1;
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        const bool crlf = !line.empty() && line.back() == '\r';
+        if (crlf) line.remove_suffix(1);
+        // A bare LF ends a line only in the start line and the header
+        // fields (RFC 9112 2.2). In chunked framing a peer that reads it
+        // otherwise would see other chunk boundaries than we do.
+        if (!crlf && (_phase == phase::chunk_size || _phase == phase::chunk_data_end || _phase == phase::trailers)) {
+          fail(400, "bare LF in chunked framing");
+          return used;
+        }
         on_line(line);
         _line.clear();
         break;
@@ -236,10 +368,12 @@ void request_parser::on_request_line(std::string_view line) {
   }
   int major = version[5] - '0';
   int minor = version[7] - '0';
-  if (major != 1 || minor > 1) {
+  if (major != 1) {
     fail(505, "HTTP version not supported");
     return;
   }
+  // A later 1.x is served as the highest we speak (RFC 9110 2.5).
+  if (minor > 1) minor = 1;
   std::string_view path = target;
   if (target == "*") {
     if (method != "OPTIONS") {
@@ -314,6 +448,10 @@ void request_parser::on_head_end() {
   std::size_t hosts = r.headers.count("host");
   if (hosts > 1 || (http_1_1 && hosts == 0)) {
     fail(400, hosts == 0 ? "no Host header" : "more than one Host header");
+    return;
+  }
+  if (auto host = r.headers.get("host"); host && !valid_host(*host)) {
+    fail(400, "malformed Host");
     return;
   }
   const bool has_length = r.headers.contains("content-length");
@@ -430,10 +568,9 @@ void request_parser::on_chunk_size(std::string_view line) {
     fail(400, "malformed chunk size");
     return;
   }
-  // Then nothing, or chunk extensions after optional whitespace.
-  std::string_view rest = trim(line.substr(i));
-  if (!rest.empty() && rest.front() != ';') {
-    fail(400, "malformed chunk size");
+  // Then nothing, or chunk extensions.
+  if (!valid_chunk_extensions(line.substr(i))) {
+    fail(400, "malformed chunk size or extension");
     return;
   }
   if (size == 0) {

@@ -16,14 +16,18 @@
 //   413  a body longer than limits.body_max
 //   400  anything malformed: bad request line, bare CR, obsolete line
 //        folding, space before a colon, control characters, a missing or
-//        repeated Host in HTTP/1.1, both Content-Length and
+//        repeated Host in HTTP/1.1, a Host that is not an authority
+//        (RFC 3986 host and port), both Content-Length and
 //        Transfer-Encoding, Content-Length values that differ, a
 //        Transfer-Encoding that does not end in chunked, chunked in
-//        HTTP/1.0, a malformed chunk (these last close the doors to request
-//        smuggling)
+//        HTTP/1.0, a malformed chunk or chunk extension, a bare LF
+//        anywhere in chunked framing (these last close the doors to
+//        request smuggling; a bare LF is accepted only in the start line
+//        and the header fields, as RFC 9112 allows)
 //   417  an Expect other than 100-continue
 //   501  a transfer coding other than chunked
-//   505  an HTTP version other than 1.0 and 1.1
+//   505  an HTTP major version other than 1 (a later 1.x is served as
+//        1.1, RFC 9110 2.5)
 // After a refusal the parser stays failed: the connection must close.
 //
 // Copies: a request line and header block that arrive in one buffer are

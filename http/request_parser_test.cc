@@ -323,6 +323,56 @@ TEST(request_parser, smuggling_shapes_are_400) {
   EXPECT_EQ(status_of("GET / HTTP/0.9\r\nHost: h\r\n\r\n"), 505);
 }
 
+TEST(request_parser, chunked_framing_needs_crlf_where_a_bare_lf_would_smuggle) {
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  EXPECT_EQ(status_of(head + "3\r\nabc\r\n0\r\n\r\n"), 200);
+  for (const char* bad_body : {
+           "3\nabc\r\n0\r\n\r\n",    // the chunk-size line
+           "3\r\nabc\n0\r\n\r\n",    // the line end after the data
+           "3\r\nabc\r\n0\n\r\n",    // the last chunk
+           "3\r\nabc\r\n0\r\nX: 1\n\r\n",  // a trailer
+           "3\r\nabc\r\n0\r\n\n",    // the end of the trailers
+       }) {
+    EXPECT_EQ(status_of(head + bad_body), 400) << bad_body;
+  }
+}
+
+TEST(request_parser, chunk_extensions_are_checked) {
+  const std::string head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const char* good : {"3;a\r\nabc\r\n0\r\n\r\n", "3 ; a = b ;c=\"q \\\" s\"\r\nabc\r\n0\r\n\r\n",
+                           "3;a=b;c\r\nabc\r\n0;last=1\r\n\r\n"}) {
+    EXPECT_EQ(status_of(head + good), 200) << good;
+  }
+  for (const char* bad : {"3;\r\nabc\r\n0\r\n\r\n", "3;=b\r\nabc\r\n0\r\n\r\n", "3;a=\r\nabc\r\n0\r\n\r\n",
+                          "3;a b\r\nabc\r\n0\r\n\r\n", "3;a=\"open\r\nabc\r\n0\r\n\r\n",
+                          "3;a=b c\r\nabc\r\n0\r\n\r\n", "3;a=(b)\r\nabc\r\n0\r\n\r\n",
+                          "3;a=\"x\"y\r\nabc\r\n0\r\n\r\n"}) {
+    EXPECT_EQ(status_of(head + bad), 400) << bad;
+  }
+}
+
+TEST(request_parser, the_host_value_must_be_an_authority) {
+  auto with_host = [](std::string host) { return "GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n"; };
+  for (const char* good : {"example.com", "example.com:8080", "127.0.0.1:80", "[::1]", "[::1]:443",
+                           "[fe80::1%25eth0]", "a-b_c~d.e", "xn--nxasmq6b", "h:", "", "[v1.fe:x]"}) {
+    EXPECT_EQ(status_of(with_host(good)), 200) << "'" << good << "'";
+  }
+  for (const char* bad : {"exa mple", "a/b", "a@b", "h:x", "h:80:81", "[::1", "::1", "[::g]", "[::1]x",
+                          "h?q", "h#f", "a\"b", "a%zz", "[]"}) {
+    EXPECT_EQ(status_of(with_host(bad)), 400) << "'" << bad << "'";
+  }
+}
+
+TEST(request_parser, a_later_http_1_minor_version_is_served_as_1_1) {
+  auto o = parse("GET / HTTP/1.2\r\nHost: h\r\n\r\n");
+  ASSERT_EQ(o.state, request_parser::status::done);
+  EXPECT_EQ(o.req.version_major, 1);
+  EXPECT_EQ(o.req.version_minor, 1);
+  EXPECT_TRUE(o.req.keep_alive);
+  EXPECT_EQ(status_of("GET / HTTP/1.9\r\n\r\n"), 400) << "1.1's rules: Host is required";
+  EXPECT_EQ(status_of("GET / HTTP/2.0\r\nHost: h\r\n\r\n"), 505);
+}
+
 TEST(request_parser, a_failed_parser_stays_failed_and_consumes_nothing_more) {
   request_parser p;
   p.feed("BAD\r\n");
