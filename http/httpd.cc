@@ -5,7 +5,7 @@
 //
 // Routes: GET / (what is here), GET /hello (a fixed small body: the
 // benchmark route), GET /json (a small JSON document), POST /echo (the body
-// back), and with --static-dir DIR, GET /file/... (the files under DIR). Takes every app_template flag (--smp, --cpuset, --reactor-backend,
+// back, streamed as it arrives: any size in bounded memory), and with --static-dir DIR, GET /file/... (the files under DIR). Takes every app_template flag (--smp, --cpuset, --reactor-backend,
 // ...) plus --address, --port, --idle-timeout-ms, --header-timeout-ms,
 // --body-timeout-ms, --send-timeout-ms, --max-connections, --static-dir and
 // --io-properties-file. Logs one line when it starts serving and
@@ -58,9 +58,18 @@ void add_routes(routes& r, const std::string& static_dir) {
                        std::to_string(this_shard_id()) + "}\n";
     return reply().write_body("application/json", std::move(body));
   });
-  r.add("POST", "/echo", [](request& req) {
+  // The body streams back as it arrives: any size, in bounded memory.
+  r.add_streaming("POST", "/echo", [](request& req) {
     std::string type(req.headers.get_or("content-type", "application/octet-stream"));
-    return reply().write_body(type, std::move(req.content));
+    auto copy = [&req](output_stream<char>& out) -> future<> {
+      for (;;) {
+        auto piece = co_await req.body_stream().read();
+        if (piece.empty()) co_return;
+        co_await out.write(std::move(piece));
+      }
+    };
+    if (req.content_length) return reply().write_body(type, std::move(copy), *req.content_length);
+    return reply().write_body(type, std::move(copy));
   });
 }
 

@@ -3,6 +3,8 @@
 #include <string>
 #include <vector>
 
+#include "core/assert.h"
+
 namespace reef::http {
 
 namespace {
@@ -17,6 +19,11 @@ int hex_value(char c) noexcept {
 }
 
 }  // namespace
+
+input_stream<char>& request::body_stream() noexcept {
+  REEF_ASSERT(_body_streamed, "body_stream() of a request whose route does not stream its body");
+  return _body;
+}
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;

@@ -6,15 +6,23 @@
 //     ...
 //   }
 //
+// A request's body is either buffered whole in `content` (routes::add, up to
+// the parser's body_max, with the server's memory budget for bodies) or,
+// for routes::add_streaming, read by the handler as it arrives through
+// body_stream(), in bounded memory whatever its size.
+//
 // Thread rules: a request belongs to the connection (and shard) that read it.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "core/iostream.h"
 
 namespace reef::http {
 
@@ -53,6 +61,8 @@ class header_list {
   std::vector<std::pair<std::string, std::string>> _fields;
 };
 
+class http_server;
+
 struct request {
   /// "GET", "POST", ... as sent (methods are case-sensitive).
   std::string method;
@@ -66,8 +76,12 @@ struct request {
   int version_major = 1;
   int version_minor = 1;
   header_list headers;
-  /// The body (de-chunked).
+  /// The body (de-chunked), for routes added with routes::add(); empty for
+  /// routes added with routes::add_streaming(), whose handlers read
+  /// body_stream() instead.
   std::string content;
+  /// The body's length from Content-Length, if the client sent one.
+  std::optional<std::uint64_t> content_length;
   /// Fields after a chunked body.
   header_list trailers;
   /// Whether the connection stays open after the reply (HTTP/1.1 unless
@@ -81,6 +95,22 @@ struct request {
   /// A query parameter's value (decoded), or nullopt.
   std::optional<std::string> query_param(std::string_view name) const;
   bool is_http_1_0() const noexcept { return version_major == 1 && version_minor == 0; }
+
+  /// For a route added with routes::add_streaming(): the body as it
+  /// arrives, de-chunked, an empty buffer at its end; reading it while
+  /// the reply is written (an echo) is fine. Valid until the reply is
+  /// sent; what the handler leaves unread is drained by the server (up to
+  /// server_options::unread_body_drain_max, or the connection closes).
+  /// Trailers are in `trailers` once it has been read to its end.
+  /// REQUIRES: has_body_stream().
+  input_stream<char>& body_stream() noexcept;
+  /// Whether the request's body is streamed (the route is a streaming one).
+  bool has_body_stream() const noexcept { return _body_streamed; }
+
+ private:
+  friend class http_server;
+  input_stream<char> _body;
+  bool _body_streamed = false;
 };
 
 /// Percent-decodes `text` ('+' stays '+'); nullopt if an escape is

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/assert.h"
+
 namespace reef::http {
 
 namespace {
@@ -187,8 +189,15 @@ bool request_parser::head_complete() const noexcept {
 }
 
 bool request_parser::expects_continue() const noexcept {
-  return _expect_continue && (_phase == phase::body || _phase == phase::chunk_size) &&
-         _request.content.empty();
+  return _expect_continue && (_phase == phase::body || _phase == phase::chunk_size) && _body_seen == 0;
+}
+
+void request_parser::begin_body(bool streamed) {
+  REEF_ASSERT(!_body_mode_chosen && head_complete(), "begin_body() once, after the head");
+  _body_mode_chosen = true;
+  _streaming = streamed;
+  const std::uint64_t max = streamed ? _limits.streamed_body_max : _limits.body_max;
+  if (_content_length && *_content_length > max) fail(413, "body too large");
 }
 
 void request_parser::reset() {
@@ -198,6 +207,11 @@ void request_parser::reset() {
   _header_bytes = 0;
   _fields = 0;
   _body_left = 0;
+  _body_seen = 0;
+  _content_length.reset();
+  _piece = {};
+  _body_mode_chosen = false;
+  _streaming = false;
   _chunked = false;
   _expect_continue = false;
   _error_status = 0;
@@ -238,6 +252,8 @@ int request_parser::line_too_long_status() const noexcept {
 
 std::size_t request_parser::feed(std::string_view data) {
   std::size_t used = 0;
+  _piece = {};
+  if (!_body_mode_chosen && body_pending() && !data.empty()) begin_body(false);
   while (used < data.size()) {
     switch (_phase) {
       case phase::done:
@@ -247,10 +263,16 @@ std::size_t request_parser::feed(std::string_view data) {
       case phase::chunk_data: {
         std::size_t take = data.size() - used;
         if (take > _body_left) take = static_cast<std::size_t>(_body_left);
-        _request.content.append(data.data() + used, take);
+        if (_streaming) {
+          _piece = data.substr(used, take);
+        } else {
+          _request.content.append(data.data() + used, take);
+        }
         used += take;
         _body_left -= take;
+        _body_seen += take;
         if (_body_left == 0) _phase = _phase == phase::body ? phase::done : phase::chunk_data_end;
+        if (_streaming) return used;  // one piece per feed()
         break;
       }
       default: {
@@ -289,8 +311,12 @@ std::size_t request_parser::feed(std::string_view data) {
           fail(400, "bare LF in chunked framing");
           return used;
         }
+        const bool in_head = _phase == phase::headers;
         on_line(line);
         _line.clear();
+        // The head is in and a body follows: the caller chooses how to
+        // take it (begin_body()) before any of it is consumed.
+        if (in_head && body_pending()) return used;
         break;
       }
     }
@@ -527,10 +553,8 @@ void request_parser::on_head_end() {
         rest.remove_prefix(comma + 1);
       }
     }
-    if (length > _limits.body_max) {
-      fail(413, "body too large");
-      return;
-    }
+    _content_length = length;
+    r.content_length = length;
   }
   if (auto expect = r.headers.get("expect")) {
     if (iequals(*expect, "100-continue")) {
@@ -577,7 +601,8 @@ void request_parser::on_chunk_size(std::string_view line) {
     _phase = phase::trailers;
     return;
   }
-  if (size > _limits.body_max || _request.content.size() + size > _limits.body_max) {
+  const std::uint64_t max = _streaming ? _limits.streamed_body_max : _limits.body_max;
+  if (size > max || _body_seen + size > max) {
     fail(413, "body too large");
     return;
   }

@@ -38,6 +38,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -53,8 +54,11 @@ struct parser_limits {
   std::size_t header_block_max = 64 * 1024;
   /// The number of header fields (431 beyond).
   std::size_t header_fields_max = 100;
-  /// The body, in bytes, after de-chunking (413 beyond).
+  /// A buffered body, in bytes, after de-chunking (413 beyond).
   std::size_t body_max = 8 * 1024 * 1024;
+  /// A streamed body (begin_body(true)), in bytes (413 beyond). Unlimited
+  /// by default: a streaming handler holds what it reads, not the body.
+  std::uint64_t streamed_body_max = UINT64_MAX;
 };
 
 class request_parser {
@@ -69,8 +73,32 @@ class request_parser {
 
   /// Consumes the bytes of the current request from the front of `data`
   /// and returns how many; stops at the end of a request (the rest is the
-  /// next one's) or at a refusal.
+  /// next one's), at a refusal, at the end of a head with a body to follow
+  /// (so that the caller can choose begin_body()'s mode first), and, when
+  /// the body streams, after each piece of it (body_piece()).
   std::size_t feed(std::string_view data);
+
+  /// How the body that follows the head is taken: appended to
+  /// current().content (`streamed` false; limits.body_max applies), or
+  /// handed out piece by piece (body_piece(); limits.streamed_body_max
+  /// applies). Fails the parser (413) if the announced length is over the
+  /// limit. Without a call, the first body byte fed chooses buffered.
+  /// REQUIRES: head_complete(), no body byte fed yet.
+  void begin_body(bool streamed);
+  /// Whether begin_body() was called (or chosen by feeding body bytes).
+  bool body_begun() const noexcept { return _body_mode_chosen; }
+  /// Whether the body is handed out (begin_body(true)).
+  bool body_streams() const noexcept { return _streaming; }
+  /// With a streamed body: the body bytes the last feed() consumed (de-
+  /// chunked), pointing into the data it was given; empty if none.
+  std::string_view body_piece() const noexcept { return _piece; }
+  /// The body's length from Content-Length, if the head gave one.
+  std::optional<std::uint64_t> content_length() const noexcept { return _content_length; }
+  /// Whether the request has a body still to come (or being read).
+  bool body_pending() const noexcept {
+    return _phase == phase::body || _phase == phase::chunk_size || _phase == phase::chunk_data ||
+           _phase == phase::chunk_data_end || _phase == phase::trailers;
+  }
 
   status state() const noexcept;
   /// The request line and header fields are in (the body may follow).
@@ -125,6 +153,11 @@ class request_parser {
   std::size_t _header_bytes = 0;  // header block (and trailers) so far
   std::size_t _fields = 0;       // header fields (and trailers) so far
   std::uint64_t _body_left = 0;  // of Content-Length, or of the chunk
+  std::uint64_t _body_seen = 0;  // body bytes so far (de-chunked)
+  std::optional<std::uint64_t> _content_length;
+  std::string_view _piece;       // streamed: what the last feed() handed out
+  bool _body_mode_chosen = false;
+  bool _streaming = false;
   bool _chunked = false;
   bool _expect_continue = false;
   int _error_status = 0;

@@ -17,17 +17,40 @@ struct outcome {
   std::size_t used = 0;
 };
 
+// Feeds `data` until it is used up or the parser stops (done, failed);
+// chooses a buffered body after a head, as the server does. Returns how
+// much was used.
+std::size_t feed_all(request_parser& p, std::string_view data) {
+  std::size_t at = 0;
+  while (p.state() == request_parser::status::need_more) {
+    if (p.head_complete() && p.body_pending() && !p.body_begun()) {
+      p.begin_body(false);
+      continue;
+    }
+    if (at == data.size()) break;
+    std::size_t used = p.feed(data.substr(at));
+    at += used;
+    if (used == 0) break;
+  }
+  return at;
+}
+
 // Feeds `bytes` in pieces of `piece` bytes (0: all at once) until the
 // parser stops.
 outcome parse(std::string_view bytes, std::size_t piece = 0, parser_limits limits = {}) {
   request_parser p(limits);
   outcome o;
   std::size_t at = 0;
-  while (at < bytes.size() && p.state() == request_parser::status::need_more) {
+  while (p.state() == request_parser::status::need_more) {
+    if (p.head_complete() && p.body_pending() && !p.body_begun()) {
+      p.begin_body(false);
+      continue;
+    }
+    if (at == bytes.size()) break;
     std::size_t n = piece == 0 ? bytes.size() - at : std::min(piece, bytes.size() - at);
     std::size_t used = p.feed(bytes.substr(at, n));
     at += used;
-    if (used < n) break;
+    if (used == 0 || (used < n && p.state() != request_parser::status::need_more)) break;
   }
   o.state = p.state();
   o.error = p.error_status();
@@ -176,11 +199,11 @@ TEST(request_parser, pipelined_requests_stop_at_each_end) {
       "GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
       "POST /2 HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok";
   request_parser p;
-  std::size_t used = p.feed(two);
+  std::size_t used = feed_all(p, two);
   ASSERT_EQ(p.state(), request_parser::status::done);
   EXPECT_EQ(p.take().path, "/1");
   p.reset();
-  std::size_t used2 = p.feed(std::string_view(two).substr(used));
+  std::size_t used2 = feed_all(p, std::string_view(two).substr(used));
   ASSERT_EQ(p.state(), request_parser::status::done);
   EXPECT_EQ(used + used2, two.size());
   auto second = p.take();
@@ -198,9 +221,9 @@ TEST(request_parser, every_split_of_a_request_gives_the_same_result) {
   EXPECT_EQ(whole.req.content, "abc0123456789abcdef");
   for (std::size_t cut = 1; cut < full.size(); ++cut) {
     request_parser p;
-    std::size_t a = p.feed(std::string_view(full).substr(0, cut));
+    std::size_t a = feed_all(p, std::string_view(full).substr(0, cut));
     ASSERT_EQ(a, cut) << "cut at " << cut;
-    p.feed(std::string_view(full).substr(cut));
+    feed_all(p, std::string_view(full).substr(cut));
     ASSERT_EQ(p.state(), request_parser::status::done) << "cut at " << cut;
     auto r = p.take();
     EXPECT_EQ(r.path, whole.req.path);
@@ -212,6 +235,54 @@ TEST(request_parser, every_split_of_a_request_gives_the_same_result) {
   auto bytewise = parse(full, 1);
   ASSERT_EQ(bytewise.state, request_parser::status::done);
   EXPECT_EQ(bytewise.req.content, whole.req.content);
+}
+
+// Streams the body of `bytes` fed in pieces of `piece`: what body_piece()
+// hands out, joined.
+std::string streamed_body(std::string_view bytes, std::size_t piece, request_parser& p) {
+  std::string body;
+  std::size_t at = 0;
+  while (p.state() == request_parser::status::need_more && at < bytes.size()) {
+    if (p.head_complete() && p.body_pending() && !p.body_begun()) p.begin_body(true);
+    std::size_t n = std::min(piece, bytes.size() - at);
+    std::size_t used = p.feed(bytes.substr(at, n));
+    body.append(p.body_piece());
+    at += used;
+    if (used == 0) break;
+  }
+  return body;
+}
+
+TEST(request_parser, a_streamed_body_comes_in_pieces_and_is_never_stored) {
+  const std::string chunked =
+      "POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n10;k=v\r\n0123456789abcdef\r\n0\r\nT: 1\r\n\r\n";
+  const std::string sized = "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\nhello, world";
+  for (std::size_t piece = 1; piece <= chunked.size(); ++piece) {
+    request_parser p;
+    EXPECT_EQ(streamed_body(chunked, piece, p), "abc0123456789abcdef") << piece;
+    ASSERT_EQ(p.state(), request_parser::status::done) << piece;
+    EXPECT_TRUE(p.body_streams());
+    auto r = p.take();
+    EXPECT_TRUE(r.content.empty()) << "a streamed body is handed out, not kept";
+    EXPECT_EQ(r.trailers.get("t"), "1");
+  }
+  request_parser p;
+  EXPECT_EQ(streamed_body(sized, 5, p), "hello, world");
+  EXPECT_EQ(p.content_length(), 12u);
+  // A streamed body is not bound by body_max, but by streamed_body_max.
+  parser_limits small;
+  small.body_max = 4;
+  request_parser big(small);
+  EXPECT_EQ(streamed_body(sized, 100, big), "hello, world");
+  EXPECT_EQ(big.state(), request_parser::status::done);
+  small.streamed_body_max = 8;
+  request_parser capped(small);
+  streamed_body(sized, 100, capped);
+  EXPECT_EQ(capped.error_status(), 413);
+  request_parser capped_chunks(small);
+  streamed_body(chunked, 100, capped_chunks);
+  EXPECT_EQ(capped_chunks.error_status(), 413);
 }
 
 TEST(request_parser, refusals_also_hold_at_every_split) {

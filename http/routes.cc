@@ -111,10 +111,10 @@ std::string routes::allowed_methods(std::string_view path) const {
   return out;
 }
 
-future<reply> routes::handle(request& req) {
+routes::route* routes::find(const request& req, bool& path_known) {
   route* found = nullptr;
   route* get_for_head = nullptr;
-  bool path_known = false;
+  path_known = false;
   for_each_match(req.path, [&](route& r) {
     path_known = true;
     if (r.method == req.method) {
@@ -124,7 +124,18 @@ future<reply> routes::handle(request& req) {
     if (req.method == "HEAD" && r.method == "GET" && get_for_head == nullptr) get_for_head = &r;
     return true;
   });
-  if (found == nullptr) found = get_for_head;
+  return found != nullptr ? found : get_for_head;
+}
+
+bool routes::streams_body(const request& req) {
+  bool path_known = false;
+  route* r = find(req, path_known);
+  return r != nullptr && r->stream_body;
+}
+
+future<reply> routes::handle(request& req) {
+  bool path_known = false;
+  route* found = find(req, path_known);
   if (found == nullptr) {
     if (!path_known) return make_ready_future<reply>(reply::of(404));
     reply r = reply::of(405);

@@ -54,9 +54,24 @@ class routes {
     }
   }
 
+  /// Adds a route whose handler reads the request body as it arrives
+  /// (request::body_stream()) instead of receiving it buffered in
+  /// request::content: for bodies of any size in bounded memory. As add()
+  /// otherwise.
+  template <typename F>
+  routes& add_streaming(std::string_view method, std::string_view pattern, F&& f) {
+    add(method, pattern, std::forward<F>(f));
+    _routes.back()->stream_body = true;
+    return *this;
+  }
+
   /// Finds the route for `req`, fills req.params, and runs its handler;
   /// 404, 405 and 500 come back as replies.
   future<reply> handle(request& req);
+
+  /// Whether the route that would handle `req` (by its method and path)
+  /// was added with add_streaming().
+  bool streams_body(const request& req);
 
   /// The methods the routes of `path` take ("GET, HEAD, POST"); empty if
   /// none.
@@ -72,7 +87,12 @@ class routes {
     std::string pattern;
     std::vector<segment> segments;  // empty for exact routes
     handler run;
+    bool stream_body = false;
   };
+
+  // The route for `req`'s method and path (GET's for HEAD), or nullptr;
+  // `path_known` says whether any route has the path.
+  route* find(const request& req, bool& path_known);
 
   routes& add_handler(std::string_view method, std::string_view pattern, handler h);
   // Whether `r` (a pattern route) matches `path`; fills `params` if so.

@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cerrno>
 #include <system_error>
@@ -94,6 +95,47 @@ bool is_framing_field(std::string_view name) noexcept {
 // Replies that never carry a body.
 bool bodiless_status(int status) noexcept { return status < 200 || status == 204 || status == 304; }
 
+// A request's share of the server's memory budget for buffered bodies: it
+// grows as the body does (waiting for room, at most a given time) and goes
+// back when the request is done.
+class body_reservation {
+ public:
+  explicit body_reservation(semaphore& budget) noexcept : _budget(budget) {}
+  ~body_reservation() { release(); }
+  body_reservation(const body_reservation&) = delete;
+  body_reservation& operator=(const body_reservation&) = delete;
+
+  std::size_t units() const noexcept { return _units; }
+
+  // Holds at least `bytes`; false if the room did not come within `wait`
+  // (or the server is stopping).
+  future<bool> grow_to(std::size_t bytes, std::chrono::milliseconds wait) {
+    if (bytes <= _units) co_return true;
+    const std::size_t more = bytes - _units;
+    if (!_budget.try_wait(more)) {
+      bool got = true;
+      try {
+        co_await _budget.wait(wait, more);
+      } catch (...) {
+        got = false;  // timed out, or broken by stop()
+      }
+      if (!got) co_return false;
+    }
+    _units += more;
+    co_return true;
+  }
+
+  void release() noexcept {
+    if (_units == 0) return;
+    _budget.signal(_units);
+    _units = 0;
+  }
+
+ private:
+  semaphore& _budget;
+  std::size_t _units = 0;
+};
+
 // Bytes read and dropped, at most, while closing a connection whose peer
 // may still be sending (so that the kernel does not reset the connection
 // before the peer has read our last reply).
@@ -106,10 +148,19 @@ struct http_server::connection {
   connection(connected_socket s, const parser_limits& limits)
       : socket(std::move(s)), in(socket.input()), out(socket.output()), parser(limits) {}
 
+  // Cuts a streamed body's source (which the handler may still hold) off
+  // from this connection.
+  void detach_body_reader() noexcept;
+
   connected_socket socket;
   input_stream<char> in;
   output_stream<char> out;
   request_parser parser;
+  temporary_buffer<char> buf;  // read from `in`, not yet parsed
+  // While a streamed request is served: its body's reader, and the source
+  // the request's body_stream() reads through (nullptr once destroyed).
+  std::unique_ptr<body_reader> reader;
+  body_source* source = nullptr;
   // Deadlines on the reactor's clock (no clock read per request): for the
   // next bytes of a request (idle, head, body) and for the client to take
   // what is sent.
@@ -123,7 +174,11 @@ struct http_server::connection {
 };
 
 http_server::http_server(server_options options)
-    : _options(std::move(options)), _connection_slots(_options.connections_max) {}
+    : _options(std::move(options)),
+      _connection_slots(_options.connections_max),
+      // At least one body of the largest size fits, or such a request
+      // would wait for ever.
+      _body_memory(std::max(_options.buffered_body_memory_max, _options.limits.body_max)) {}
 
 http_server::~http_server() {
   REEF_ASSERT(_gate.get_count() == 0, "http_server destroyed while serving (call stop() first)");
@@ -155,6 +210,7 @@ future<> http_server::stop() {
   _stopping = true;
   for (auto& l : _listeners) l.abort_accept();
   _connection_slots.broken();
+  _body_memory.broken();  // bodies waiting for memory are refused (503)
   for (connection* c : _connections) {
     if (c->idle) c->socket.shutdown_input();
   }
@@ -298,11 +354,13 @@ future<> http_server::serve(connected_socket socket) {
   c.self = _connections.begin();
   ++_stats.connections_open;
   // However serve() ends (an exception of any type included), the
-  // connection leaves the list that stop() walks.
+  // connection leaves the list that stop() walks, and a streamed body's
+  // reader (which a handler may have kept) is cut off from it.
   struct listed {
     http_server& server;
     connection& c;
     ~listed() {
+      c.detach_body_reader();
       server._connections.erase(c.self);
       --server._stats.connections_open;
     }
@@ -326,7 +384,6 @@ future<> http_server::serve(connected_socket socket) {
   } catch (...) {
   }
 
-  temporary_buffer<char> buf;
   bool need_flush = false;     // replies written and not yet flushed
   bool in_request = false;     // bytes of a request not yet complete were read
   bool continue_sent = false;  // "100 Continue" for the current request
@@ -334,10 +391,10 @@ future<> http_server::serve(connected_socket socket) {
   bool may_linger = false;     // the peer may still be sending: drain before closing
   lowres_clock::time_point head_deadline;  // in_request: when the head must be in
   lowres_clock::time_point body_deadline;  // the head is in: when the body must be
-  bool body_timed = false;                 // body_deadline is set for this request
+  body_reservation reserved(_body_memory);  // the buffered body's share of the budget
   try {
     for (;;) {
-      if (buf.empty()) {
+      if (c.buf.empty()) {
         if (need_flush) {
           arm_send();
           co_await c.out.flush();
@@ -350,10 +407,10 @@ future<> http_server::serve(connected_socket socket) {
                          : head_pending ? head_deadline
                                         : body_deadline);
         c.idle = head_pending;
-        buf = co_await c.in.read();
+        c.buf = co_await c.in.read();
         c.idle = false;
         c.deadline.cancel();
-        if (buf.empty()) {
+        if (c.buf.empty()) {
           peer_done = !c.timed_out;
           if (c.timed_out && in_request && c.parser.state() == request_parser::status::need_more) {
             ++_stats.requests_refused;
@@ -366,9 +423,58 @@ future<> http_server::serve(connected_socket socket) {
           head_deadline = lowres_clock::now() + _options.header_timeout;
         }
       }
-      std::size_t used = c.parser.feed(buf.view());
-      buf.trim_front(used);
+      if (c.parser.body_begun() && !c.parser.body_streams() && c.parser.body_pending() &&
+          !c.parser.content_length()) {
+        // A chunked body, buffered: what this buffer may add to it must fit
+        // the budget first (the whole length is reserved up front when it
+        // is known).
+        const std::size_t want =
+            std::min(c.parser.current().content.size() + c.buf.size(), _options.limits.body_max);
+        if (!co_await reserved.grow_to(want, _options.body_memory_wait)) {
+          co_await shed(c);
+          may_linger = true;
+          break;
+        }
+      }
+      std::size_t used = c.parser.feed(c.buf.view());
+      c.buf.trim_front(used);
       auto state = c.parser.state();
+      if (state == request_parser::status::need_more && c.parser.head_complete() && c.parser.body_pending() &&
+          !c.parser.body_begun()) {
+        // The head is in and a body follows: streamed to the handler, or
+        // buffered within the server's memory budget for bodies.
+        const bool streamed = _routes.streams_body(c.parser.current());
+        c.parser.begin_body(streamed);
+        state = c.parser.state();  // (413: longer than the limit)
+        if (state == request_parser::status::need_more) {
+          body_deadline = lowres_clock::now() + _options.body_timeout;
+          if (!streamed && c.parser.content_length() &&
+              !co_await reserved.grow_to(*c.parser.content_length(), _options.body_memory_wait)) {
+            co_await shed(c);
+            may_linger = true;
+            break;
+          }
+          if (!continue_sent && c.parser.expects_continue()) {
+            continue_sent = true;
+            arm_send();
+            co_await c.out.write("HTTP/1.1 100 Continue\r\n\r\n");
+            co_await c.out.flush();
+            c.send_deadline.cancel();
+          }
+          if (streamed) {
+            bool keep = co_await serve_streamed(c);
+            need_flush = true;
+            continue_sent = false;
+            in_request = !c.buf.empty();
+            if (in_request) head_deadline = lowres_clock::now() + _options.header_timeout;
+            if (!keep) {
+              may_linger = !c.buf.empty();
+              break;
+            }
+            continue;
+          }
+        }
+      }
       if (state == request_parser::status::failed) {
         may_linger = true;
         ++_stats.requests_refused;
@@ -377,41 +483,19 @@ future<> http_server::serve(connected_socket socket) {
         c.send_deadline.cancel();
         break;
       }
-      if (state == request_parser::status::need_more) {
-        if (c.parser.head_complete() && !body_timed) {
-          body_deadline = lowres_clock::now() + _options.body_timeout;
-          body_timed = true;
-        }
-        if (!continue_sent && c.parser.expects_continue()) {
-          continue_sent = true;
-          arm_send();
-          co_await c.out.write("HTTP/1.1 100 Continue\r\n\r\n");
-          co_await c.out.flush();
-          c.send_deadline.cancel();
-        }
-        continue;
-      }
+      if (state == request_parser::status::need_more) continue;
       request req = c.parser.take();
       c.parser.reset();
       continue_sent = false;
-      body_timed = false;
-      in_request = !buf.empty();
+      in_request = !c.buf.empty();
       if (in_request) head_deadline = lowres_clock::now() + _options.header_timeout;
       reply rep = co_await _routes.handle(req);
-      if (rep.status < 200 || rep.status > 599) {
-        // A final reply must be 2xx-5xx; anything else would break the
-        // framing the client relies on.
-        http_log.warn("{} {}: the handler's status {} is not a final status; sending 500", req.method,
-                      req.path, rep.status);
-        rep = reply::of(500);
-      }
-      ++_stats.requests_served;
-      arm_send();
-      bool keep = co_await write_reply(c, req, rep, req.keep_alive && !_stopping);
-      c.send_deadline.cancel();
+      bool keep = co_await finish_request(c, req, rep);
+      req = request();
+      reserved.release();
       need_flush = true;
       if (!keep) {
-        may_linger = !buf.empty();  // it sent more after a last request
+        may_linger = !c.buf.empty();  // it sent more after a last request
         break;
       }
     }
@@ -430,6 +514,8 @@ future<> http_server::serve(connected_socket socket) {
   }
   c.deadline.cancel();
   c.send_deadline.cancel();
+  reserved.release();
+  c.detach_body_reader();
   try {
     co_await c.out.close();  // the peer reads the end of our stream
     // After a refusal, or a last request followed by more bytes, read what
@@ -449,6 +535,134 @@ future<> http_server::serve(connected_socket socket) {
     }
   } catch (...) {
   }
+}
+
+future<bool> http_server::finish_request(connection& c, request& req, reply& rep) {
+  if (rep.status < 200 || rep.status > 599) {
+    // A final reply must be 2xx-5xx; anything else would break the
+    // framing the client relies on.
+    http_log.warn("{} {}: the handler's status {} is not a final status; sending 500", req.method, req.path,
+                  rep.status);
+    rep = reply::of(500);
+  }
+  ++_stats.requests_served;
+  c.send_deadline.rearm(lowres_clock::now() + _options.send_timeout);
+  bool keep = co_await write_reply(c, req, rep, req.keep_alive && !_stopping);
+  c.send_deadline.cancel();
+  co_return keep;
+}
+
+future<> http_server::shed(connection& c) {
+  ++_stats.requests_shed;
+  ++_stats.requests_refused;
+  http_log.debug("{} {}: no memory for its body within {} ms; 503", c.parser.current().method,
+                 c.parser.current().path, _options.body_memory_wait.count());
+  c.send_deadline.rearm(lowres_clock::now() + _options.send_timeout);
+  co_await write_refusal(c, 503, "the server has no memory for the body now; try again later");
+  c.send_deadline.cancel();
+}
+
+// Reads a streamed request body from the connection, piece by piece, for
+// the handler's body_stream(). Lives in the connection while a streamed
+// request is served; the source the handler holds reaches it only while
+// attached (a handler that keeps the stream past its request reads an
+// error, never a connection that is gone).
+class http_server::body_reader {
+ public:
+  body_reader(http_server& server, connection& c) noexcept : _server(server), _c(c) {}
+
+  // The next piece of the body; empty at its end. Fails if the body is
+  // malformed, ends early, or stops arriving for body_timeout.
+  future<temporary_buffer<char>> next() {
+    for (;;) {
+      auto& p = _c.parser;
+      if (p.state() == request_parser::status::failed) {
+        throw std::runtime_error("malformed request body: " + p.error_reason());
+      }
+      if (!p.body_pending()) co_return temporary_buffer<char>();
+      if (_c.buf.empty()) {
+        // An idle body deadline: a streamed body may take as long as it
+        // likes as long as it keeps coming.
+        _c.deadline.rearm(lowres_clock::now() + _server._options.body_timeout);
+        _c.buf = co_await _c.in.read();
+        _c.deadline.cancel();
+        if (_c.buf.empty()) throw std::runtime_error("the request body ended early");
+      }
+      std::size_t used = p.feed(_c.buf.view());
+      std::string_view piece = p.body_piece();
+      temporary_buffer<char> out;
+      if (!piece.empty()) out = _c.buf.share(static_cast<std::size_t>(piece.data() - _c.buf.get()), piece.size());
+      _c.buf.trim_front(used);
+      _bytes += out.size();
+      if (!out.empty()) co_return out;
+    }
+  }
+
+  std::uint64_t bytes() const noexcept { return _bytes; }
+
+ private:
+  http_server& _server;
+  connection& _c;
+  std::uint64_t _bytes = 0;
+};
+
+// The data_source of request::body_stream().
+class http_server::body_source final : public data_source_impl<char> {
+ public:
+  explicit body_source(connection& c) noexcept : _c(&c) { c.source = this; }
+  ~body_source() override {
+    if (_c != nullptr) _c->source = nullptr;
+  }
+  future<temporary_buffer<char>> get() override {
+    if (_c == nullptr || _c->reader == nullptr) {
+      return make_exception_future<temporary_buffer<char>>(
+          std::logic_error("request body read after its request was answered"));
+    }
+    return _c->reader->next();
+  }
+  void detach() noexcept { _c = nullptr; }
+
+ private:
+  connection* _c;
+};
+
+void http_server::connection::detach_body_reader() noexcept {
+  if (source != nullptr) {
+    source->detach();
+    source = nullptr;
+  }
+  reader.reset();
+}
+
+future<bool> http_server::serve_streamed(connection& c) {
+  ++_stats.bodies_streamed;
+  request& req = c.parser.current();
+  c.reader = std::make_unique<body_reader>(*this, c);
+  req._body = input_stream<char>(data_source<char>(std::make_unique<body_source>(c)));
+  req._body_streamed = true;
+  reply rep = co_await _routes.handle(req);
+  bool keep = co_await finish_request(c, req, rep);
+  // What the handler left unread is drained, within bounds; a body that
+  // is malformed or would not end closes the connection instead. The
+  // reply goes out first: the client may wait for it before it sends more.
+  if (c.parser.body_pending()) {
+    c.send_deadline.rearm(lowres_clock::now() + _options.send_timeout);
+    co_await c.out.flush();
+    c.send_deadline.cancel();
+  }
+  std::uint64_t drained = 0;
+  while (keep && c.parser.body_pending() && c.parser.state() == request_parser::status::need_more) {
+    if (drained > _options.unread_body_drain_max || _stopping) {
+      keep = false;
+      break;
+    }
+    auto b = co_await c.reader->next();
+    drained += b.size();
+  }
+  if (c.parser.state() != request_parser::status::done) keep = false;
+  c.detach_body_reader();
+  c.parser.reset();
+  co_return keep;
 }
 
 }  // namespace reef::http

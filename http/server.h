@@ -31,6 +31,7 @@
 #include <chrono>
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,15 @@ struct server_options {
   std::chrono::milliseconds send_timeout{60'000};
   /// Connections served at once on each shard.
   std::size_t connections_max = 10'000;
+  /// Memory for buffered request bodies on each shard, in bytes (at least
+  /// limits.body_max): a request whose body does not fit waits for room,
+  /// at most `body_memory_wait`, then gets 503 and the connection closes.
+  /// (Streamed bodies, routes::add_streaming, take none of it.)
+  std::size_t buffered_body_memory_max = 256 * 1024 * 1024;
+  std::chrono::milliseconds body_memory_wait{5'000};
+  /// What the server reads and drops of a streamed body the handler left
+  /// unread, at most, before it closes the connection instead.
+  std::uint64_t unread_body_drain_max = 1024 * 1024;
   /// The Server field of every reply.
   std::string server_name = "Reef";
 };
@@ -69,6 +79,10 @@ struct server_stats {
   std::uint64_t requests_refused = 0;
   /// Connections closed by a timeout (idle, head, body or send).
   std::uint64_t timeouts = 0;
+  /// Requests refused with 503: no memory for their body in time.
+  std::uint64_t requests_shed = 0;
+  /// Requests whose body was streamed to their handler.
+  std::uint64_t bodies_streamed = 0;
 };
 
 class http_server {
@@ -98,9 +112,19 @@ class http_server {
 
  private:
   struct connection;
+  class body_reader;
+  class body_source;
 
   future<> accept_loop(server_socket& listener);
   future<> serve(connected_socket socket);
+  // Serves the request whose head was just read and whose body streams to
+  // its handler; resolves with whether the connection may stay open.
+  future<bool> serve_streamed(connection& c);
+  // Writes the reply to a handled request; whether the connection may stay
+  // open.
+  future<bool> finish_request(connection& c, request& req, reply& rep);
+  // Refuses the current request with 503: no memory for its body.
+  future<> shed(connection& c);
   // Resolves with whether the connection may stay open.
   future<bool> write_reply(connection& c, request& req, reply& rep, bool keep_alive);
   future<> write_refusal(connection& c, int status, std::string_view reason);
@@ -114,6 +138,7 @@ class http_server {
   std::list<connection*> _connections;
   gate _gate;
   semaphore _connection_slots;
+  semaphore _body_memory;  // bytes of buffered request bodies
   server_stats _stats;
   bool _stopping = false;
 };

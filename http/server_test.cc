@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -523,6 +525,124 @@ REEF_TEST(http_server, adding_routes_while_a_handler_is_suspended_keeps_its_capt
   release.set_value();
   response r = co_await c.read_response();
   EXPECT_EQ(r.body, "1234");
+  co_await s.server.stop();
+}
+
+// A streaming echo: the reply's body is the request's, copied piece by
+// piece while it arrives.
+void add_streaming_routes(routes& r) {
+  r.add_streaming("POST", "/stream-echo", [](request& req) {
+    EXPECT_TRUE(req.content.empty());
+    auto copy = [&req](output_stream<char>& out) -> future<> {
+      for (;;) {
+        auto b = co_await req.body_stream().read();
+        if (b.empty()) break;
+        co_await out.write(std::move(b));
+      }
+    };
+    if (req.content_length) return reply().write_body("application/octet-stream", copy, *req.content_length);
+    return reply().write_body("application/octet-stream", copy);
+  });
+  r.add_streaming("POST", "/ignore-body", [](request&) { return reply().write_body("text/plain", "ignored"); });
+}
+
+std::string pattern_bytes(std::size_t n) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+  return s;
+}
+
+REEF_TEST(http_server, a_streamed_body_reaches_the_handler_as_it_arrives_whatever_its_size) {
+  server_options o;
+  o.limits.body_max = 1024;  // buffered bodies: small
+  test_server s(o);
+  add_streaming_routes(s.server.get_routes());
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  const std::string body = pattern_bytes(3 * 1024 * 1024);
+  // Sized, and sent in pieces while the reply comes back.
+  co_await c.send("POST /stream-echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) +
+                  "\r\n\r\n");
+  auto reading = c.read_response();
+  for (std::size_t at = 0; at < body.size(); at += 100'000) co_await c.send(body.substr(at, 100'000));
+  response r = co_await std::move(reading);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers.get("content-length"), std::to_string(body.size()));
+  EXPECT_TRUE(r.body == body) << "the echo differs (" << r.body.size() << " bytes)";
+  // Chunked, with an extension and a trailer, on the same connection.
+  std::string chunked;
+  for (std::size_t at = 0; at < body.size(); at += 65'536) {
+    std::size_t n = std::min<std::size_t>(65'536, body.size() - at);
+    char size_line[32];
+    std::snprintf(size_line, sizeof(size_line), "%zx;x=1\r\n", n);
+    chunked += size_line + body.substr(at, n) + "\r\n";
+  }
+  chunked += "0\r\nT: 1\r\n\r\n";
+  co_await c.send("POST /stream-echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
+  reading = c.read_response();
+  co_await c.send(chunked);
+  r = co_await std::move(reading);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body == body) << "the chunked echo differs (" << r.body.size() << " bytes)";
+  EXPECT_EQ(s.server.stats().bodies_streamed, 2u);
+  // The buffered route still refuses what is over body_max.
+  co_await c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n");
+  EXPECT_EQ((co_await c.read_response()).status, 413);
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, a_streamed_body_left_unread_is_drained_or_the_connection_closes) {
+  server_options o;
+  o.unread_body_drain_max = 64 * 1024;
+  test_server s(o);
+  add_streaming_routes(s.server.get_routes());
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send("POST /ignore-body HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n" + std::string(1000, 'z') +
+                  "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ((co_await c.read_response()).body, "ignored");
+  EXPECT_EQ((co_await c.read_response()).body, "Hello, world!\n") << "the small leftover was drained";
+  const std::size_t big = 1024 * 1024;
+  co_await c.send("POST /ignore-body HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(big) + "\r\n\r\n");
+  response r = co_await c.read_response();
+  EXPECT_EQ(r.body, "ignored");
+  auto sending = c.send(std::string(big, 'y')).handle_exception([](std::exception_ptr) {});
+  EXPECT_TRUE(co_await c.closed_by_server()) << "a megabyte unread is not drained";
+  co_await std::move(sending);
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, buffered_bodies_wait_for_memory_then_get_503) {
+  server_options o;
+  o.limits.body_max = 60'000;
+  o.buffered_body_memory_max = 100'000;  // one body of 60 000 at a time
+  o.body_memory_wait = 300ms;
+  test_server s(o);
+  co_await s.start();
+  const std::string head = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 60000\r\n\r\n";
+  const std::string body(60'000, 'b');
+  auto a = co_await client::connect_to(s.address());
+  co_await a.send(head + body.substr(0, 1000));  // holds its 60 000 while the rest comes
+  co_await sleep(20ms);
+  auto b = co_await client::connect_to(s.address());
+  co_await b.send(head + body);
+  response refused = co_await b.read_response();
+  EXPECT_EQ(refused.status, 503) << "no room within the wait";
+  EXPECT_EQ(refused.headers.get("connection"), "close");
+  EXPECT_EQ(s.server.stats().requests_shed, 1u);
+  // A waiter that gets room in time is served.
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send(head + body);
+  co_await sleep(50ms);  // c waits for a's memory
+  co_await a.send(body.substr(1000));
+  EXPECT_EQ((co_await a.read_response()).body.size(), 60'000u);
+  response served = co_await c.read_response();
+  EXPECT_EQ(served.status, 200);
+  EXPECT_EQ(served.body.size(), 60'000u);
+  // Chunked bodies take their memory as they grow, within the same budget.
+  auto d = co_await client::connect_to(s.address());
+  co_await d.send("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+  EXPECT_EQ((co_await d.read_response()).body, "hello");
   co_await s.server.stop();
 }
 
