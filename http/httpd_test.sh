@@ -49,7 +49,11 @@ must() {
 # Starts httpd with the given flags on a port the kernel picks; sets $pid
 # and $base.
 start_httpd() {
-  "$httpd" --port 0 "$@" >"$work/httpd.log" 2>&1 &
+  # Emptied here, before httpd starts: the wait below must not find the
+  # previous run's start line in it (under load the new process may open
+  # and truncate the file only after the first look).
+  : >"$work/httpd.log" || fail "cannot write $work/httpd.log"
+  "$httpd" --port 0 "$@" >>"$work/httpd.log" 2>&1 &
   pid=$!
   local i
   for i in $(seq 300); do

@@ -215,6 +215,9 @@ future<> http_server::stop() {
     if (c->idle) c->socket.shutdown_input();
   }
   co_await _gate.close();
+  // What the listeners run in the background (round-robin's accept loop)
+  // ends before they go.
+  for (auto& l : _listeners) co_await l.close();
   _listeners.clear();
 }
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <algorithm>
 #include <new>
 
 namespace reef::memory {
@@ -18,14 +19,18 @@ namespace {
 
 constexpr std::size_t page_bits = 12;
 constexpr std::size_t page_size = std::size_t{1} << page_bits;
-// Address space per arena: 32 GiB where the reservation fits, less where it
-// does not (ThreadSanitizer leaves programs a few TiB, valgrind and
-// `ulimit -v` less); chosen once. At the least, 16 MiB per arena.
-constexpr std::size_t arena_bits_wanted = 35;
+// Address space per arena, as a power of two: at most 32 GiB, at least
+// 16 MiB. A shard's arena gets twice its limit (room for fragmentation),
+// or, with no limit, as much of 32 GiB as fits beside the others where the
+// reservation fits (ThreadSanitizer leaves programs a few TiB, valgrind
+// and `ulimit -v` less). The fallback arena gets what fits of 32 GiB.
+constexpr std::size_t arena_bits_most = 35;
 constexpr std::size_t arena_bits_least = 24;
-std::size_t arena_bits = arena_bits_wanted;  // set before region_base is published
 constexpr unsigned arena_count = max_shards + 1;  // the last one is the fallback
 constexpr unsigned fallback_index = max_shards;
+// Shard arenas reserved when nothing configured them (tests, programs
+// without app_template): the machine's CPUs, at least this many.
+constexpr unsigned default_shard_slots = 64;
 constexpr std::size_t small_max = 16 * 1024;
 constexpr std::size_t huge_min = 32u << 20;
 constexpr std::size_t commit_step = 2u << 20;  // commit address space 2 MiB at a time
@@ -103,12 +108,6 @@ struct page_info {
   std::uint8_t size_class;
 };
 
-// An arena's geometry, in pages: its metadata first, then its data.
-inline std::size_t arena_pages() noexcept { return (std::size_t{1} << arena_bits) >> page_bits; }
-inline std::size_t meta_pages() noexcept {
-  return (arena_pages() * sizeof(page_info) + page_size - 1) / page_size;
-}
-inline std::size_t data_pages() noexcept { return arena_pages() - meta_pages(); }
 
 // A free span's first bytes: its links in its size bucket.
 struct free_span {
@@ -167,20 +166,22 @@ huge_header* find_huge(const void* p) noexcept {
 
 // --- Arenas. ----------------------------------------------------------------
 
-std::atomic<char*> region_base{nullptr};
-
-// Reserves the address space of every arena, once, on first use.
-void ensure_region() noexcept;
-
 class arena {
  public:
-  void init(unsigned index, char* start) noexcept {
+  // The arena's address space: 2^size_bits bytes at `start`, its metadata
+  // first, then its data.
+  void init(unsigned index, char* start, std::size_t size_bits) noexcept {
     _index = index;
+    const std::size_t arena_pages = (std::size_t{1} << size_bits) >> page_bits;
+    const std::size_t meta_pages = (arena_pages * sizeof(page_info) + page_size - 1) / page_size;
+    _data_pages = arena_pages - meta_pages;
     _meta = reinterpret_cast<page_info*>(start);
-    _data = start + meta_pages() * page_size;
-    _data_end = _data + (data_pages() << page_bits);
+    _data = start + meta_pages * page_size;
+    _data_end = _data + (_data_pages << page_bits);
     _committed_pages = 0;
   }
+
+  std::size_t data_pages() const noexcept { return _data_pages; }
 
   unsigned index() const noexcept { return _index; }
 
@@ -301,9 +302,7 @@ class arena {
     std::size_t slack = alignment > page_size ? alignment : 0;
     std::size_t mapping_size = (size + header + slack + page_size - 1) & ~(page_size - 1);
     std::size_t pages = mapping_size >> page_bits;
-    if (mapping_size < size || (_limit_pages != 0 && _pages_held + pages > _limit_pages)) {
-      return fail();
-    }
+    if (mapping_size < size || !within_limit(pages)) return fail();
     void* m = ::mmap(nullptr, mapping_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return fail();
     bind_to_node(static_cast<char*>(m), mapping_size);
@@ -389,7 +388,19 @@ class arena {
     return nullptr;
   }
 
+  bool initialized() const noexcept { return _data != nullptr; }
+
  private:
+  // Whether `pages` more fit under the limit; at the limit, memory other
+  // shards freed for this arena comes back first (it may be what makes
+  // room).
+  bool within_limit(std::size_t pages) noexcept {
+    if (_limit_pages == 0 || _pages_held + pages <= _limit_pages) return true;
+    if (_remote.load(std::memory_order_relaxed) == nullptr) return false;
+    drain_remote();
+    return _pages_held + pages <= _limit_pages;
+  }
+
   static constexpr std::size_t npos = ~std::size_t{0};
 
   std::size_t page_of(const void* p) const noexcept {
@@ -482,8 +493,7 @@ class arena {
   }
 
   std::size_t allocate_pages(std::size_t pages) noexcept {
-    if (region_base.load(std::memory_order_acquire) == nullptr) ensure_region();
-    if (_limit_pages != 0 && _pages_held + pages > _limit_pages) return npos;
+    if (!within_limit(pages)) return npos;
     // First fit among the free spans, smallest bucket that can hold it.
     for (unsigned b = floor_log2(pages); b < span_buckets; ++b) {
       for (free_span* s = _buckets[b]; s != nullptr; s = s->next) {
@@ -524,6 +534,7 @@ class arena {
   }
 
   unsigned _index = 0;
+  std::size_t _data_pages = 0;
   page_info* _meta = nullptr;
   char* _data = nullptr;
   char* _data_end = nullptr;
@@ -545,7 +556,28 @@ class arena {
 
 arena arenas[arena_count];
 std::mutex fallback_mutex;  // guards arenas[fallback_index]
-std::once_flag init_once;
+
+// A reservation of address space cut into equal slots, one arena each: the
+// arena that owns a pointer is its offset's slot. Published by `base`
+// (release) after the rest is written.
+struct region {
+  std::atomic<char*> base{nullptr};
+  std::size_t slot_bits = 0;
+  unsigned slots = 0;
+  unsigned first_arena = 0;
+
+  arena* arena_of(const void* p) const noexcept {
+    char* b = base.load(std::memory_order_acquire);
+    if (b == nullptr || static_cast<const char*>(p) < b) return nullptr;
+    auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - b);
+    if (offset >= (std::size_t{slots} << slot_bits)) return nullptr;
+    return &arenas[first_arena + (offset >> slot_bits)];
+  }
+};
+
+region shard_region;     // arenas 0..slots-1, reserved by configure() or the first bind
+region fallback_region;  // the fallback arena, reserved at first use
+std::mutex region_mutex;   // reserving either
 
 thread_local arena* this_thread_arena = nullptr;
 
@@ -559,39 +591,73 @@ struct remote_batch {
 thread_local remote_batch remote_batches[arena_count];
 thread_local std::uint64_t remote_pending_mask[(arena_count + 63) / 64];
 
-void ensure_region() noexcept {
-  std::call_once(init_once, [] {
-    void* base = MAP_FAILED;
-    for (std::size_t bits = arena_bits_wanted; bits >= arena_bits_least; --bits) {
-      base = ::mmap(nullptr, (std::size_t{1} << bits) * arena_count, PROT_NONE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-      if (base != MAP_FAILED) {
-        arena_bits = bits;
-        break;
-      }
-    }
-    if (base == MAP_FAILED) die("reef allocator: cannot reserve its address space\n");
-    for (unsigned i = 0; i < arena_count; ++i) {
-      arenas[i].init(i, static_cast<char*>(base) + (std::size_t{i} << arena_bits));
-    }
-    region_base.store(static_cast<char*>(base), std::memory_order_release);
-  });
+// The smallest power of two (as bits) at least `bytes`, within the arena
+// bounds.
+std::size_t bits_for(std::size_t bytes) noexcept {
+  std::size_t bits = arena_bits_least;
+  while (bits < arena_bits_most && (std::size_t{1} << bits) < bytes) ++bits;
+  return bits;
 }
 
-// The arena holding `p`, or nullptr for a pointer outside the reservation.
-inline arena* arena_of(const void* p) noexcept {
-  char* b = region_base.load(std::memory_order_acquire);
-  if (b == nullptr) return nullptr;
-  auto offset = static_cast<std::size_t>(static_cast<const char*>(p) - b);
-  if (static_cast<const char*>(p) < b || offset >= (std::size_t{1} << arena_bits) * arena_count) {
-    return nullptr;
+// Reserves `slots` slots of 2^bits bytes (fewer bits where that does not
+// fit, down to the least) for arenas first_arena.. and publishes `r`.
+// REQUIRES: region_mutex held, r not yet reserved.
+bool reserve(region& r, unsigned first_arena, unsigned slots, std::size_t bits) noexcept {
+  for (; bits >= arena_bits_least; --bits) {
+    void* base = ::mmap(nullptr, std::size_t{slots} << bits, PROT_NONE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) continue;
+    for (unsigned i = 0; i < slots; ++i) {
+      arenas[first_arena + i].init(first_arena + i, static_cast<char*>(base) + (std::size_t{i} << bits), bits);
+    }
+    r.slot_bits = bits;
+    r.slots = slots;
+    r.first_arena = first_arena;
+    r.base.store(static_cast<char*>(base), std::memory_order_release);
+    return true;
   }
-  return &arenas[offset >> arena_bits];
+  return false;
+}
+
+void ensure_fallback_region() noexcept {
+  if (fallback_region.base.load(std::memory_order_acquire) != nullptr) return;
+  std::lock_guard lock(region_mutex);
+  if (fallback_region.base.load(std::memory_order_relaxed) != nullptr) return;
+  if (!reserve(fallback_region, fallback_index, 1, arena_bits_most)) {
+    die("reef allocator: cannot reserve its address space\n");
+  }
+}
+
+// Reserves the shard arenas with what configure() says, or, when nothing
+// configured them, the defaults. REQUIRES: region_mutex held.
+bool ensure_shard_region_locked(unsigned shards, std::size_t limit_per_shard) noexcept {
+  if (shard_region.base.load(std::memory_order_relaxed) != nullptr) return true;
+  std::size_t bits = limit_per_shard == 0 ? arena_bits_most : bits_for(2 * limit_per_shard);
+  return reserve(shard_region, 0, shards, bits);
+}
+
+unsigned default_shards() noexcept {
+  long cpus = ::sysconf(_SC_NPROCESSORS_CONF);
+  unsigned n = cpus > 0 ? static_cast<unsigned>(cpus) : 1;
+  if (n < default_shard_slots) n = default_shard_slots;
+  return n > max_shards ? max_shards : n;
+}
+
+// The arena holding `p`, or nullptr for a pointer outside the reservations.
+inline arena* arena_of(const void* p) noexcept {
+  if (arena* a = shard_region.arena_of(p)) return a;
+  return fallback_region.arena_of(p);
+}
+
+// The fallback arena, reserved. REQUIRES: fallback_mutex held (to use it).
+arena& fallback_arena() noexcept {
+  ensure_fallback_region();
+  return arenas[fallback_index];
 }
 
 arena& home_arena() noexcept {
   if (this_thread_arena != nullptr) return *this_thread_arena;
-  return arenas[fallback_index];
+  return fallback_arena();
 }
 
 void* allocate_in(arena& a, std::size_t alignment, std::size_t size) noexcept {
@@ -640,8 +706,16 @@ void free_remote(arena& owner, void* p) noexcept {
 
 }  // namespace
 
-bool configure(const allocator_config& config) noexcept {
-  if (config.shards > max_shards) return false;
+const char* configure(const allocator_config& config) noexcept {
+  if (config.shards == 0 || config.shards > max_shards) return "the number of shards is not 1 to max_shards";
+  {
+    std::lock_guard lock(region_mutex);
+    if (shard_region.base.load(std::memory_order_relaxed) != nullptr) {
+      if (config.shards > shard_region.slots) return "the arenas were set up for fewer shards (configure first)";
+    } else if (!ensure_shard_region_locked(config.shards, config.limit_per_shard_bytes)) {
+      return "cannot reserve address space for that many shards";
+    }
+  }
   bool single_node = true;
   for (int node : config.numa_node_of_shard) {
     if (node != config.numa_node_of_shard.front()) single_node = false;
@@ -652,7 +726,7 @@ bool configure(const allocator_config& config) noexcept {
       arenas[s].set_numa_node(config.numa_node_of_shard[s]);
     }
   }
-  return true;
+  return nullptr;
 }
 
 void set_limit(unsigned shard, std::size_t bytes) noexcept {
@@ -660,12 +734,26 @@ void set_limit(unsigned shard, std::size_t bytes) noexcept {
 }
 
 void bind_this_thread_to_shard(unsigned shard) noexcept {
-  if (shard >= max_shards) {
-    this_thread_arena = nullptr;
+  if (shard_region.base.load(std::memory_order_acquire) == nullptr) {
+    std::lock_guard lock(region_mutex);
+    ensure_shard_region_locked(std::max(default_shards(), std::min(shard + 1, max_shards)), 0);
+  }
+  if (shard >= shard_region.slots) {
+    this_thread_arena = nullptr;  // beyond the arenas set up: the fallback
     return;
   }
   this_thread_arena = &arenas[shard];
   this_thread_arena->drain_remote();
+}
+
+std::size_t shard_arena_bytes() noexcept {
+  if (shard_region.base.load(std::memory_order_acquire) == nullptr) return 0;
+  return std::size_t{1} << shard_region.slot_bits;
+}
+
+unsigned shard_arenas() noexcept {
+  if (shard_region.base.load(std::memory_order_acquire) == nullptr) return 0;
+  return shard_region.slots;
 }
 
 void unbind_this_thread() noexcept {
@@ -686,6 +774,7 @@ namespace {
     if (size <= small_max) return a->allocate_small(size);
     return allocate_in(*a, 16, size);
   }
+  ensure_fallback_region();
   std::lock_guard lock(fallback_mutex);
   return allocate_in(home_arena(), 16, size);
 }
@@ -708,6 +797,7 @@ void* allocate_aligned(std::size_t alignment, std::size_t size) noexcept {
   if (size > size_max) return nullptr;
   arena* a = this_thread_arena;
   if (a != nullptr) return allocate_in(*a, alignment, size);
+  ensure_fallback_region();
   std::lock_guard lock(fallback_mutex);
   return allocate_in(home_arena(), alignment, size);
 }
@@ -800,6 +890,7 @@ void flush_remote_frees() noexcept {
 
 allocator_stats local_stats() noexcept {
   if (this_thread_arena != nullptr) return this_thread_arena->stats();
+  ensure_fallback_region();
   std::lock_guard lock(fallback_mutex);
   return home_arena().stats();
 }

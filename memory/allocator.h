@@ -1,12 +1,16 @@
 // The sharded allocator: one arena per shard, where memory is allocated
 // without locks or atomics, and freed back to its owner.
 //
-// Layout: at first use the allocator reserves (PROT_NONE, nothing
-// committed) one large virtual range split into equal arenas, one per shard
-// plus one fallback arena for threads that are not shards (and for the
-// process before the shards start). The arena that owns a pointer is
-// therefore known from its address alone. An arena commits its range as it
-// grows.
+// Layout: the allocator reserves (PROT_NONE, nothing committed) two virtual
+// ranges: one for the fallback arena, at first use, for threads that are
+// not shards (and for the process before the shards start); and one split
+// into equal arenas, one per shard, when configure() says how many shards
+// and how much each may hold (or, without configure(), at the first
+// bind_this_thread_to_shard(), for the machine's CPUs and no limit). An
+// arena's range is twice its limit, rounded up to a power of two (16 MiB
+// to 32 GiB): what --memory allows, with room to fragment, not a fixed
+// size per shard. The arena that owns a pointer is therefore known from its
+// address alone. An arena commits its range as it grows.
 //
 // Inside an arena:
 //   * small objects (up to 16 KiB, 36 size classes) come from per-class
@@ -25,9 +29,10 @@
 // shared and takes a mutex instead.
 //
 // Limits: configure() caps each shard's arena (--memory and
-// --reserve-memory, split across shards). An allocation past the cap fails:
-// allocate() returns nullptr (malloc returns nullptr, operator new throws
-// std::bad_alloc); nothing is overcommitted silently.
+// --reserve-memory, split across shards). At the cap, memory that other
+// shards freed for the arena comes home first; an allocation still past
+// the cap fails: allocate() returns nullptr (malloc returns nullptr,
+// operator new throws std::bad_alloc); nothing is overcommitted silently.
 //
 // Thread rules: allocate/free from any thread. A thread is a shard's owner
 // between bind_this_thread_to_shard() and unbind_this_thread() (smp does
@@ -43,9 +48,10 @@
 
 namespace reef::memory {
 
-/// Shards with an arena of their own; a thread bound to a higher shard
-/// number uses the fallback arena (correct, but with a lock).
-inline constexpr unsigned max_shards = 127;
+/// Shards with an arena of their own at most; a thread bound to a shard
+/// number beyond the arenas set up uses the fallback arena (correct, but
+/// with a lock).
+inline constexpr unsigned max_shards = 1024;
 
 /// Per-arena counters. Updated only by the arena's owner.
 struct allocator_stats {
@@ -68,11 +74,18 @@ struct allocator_config {
   std::vector<int> numa_node_of_shard;
 };
 
-/// Sets limits and NUMA binding. REQUIRES: called before the shards' threads
-/// bind to their arenas (smp/app_template does, from --memory and
-/// --reserve-memory).
-/// Returns false (and changes nothing) for more than max_shards shards.
-bool configure(const allocator_config& config) noexcept;
+/// Sets up the shards' arenas: their number, address space and limits,
+/// and NUMA binding. Call it before any thread binds to a shard
+/// (smp/app_template does, from --smp, --memory and --reserve-memory).
+/// Returns nullptr, or why nothing was changed: more than max_shards
+/// shards, more shards than arenas already set up (by an earlier bind), or
+/// no address space for them.
+const char* configure(const allocator_config& config) noexcept;
+
+/// The address space of each shard's arena, and how many arenas there
+/// are; 0 before configure() or the first bind.
+std::size_t shard_arena_bytes() noexcept;
+unsigned shard_arenas() noexcept;
 
 /// Caps shard `shard`'s arena at `bytes` (0: no limit); configure() sets
 /// them all. REQUIRES: called on the arena's owner thread, or before any

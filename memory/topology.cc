@@ -169,7 +169,7 @@ std::vector<unsigned> parse_cpuset(std::string_view text) {
 }
 
 std::vector<cpu_info> select_cpus(const topology& topo, std::optional<unsigned> smp,
-                                  const std::optional<std::vector<unsigned>>& cpuset) {
+                                  const std::optional<std::vector<unsigned>>& cpuset, bool overprovisioned) {
   std::vector<cpu_info> usable;
   if (cpuset) {
     for (unsigned os_index : *cpuset) {
@@ -186,6 +186,13 @@ std::vector<cpu_info> select_cpus(const topology& topo, std::optional<unsigned> 
   if (smp && *smp == 0) throw flag_error("flag --smp: needs at least one shard");
   if (usable.empty()) throw flag_error("flag --cpuset: no CPU to run on");
   unsigned wanted = smp.value_or(static_cast<unsigned>(usable.size()));
+  if (wanted > usable.size() && overprovisioned) {
+    // Several shards to a CPU: every CPU once, then again, in order.
+    std::vector<cpu_info> shared;
+    shared.reserve(wanted);
+    for (unsigned i = 0; i < wanted; ++i) shared.push_back(usable[i % usable.size()]);
+    return shared;
+  }
   if (wanted > usable.size()) {
     throw flag_error("flag --smp: " + std::to_string(wanted) + " shards, but only " +
                      std::to_string(usable.size()) + " CPU(s) are available" +

@@ -72,11 +72,15 @@ std::vector<unsigned> parse_cpuset(std::string_view text);
 /// The CPUs the shards run on, one per shard, shard 0 first.
 ///   smp:    how many shards (default: every CPU allowed / listed).
 ///   cpuset: which CPUs may be used (default: all allowed ones).
+///   overprovisioned: more shards than CPUs are allowed; they take the
+///           CPUs in turn, several to a CPU (--overprovisioned).
 /// With fewer shards than CPUs, distinct cores come before a second PU of
 /// the same core, and NUMA nodes are used in turn. Throws flag_error naming
 /// `--smp` or `--cpuset` when the request cannot be met (more shards than
-/// CPUs, a listed CPU that is not allowed, zero shards).
+/// CPUs without `overprovisioned`, a listed CPU that is not allowed, zero
+/// shards).
 std::vector<cpu_info> select_cpus(const topology& topo, std::optional<unsigned> smp,
-                                  const std::optional<std::vector<unsigned>>& cpuset);
+                                  const std::optional<std::vector<unsigned>>& cpuset,
+                                  bool overprovisioned = false);
 
 }  // namespace reef::memory

@@ -170,6 +170,11 @@ class server_socket_impl {
   virtual future<accept_result> accept() = 0;
   virtual void abort_accept() = 0;
   virtual socket_address local_address() const = 0;
+  /// abort_accept(), then whatever the socket runs in the background ends.
+  virtual future<> close() {
+    abort_accept();
+    return make_ready_future<>();
+  }
 };
 
 /// A listening socket.
@@ -186,6 +191,11 @@ class server_socket {
   future<accept_result> accept() { return _impl->accept(); }
   /// Stops accepting: the pending and later accept() fail.
   void abort_accept() { _impl->abort_accept(); }
+  /// Stops accepting (as abort_accept()) and resolves once the socket's
+  /// background work has ended (round-robin balancing runs an accept loop
+  /// on shard 0, which hands connections out). Destroying the socket
+  /// without it is safe too; this is for a caller that wants to know.
+  future<> close() { return _impl->close(); }
   /// Where it listens (with the port the kernel picked, if 0 was asked).
   socket_address local_address() const { return _impl->local_address(); }
   explicit operator bool() const noexcept { return static_cast<bool>(_impl); }

@@ -11,15 +11,18 @@
 #include <cerrno>
 #include <deque>
 #include <optional>
-#include <map>
 #include <mutex>
+#include <unordered_map>
 #include <system_error>
 #include <vector>
 
+#include "core/coroutine.h"
 #include "core/do_with.h"
 #include "core/loop.h"
 #include "core/queue.h"
 #include "core/reactor.h"
+#include "core/shared_future.h"
+#include "core/sleep.h"
 #include "smp/smp.h"
 
 namespace reef {
@@ -381,9 +384,14 @@ class multishot_acceptor final : public multishot_receiver {
     }
   }
 
-  // The socket is gone: end the operation, then this.
+  // The socket is gone: end the operation, then this. A waiting accept()
+  // fails now.
   void release() noexcept {
     _orphaned = true;
+    if (_reader) {
+      _reader->set_exception(error_of(ECONNABORTED, "accept"));
+      _reader.reset();
+    }
     for (int fd : _ready) ::close(fd);
     _ready.clear();
     if (!_armed) {
@@ -447,13 +455,18 @@ class multishot_acceptor final : public multishot_receiver {
   bool _orphaned = false;
 };
 
-// Accepts on a socket of this shard.
+// Accepts on a socket of this shard. What a pending accept needs lives in
+// `_shared` (the descriptor and whether the socket was aborted or is gone),
+// never in the socket itself: the socket may be destroyed while an accept
+// waits, which then fails (ECONNABORTED) and touches nothing freed.
 class posix_server_socket final : public server_socket_impl {
  public:
-  explicit posix_server_socket(shared_fd fd) : _fd(std::move(fd)) {
-    if (engine().io().supports_multishot()) _acceptor = new multishot_acceptor(_fd);
+  explicit posix_server_socket(shared_fd fd) : _shared(std::make_shared<shared>(std::move(fd))) {
+    if (engine().io().supports_multishot()) _acceptor = new multishot_acceptor(_shared->fd);
   }
   ~posix_server_socket() override {
+    _shared->aborted = true;
+    if (_shared->accept_pending && engine_is_ready()) engine().io().cancel(_shared->fd->get());
     if (_acceptor != nullptr) _acceptor->release();
   }
   posix_server_socket(const posix_server_socket&) = delete;
@@ -461,7 +474,7 @@ class posix_server_socket final : public server_socket_impl {
 
   // The next connection's descriptor (the caller owns it).
   future<accepted_fd> accept_fd() {
-    if (_aborted) return make_exception_future<accepted_fd>(error_of(ECONNABORTED, "accept"));
+    if (_shared->aborted) return make_exception_future<accepted_fd>(error_of(ECONNABORTED, "accept"));
     if (_acceptor != nullptr) {
       if (auto f = _acceptor->accept()) return std::move(*f);
     }
@@ -471,13 +484,15 @@ class posix_server_socket final : public server_socket_impl {
     };
     auto p = std::make_unique<peer>();
     auto* raw = p.get();
+    _shared->accept_pending = true;
     return engine()
         .io()
-        .submit(io_request::accept(_fd->get(), reinterpret_cast<sockaddr*>(&raw->address), &raw->length))
-        .then([this, fd = _fd, p = std::move(p)](long rc) -> future<accepted_fd> {
-          if (rc < 0 || _aborted) {
+        .submit(io_request::accept(_shared->fd->get(), reinterpret_cast<sockaddr*>(&raw->address), &raw->length))
+        .then([st = _shared, p = std::move(p)](long rc) -> future<accepted_fd> {
+          st->accept_pending = false;
+          if (rc < 0 || st->aborted) {
             if (rc >= 0) ::close(static_cast<int>(rc));
-            int err = _aborted || rc == -EINVAL ? ECONNABORTED : static_cast<int>(-rc);
+            int err = st->aborted || rc == -EINVAL || rc == -ECANCELED ? ECONNABORTED : static_cast<int>(-rc);
             return make_exception_future<accepted_fd>(error_of(err, "accept"));
           }
           return make_ready_future<accepted_fd>(accepted_fd{
@@ -492,37 +507,103 @@ class posix_server_socket final : public server_socket_impl {
   }
 
   void abort_accept() override {
-    _aborted = true;
+    if (_shared->aborted) return;
+    _shared->aborted = true;
     // The pending accept fails (EINVAL after the shutdown, or ECANCELED).
-    ::shutdown(_fd->get(), SHUT_RDWR);
-    engine().io().cancel(_fd->get());
+    ::shutdown(_shared->fd->get(), SHUT_RDWR);
+    engine().io().cancel(_shared->fd->get());
     if (_acceptor != nullptr) _acceptor->abort();
   }
 
-  socket_address local_address() const override { return address_of(_fd->get(), false); }
+  socket_address local_address() const override { return address_of(_shared->fd->get(), false); }
 
  private:
-  shared_fd _fd;
+  struct shared {
+    explicit shared(shared_fd f) noexcept : fd(std::move(f)) {}
+    shared_fd fd;
+    bool aborted = false;
+    bool accept_pending = false;  // a plain (not multishot) accept is in the backend
+  };
+  std::shared_ptr<shared> _shared;
   multishot_acceptor* _acceptor = nullptr;  // where the backend has multishot
-  bool _aborted = false;
 };
 
-// load_balancing::round_robin: shard 0's socket accepts; each listening
-// shard waits on an inbox that shard 0 fills in turn. The groups are
-// process-wide, by port; a shard's member is found again (under the lock)
-// when its connection arrives, so a member gone meanwhile is never touched.
+// load_balancing::round_robin: shard 0's socket accepts, and hands each
+// connection to the listening shards in turn.
+//
+// Who listens is known without a lock per connection: an address's group
+// (found once, at listen(), in a registry that a mutex guards) has one bit
+// per shard, set by the shard itself while it listens; shard 0 reads the
+// bits to pick the next one. A connection reaches its shard as a message,
+// where the shard's own table (thread-local) finds its member for the
+// address; a shard that stopped listening meanwhile closes it. Groups are
+// keyed by the full address: IPv4 and IPv6 listeners on one port are
+// different groups.
 class round_robin_member;
 
 struct round_robin_group {
-  std::vector<std::pair<unsigned, round_robin_member*>> members;
-  std::size_t next = 0;
+  static constexpr unsigned words = (smp::shards_max + 63) / 64;
+  std::atomic<std::uint64_t> listening[words] = {};
+  std::size_t next = 0;  // shard 0 only
+  unsigned refs = 0;     // under round_robin_mutex: members and accept loops holding it
+
+  void set(unsigned shard, bool on) noexcept {
+    const std::uint64_t bit = std::uint64_t{1} << (shard % 64);
+    if (on) {
+      listening[shard / 64].fetch_or(bit, std::memory_order_release);
+    } else {
+      listening[shard / 64].fetch_and(~bit, std::memory_order_release);
+    }
+  }
+  // Shard 0: the next listening shard in turn, or -1.
+  int pick() noexcept {
+    const unsigned n = smp::count;
+    for (unsigned i = 0; i < n; ++i) {
+      const unsigned shard = static_cast<unsigned>((next + i) % n);
+      if (listening[shard / 64].load(std::memory_order_acquire) & (std::uint64_t{1} << (shard % 64))) {
+        next = shard + 1;
+        return static_cast<int>(shard);
+      }
+    }
+    return -1;
+  }
 };
 
-std::mutex round_robin_mutex;
-std::map<std::uint16_t, round_robin_group>& round_robin_groups() {
-  static auto* groups = new std::map<std::uint16_t, round_robin_group>();
-  return *groups;
+std::mutex round_robin_mutex;  // the registry: at listen() and close, never per connection
+std::unordered_map<socket_address, std::unique_ptr<round_robin_group>>& round_robin_registry() {
+  static auto* registry = new std::unordered_map<socket_address, std::unique_ptr<round_robin_group>>();
+  return *registry;
 }
+
+round_robin_group* hold_group(const socket_address& address) {
+  std::lock_guard lock(round_robin_mutex);
+  auto& slot = round_robin_registry()[address];
+  if (!slot) slot = std::make_unique<round_robin_group>();
+  ++slot->refs;
+  return slot.get();
+}
+
+void release_group(const socket_address& address) noexcept {
+  std::lock_guard lock(round_robin_mutex);
+  auto& registry = round_robin_registry();
+  auto it = registry.find(address);
+  if (it != registry.end() && --it->second->refs == 0) registry.erase(it);
+}
+
+// This shard's members, by address (this shard only).
+thread_local std::unordered_map<socket_address, round_robin_member*> round_robin_local;
+
+// Shard 0's accept loop, shared by its member and the loop itself: the
+// member may go first (the loop then ends at its next accept).
+struct round_robin_loop {
+  round_robin_loop(socket_address a, std::unique_ptr<posix_server_socket> l)
+      : address(a), listener(std::move(l)), group(hold_group(a)) {}
+  ~round_robin_loop() { release_group(address); }
+  socket_address address;
+  std::unique_ptr<posix_server_socket> listener;
+  round_robin_group* group;
+  bool aborted = false;
+};
 
 class round_robin_member final : public server_socket_impl {
  public:
@@ -531,20 +612,19 @@ class round_robin_member final : public server_socket_impl {
   static constexpr std::size_t inbox_max = 1024;
 
   // `listener` is shard 0's socket; null on the other shards.
-  round_robin_member(std::uint16_t port, std::unique_ptr<posix_server_socket> listener)
-      : _port(port), _listener(std::move(listener)), _inbox(inbox_max) {
-    std::lock_guard lock(round_robin_mutex);
-    round_robin_groups()[_port].members.emplace_back(this_shard_id(), this);
+  round_robin_member(socket_address address, std::unique_ptr<posix_server_socket> listener)
+      : _address(address), _group(hold_group(address)), _inbox(inbox_max) {
+    round_robin_local[_address] = this;
+    _group->set(this_shard_id(), true);
+    if (listener) _loop = std::make_shared<round_robin_loop>(address, std::move(listener));
   }
 
   ~round_robin_member() override {
-    {
-      std::lock_guard lock(round_robin_mutex);
-      auto& groups = round_robin_groups();
-      auto& m = groups[_port].members;
-      m.erase(std::remove_if(m.begin(), m.end(), [this](auto& e) { return e.second == this; }), m.end());
-      if (m.empty()) groups.erase(_port);
-    }
+    _group->set(this_shard_id(), false);
+    auto it = round_robin_local.find(_address);
+    if (it != round_robin_local.end() && it->second == this) round_robin_local.erase(it);
+    release_group(_address);
+    if (_loop) stop_loop();
     while (!_inbox.empty()) {
       int fd = _inbox.pop().fd;
       if (fd >= 0) ::close(fd);
@@ -553,7 +633,7 @@ class round_robin_member final : public server_socket_impl {
 
   future<accept_result> accept() override {
     if (_aborted) return make_exception_future<accept_result>(error_of(ECONNABORTED, "accept"));
-    if (_listener && !_loop_started) start_loop();
+    if (_loop && !_loop_done) _loop_done.emplace(accept_loop(_loop));
     return _inbox.pop_eventually().then([](accepted_fd a) -> future<accept_result> {
       if (a.fd < 0) return make_exception_future<accept_result>(error_of(ECONNABORTED, "accept"));
       return make_ready_future<accept_result>(accept_result{make_connected(a.fd), a.peer});
@@ -563,13 +643,17 @@ class round_robin_member final : public server_socket_impl {
   void abort_accept() override {
     if (_aborted) return;
     _aborted = true;
-    if (_listener) _listener->abort_accept();
+    if (_loop) stop_loop();
     deliver(accepted_fd{-1, socket_address()});
   }
 
-  socket_address local_address() const override {
-    return socket_address(inet_address(), _port);
+  future<> close() override {
+    abort_accept();
+    if (!_loop_done) return make_ready_future<>();
+    return _loop_done->get_future();
   }
+
+  socket_address local_address() const override { return _address; }
 
   // On this member's shard: a connection for it (fd -1: stop).
   void deliver(accepted_fd a) {
@@ -577,55 +661,74 @@ class round_robin_member final : public server_socket_impl {
   }
 
  private:
-  // Shard 0: accepts and hands out in turn, until aborted.
-  void start_loop() {
-    _loop_started = true;
-    (void)keep_doing([this] {
-      return _listener->accept_fd().then([this](accepted_fd a) { hand_out(a); });
-    }).handle_exception([](std::exception_ptr) {});
+  void stop_loop() noexcept {
+    _loop->aborted = true;
+    _loop->listener->abort_accept();
   }
 
-  void hand_out(accepted_fd a) {
-    unsigned shard;
-    {
-      std::lock_guard lock(round_robin_mutex);
-      auto& g = round_robin_groups()[_port];
-      shard = g.members[g.next++ % g.members.size()].first;  // this one is a member
+  // Shard 0: accepts and hands out in turn, until aborted. Holds its state,
+  // never the member.
+  static future<> accept_loop(std::shared_ptr<round_robin_loop> loop) {
+    while (!loop->aborted) {
+      accepted_fd a;
+      bool back_off = false;
+      try {
+        a = co_await loop->listener->accept_fd();
+      } catch (const std::system_error& e) {
+        if (loop->aborted || e.code().value() == ECONNABORTED) continue;
+        back_off = true;  // out of descriptors or memory: the connections we have may free some
+      }
+      if (back_off) {
+        co_await sleep(std::chrono::milliseconds(10));
+        continue;
+      }
+      hand_out(*loop, a);
     }
-    if (shard == this_shard_id()) {
-      deliver(a);
+  }
+
+  static void hand_out(round_robin_loop& loop, accepted_fd a) {
+    int shard = loop.group->pick();
+    if (shard < 0) {
+      ::close(a.fd);  // nobody listens any more
       return;
     }
-    std::uint16_t port = _port;
-    (void)smp::submit_to(shard, [a, port] {
-      std::lock_guard lock(round_robin_mutex);
-      auto groups = round_robin_groups().find(port);
-      if (groups != round_robin_groups().end()) {
-        for (auto& [s, member] : groups->second.members) {
-          if (s == this_shard_id()) {
-            member->deliver(a);
-            return;
-          }
-        }
-      }
-      ::close(a.fd);  // nobody listens there any more
-    }).handle_exception([fd = a.fd](std::exception_ptr) {
-      ::close(fd);  // the message was refused (shutting down)
-    });
+    if (static_cast<unsigned>(shard) == this_shard_id()) {
+      deliver_here(loop.address, a);
+      return;
+    }
+    (void)smp::submit_to(static_cast<unsigned>(shard), [a, address = loop.address] { deliver_here(address, a); })
+        .handle_exception([fd = a.fd](std::exception_ptr) {
+          ::close(fd);  // the message was refused (shutting down)
+        });
   }
 
-  std::uint16_t _port;
-  std::unique_ptr<posix_server_socket> _listener;  // shard 0 only
+  // On the chosen shard: to its member for the address, or closed.
+  static void deliver_here(const socket_address& address, accepted_fd a) {
+    auto it = round_robin_local.find(address);
+    if (it == round_robin_local.end()) {
+      ::close(a.fd);  // it stopped listening meanwhile
+      return;
+    }
+    it->second->deliver(a);
+  }
+
+  socket_address _address;
+  round_robin_group* _group;
   queue<accepted_fd> _inbox;
-  bool _loop_started = false;
+  std::shared_ptr<round_robin_loop> _loop;  // shard 0 only
+  std::optional<shared_future<>> _loop_done;
   bool _aborted = false;
 };
 
 // --- UDP. -----------------------------------------------------------------------------
 
+// A UDP socket. What a pending receive needs lives in `_shared` (the
+// descriptor and whether the channel is closed), never in the channel: it
+// may be destroyed while a receive waits, which then fails (ECONNABORTED).
 class posix_udp_channel final : public udp_channel_impl {
  public:
-  explicit posix_udp_channel(shared_fd fd) noexcept : _fd(std::move(fd)) {}
+  explicit posix_udp_channel(shared_fd fd) : _shared(std::make_shared<shared>(std::move(fd))), _fd(_shared->fd) {}
+  ~posix_udp_channel() override { close(); }
 
   future<> send(const socket_address& destination, packet p) override {
     struct state {
@@ -651,7 +754,7 @@ class posix_udp_channel final : public udp_channel_impl {
   }
 
   future<udp_datagram> receive() override {
-    if (_closed) return make_exception_future<udp_datagram>(error_of(ECONNABORTED, "recvmsg"));
+    if (_shared->closed) return make_exception_future<udp_datagram>(error_of(ECONNABORTED, "recvmsg"));
     struct state {
       temporary_buffer<char> buf;
       sockaddr_storage from{};
@@ -670,9 +773,11 @@ class posix_udp_channel final : public udp_channel_impl {
     st->msg.msg_iov = &st->iov;
     st->msg.msg_iovlen = 1;
     auto* raw = st.get();
+    ++_shared->receives_pending;
     return engine().io().submit(io_request::recvmsg(_fd->get(), &raw->msg)).then(
-        [this, fd = _fd, st = std::move(st)](long n) -> future<udp_datagram> {
-          if (_closed) return make_exception_future<udp_datagram>(error_of(ECONNABORTED, "recvmsg"));
+        [shared = _shared, st = std::move(st)](long n) -> future<udp_datagram> {
+          --shared->receives_pending;
+          if (shared->closed) return make_exception_future<udp_datagram>(error_of(ECONNABORTED, "recvmsg"));
           if (n < 0) return make_exception_future<udp_datagram>(error_of(static_cast<int>(-n), "recvmsg"));
           st->buf.trim(static_cast<std::size_t>(n));
           return make_ready_future<udp_datagram>(udp_datagram{
@@ -683,14 +788,21 @@ class posix_udp_channel final : public udp_channel_impl {
   socket_address local_address() const override { return address_of(_fd->get(), false); }
 
   void close() override {
-    _closed = true;
+    if (_shared->closed) return;
+    _shared->closed = true;
     // A UDP socket's shutdown wakes nothing: cancel the pending receive.
-    engine().io().cancel(_fd->get());
+    if (_shared->receives_pending > 0 && engine_is_ready()) engine().io().cancel(_fd->get());
   }
 
  private:
-  shared_fd _fd;
-  bool _closed = false;
+  struct shared {
+    explicit shared(shared_fd f) noexcept : fd(std::move(f)) {}
+    shared_fd fd;
+    bool closed = false;
+    unsigned receives_pending = 0;
+  };
+  std::shared_ptr<shared> _shared;
+  const shared_fd& _fd;
 };
 
 // --- The stack. -------------------------------------------------------------------
@@ -710,7 +822,7 @@ class posix_network_stack final : public network_stack {
     }
     std::unique_ptr<posix_server_socket> listener;
     if (this_shard_id() == 0) listener = bind_and_listen(address, options, false);
-    return server_socket(std::make_unique<round_robin_member>(address.port(), std::move(listener)));
+    return server_socket(std::make_unique<round_robin_member>(address, std::move(listener)));
   }
 
   future<connected_socket> connect(const socket_address& address) override {

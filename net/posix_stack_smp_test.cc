@@ -107,6 +107,64 @@ TEST(posix_stack_smp, round_robin_hands_connections_to_the_shards_in_turn) {
   run_balancing(load_balancing::round_robin, 40, 20);
 }
 
+// Per shard: a round-robin listener per address family on one port, and
+// what each accepted (by the family of its local address).
+thread_local server_socket v4_listener;
+thread_local server_socket v6_listener;
+std::atomic<int> v4_accepted{0}, v6_accepted{0}, wrong_family{0};
+
+future<> accept_family(server_socket& listener, bool v6) {
+  for (;;) {
+    accept_result a;
+    try {
+      a = co_await listener.accept();
+    } catch (const std::system_error&) {
+      co_return;
+    }
+    if (a.connection.local_address().address().is_ipv4() == v6) ++wrong_family;
+    ++(v6 ? v6_accepted : v4_accepted);
+  }
+}
+
+// Round-robin groups are keyed by the whole address: an IPv4 and an IPv6
+// listener on the same port hand out only their own connections. And
+// close() waits for shard 0's accept loop.
+TEST(posix_stack_smp, round_robin_groups_are_per_address_and_close_waits_for_the_loop) {
+  v4_accepted = v6_accepted = wrong_family = 0;
+  const std::uint16_t port = free_port();
+  const auto v4 = socket_address(inet_address::parse("127.0.0.1"), port);
+  const auto v6 = socket_address(inet_address::parse("::1"), port);
+  int code = smp::run(two_shards(), [&]() -> future<int> {
+    co_await smp::invoke_on_all([&] {
+      listen_options options;
+      options.balancing = load_balancing::round_robin;
+      v4_listener = listen(v4, options);
+      v6_listener = listen(v6, options);
+      (void)accept_family(v4_listener, false);
+      (void)accept_family(v6_listener, true);
+    });
+    for (int i = 0; i < 10; ++i) {
+      for (const auto& target : {v4, v6}) {
+        auto s = co_await connect(target);
+        auto out = s.output();
+        co_await out.close();
+      }
+    }
+    while (v4_accepted + v6_accepted < 20) co_await yield();
+    co_await smp::invoke_on_all([]() -> future<> {
+      co_await v4_listener.close();
+      co_await v6_listener.close();
+      v4_listener = server_socket();
+      v6_listener = server_socket();
+    });
+    co_return 0;
+  });
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(v4_accepted, 10);
+  EXPECT_EQ(v6_accepted, 10);
+  EXPECT_EQ(wrong_family, 0) << "a listener accepted a connection of the other address";
+}
+
 TEST(posix_stack_smp, round_robin_needs_a_fixed_port) {
   int code = smp::run(two_shards(), []() -> future<int> {
     listen_options options;

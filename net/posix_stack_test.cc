@@ -354,6 +354,19 @@ REEF_TEST(posix_stack, abort_accept_fails_the_pending_accept) {
   }
 }
 
+REEF_TEST(posix_stack, destroying_a_listener_fails_its_pending_accept) {
+  auto listener = std::make_unique<server_socket>(listen(any_loopback_port));
+  auto pending = listener->accept();
+  co_await sleep(5ms);  // the accept is in the backend
+  listener.reset();     // nothing of the socket may be touched after this
+  try {
+    co_await with_timeout(lowres_clock::now() + 5s, std::move(pending));
+    ADD_FAILURE() << "accepted on a destroyed listener";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ECONNABORTED) << e.what();
+  }
+}
+
 REEF_TEST(posix_stack, many_connections_at_once) {
   server_socket listener = listen(any_loopback_port);
   constexpr int n = 50;
@@ -408,6 +421,19 @@ REEF_TEST(posix_udp, close_fails_a_pending_receive) {
   try {
     co_await with_timeout(lowres_clock::now() + 5s, std::move(pending));
     ADD_FAILURE() << "received after close";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ECONNABORTED) << e.what();
+  }
+}
+
+REEF_TEST(posix_udp, destroying_a_channel_fails_its_pending_receive) {
+  auto a = std::make_unique<udp_channel>(make_udp_channel(socket_address::parse("127.0.0.1:0")));
+  auto pending = a->receive();
+  co_await sleep(5ms);
+  a.reset();  // nothing of the channel may be touched after this
+  try {
+    co_await with_timeout(lowres_clock::now() + 5s, std::move(pending));
+    ADD_FAILURE() << "received on a destroyed channel";
   } catch (const std::system_error& e) {
     EXPECT_EQ(e.code().value(), ECONNABORTED) << e.what();
   }

@@ -2,11 +2,14 @@
 
 #include "core/reactor.h"
 
+#include <utility>
+
 namespace reef::alien {
 
-void message_queue::attach(reactor* r) noexcept {
+void message_queue::attach(reactor* r, unsigned shard) noexcept {
   std::lock_guard lock(_mutex);
   _reactor = r;
+  _shard = shard;
 }
 
 void message_queue::detach() noexcept {
@@ -18,6 +21,24 @@ void message_queue::detach() noexcept {
     _pending.store(false, std::memory_order_relaxed);
   }
   _room.notify_all();
+  const auto stopped = std::make_exception_ptr(shard_stopped_error(_shard));
+  // Never started: they fail and go.
+  for (auto& i : dropped) i->fail(stopped);
+  // Started, waiting for a future that may never resolve now: they fail;
+  // each frees itself if its future resolves after all.
+  for (item* i : std::exchange(_running, {})) i->fail(stopped);
+}
+
+void message_queue::started(item* i) { _running.push_back(i); }
+
+void message_queue::finished(item* i) noexcept {
+  for (auto it = _running.begin(); it != _running.end(); ++it) {
+    if (*it == i) {
+      *it = _running.back();
+      _running.pop_back();
+      return;
+    }
+  }
 }
 
 bool message_queue::push(std::unique_ptr<item> i) {
@@ -43,7 +64,7 @@ std::size_t message_queue::process() noexcept {
     _pending.store(false, std::memory_order_relaxed);
   }
   _room.notify_all();
-  for (auto& i : batch) i.release()->run_and_dispose();
+  for (auto& i : batch) i.release()->run_and_dispose(*this);
   return batch.size();
 }
 

@@ -6,7 +6,9 @@
 // Thread rules: submit_to() and run_on() may be called from any thread that
 // is not a shard, while smp::run() runs (afterwards they fail with
 // shard_stopped_error). The function is moved to the shard, runs there, and
-// is destroyed there when its future resolves.
+// is destroyed there when its future resolves. Work the shard has not
+// finished when it stops fails with shard_stopped_error: a foreign thread
+// waiting on its std::future never hangs.
 #pragma once
 
 #include <atomic>
@@ -29,11 +31,20 @@ class reactor;
 
 namespace alien {
 
+class message_queue;
+
 /// One unit of foreign work; run, then freed by itself, on the shard.
 class item {
  public:
   virtual ~item() = default;
-  virtual void run_and_dispose() noexcept = 0;
+  /// Runs the work on the shard, whose inbox is `q`; the item frees itself
+  /// when it is done.
+  virtual void run_and_dispose(message_queue& q) noexcept = 0;
+  /// The shard stopped before the work was done: the foreign thread gets
+  /// `ex` now. Called on the shard (or, for work never started, where the
+  /// inbox closes); the item is freed by the caller if it never started,
+  /// by itself otherwise.
+  virtual void fail(std::exception_ptr ex) noexcept = 0;
 };
 
 /// A shard's inbox for foreign threads: many producers behind a mutex (not a
@@ -47,11 +58,17 @@ class message_queue {
  public:
   static constexpr std::size_t items_max = 65536;
 
-  /// Opens the inbox, waking `r`.
-  void attach(reactor* r) noexcept;
-  /// Closes it before `r` goes away; what still waits is dropped (its
-  /// std::future reports a broken promise).
+  /// Opens the inbox of `shard`, waking `r`.
+  void attach(reactor* r, unsigned shard) noexcept;
+  /// Closes it before `r` goes away, on the shard: work still queued, and
+  /// work started whose future has not resolved, fail with
+  /// shard_stopped_error (the foreign thread's std::future says so rather
+  /// than waiting for ever).
   void detach() noexcept;
+  /// The shard: `i` started and waits for its future (detach() fails it).
+  void started(item* i);
+  /// The shard: `i` is done (or failed); forget it.
+  void finished(item* i) noexcept;
   /// Any thread: queues `i` and wakes the shard if it sleeps; false (and
   /// `i` dropped) if the inbox is closed.
   bool push(std::unique_ptr<item> i);
@@ -66,6 +83,8 @@ class message_queue {
   std::vector<std::unique_ptr<item>> _items;
   std::atomic<bool> _pending{false};
   reactor* _reactor = nullptr;  // guarded by _mutex; nullptr: closed
+  unsigned _shard = 0;          // whose inbox (for the error detach() gives)
+  std::vector<item*> _running;  // the shard only: started, future unresolved
 };
 
 }  // namespace alien
@@ -82,7 +101,7 @@ class alien_call final : public alien::item {
   alien_call(Func&& f, std::optional<std::promise<Value>> result)
       : _func(std::move(f)), _result(std::move(result)) {}
 
-  void run_and_dispose() noexcept override {
+  void run_and_dispose(alien::message_queue& q) noexcept override {
     // The callable stays here, unmoved, until its future resolves.
     auto f = futurize_invoke(_func);
     if (f.available()) {
@@ -90,18 +109,35 @@ class alien_call final : public alien::item {
       delete this;
       return;
     }
-    (void)f.then_wrapped([this](future<Value>&& done) {
+    try {
+      q.started(this);
+    } catch (...) {
+      fail(std::current_exception());  // cannot be tracked: the caller hears now
+    }
+    (void)f.then_wrapped([this, &q](future<Value>&& done) {
+      q.finished(this);
       deliver(std::move(done));
       delete this;
     });
   }
 
+  void fail(std::exception_ptr ex) noexcept override {
+    if (_result && !_delivered) {
+      _delivered = true;
+      try {
+        _result->set_exception(std::move(ex));
+      } catch (...) {
+      }
+    }
+  }
+
  private:
   void deliver(future<Value>&& done) noexcept {
-    if (!_result) {
+    if (!_result || _delivered) {
       done.ignore_ready_future();
       return;
     }
+    _delivered = true;
     try {
       if (done.failed()) {
         _result->set_exception(done.get_exception());
@@ -117,6 +153,7 @@ class alien_call final : public alien::item {
 
   Func _func;
   std::optional<std::promise<Value>> _result;
+  bool _delivered = false;  // the foreign thread has its answer (or failure)
 };
 
 }  // namespace internal

@@ -20,6 +20,9 @@
 
 ABSL_FLAG(int, smp, 0, "Number of shards (one per CPU; 0: one on every CPU allowed)");
 ABSL_FLAG(std::string, cpuset, "", "CPUs the shards may run on, e.g. 0-3,8 (default: all allowed)");
+ABSL_FLAG(bool, overprovisioned, false,
+          "shards may outnumber the CPUs and share them (a laptop, a container, a test): shards are not "
+          "pinned and sleep as soon as they are idle (--idle-poll-time-us 0)");
 ABSL_FLAG(std::string, memory, "",
           "Memory for all shards together, e.g. 4G (default: the machine's, less --reserve-memory); "
           "enforced per shard by the sharded allocator (//memory:malloc_override)");
@@ -126,12 +129,23 @@ int app_template::run(int argc, char** argv, noncopyable_function<future<int>()>
     std::optional<unsigned> smp_count;
     int n = absl::GetFlag(FLAGS_smp);
     if (n < 0) throw memory::flag_error("flag --smp: must not be negative");
+    if (static_cast<unsigned>(n) > smp::shards_max) {
+      throw memory::flag_error("flag --smp " + std::to_string(n) + ": at most " + std::to_string(smp::shards_max) +
+                               " shards");
+    }
     if (n > 0) smp_count = static_cast<unsigned>(n);
     std::optional<std::vector<unsigned>> cpuset;
     std::string cpus = absl::GetFlag(FLAGS_cpuset);
     if (!cpus.empty()) cpuset = memory::parse_cpuset(cpus);
     memory::topology topo = memory::topology::discover();
-    options.cpus = memory::select_cpus(topo, smp_count, cpuset);
+    const bool overprovisioned = absl::GetFlag(FLAGS_overprovisioned);
+    options.cpus = memory::select_cpus(topo, smp_count, cpuset, overprovisioned);
+    if (overprovisioned) {
+      // Shards that share CPUs must neither hold one (pinning) nor spin on
+      // it (idle polling) while others wait for it.
+      options.pin_threads = false;
+      options.reactor.idle_poll_time = std::chrono::microseconds(0);
+    }
 
     // Memory: a total split evenly across the shards, each capped.
     std::size_t physical = topo.total_memory_bytes();
@@ -158,9 +172,9 @@ int app_template::run(int argc, char** argv, noncopyable_function<future<int>()>
     mc.shards = static_cast<unsigned>(options.cpus.size());
     mc.limit_per_shard_bytes = per_shard;
     for (const auto& c : options.cpus) mc.numa_node_of_shard.push_back(static_cast<int>(c.numa_node));
-    if (!memory::configure(mc)) {
-      throw memory::flag_error("flag --smp: more than " + std::to_string(memory::max_shards) +
-                               " shards");
+    if (const char* why = memory::configure(mc)) {
+      throw memory::flag_error("flag --smp " + std::to_string(mc.shards) + ": " + why + " (at most " +
+                               std::to_string(memory::max_shards) + " shards)");
     }
   } catch (const std::invalid_argument& e) {
     return refuse(e.what());

@@ -8,9 +8,12 @@
 //
 // Thread rules: the pointee belongs to its owner shard; other shards may
 // read it only as far as the pointee allows (usually: const, immutable
-// data). Destruction of the pointee always happens on the owner shard (a
-// message to it when dropped elsewhere; after smp::run() has stopped, on the
-// dropping thread, since the owner is gone).
+// data). Destruction of the pointee happens on the owner shard, and only
+// there: a message to it when dropped elsewhere (also while smp shuts down
+// and refuses users' messages); the owner's final drain if it no longer
+// takes messages; and if the owner is gone altogether (smp::run() has
+// returned), the pointee is leaked, with a logged count, rather than
+// destroyed on the wrong thread (see internal::destroy_on).
 #pragma once
 
 #include <memory>
@@ -72,14 +75,20 @@ class foreign_ptr {
   }
 
  private:
+  // The pointee, handed to internal::destroy_on().
+  struct holder final : internal::remote_destroyer {
+    explicit holder(PtrType&& p) noexcept : value(std::move(p)) {}
+    PtrType value;
+  };
+
   void destroy() noexcept {
     if (!_value) return;
     if (this_shard_id() == _owner) {
       _value = PtrType();
       return;
     }
-    (void)smp::submit_to(_owner, [v = std::move(_value)]() mutable { v = PtrType(); })
-        .handle_exception([](std::exception_ptr) {});
+    // (Out of memory for the holder: fatal, as for a continuation.)
+    internal::destroy_on(_owner, new holder(std::move(_value)));
   }
 
   PtrType _value;

@@ -30,6 +30,16 @@ if [ "$cpus" -ge 2 ]; then
   check "$out" "greeter on shard 1 stopped"
 fi
 
+# More shards than CPUs, sharing them (--overprovisioned: not pinned, no
+# idle polling): 256 shards on whatever this machine has, each with an
+# arena sized from its share of --memory.
+out=$("$hello" --smp 256 --overprovisioned --memory 8G) || { echo "--smp 256 --overprovisioned failed: $out"; exit 1; }
+check "$out" "256 shard(s)"
+check "$out" "hello from shard 255"
+check "$out" "map_reduce: the shard ids add up to 32640"
+check "$out" "sharded: .* greetings counted over 256 shard(s)"
+check "$out" "greeter on shard 255 stopped"
+
 expect_refused() {
   local want=$1
   shift
@@ -42,6 +52,8 @@ expect_refused() {
 }
 expect_refused "--no-such-flag" --no-such-flag
 expect_refused "--smp" --smp 100000
+expect_refused "--smp" --smp 100000 --overprovisioned
+expect_refused "--smp" --smp $(( $(nproc) + 1 ))
 expect_refused "--smp" --smp -1
 expect_refused "--smp" --smp=two
 expect_refused "--cpuset" --cpuset 0-

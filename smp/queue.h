@@ -110,9 +110,12 @@ class work_item {
 
 class smp_message_queue {
  public:
-  static constexpr std::size_t ring_capacity = 256;
+  // (No more than in_flight_max items are ever in a ring: a queue is small,
+  // and a shard has one to every other.)
+  static constexpr std::size_t ring_capacity = 128;
   static constexpr std::size_t batch_max = 16;
   static constexpr std::size_t in_flight_max = 128;
+  static_assert(ring_capacity >= in_flight_max, "a ring never refuses an item in flight");
 
   smp_message_queue(reactor* from, reactor* to);
   smp_message_queue(const smp_message_queue&) = delete;

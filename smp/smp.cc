@@ -40,9 +40,9 @@ thread_local bool shard_stopping = false;
 
 namespace internal {
 
-// The most shards smp::run() starts (the foreign-thread inboxes are
-// allocated for that many, once).
-constexpr unsigned shards_max = 1024;
+// The foreign-thread inboxes are allocated for smp::shards_max shards, once.
+constexpr unsigned shards_max = smp::shards_max;
+static_assert(smp::shards_max <= memory::max_shards, "every shard has an arena of its own");
 
 alien::message_queue* alien_queue(unsigned shard) noexcept {
   // For the life of the process: a foreign thread may hold one while smp
@@ -64,7 +64,8 @@ struct smp_runtime {
   std::vector<reactor*> reactors;
   std::vector<std::unique_ptr<smp_message_queue>> queues;  // [from * shards + to]
   std::latch started;       // every shard's reactor exists (or failed to)
-  std::latch queues_ready;  // shard 0 built the queues (or gave up)
+  std::latch queues_built{static_cast<std::ptrdiff_t>(shards)};  // every shard built its outgoing queues
+  std::latch queues_ready;  // shard 0 saw them all built (or gave up)
   // Shard 0 has every stop answer: nobody will wake another shard's reactor
   // any more, so the shards may destroy theirs (a sender wakes its peer
   // right after publishing, and the peer may be done by then).
@@ -72,11 +73,29 @@ struct smp_runtime {
   std::atomic<bool> failed{false};
   std::atomic<bool> running{false};
   std::atomic<bool> accepting_user_messages{false};
+  // Per shard: it still takes messages (false once it decided to stop: a
+  // message pushed after that might never be run).
+  std::unique_ptr<std::atomic<bool>[]> taking_messages{new std::atomic<bool>[shards]};
   std::vector<std::thread> threads;
 };
 
 namespace {
 std::atomic<smp_runtime*> runtime{nullptr};
+
+// On shard `from`: its queues to every other shard, in its own memory (a
+// shard's share grows with the number of shards, not the whole n x n).
+void build_outgoing_queues(smp_runtime& rt, unsigned from) noexcept {
+  try {
+    for (unsigned to = 0; to < rt.shards; ++to) {
+      if (to != from) {
+        rt.queues[from * rt.shards + to] = std::make_unique<smp_message_queue>(rt.reactors[from], rt.reactors[to]);
+      }
+    }
+  } catch (const std::exception& e) {
+    smp_logger().error("shard {} could not build its queues to {} shards: {}", from, rt.shards - 1, e.what());
+    rt.failed.store(true);
+  }
+}
 }  // namespace
 
 smp_message_queue* queue_between(unsigned from, unsigned to, bool user) noexcept {
@@ -86,8 +105,65 @@ smp_message_queue* queue_between(unsigned from, unsigned to, bool user) noexcept
     return nullptr;
   }
   if (user && !rt->accepting_user_messages.load(std::memory_order_acquire)) return nullptr;
+  if (!rt->taking_messages[to].load(std::memory_order_acquire)) return nullptr;
   return rt->queue(from, to);
 }
+
+namespace {
+
+// Per shard: objects of its own that other threads dropped when no
+// message could carry them home; deleted by the shard's final drain. A
+// lock-free stack; `closed_list` once drained.
+std::atomic<remote_destroyer*> deferred_destructions[shards_max];
+remote_destroyer* const closed_list = reinterpret_cast<remote_destroyer*>(std::uintptr_t{1});
+std::atomic<std::size_t> leaked_objects{0};
+
+}  // namespace
+
+void destroy_on(unsigned owner, remote_destroyer* d) noexcept {
+  if (d == nullptr) return;
+  if (owner == this_shard && runtime.load(std::memory_order_acquire) != nullptr) {
+    delete d;
+    return;
+  }
+  // A message holds a raw pointer: whatever happens to it, `d` is never
+  // deleted here. A user's message while they are taken (shutdown then
+  // waits for it), smp's own after that.
+  for (bool user : {true, false}) {
+    if (queue_between(this_shard, owner, user) == nullptr) continue;
+    auto f = submit(owner, [d] { delete d; }, user);
+    if (!f.available() || !f.failed()) {
+      (void)std::move(f).handle_exception([](std::exception_ptr) {});
+      return;
+    }
+    f.ignore_ready_future();  // refused after all
+  }
+  if (owner < shards_max && runtime.load(std::memory_order_acquire) != nullptr) {
+    auto& head = deferred_destructions[owner];
+    remote_destroyer* top = head.load(std::memory_order_relaxed);
+    while (top != closed_list) {
+      d->_next = top;
+      if (head.compare_exchange_weak(top, d, std::memory_order_release, std::memory_order_relaxed)) return;
+    }
+  }
+  // The owner is gone: leak rather than destroy on the wrong thread.
+  const std::size_t n = ++leaked_objects;
+  smp_logger().warn("an object owned by shard {} was dropped after that shard stopped; leaked, not destroyed "
+                    "on the wrong thread ({} so far)",
+                    owner, n);
+}
+
+void drain_deferred_destructions(unsigned shard) noexcept {
+  if (shard >= shards_max) return;
+  remote_destroyer* d = deferred_destructions[shard].exchange(closed_list, std::memory_order_acquire);
+  while (d != nullptr && d != closed_list) {
+    remote_destroyer* next = d->_next;
+    delete d;
+    d = next;
+  }
+}
+
+std::size_t leaked_remote_objects() noexcept { return leaked_objects.load(); }
 
 void count_sent() noexcept { ++messages_sent; }
 
@@ -103,7 +179,7 @@ namespace {
 // Drives one shard's queues (both directions) and its alien queue.
 class smp_poller final : public poller {
  public:
-  smp_poller(smp_runtime& rt, unsigned shard) {
+  smp_poller(smp_runtime& rt, unsigned shard) : _taking_messages(&rt.taking_messages[shard]) {
     for (unsigned other = 0; other < rt.shards; ++other) {
       if (other == shard) continue;
       _incoming.push_back(rt.queue(other, shard));
@@ -124,7 +200,9 @@ class smp_poller final : public poller {
     did |= _alien->process() > 0;
     if (shard_stopping && !did) {
       // The answer to the stop message has been flushed: nothing is owed.
+      // From here on nobody may send this shard a message.
       shard_stopping = false;
+      _taking_messages->store(false, std::memory_order_release);
       engine().stop();
     }
     return did;
@@ -144,6 +222,7 @@ class smp_poller final : public poller {
   std::vector<smp_message_queue*> _incoming;
   std::vector<smp_message_queue*> _outgoing;
   alien::message_queue* _alien;
+  std::atomic<bool>* _taking_messages;
 };
 
 void pin_to(unsigned cpu) {
@@ -261,14 +340,19 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
         }
         rt.reactors[s] = r.get();
         rt.started.arrive_and_wait();
+        if (r && !rt.failed.load()) internal::build_outgoing_queues(rt, s);
+        rt.queues_built.count_down();
         rt.queues_ready.wait();
         if (!r || rt.failed.load()) return;
         internal::smp_poller poller(rt, s);
         r->add_poller(&poller);
         r->run();
         r->remove_poller(&poller);
-        // Foreign threads must find the inbox closed before the reactor goes.
+        // Foreign threads must find the inbox closed before the reactor goes
+        // (their work still in flight fails), and what others dropped of
+        // this shard's is deleted here, on its thread.
         internal::alien_queue(s)->detach();
+        internal::drain_deferred_destructions(s);
         rt.reactors_may_go.wait();
       });
     } catch (...) {
@@ -276,6 +360,7 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
       rt.failed.store(true);
       // The threads that were not made, and shard 0, will not arrive.
       rt.started.count_down(static_cast<std::ptrdiff_t>(n - s + 1));
+      rt.queues_built.count_down(static_cast<std::ptrdiff_t>(n - s));
     }
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -294,23 +379,14 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
     rt.reactors[0] = r.get();
     rt.started.arrive_and_wait();
   }
+  if (!rt.failed.load()) internal::build_outgoing_queues(rt, 0);
+  rt.queues_built.arrive_and_wait();
   if (!rt.failed.load()) {
-    try {
-      for (unsigned from = 0; from < n; ++from) {
-        for (unsigned to = 0; to < n; ++to) {
-          if (from != to) {
-            rt.queues[from * n + to] =
-                std::make_unique<internal::smp_message_queue>(rt.reactors[from], rt.reactors[to]);
-          }
-        }
-      }
-    } catch (...) {
-      start_error = std::current_exception();
-      rt.failed.store(true);
+    for (unsigned s = 0; s < n; ++s) {
+      rt.taking_messages[s].store(true, std::memory_order_relaxed);
+      internal::deferred_destructions[s].store(nullptr, std::memory_order_relaxed);
     }
-  }
-  if (!rt.failed.load()) {
-    for (unsigned s = 0; s < n; ++s) internal::alien_queue(s)->attach(rt.reactors[s]);
+    for (unsigned s = 0; s < n; ++s) internal::alien_queue(s)->attach(rt.reactors[s], s);
     count = n;
     rt.accepting_user_messages.store(true, std::memory_order_release);
     rt.running.store(true, std::memory_order_release);
@@ -323,7 +399,10 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
     rt.running.store(false);
     count = 1;
     internal::runtime.store(nullptr);
-    if (r) internal::alien_queue(0)->detach();
+    if (r) {
+      internal::alien_queue(0)->detach();
+      internal::drain_deferred_destructions(0);
+    }
     r.reset();
     memory::unbind_this_thread();
   };

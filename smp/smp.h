@@ -90,6 +90,32 @@ smp_message_queue* queue_between(unsigned from, unsigned to, bool user) noexcept
 void count_sent() noexcept;
 void count_answered() noexcept;
 
+/// An object to be destroyed on the shard that owns it (foreign_ptr's
+/// pointee), type-erased.
+class remote_destroyer {
+ public:
+  virtual ~remote_destroyer() = default;
+
+ private:
+  friend void destroy_on(unsigned owner, remote_destroyer* d) noexcept;
+  friend void drain_deferred_destructions(unsigned shard) noexcept;
+  remote_destroyer* _next = nullptr;
+};
+
+/// Deletes `d` on shard `owner` and nowhere else: at once when called
+/// there; by a message of smp's own while `owner` takes messages (shutdown
+/// refuses users' messages, not these); otherwise at `owner`'s final drain,
+/// on its thread, as it stops; and if that too is over (smp has stopped),
+/// never: `d` is leaked, counted and logged.
+void destroy_on(unsigned owner, remote_destroyer* d) noexcept;
+
+/// The owner's final drain (smp calls it as each shard stops): deletes what
+/// waits for this shard; later arrivals are leaked.
+void drain_deferred_destructions(unsigned shard) noexcept;
+
+/// How many objects destroy_on() had to leak, in this process.
+std::size_t leaked_remote_objects() noexcept;
+
 // A message carrying a callable: run on the target, result back to the
 // sender. Allocated and freed on the sending shard.
 template <typename Func>
@@ -188,6 +214,10 @@ inline unsigned this_shard_id() noexcept { return internal::this_shard; }
 
 class smp {
  public:
+  /// The most shards smp::run() starts (the allocator has as many arenas:
+  /// memory::max_shards).
+  static constexpr unsigned shards_max = 1024;
+
   /// How many shards run (1 outside smp::run()).
   static inline unsigned count = 1;
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -207,6 +208,29 @@ TEST(smp, alien_threads_submit_and_wait) {
   EXPECT_THROW(alien::submit_to(0, [] {}).get(), shard_stopped_error);
 }
 
+// Work a foreign thread waits for, which its shard never finishes: when
+// the shard stops, the foreign thread hears shard_stopped_error instead of
+// waiting for ever.
+thread_local std::unique_ptr<promise<>> never_kept;
+
+TEST(smp, alien_work_pending_when_its_shard_stops_fails) {
+  std::future<void> pending;
+  run_on_two_shards([&pending]() -> future<> {
+    pending = co_await run_blocking([] {
+      return alien::submit_to(1, [] {
+        never_kept = std::make_unique<promise<>>();
+        // Broken only as the reactor goes, long after the shard stopped.
+        engine().at_destroy([] { never_kept.reset(); });
+        return never_kept->get_future();
+      });
+    });
+    // Main returns with the work still waiting on shard 1.
+  });
+  ASSERT_EQ(pending.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the foreign thread would wait for ever";
+  EXPECT_THROW(pending.get(), shard_stopped_error);
+}
+
 // --- sharded<> ----------------------------------------------------------------
 
 struct event_log {
@@ -321,6 +345,46 @@ TEST(foreign_ptr, is_destroyed_on_its_owner) {
   });
   // smp::run() waited for the destroying message.
   EXPECT_EQ(destroyed_on.load(), 1);
+}
+
+// Dropped on shard 0 once shutdown refuses users' messages (shard 1 still
+// runs): still destroyed on shard 1, by a message of smp's own.
+future<> drop_once_refused(foreign_ptr<std::unique_ptr<owned_object>> p) {
+  for (;;) {
+    try {
+      co_await smp::submit_to(1, [] {});
+    } catch (const shard_stopped_error&) {
+      break;  // shutdown has begun
+    }
+  }
+  p.reset();
+}
+
+TEST(foreign_ptr, dropped_during_shutdown_it_is_still_destroyed_on_its_owner) {
+  std::atomic<int> destroyed_on{-1};
+  run_on_two_shards([&destroyed_on]() -> future<> {
+    auto p = co_await smp::submit_to(1, [&destroyed_on] {
+      return make_foreign(std::make_unique<owned_object>(&destroyed_on));
+    });
+    (void)drop_once_refused(std::move(p));
+  });
+  EXPECT_EQ(destroyed_on.load(), 1) << "destroyed on the wrong shard, or never";
+}
+
+// Dropped after smp::run() has returned: the owner is gone, and the object
+// is leaked and counted rather than destroyed on this thread.
+TEST(foreign_ptr, dropped_after_its_owner_is_gone_it_is_leaked_not_destroyed_elsewhere) {
+  std::atomic<int> destroyed_on{-1};
+  foreign_ptr<std::unique_ptr<owned_object>> kept;
+  run_on_two_shards([&destroyed_on, &kept]() -> future<> {
+    kept = co_await smp::submit_to(1, [&destroyed_on] {
+      return make_foreign(std::make_unique<owned_object>(&destroyed_on));
+    });
+  });
+  const std::size_t leaked_before = internal::leaked_remote_objects();
+  kept.reset();
+  EXPECT_EQ(destroyed_on.load(), -1) << "destroyed on a thread that is not shard 1";
+  EXPECT_EQ(internal::leaked_remote_objects(), leaked_before + 1);
 }
 
 TEST(foreign_ptr, copy_of_a_shared_pointer_is_made_on_the_owner) {
