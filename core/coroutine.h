@@ -40,6 +40,7 @@
 #include <cstddef>
 #include <exception>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 #include "core/future.h"
@@ -57,6 +58,8 @@ class coroutine_promise_base : public task {
   std::suspend_never initial_suspend() noexcept { return {}; }
   std::suspend_never final_suspend() noexcept { return {}; }
   void unhandled_exception() noexcept { _result.set_exception(std::current_exception()); }
+  /// Fails the coroutine's future without a throw (coroutine::return_exception).
+  void set_exception(std::exception_ptr ex) noexcept { _result.set_exception(std::move(ex)); }
 
  protected:
   promise<T> _result;
@@ -114,6 +117,64 @@ internal::future_awaiter<T> operator co_await(future<T>&& f) noexcept {
   return internal::future_awaiter<T>(std::move(f));
 }
 
+namespace coroutine {
+
+/// `co_await coroutine::maybe_yield();` lets the reactor run other work if
+/// the task quota is used up, and goes on at once otherwise: a preemption
+/// point for long loops in a coroutine. Allocates nothing (the coroutine is
+/// its own task).
+class maybe_yield {
+ public:
+  bool await_ready() const noexcept { return !need_preempt(); }
+  template <typename Promise>
+  void await_suspend(std::coroutine_handle<Promise> h) noexcept {
+    static_assert(std::is_base_of_v<task, Promise>, "maybe_yield() in a coroutine that returns a reef future");
+    schedule(&h.promise());
+  }
+  void await_resume() const noexcept {}
+};
+
+/// `co_await coroutine::return_exception(e);` ends the coroutine with `e`
+/// as its future's exception, without throwing (cheaper, and usable where
+/// a throw is not wanted); locals are destroyed as by a co_return. Never
+/// resumes.
+class return_exception {
+ public:
+  explicit return_exception(std::exception_ptr ex) noexcept : _ex(std::move(ex)) {}
+  template <typename E, typename = std::enable_if_t<!std::is_same_v<std::decay_t<E>, std::exception_ptr>>>
+  explicit return_exception(E&& e) noexcept : _ex(std::make_exception_ptr(std::forward<E>(e))) {}
+
+  bool await_ready() const noexcept { return false; }
+  template <typename T>
+  void await_suspend(std::coroutine_handle<internal::coroutine_promise<T>> h) noexcept {
+    h.promise().set_exception(std::move(_ex));
+    h.destroy();
+  }
+  void await_resume() const noexcept {}
+
+ private:
+  std::exception_ptr _ex;
+};
+
+/// `future<T> f = co_await coroutine::as_future(std::move(g));` waits for
+/// `g` and hands it back ready, value or exception, without throwing.
+template <typename T>
+class as_future {
+ public:
+  explicit as_future(future<T>&& f) noexcept : _future(std::move(f)) {}
+  bool await_ready() const noexcept { return _future.available() && !need_preempt(); }
+  template <typename Promise>
+  void await_suspend(std::coroutine_handle<Promise> h) noexcept {
+    static_assert(std::is_base_of_v<task, Promise>, "as_future() in a coroutine that returns a reef future");
+    internal::future_access::set_waiter_in_place(_future, &h.promise());
+  }
+  future<T> await_resume() noexcept { return std::move(_future); }
+
+ private:
+  future<T> _future;
+};
+
+}  // namespace coroutine
 }  // namespace reef
 
 template <typename T, typename... Args>

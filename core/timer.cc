@@ -37,9 +37,9 @@ bool timer_base::cancel() noexcept {
   return false;
 }
 
-void timer_base::arm_ns(timer_ns deadline, std::optional<timer_ns> period) noexcept {
+void timer_base::arm_ns(timer_ns deadline, std::optional<timer_ns> period, timer_queue* q) noexcept {
   REEF_ASSERT(_state != state::armed);
-  timer_queue* q = current_timer_queue;
+  if (q == nullptr) q = current_timer_queue;
   REEF_ASSERT(q != nullptr, "a timer was armed on a thread with no reactor");
   if (_state == state::expiring) cancel();
   _deadline = deadline;

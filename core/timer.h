@@ -58,8 +58,18 @@ inline timer_ns to_timer_ns(steady_clock_type::time_point tp) noexcept {
 inline timer_ns to_timer_ns(lowres_clock::time_point tp) noexcept {
   return tp.time_since_epoch().count();
 }
+/// Any other clock (manual_clock): its own nanoseconds.
+template <typename Clock, typename Duration>
+timer_ns to_timer_ns(std::chrono::time_point<Clock, Duration> tp) noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(tp.time_since_epoch()).count();
+}
 
 class timer_queue;
+
+/// Where the timers of `Clock` live: the reactor's queue for the real
+/// clocks; manual_clock has its own (core/manual_clock.h).
+template <typename Clock>
+timer_queue* timer_queue_for() noexcept;
 
 /// What timer<Clock> shares whatever its clock.
 ///
@@ -82,7 +92,8 @@ class timer_base {
   bool cancel() noexcept;
 
  protected:
-  void arm_ns(timer_ns deadline, std::optional<timer_ns> period) noexcept;
+  // Arms in queue `q` (nullptr: this thread's reactor's).
+  void arm_ns(timer_ns deadline, std::optional<timer_ns> period, timer_queue* q = nullptr) noexcept;
   timer_ns deadline_ns() const noexcept { return _deadline; }
 
  private:
@@ -139,6 +150,18 @@ class timer_queue {
 /// The timer queue of this thread's reactor, or nullptr.
 inline thread_local timer_queue* current_timer_queue = nullptr;
 
+template <typename Clock>
+timer_queue* timer_queue_for() noexcept {
+  return current_timer_queue;
+}
+
+}  // namespace internal
+
+class manual_clock;
+
+namespace internal {
+template <>
+timer_queue* timer_queue_for<manual_clock>() noexcept;
 }  // namespace internal
 
 /// Calls a function at a time, once or every period, on this reactor.
@@ -158,7 +181,7 @@ class timer : public internal::timer_base {
   /// REQUIRES: not armed; a running reactor on this thread.
   void arm(time_point until, std::optional<duration> period = std::nullopt) noexcept {
     REEF_ASSERT(!armed(), "arming an armed timer (use rearm)");
-    arm_ns(internal::to_timer_ns(until), to_ns(period));
+    arm_ns(internal::to_timer_ns(until), to_ns(period), internal::timer_queue_for<Clock>());
   }
   /// Fires `delta` from now.
   void arm(duration delta) noexcept { arm(Clock::now() + delta); }

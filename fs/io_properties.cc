@@ -1,5 +1,7 @@
 #include "fs/io_properties.h"
 
+#include "core/text.h"
+
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -12,11 +14,7 @@ namespace reef {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
+constexpr auto trim = text::trim_line;
 
 [[noreturn]] void refuse(std::size_t line, const std::string& what) {
   throw std::invalid_argument("io properties, line " + std::to_string(line) + ": " + what);

@@ -16,6 +16,7 @@
 #include "core/reactor.h"
 #include "fs/file.h"
 #include "fs/file_stream.h"
+#include "core/text.h"
 
 namespace reef::http {
 
@@ -162,11 +163,7 @@ std::uint64_t parse_number(std::string_view s, bool& ok) noexcept {
   return v;
 }
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using text::trim;
 
 }  // namespace
 

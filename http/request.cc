@@ -9,28 +9,12 @@ namespace reef::http {
 
 namespace {
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-int hex_value(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 }  // namespace
 
 input_stream<char>& request::body_stream() noexcept {
   REEF_ASSERT(_body_streamed, "body_stream() of a request whose route does not stream its body");
   return _body;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
 }
 
 std::optional<std::string_view> header_list::get(std::string_view name) const noexcept {
@@ -52,9 +36,7 @@ bool header_list::has_token(std::string_view name, std::string_view token) const
     std::string_view rest = v;
     while (!rest.empty()) {
       auto comma = rest.find(',');
-      std::string_view item = rest.substr(0, comma);
-      while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-      while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+      std::string_view item = text::trim(rest.substr(0, comma));
       if (iequals(item, token)) return true;
       if (comma == std::string_view::npos) break;
       rest.remove_prefix(comma + 1);
@@ -109,8 +91,8 @@ std::optional<std::string> percent_decode(std::string_view text) {
       continue;
     }
     if (i + 2 >= text.size()) return std::nullopt;
-    int hi = hex_value(text[i + 1]);
-    int lo = hex_value(text[i + 2]);
+    int hi = text::hex_digit(text[i + 1]);
+    int lo = text::hex_digit(text[i + 2]);
     if (hi < 0 || lo < 0) return std::nullopt;
     out += static_cast<char>(hi * 16 + lo);
     i += 2;

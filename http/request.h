@@ -23,11 +23,12 @@
 #include <vector>
 
 #include "core/iostream.h"
+#include "core/text.h"
 
 namespace reef::http {
 
 /// Whether `a` and `b` are equal ignoring ASCII case.
-bool iequals(std::string_view a, std::string_view b) noexcept;
+inline bool iequals(std::string_view a, std::string_view b) noexcept { return text::iequals(a, b); }
 
 /// Header fields in the order they came, looked up ignoring case.
 class header_list {

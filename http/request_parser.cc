@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/assert.h"
+#include "core/text.h"
 
 namespace reef::http {
 
@@ -31,23 +32,13 @@ bool is_field_value(std::string_view s) noexcept {
   return true;
 }
 
-std::string_view trim(std::string_view s) noexcept {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-int hex_digit(char c) noexcept {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
+using text::hex_digit;
+using text::trim;
 
 // A chunk-size line (chunk extensions and all) longer than this is refused.
 constexpr std::size_t chunk_line_max = 4096;
 
-bool is_bws(char c) noexcept { return c == ' ' || c == '\t'; }
+constexpr auto is_bws = text::is_blank;
 
 // RFC 9110 5.6.4 qdtext and quoted-pair: the characters a quoted string
 // holds as they are (besides '"' and '\\').

@@ -1,7 +1,9 @@
 #include "net/api.h"
 
 #include <arpa/inet.h>
+#include <sys/un.h>
 
+#include <cstddef>
 #include <cstring>
 #include <stdexcept>
 
@@ -91,7 +93,41 @@ socket_address::socket_address(const sockaddr* sa, socklen_t length) noexcept {
   _length = length;
 }
 
+static_assert(socket_address::unix_path_max + 1 == sizeof(sockaddr_un::sun_path));
+
+socket_address socket_address::unix_socket(std::string_view path) {
+  auto fail = [&](const char* why) {
+    return std::invalid_argument("not a Unix-domain socket path: '" + std::string(path) + "' (" + why + ")");
+  };
+  if (path.empty() || path == "@") throw fail("empty");
+  if (path.size() > unix_path_max) throw fail("longer than 107 bytes");
+  if (path.find('\0') != std::string_view::npos) throw fail("holds a NUL");
+  socket_address a;
+  a._storage = sockaddr_storage{};
+  auto* sun = reinterpret_cast<sockaddr_un*>(&a._storage);
+  sun->sun_family = AF_UNIX;
+  std::memcpy(sun->sun_path, path.data(), path.size());
+  if (path.front() == '@') {
+    // The abstract namespace: a leading NUL, and the length says where the
+    // name ends (it is not NUL-terminated).
+    sun->sun_path[0] = '\0';
+    a._length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+  } else {
+    a._length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  }
+  return a;
+}
+
+std::string socket_address::unix_path() const {
+  if (!is_unix() || _length <= offsetof(sockaddr_un, sun_path)) return {};
+  const auto* sun = reinterpret_cast<const sockaddr_un*>(&_storage);
+  std::size_t n = _length - offsetof(sockaddr_un, sun_path);
+  if (sun->sun_path[0] == '\0') return "@" + std::string(sun->sun_path + 1, n - 1);
+  return std::string(sun->sun_path, strnlen(sun->sun_path, n));
+}
+
 socket_address socket_address::parse(std::string_view text) {
+  if (text.substr(0, 5) == "unix:") return unix_socket(text.substr(5));
   auto fail = [&](const char* why) {
     return std::invalid_argument("not an address:port: '" + std::string(text) + "' (" + why + ")");
   };
@@ -130,6 +166,7 @@ inet_address socket_address::address() const noexcept {
   if (_storage.ss_family == AF_INET6) {
     return inet_address(reinterpret_cast<const sockaddr_in6*>(&_storage)->sin6_addr);
   }
+  if (_storage.ss_family != AF_INET) return inet_address();
   return inet_address(reinterpret_cast<const sockaddr_in*>(&_storage)->sin_addr);
 }
 
@@ -137,20 +174,26 @@ std::uint16_t socket_address::port() const noexcept {
   if (_storage.ss_family == AF_INET6) {
     return ntohs(reinterpret_cast<const sockaddr_in6*>(&_storage)->sin6_port);
   }
+  if (_storage.ss_family != AF_INET) return 0;
   return ntohs(reinterpret_cast<const sockaddr_in*>(&_storage)->sin_port);
 }
 
 std::string socket_address::to_string() const {
+  if (is_unix()) return "unix:" + unix_path();
   auto a = address();
   if (a.is_ipv4()) return a.to_string() + ":" + std::to_string(port());
   return "[" + a.to_string() + "]:" + std::to_string(port());
 }
 
 bool operator==(const socket_address& a, const socket_address& b) noexcept {
+  if (a.is_unix() || b.is_unix()) return a.is_unix() && b.is_unix() && a.unix_path() == b.unix_path();
   return a.address() == b.address() && a.port() == b.port();
 }
 
-std::size_t socket_address::hash() const noexcept { return address().hash() * 31 + port(); }
+std::size_t socket_address::hash() const noexcept {
+  if (is_unix()) return std::hash<std::string>()(unix_path());
+  return address().hash() * 31 + port();
+}
 
 std::ostream& operator<<(std::ostream& os, const inet_address& a) { return os << a.to_string(); }
 std::ostream& operator<<(std::ostream& os, const socket_address& a) { return os << a.to_string(); }

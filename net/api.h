@@ -21,9 +21,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -71,27 +73,42 @@ class inet_address {
   };
 };
 
-/// An address and a port: where a socket listens or connects.
+/// Where a socket listens or connects: an IP address and a port, or a
+/// Unix-domain stream socket's path.
 class socket_address {
  public:
+  /// The longest Unix-domain path (sockaddr_un's sun_path, less its NUL).
+  static constexpr std::size_t unix_path_max = 107;
+
   /// 0.0.0.0:0.
   socket_address() noexcept;
   socket_address(inet_address address, std::uint16_t port) noexcept;
-  /// From a kernel address; REQUIRES: AF_INET or AF_INET6.
+  /// From a kernel address (AF_INET, AF_INET6 or AF_UNIX).
   socket_address(const sockaddr* sa, socklen_t length) noexcept;
 
-  /// Parses "127.0.0.1:80", "[::1]:80" or "localhost"-free forms only (no
-  /// names: resolve with net/dns first). Throws std::invalid_argument
-  /// naming the text.
+  /// A Unix-domain socket at `path` in the filesystem, or, for "@name", in
+  /// Linux's abstract namespace (no file; gone with its last socket).
+  /// Throws std::invalid_argument for an empty path or one longer than
+  /// unix_path_max, or one holding a NUL.
+  static socket_address unix_socket(std::string_view path);
+
+  /// Parses "127.0.0.1:80", "[::1]:80" or "unix:/run/app.sock" (no names:
+  /// resolve with net/dns first). Throws std::invalid_argument naming the
+  /// text.
   static socket_address parse(std::string_view text);
 
+  /// The IP address and port (0.0.0.0 and 0 for a Unix-domain address).
   inet_address address() const noexcept;
   std::uint16_t port() const noexcept;
+  /// Whether this is a Unix-domain address, and its path ("@name" for an
+  /// abstract one; empty for an unnamed peer).
+  bool is_unix() const noexcept { return _storage.ss_family == AF_UNIX; }
+  std::string unix_path() const;
   const sockaddr* as_sockaddr() const noexcept { return reinterpret_cast<const sockaddr*>(&_storage); }
   socklen_t length() const noexcept { return _length; }
   int family() const noexcept { return _storage.ss_family; }
 
-  /// "127.0.0.1:80" or "[::1]:80".
+  /// "127.0.0.1:80", "[::1]:80" or "unix:/run/app.sock".
   std::string to_string() const;
 
   friend bool operator==(const socket_address& a, const socket_address& b) noexcept;
@@ -104,6 +121,15 @@ class socket_address {
 
 std::ostream& operator<<(std::ostream& os, const inet_address& a);
 std::ostream& operator<<(std::ostream& os, const socket_address& a);
+
+/// TCP keepalive's three settings (TCP_KEEPIDLE, TCP_KEEPINTVL,
+/// TCP_KEEPCNT): after `idle` without traffic, a probe every `interval`;
+/// after `count` unanswered probes the connection is dropped.
+struct tcp_keepalive_params {
+  std::chrono::seconds idle{7200};
+  std::chrono::seconds interval{75};
+  unsigned count = 9;
+};
 
 // --- Implementations behind the handles (what a stack provides). --------------
 
@@ -118,6 +144,14 @@ class connected_socket_impl {
   virtual bool get_nodelay() const = 0;
   virtual void set_keepalive(bool on) = 0;
   virtual bool get_keepalive() const = 0;
+  virtual void set_keepalive_parameters(const tcp_keepalive_params& p) = 0;
+  virtual tcp_keepalive_params get_keepalive_parameters() const = 0;
+  virtual void set_send_buffer_size(int bytes) = 0;
+  virtual int get_send_buffer_size() const = 0;
+  virtual void set_receive_buffer_size(int bytes) = 0;
+  virtual int get_receive_buffer_size() const = 0;
+  virtual void set_linger(std::optional<std::chrono::seconds> linger) = 0;
+  virtual std::optional<std::chrono::seconds> get_linger() const = 0;
   virtual socket_address local_address() const = 0;
   virtual socket_address remote_address() const = 0;
 };
@@ -150,6 +184,22 @@ class connected_socket {
   /// SO_KEEPALIVE.
   void set_keepalive(bool on) { _impl->set_keepalive(on); }
   bool get_keepalive() const { return _impl->get_keepalive(); }
+  /// When keepalive probes go and when they give up (TCP only).
+  void set_keepalive_parameters(const tcp_keepalive_params& p) { _impl->set_keepalive_parameters(p); }
+  tcp_keepalive_params get_keepalive_parameters() const { return _impl->get_keepalive_parameters(); }
+  /// SO_SNDBUF / SO_RCVBUF: the kernel's buffers for this connection, in
+  /// bytes (the kernel may round or double what is asked; get_* says what
+  /// it took).
+  void set_send_buffer_size(int bytes) { _impl->set_send_buffer_size(bytes); }
+  int get_send_buffer_size() const { return _impl->get_send_buffer_size(); }
+  void set_receive_buffer_size(int bytes) { _impl->set_receive_buffer_size(bytes); }
+  int get_receive_buffer_size() const { return _impl->get_receive_buffer_size(); }
+  /// SO_LINGER: with a time, closing waits up to it for unsent data to
+  /// go (0: closing resets the connection at once, dropping what is
+  /// unsent); nullopt (the default): closing returns at once and the
+  /// kernel sends in the background.
+  void set_linger(std::optional<std::chrono::seconds> linger) { _impl->set_linger(linger); }
+  std::optional<std::chrono::seconds> get_linger() const { return _impl->get_linger(); }
   socket_address local_address() const { return _impl->local_address(); }
   socket_address remote_address() const { return _impl->remote_address(); }
   explicit operator bool() const noexcept { return static_cast<bool>(_impl); }
@@ -217,7 +267,25 @@ struct listen_options {
   bool reuse_address = true;
   /// The kernel's queue of connections not yet accepted.
   int backlog = 1024;
+  /// How connections are shared among the shards that listen. A
+  /// Unix-domain address cannot be shared by the kernel (no SO_REUSEPORT):
+  /// with several shards listening on one, use round_robin.
   load_balancing balancing = load_balancing::kernel;
+};
+
+class abort_source;
+
+/// How connect() connects.
+struct connect_options {
+  /// The local address to connect from (an address of this host, or a
+  /// port); unset: the kernel picks.
+  std::optional<socket_address> local;
+  /// A connect not done by then fails with timed_out_error (core/
+  /// with_timeout.h).
+  std::optional<std::chrono::milliseconds> timeout;
+  /// When it is aborted, a connect not yet done fails with
+  /// abort_requested_exception. Must outlive the connect.
+  abort_source* abort = nullptr;
 };
 
 /// A datagram received on a udp_channel.

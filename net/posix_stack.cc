@@ -16,13 +16,17 @@
 #include <system_error>
 #include <vector>
 
+#include "core/abort_source.h"
 #include "core/coroutine.h"
 #include "core/do_with.h"
 #include "core/loop.h"
+#include "core/lw_shared_ptr.h"
 #include "core/queue.h"
 #include "core/reactor.h"
 #include "core/shared_future.h"
 #include "core/sleep.h"
+#include "core/timer.h"
+#include "core/with_timeout.h"
 #include "smp/smp.h"
 
 namespace reef {
@@ -54,12 +58,14 @@ class posix_fd {
   int _fd;
 };
 
-using shared_fd = std::shared_ptr<posix_fd>;
+// Copied into every operation's continuation: a shard's own count, no
+// atomics.
+using shared_fd = lw_shared_ptr<posix_fd>;
 
 shared_fd make_socket(int family, int type) {
   int fd = ::socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw error_of(errno, "socket");
-  return std::make_shared<posix_fd>(fd);
+  return make_lw_shared<posix_fd>(fd);
 }
 
 socket_address address_of(int fd, bool peer) {
@@ -71,6 +77,17 @@ socket_address address_of(int fd, bool peer) {
   return socket_address(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
+int get_int(int fd, int level, int option, const char* call) {
+  int value = 0;
+  socklen_t len = sizeof(value);
+  if (::getsockopt(fd, level, option, &value, &len) < 0) throw error_of(errno, call);
+  return value;
+}
+
+void set_int(int fd, int level, int option, int value, const char* call) {
+  if (::setsockopt(fd, level, option, &value, sizeof(value)) < 0) throw error_of(errno, call);
+}
+
 bool get_flag(int fd, int level, int option) {
   int value = 0;
   socklen_t len = sizeof(value);
@@ -78,10 +95,7 @@ bool get_flag(int fd, int level, int option) {
   return value != 0;
 }
 
-void set_flag(int fd, int level, int option, bool on, const char* call) {
-  int value = on ? 1 : 0;
-  if (::setsockopt(fd, level, option, &value, sizeof(value)) < 0) throw error_of(errno, call);
-}
+void set_flag(int fd, int level, int option, bool on, const char* call) { set_int(fd, level, option, on ? 1 : 0, call); }
 
 // --- Streams. ------------------------------------------------------------------
 
@@ -327,6 +341,57 @@ class posix_connected_socket final : public connected_socket_impl {
   bool get_nodelay() const override { return get_flag(_fd->get(), IPPROTO_TCP, TCP_NODELAY); }
   void set_keepalive(bool on) override { set_flag(_fd->get(), SOL_SOCKET, SO_KEEPALIVE, on, "setsockopt(SO_KEEPALIVE)"); }
   bool get_keepalive() const override { return get_flag(_fd->get(), SOL_SOCKET, SO_KEEPALIVE); }
+  void set_keepalive_parameters(const tcp_keepalive_params& p) override {
+    auto positive = [](long long v, const char* what) {
+      if (v <= 0 || v > 32767) {
+        throw std::invalid_argument(std::string("keepalive ") + what + " must be 1..32767, not " + std::to_string(v));
+      }
+      return static_cast<int>(v);
+    };
+    const int idle = positive(p.idle.count(), "idle seconds");
+    const int interval = positive(p.interval.count(), "interval seconds");
+    const int count = positive(p.count, "probe count");
+    set_int(_fd->get(), IPPROTO_TCP, TCP_KEEPIDLE, idle, "setsockopt(TCP_KEEPIDLE)");
+    set_int(_fd->get(), IPPROTO_TCP, TCP_KEEPINTVL, interval, "setsockopt(TCP_KEEPINTVL)");
+    set_int(_fd->get(), IPPROTO_TCP, TCP_KEEPCNT, count, "setsockopt(TCP_KEEPCNT)");
+  }
+  tcp_keepalive_params get_keepalive_parameters() const override {
+    tcp_keepalive_params p;
+    p.idle = std::chrono::seconds(get_int(_fd->get(), IPPROTO_TCP, TCP_KEEPIDLE, "getsockopt(TCP_KEEPIDLE)"));
+    p.interval = std::chrono::seconds(get_int(_fd->get(), IPPROTO_TCP, TCP_KEEPINTVL, "getsockopt(TCP_KEEPINTVL)"));
+    p.count = static_cast<unsigned>(get_int(_fd->get(), IPPROTO_TCP, TCP_KEEPCNT, "getsockopt(TCP_KEEPCNT)"));
+    return p;
+  }
+  void set_send_buffer_size(int bytes) override {
+    if (bytes <= 0) throw std::invalid_argument("send buffer size must be positive, not " + std::to_string(bytes));
+    set_int(_fd->get(), SOL_SOCKET, SO_SNDBUF, bytes, "setsockopt(SO_SNDBUF)");
+  }
+  int get_send_buffer_size() const override { return get_int(_fd->get(), SOL_SOCKET, SO_SNDBUF, "getsockopt(SO_SNDBUF)"); }
+  void set_receive_buffer_size(int bytes) override {
+    if (bytes <= 0) throw std::invalid_argument("receive buffer size must be positive, not " + std::to_string(bytes));
+    set_int(_fd->get(), SOL_SOCKET, SO_RCVBUF, bytes, "setsockopt(SO_RCVBUF)");
+  }
+  int get_receive_buffer_size() const override {
+    return get_int(_fd->get(), SOL_SOCKET, SO_RCVBUF, "getsockopt(SO_RCVBUF)");
+  }
+  void set_linger(std::optional<std::chrono::seconds> linger) override {
+    ::linger l{};
+    if (linger) {
+      if (linger->count() < 0 || linger->count() > 65535) {
+        throw std::invalid_argument("linger must be 0..65535 s, not " + std::to_string(linger->count()));
+      }
+      l.l_onoff = 1;
+      l.l_linger = static_cast<int>(linger->count());
+    }
+    if (::setsockopt(_fd->get(), SOL_SOCKET, SO_LINGER, &l, sizeof(l)) < 0) throw error_of(errno, "setsockopt(SO_LINGER)");
+  }
+  std::optional<std::chrono::seconds> get_linger() const override {
+    ::linger l{};
+    socklen_t len = sizeof(l);
+    if (::getsockopt(_fd->get(), SOL_SOCKET, SO_LINGER, &l, &len) < 0) throw error_of(errno, "getsockopt(SO_LINGER)");
+    if (!l.l_onoff) return std::nullopt;
+    return std::chrono::seconds(l.l_linger);
+  }
   socket_address local_address() const override { return address_of(_fd->get(), false); }
   socket_address remote_address() const override { return address_of(_fd->get(), true); }
 
@@ -335,7 +400,7 @@ class posix_connected_socket final : public connected_socket_impl {
 };
 
 connected_socket make_connected(int fd) {
-  return connected_socket(std::make_unique<posix_connected_socket>(std::make_shared<posix_fd>(fd)));
+  return connected_socket(std::make_unique<posix_connected_socket>(make_lw_shared<posix_fd>(fd)));
 }
 
 // --- Listening. ------------------------------------------------------------------
@@ -461,7 +526,7 @@ class multishot_acceptor final : public multishot_receiver {
 // waits, which then fails (ECONNABORTED) and touches nothing freed.
 class posix_server_socket final : public server_socket_impl {
  public:
-  explicit posix_server_socket(shared_fd fd) : _shared(std::make_shared<shared>(std::move(fd))) {
+  explicit posix_server_socket(shared_fd fd) : _shared(make_lw_shared<shared>(std::move(fd))) {
     if (engine().io().supports_multishot()) _acceptor = new multishot_acceptor(_shared->fd);
   }
   ~posix_server_socket() override {
@@ -524,7 +589,7 @@ class posix_server_socket final : public server_socket_impl {
     bool aborted = false;
     bool accept_pending = false;  // a plain (not multishot) accept is in the backend
   };
-  std::shared_ptr<shared> _shared;
+  lw_shared_ptr<shared> _shared;
   multishot_acceptor* _acceptor = nullptr;  // where the backend has multishot
 };
 
@@ -616,7 +681,7 @@ class round_robin_member final : public server_socket_impl {
       : _address(address), _group(hold_group(address)), _inbox(inbox_max) {
     round_robin_local[_address] = this;
     _group->set(this_shard_id(), true);
-    if (listener) _loop = std::make_shared<round_robin_loop>(address, std::move(listener));
+    if (listener) _loop = make_lw_shared<round_robin_loop>(address, std::move(listener));
   }
 
   ~round_robin_member() override {
@@ -668,7 +733,7 @@ class round_robin_member final : public server_socket_impl {
 
   // Shard 0: accepts and hands out in turn, until aborted. Holds its state,
   // never the member.
-  static future<> accept_loop(std::shared_ptr<round_robin_loop> loop) {
+  static future<> accept_loop(lw_shared_ptr<round_robin_loop> loop) {
     while (!loop->aborted) {
       accepted_fd a;
       bool back_off = false;
@@ -715,7 +780,7 @@ class round_robin_member final : public server_socket_impl {
   socket_address _address;
   round_robin_group* _group;
   queue<accepted_fd> _inbox;
-  std::shared_ptr<round_robin_loop> _loop;  // shard 0 only
+  lw_shared_ptr<round_robin_loop> _loop;  // shard 0 only
   std::optional<shared_future<>> _loop_done;
   bool _aborted = false;
 };
@@ -727,7 +792,7 @@ class round_robin_member final : public server_socket_impl {
 // may be destroyed while a receive waits, which then fails (ECONNABORTED).
 class posix_udp_channel final : public udp_channel_impl {
  public:
-  explicit posix_udp_channel(shared_fd fd) : _shared(std::make_shared<shared>(std::move(fd))), _fd(_shared->fd) {}
+  explicit posix_udp_channel(shared_fd fd) : _shared(make_lw_shared<shared>(std::move(fd))), _fd(_shared->fd) {}
   ~posix_udp_channel() override { close(); }
 
   future<> send(const socket_address& destination, packet p) override {
@@ -801,7 +866,7 @@ class posix_udp_channel final : public udp_channel_impl {
     bool closed = false;
     unsigned receives_pending = 0;
   };
-  std::shared_ptr<shared> _shared;
+  lw_shared_ptr<shared> _shared;
   const shared_fd& _fd;
 };
 
@@ -813,11 +878,17 @@ class posix_network_stack final : public network_stack {
 
   server_socket listen(const socket_address& address, const listen_options& options) override {
     if (options.balancing == load_balancing::kernel || smp::count == 1) {
-      return server_socket(bind_and_listen(address, options, true));
+      if (address.is_unix() && smp::count > 1 && this_shard_id() != 0) {
+        // Only one socket can own a path: the other shards' binds fail.
+        throw std::invalid_argument("listen on " + address.to_string() +
+                                    ": the kernel does not share a Unix-domain socket among shards; use "
+                                    "load_balancing::round_robin");
+      }
+      return server_socket(bind_and_listen(address, options, !address.is_unix()));
     }
-    // Round robin: one socket, on shard 0; the group is found by port, so
-    // the port must be known to every shard (no port 0).
-    if (address.port() == 0) {
+    // Round robin: one socket, on shard 0; the group is found by address,
+    // so the address must be known to every shard (no port 0).
+    if (!address.is_unix() && address.port() == 0) {
       throw std::invalid_argument("listen: round-robin load balancing needs a fixed port");
     }
     std::unique_ptr<posix_server_socket> listener;
@@ -825,24 +896,63 @@ class posix_network_stack final : public network_stack {
     return server_socket(std::make_unique<round_robin_member>(address, std::move(listener)));
   }
 
-  future<connected_socket> connect(const socket_address& address) override {
-    shared_fd fd;
+  future<connected_socket> connect(const socket_address& address, const connect_options& options) override {
+    // What the connect needs while in flight, and what may end it early
+    // (its timer, its abort): the first to finish wins.
+    struct attempt {
+      shared_fd fd;
+      socket_address target;
+      timer<lowres_clock> deadline;
+      std::optional<abort_source::subscription> aborted;
+      std::exception_ptr ended_early;  // timed_out_error or abort_requested_exception
+    };
+    lw_shared_ptr<attempt> a;
     try {
-      fd = make_socket(address.family(), SOCK_STREAM);
+      if (options.local && options.local->family() != address.family()) {
+        throw std::invalid_argument("connect to " + address.to_string() + " from " + options.local->to_string() +
+                                    ": not the same address family");
+      }
+      if (options.abort != nullptr && options.abort->abort_requested()) throw abort_requested_exception();
+      a = make_lw_shared<attempt>();
+      a->fd = make_socket(address.family(), SOCK_STREAM);
+      a->target = address;
+      if (options.local) {
+        if (!options.local->is_unix()) set_flag(a->fd->get(), SOL_SOCKET, SO_REUSEADDR, true, "setsockopt(SO_REUSEADDR)");
+        if (::bind(a->fd->get(), options.local->as_sockaddr(), options.local->length()) < 0) {
+          throw error_of(errno, "bind");
+        }
+      }
     } catch (...) {
       return make_exception_future<connected_socket>(std::current_exception());
     }
-    auto target = std::make_unique<socket_address>(address);
-    auto* raw = target.get();
-    return engine().io().submit(io_request::connect(fd->get(), raw->as_sockaddr(), raw->length())).then(
-        [fd, target = std::move(target)](long rc) -> future<connected_socket> {
+    // Ending early cancels the connect in the backend; its completion then
+    // says which way it ended.
+    auto end_early = [raw = a.get()](std::exception_ptr why) {
+      if (raw->ended_early) return;
+      raw->ended_early = std::move(why);
+      engine().io().cancel(raw->fd->get());
+    };
+    if (options.timeout) {
+      a->deadline.set_callback([end_early] { end_early(std::make_exception_ptr(timed_out_error())); });
+      a->deadline.arm(lowres_clock::now() + *options.timeout);
+    }
+    if (options.abort != nullptr) {
+      a->aborted = options.abort->subscribe([end_early] { end_early(std::make_exception_ptr(abort_requested_exception())); });
+    }
+    return engine()
+        .io()
+        .submit(io_request::connect(a->fd->get(), a->target.as_sockaddr(), a->target.length()))
+        .then([a](long rc) -> future<connected_socket> {
+          a->deadline.cancel();
+          a->aborted.reset();
+          if (a->ended_early) return make_exception_future<connected_socket>(a->ended_early);
           if (rc < 0) return make_exception_future<connected_socket>(error_of(static_cast<int>(-rc), "connect"));
-          return make_ready_future<connected_socket>(
-              connected_socket(std::make_unique<posix_connected_socket>(fd)));
+          return make_ready_future<connected_socket>(connected_socket(std::make_unique<posix_connected_socket>(a->fd)));
         });
   }
 
   udp_channel make_udp_channel(const socket_address& local) override {
+    if (local.is_unix()) throw std::invalid_argument("a UDP channel on " + local.to_string() + ": not an IP address");
     shared_fd fd = make_socket(local.family(), SOCK_DGRAM);
     if (::bind(fd->get(), local.as_sockaddr(), local.length()) < 0) throw error_of(errno, "bind");
     return udp_channel(std::make_unique<posix_udp_channel>(std::move(fd)));

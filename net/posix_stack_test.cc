@@ -16,6 +16,7 @@
 #include <vector>
 #include <system_error>
 
+#include "core/abort_source.h"
 #include "core/coroutine.h"
 #include "core/reactor_flags.h"
 #include "core/sleep.h"
@@ -395,6 +396,146 @@ REEF_TEST(posix_stack, many_connections_at_once) {
   }
   for (auto& c : clients) co_await std::move(c);
   EXPECT_EQ(co_await std::move(served), expected);
+}
+
+REEF_TEST(posix_stack, socket_options_are_set_and_read_back_and_refused_when_absurd) {
+  server_socket listener = listen(any_loopback_port);
+  auto pair = co_await connect_pair(listener);
+  auto& s = pair.client;
+  s.set_send_buffer_size(64 * 1024);
+  EXPECT_GE(s.get_send_buffer_size(), 64 * 1024) << "the kernel doubles what it is given";
+  s.set_receive_buffer_size(32 * 1024);
+  EXPECT_GE(s.get_receive_buffer_size(), 32 * 1024);
+  s.set_keepalive(true);
+  s.set_keepalive_parameters(tcp_keepalive_params{std::chrono::seconds(30), std::chrono::seconds(5), 4});
+  auto k = s.get_keepalive_parameters();
+  EXPECT_EQ(k.idle, std::chrono::seconds(30));
+  EXPECT_EQ(k.interval, std::chrono::seconds(5));
+  EXPECT_EQ(k.count, 4u);
+  EXPECT_EQ(s.get_linger(), std::nullopt);
+  s.set_linger(std::chrono::seconds(3));
+  EXPECT_EQ(s.get_linger(), std::chrono::seconds(3));
+  s.set_linger(std::nullopt);
+  EXPECT_EQ(s.get_linger(), std::nullopt);
+  EXPECT_THROW(s.set_send_buffer_size(0), std::invalid_argument);
+  EXPECT_THROW(s.set_receive_buffer_size(-1), std::invalid_argument);
+  EXPECT_THROW(s.set_keepalive_parameters(tcp_keepalive_params{std::chrono::seconds(0), std::chrono::seconds(1), 1}),
+               std::invalid_argument);
+  EXPECT_THROW(s.set_linger(std::chrono::seconds(-1)), std::invalid_argument);
+}
+
+REEF_TEST(posix_stack, linger_zero_resets_the_connection_on_close) {
+  server_socket listener = listen(any_loopback_port);
+  auto pair = co_await connect_pair(listener);
+  pair.client.set_linger(std::chrono::seconds(0));
+  pair.client = connected_socket();  // closed: a reset, not a FIN
+  auto in = pair.server.input();
+  bool reset_or_end = true;
+  try {
+    auto b = co_await with_timeout(lowres_clock::now() + 5s, in.read());
+    reset_or_end = b.empty();  // a reset reads as the end (see net/api.h)
+  } catch (const std::system_error&) {
+  }
+  EXPECT_TRUE(reset_or_end);
+}
+
+REEF_TEST(posix_stack, connect_from_a_chosen_local_address) {
+  server_socket listener = listen(any_loopback_port);
+  auto accepting = listener.accept();
+  connect_options o;
+  o.local = socket_address::parse("127.0.0.2:0");  // another loopback address
+  auto s = co_await connect(listener.local_address(), o);
+  auto a = co_await std::move(accepting);
+  EXPECT_EQ(s.local_address().address(), inet_address::parse("127.0.0.2"));
+  EXPECT_EQ(a.remote_address.address(), inet_address::parse("127.0.0.2"));
+  connect_options wrong;
+  wrong.local = socket_address::parse("[::1]:0");
+  EXPECT_THROW(co_await connect(listener.local_address(), wrong), std::invalid_argument);
+}
+
+// A listener on 127.0.0.1 that never accepts, its accept queue filled: the
+// kernel drops further SYNs, so a connect to it neither succeeds nor fails
+// on its own (it would retry for a minute).
+struct unanswering_listener {
+  unanswering_listener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sin{};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REEF_ASSERT(::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0);
+    REEF_ASSERT(::listen(fd, 0) == 0);
+    socklen_t len = sizeof(sin);
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
+    address = socket_address(reinterpret_cast<sockaddr*>(&sin), len);
+    for (int i = 0; i < 4; ++i) {
+      int c = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      ::connect(c, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+      fillers.push_back(c);
+    }
+    ::usleep(20'000);  // the fillers' handshakes fill the queue
+  }
+  ~unanswering_listener() {
+    for (int c : fillers) ::close(c);
+    ::close(fd);
+  }
+  int fd;
+  socket_address address;
+  std::vector<int> fillers;
+};
+
+REEF_TEST(posix_stack, a_connect_times_out_or_is_aborted) {
+  unanswering_listener silent;
+  const socket_address unanswered = silent.address;
+  connect_options o;
+  o.timeout = 50ms;
+  auto start = steady_clock_type::now();
+  bool timed_out = false;
+  try {
+    co_await connect(unanswered, o);
+  } catch (const timed_out_error&) {
+    timed_out = true;
+  }
+  EXPECT_TRUE(timed_out);
+  EXPECT_LT(steady_clock_type::now() - start, 5s);
+  abort_source as;
+  connect_options ao;
+  ao.abort = &as;
+  auto pending = connect(unanswered, ao);
+  co_await sleep(5ms);
+  as.request_abort();
+  EXPECT_THROW(co_await with_timeout(lowres_clock::now() + 5s, std::move(pending)), abort_requested_exception);
+  EXPECT_THROW(co_await connect(unanswered, ao), abort_requested_exception) << "already aborted";
+}
+
+REEF_TEST(posix_stack, unix_domain_stream_sockets) {
+  const auto address = socket_address::unix_socket("@reef-posix-stack-test-" + std::to_string(::getpid()));
+  EXPECT_TRUE(address.is_unix());
+  EXPECT_EQ(socket_address::parse(address.to_string()), address);
+  server_socket listener = listen(address);
+  auto pair = co_await connect_pair(listener);
+  auto out = pair.client.output();
+  co_await out.write("over a unix socket");
+  co_await out.close();
+  auto in = pair.server.input();
+  EXPECT_EQ(co_await read_all(in), "over a unix socket");
+  EXPECT_TRUE(listener.local_address().is_unix());
+  EXPECT_EQ(listener.local_address().unix_path(), address.unix_path());
+  EXPECT_THROW(make_udp_channel(address), std::invalid_argument);
+}
+
+TEST(socket_address, unix_paths_are_checked) {
+  auto a = socket_address::unix_socket("/run/app.sock");
+  EXPECT_EQ(a.unix_path(), "/run/app.sock");
+  EXPECT_EQ(a.to_string(), "unix:/run/app.sock");
+  EXPECT_EQ(socket_address::parse("unix:/run/app.sock"), a);
+  EXPECT_NE(socket_address::unix_socket("/run/other.sock"), a);
+  EXPECT_EQ(socket_address::unix_socket("@abstract").unix_path(), "@abstract");
+  EXPECT_THROW(socket_address::unix_socket(""), std::invalid_argument);
+  EXPECT_THROW(socket_address::unix_socket("@"), std::invalid_argument);
+  EXPECT_THROW(socket_address::unix_socket(std::string(200, 'x')), std::invalid_argument);
+  EXPECT_THROW(socket_address::unix_socket(std::string("a\0b", 3)), std::invalid_argument);
+  EXPECT_THROW(socket_address::parse("unix:"), std::invalid_argument);
+  EXPECT_NE(a, socket_address::parse("127.0.0.1:80"));
 }
 
 REEF_TEST(posix_udp, datagrams_arrive_with_their_source) {

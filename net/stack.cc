@@ -71,9 +71,9 @@ server_socket listen(const socket_address& address, const listen_options& option
   return this_shard_network_stack().listen(address, options);
 }
 
-future<connected_socket> connect(const socket_address& address) {
+future<connected_socket> connect(const socket_address& address, const connect_options& options) {
   try {
-    return this_shard_network_stack().connect(address);
+    return this_shard_network_stack().connect(address, options);
   } catch (...) {
     return make_exception_future<connected_socket>(std::current_exception());
   }

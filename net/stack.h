@@ -27,8 +27,9 @@ class network_stack {
   virtual const char* name() const noexcept = 0;
   /// Listens on `address`. Throws std::system_error naming the call.
   virtual server_socket listen(const socket_address& address, const listen_options& options) = 0;
-  /// Connects to `address`; fails with std::system_error naming the call.
-  virtual future<connected_socket> connect(const socket_address& address) = 0;
+  /// Connects to `address` as `options` say; fails with std::system_error
+  /// naming the call, timed_out_error, or abort_requested_exception.
+  virtual future<connected_socket> connect(const socket_address& address, const connect_options& options) = 0;
   /// A UDP socket bound to `local` (port 0: any). Throws std::system_error.
   virtual udp_channel make_udp_channel(const socket_address& local) = 0;
 };
@@ -54,7 +55,7 @@ network_stack& this_shard_network_stack();
 server_socket listen(const socket_address& address, const listen_options& options = {});
 
 /// Connects to `address` with this shard's stack.
-future<connected_socket> connect(const socket_address& address);
+future<connected_socket> connect(const socket_address& address, const connect_options& options = {});
 
 /// A UDP socket on this shard's stack, bound to `local` (default: any
 /// IPv4 address, a port the kernel picks).

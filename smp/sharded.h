@@ -5,6 +5,7 @@
 //   co_await counters.invoke_on_all([](counter& c) { return c.reset(); });
 //   auto total = co_await counters.map_reduce(
 //       [](counter& c) { return c.value(); }, 0, std::plus<int>());
+//   std::vector<int> each = co_await counters.map([](counter& c) { return c.value(); });
 //   co_await counters.stop();                      // stop() on each, then destroy each
 //
 // Each instance is constructed, used and destroyed on its own shard.
@@ -27,6 +28,7 @@
 
 #include "core/assert.h"
 #include "core/future.h"
+#include "core/when_all.h"
 #include "smp/smp.h"
 
 namespace reef {
@@ -168,6 +170,30 @@ class sharded {
   template <typename Func>
   future<> invoke_on_all(Func func) noexcept {
     return smp::invoke_on_all([this, func]() mutable { return func(local()); });
+  }
+
+  /// Calls a copy of func(Service&) on every shard but the calling one.
+  template <typename Func>
+  future<> invoke_on_others(Func func) noexcept {
+    return smp::invoke_on_others([this, func]() mutable { return func(local()); });
+  }
+
+  /// Calls a copy of mapper(Service&) on every shard and returns the
+  /// results in shard order (a failure of any fails it, once all are done).
+  template <typename Mapper>
+  auto map(Mapper mapper) noexcept {
+    using value = typename futurize<std::invoke_result_t<Mapper&, Service&>>::value_type;
+    static_assert(!std::is_void_v<value>, "map() collects values: use invoke_on_all() for void");
+    std::vector<future<value>> results;
+    try {
+      results.reserve(smp::count);
+      for (unsigned s = 0; s < smp::count; ++s) {
+        results.push_back(smp::submit_to(s, [this, mapper]() mutable { return mapper(local()); }));
+      }
+    } catch (...) {
+      return make_exception_future<std::vector<value>>(std::current_exception());
+    }
+    return when_all_succeed(results.begin(), results.end());
   }
 
   /// Calls func(Service&) on `shard` and returns its result here.

@@ -292,6 +292,30 @@ struct fails_on_shard_1 {
   }
 };
 
+TEST(sharded, map_collects_in_shard_order_and_invoke_on_others_skips_the_caller) {
+  event_log log;
+  run_on_two_shards([&log]() -> future<> {
+    sharded<recorder> s;
+    co_await s.start(&log, 0, sharded_parameter([] { return static_cast<int>(this_shard_id()) + 1; }));
+    std::vector<int> values = co_await s.map([](recorder& r) { return r.value * 10; });
+    EXPECT_EQ(values, (std::vector<int>{10, 20}));
+    std::atomic<int> visited_mask{0};
+    co_await s.invoke_on_others([&visited_mask](recorder&) { visited_mask |= 1 << this_shard_id(); });
+    EXPECT_EQ(visited_mask.load(), 2) << "shard 1 only";
+    bool failed = false;
+    try {
+      co_await s.map([](recorder& r) -> int {
+        if (this_shard_id() == 1) throw std::runtime_error("shard 1");
+        return r.value;
+      });
+    } catch (const std::runtime_error&) {
+      failed = true;
+    }
+    EXPECT_TRUE(failed);
+    co_await s.stop();
+  });
+}
+
 TEST(sharded, a_failed_start_cleans_up_and_fails) {
   run_on_two_shards([]() -> future<> {
     sharded<fails_on_shard_1> s;
