@@ -17,6 +17,7 @@
 #include "core/future.h"
 #include "core/loop.h"
 #include "core/timer.h"
+#include "core/timed_waiters.h"
 #include "core/with_timeout.h"
 
 namespace reef {
@@ -80,77 +81,33 @@ class condition_variable {
 
   /// Wakes the longest waiter, if any.
   void signal() noexcept {
-    if (_head != nullptr) wake(_head);
+    if (!_waiters.empty()) _waiters.complete_front();
   }
 
   /// Wakes every waiter.
   void broadcast() noexcept {
-    while (_head != nullptr) wake(_head);
+    while (!_waiters.empty()) _waiters.complete_front();
   }
 
   /// Fails every waiter, and every later wait, with
   /// broken_condition_variable.
   void broken() noexcept {
     _broken = true;
-    while (_head != nullptr) {
-      waiter* w = _head;
-      unlink(w);
-      w->done.set_exception(broken_condition_variable());
-      delete w;
-    }
+    _waiters.fail_all(std::make_exception_ptr(broken_condition_variable()));
   }
 
   /// How many wait.
-  std::size_t waiters() const noexcept { return _waiters; }
+  std::size_t waiters() const noexcept { return _waiters.size(); }
 
  private:
-  struct waiter {
-    promise<> done;
-    timer<clock> expiry;
-    waiter* prev = nullptr;
-    waiter* next = nullptr;
-  };
-
   future<> wait_impl(bool timed, time_point timeout) noexcept {
     if (_broken) return make_exception_future<>(broken_condition_variable());
-    waiter* w;
-    try {
-      w = new waiter;
-    } catch (...) {
-      return make_exception_future<>(std::current_exception());
-    }
-    future<> f = w->done.get_future();
-    w->prev = _tail;
-    (_tail != nullptr ? _tail->next : _head) = w;
-    _tail = w;
-    ++_waiters;
-    if (timed) {
-      w->expiry.set_callback([this, w] {
-        unlink(w);
-        w->done.set_exception(condition_variable_timed_out());
-        delete w;
-      });
-      w->expiry.arm(timeout);
-    }
-    return f;
+    return _waiters.add(
+        {}, timed ? std::optional<time_point>(timeout) : std::nullopt,
+        [] { return std::make_exception_ptr(condition_variable_timed_out()); }, [] {});
   }
 
-  void wake(waiter* w) noexcept {
-    unlink(w);
-    w->expiry.cancel();
-    w->done.set_value();
-    delete w;
-  }
-
-  void unlink(waiter* w) noexcept {
-    (w->prev != nullptr ? w->prev->next : _head) = w->next;
-    (w->next != nullptr ? w->next->prev : _tail) = w->prev;
-    --_waiters;
-  }
-
-  waiter* _head = nullptr;
-  waiter* _tail = nullptr;
-  std::size_t _waiters = 0;
+  core_internal::timed_waiters<clock> _waiters;
   bool _broken = false;
 };
 

@@ -24,6 +24,7 @@
 #include "core/assert.h"
 #include "core/do_with.h"
 #include "core/future.h"
+#include "core/timed_waiters.h"
 #include "core/timer.h"
 #include "core/with_timeout.h"
 
@@ -105,7 +106,7 @@ class basic_semaphore {
   ssize_t available_units() const noexcept { return _count; }
 
   /// How many wait.
-  std::size_t waiters() const noexcept { return _waiters; }
+  std::size_t waiters() const noexcept { return _waiters.size(); }
 
   /// Fails every waiter, and every later wait, with broken_semaphore.
   void broken() noexcept { broken(std::make_exception_ptr(broken_semaphore())); }
@@ -113,25 +114,12 @@ class basic_semaphore {
   /// Fails every waiter, and every later wait, with `ex`.
   void broken(std::exception_ptr ex) noexcept {
     _exception = std::move(ex);
-    while (_head != nullptr) {
-      waiter* w = _head;
-      unlink(w);
-      w->done.set_exception(_exception);
-      delete w;
-    }
+    _waiters.fail_all(_exception);
   }
 
  private:
-  struct waiter {
-    promise<> done;
-    std::size_t units;
-    timer<Clock> expiry;
-    waiter* prev = nullptr;
-    waiter* next = nullptr;
-  };
-
   bool may_proceed(std::size_t units) const noexcept {
-    return _head == nullptr && _count >= 0 && static_cast<std::size_t>(_count) >= units;
+    return _waiters.empty() && _count >= 0 && static_cast<std::size_t>(_count) >= units;
   }
 
   future<> wait_impl(std::size_t units, std::optional<time_point> timeout) noexcept {
@@ -145,61 +133,21 @@ class basic_semaphore {
       _count -= static_cast<ssize_t>(units);
       return make_ready_future<>();
     }
-    waiter* w;
-    try {
-      w = new waiter{promise<>(), units, timer<Clock>()};
-    } catch (...) {
-      return make_exception_future<>(std::current_exception());
-    }
-    future<> f = w->done.get_future();
-    link(w);
-    if (timeout) {
-      w->expiry.set_callback([this, w] {
-        basic_semaphore* self = this;  // the lambda dies with `w`
-        self->unlink(w);
-        w->done.set_exception(semaphore_timed_out());
-        delete w;
-        self->wake();  // the head may have been what held the others back
-      });
-      w->expiry.arm(*timeout);
-    }
-    return f;
+    // The head leaving at its timeout may let the ones behind it in.
+    return _waiters.add(
+        units, timeout, [] { return std::make_exception_ptr(semaphore_timed_out()); }, [this] { wake(); });
   }
 
   void wake() noexcept {
-    while (_head != nullptr && _count >= 0 &&
-           static_cast<std::size_t>(_count) >= _head->units) {
-      waiter* w = _head;
-      _count -= static_cast<ssize_t>(w->units);
-      unlink(w);
-      w->expiry.cancel();
-      w->done.set_value();
-      delete w;
+    while (!_waiters.empty() && _count >= 0 && static_cast<std::size_t>(_count) >= _waiters.front()->extra) {
+      _count -= static_cast<ssize_t>(_waiters.front()->extra);
+      _waiters.complete_front();
     }
-  }
-
-  void link(waiter* w) noexcept {
-    w->prev = _tail;
-    if (_tail != nullptr) {
-      _tail->next = w;
-    } else {
-      _head = w;
-    }
-    _tail = w;
-    ++_waiters;
-  }
-
-  void unlink(waiter* w) noexcept {
-    (w->prev != nullptr ? w->prev->next : _head) = w->next;
-    (w->next != nullptr ? w->next->prev : _tail) = w->prev;
-    --_waiters;
   }
 
   ssize_t _count;
   std::exception_ptr _exception;
-  waiter* _head = nullptr;
-  waiter* _tail = nullptr;
-  std::size_t _waiters = 0;
+  core_internal::timed_waiters<Clock, std::size_t> _waiters;  // extra: the units each wants
 };
 
 using semaphore = basic_semaphore<>;

@@ -136,6 +136,61 @@ class posix_source final : public data_source_impl<char> {
   shared_fd _fd;
 };
 
+// The life of a multishot operation (a receive or an accept) on behalf of
+// an owner that may go first. States: idle (!_armed), running (_armed),
+// ending (_armed and _cancelling: a last result will come); orphaned once
+// the owner is gone, after which results are dropped and the last one
+// deletes this. The operation keeps its descriptor open while it runs.
+class multishot_operation : public multishot_receiver {
+ public:
+  explicit multishot_operation(shared_fd fd) noexcept : _fd(std::move(fd)) {}
+
+  // The owner is gone: end the operation, then this.
+  void orphan() noexcept {
+    _orphaned = true;
+    if (!_armed) {
+      delete this;
+      return;
+    }
+    cancel();
+  }
+
+ protected:
+  virtual ~multishot_operation() = default;
+  // Queues the operation in the backend; false if it cannot run now.
+  virtual bool start() noexcept = 0;
+
+  bool arm() noexcept {
+    _armed = start();
+    return _armed;
+  }
+  // Ends a running operation (its last result follows).
+  void cancel() noexcept {
+    if (_armed && !_cancelling) _cancelling = engine().io().cancel_multishot(*this);
+  }
+  // The part of on_result() every operation shares: notes the end of the
+  // operation, and for an orphan finishes the job (deletes this, or
+  // cancels again). Returns whether the result is for a live owner.
+  bool for_live_owner(bool more) noexcept {
+    if (!more) {
+      _armed = false;
+      _cancelling = false;
+    }
+    if (!_orphaned) return true;
+    if (!_armed) {
+      delete this;
+    } else {
+      cancel();  // (it may have failed before)
+    }
+    return false;
+  }
+
+  shared_fd _fd;
+  bool _armed = false;
+  bool _cancelling = false;
+  bool _orphaned = false;
+};
+
 // Where it has (io_uring): one multishot receive feeds the stream. Bytes
 // arrive in the backend's pool buffers whether or not anyone reads, and wait
 // here; when `ready_max` buffers wait unread the receive is cancelled, and
@@ -152,15 +207,12 @@ class multishot_source final : public data_source_impl<char> {
   future<temporary_buffer<char>> get() override { return _st->get(); }
 
  private:
-  // Outlives the source while the receive is in flight (its receiver).
-  // The receive is idle (!_armed), running (_armed), or ending (_armed and
-  // _cancelling: a last result will come). Bytes wait in _ready, in order;
-  // at most one read waits in _reader; _eof and _error are final. Once the
-  // source is gone (_orphaned) results are dropped and the last one
-  // deletes this.
-  class state final : public multishot_receiver {
+  // Outlives the source while the receive is in flight (its receiver; see
+  // multishot_operation). Bytes wait in _ready, in order; at most one read
+  // waits in _reader; _eof and _error are final.
+  class state final : public multishot_operation {
    public:
-    explicit state(shared_fd fd) noexcept : _fd(std::move(fd)) {}
+    using multishot_operation::multishot_operation;
 
     future<temporary_buffer<char>> get() {
       if (!_ready.empty()) {
@@ -175,30 +227,14 @@ class multishot_source final : public data_source_impl<char> {
       return _reader->get_future();
     }
 
-    // The source is gone: end the receive, then this.
+    // The source is gone.
     void release() noexcept {
-      _orphaned = true;
       _ready.clear();
-      if (!_armed) {
-        delete this;
-        return;
-      }
-      if (!_cancelling) _cancelling = engine().io().cancel_multishot(*this);
+      orphan();
     }
 
     void on_result(long result, temporary_buffer<char> data, bool more) noexcept override {
-      if (!more) {
-        _armed = false;
-        _cancelling = false;
-      }
-      if (_orphaned) {
-        if (!_armed) {
-          delete this;
-        } else if (!_cancelling) {
-          _cancelling = engine().io().cancel_multishot(*this);  // it failed before
-        }
-        return;
-      }
+      if (!for_live_owner(more)) return;
       if (result > 0) {
         _ready.push_back(std::move(data));
       } else if (result == 0 || ends_stream(result)) {
@@ -230,25 +266,16 @@ class multishot_source final : public data_source_impl<char> {
           }
         }
       }
-      if (_armed && !_cancelling && _ready.size() >= ready_max) {
-        _cancelling = engine().io().cancel_multishot(*this);  // (tried again at the next result)
-      }
+      if (_ready.size() >= ready_max) cancel();  // (tried again at the next result)
     }
 
    private:
-    bool arm() noexcept {
-      _armed = engine().io().recv_multishot(_fd->get(), *this);
-      return _armed;
-    }
+    bool start() noexcept override { return engine().io().recv_multishot(_fd->get(), *this); }
 
-    shared_fd _fd;  // the descriptor stays open while the receive runs
     std::deque<temporary_buffer<char>> _ready;
     std::optional<promise<temporary_buffer<char>>> _reader;
     std::exception_ptr _error;
     bool _eof = false;
-    bool _armed = false;
-    bool _cancelling = false;
-    bool _orphaned = false;
   };
 
   state* _st;
@@ -415,15 +442,15 @@ struct accepted_fd {
 // Accepts with one multishot operation (io_uring): connections the kernel
 // hands over wait here, at most `ready_max` (then the operation is
 // cancelled until accept() catches up; the rest wait in the kernel's
-// backlog). Outlives its socket while the operation is in flight. The
-// operation's states are those of multishot_source::state; _aborted (after
-// abort_accept()) closes whatever still arrives, and _error holds a failure
-// for the next accept() to report.
-class multishot_acceptor final : public multishot_receiver {
+// backlog). Outlives its socket while the operation is in flight (see
+// multishot_operation); _aborted (after abort_accept()) closes whatever
+// still arrives, and _error holds a failure for the next accept() to
+// report.
+class multishot_acceptor final : public multishot_operation {
  public:
   static constexpr std::size_t ready_max = 64;
 
-  explicit multishot_acceptor(shared_fd fd) noexcept : _fd(std::move(fd)) {}
+  using multishot_operation::multishot_operation;
 
   // The next connection; nullopt if the operation cannot be started now
   // (the caller accepts the plain way).
@@ -449,37 +476,17 @@ class multishot_acceptor final : public multishot_receiver {
     }
   }
 
-  // The socket is gone: end the operation, then this. A waiting accept()
-  // fails now.
+  // The socket is gone: a waiting accept() fails now.
   void release() noexcept {
-    _orphaned = true;
-    if (_reader) {
-      _reader->set_exception(error_of(ECONNABORTED, "accept"));
-      _reader.reset();
-    }
+    abort();
     for (int fd : _ready) ::close(fd);
     _ready.clear();
-    if (!_armed) {
-      delete this;
-      return;
-    }
-    if (!_cancelling) _cancelling = engine().io().cancel_multishot(*this);
+    orphan();
   }
 
   void on_result(long result, temporary_buffer<char>, bool more) noexcept override {
-    if (!more) {
-      _armed = false;
-      _cancelling = false;
-    }
-    if (_orphaned || _aborted) {
-      if (result >= 0) ::close(static_cast<int>(result));
-      if (_orphaned && !_armed) {
-        delete this;
-      } else if (_orphaned && !_cancelling) {
-        _cancelling = engine().io().cancel_multishot(*this);  // it failed before
-      }
-      return;
-    }
+    if (result >= 0 && (_orphaned || _aborted)) ::close(static_cast<int>(result));
+    if (!for_live_owner(more) || _aborted) return;
     if (result >= 0) {
       _ready.push_back(static_cast<int>(result));
     } else if (result != -ECANCELED) {
@@ -499,25 +506,16 @@ class multishot_acceptor final : public multishot_receiver {
         _reader.reset();
       }
     }
-    if (_armed && !_cancelling && _ready.size() >= ready_max) {
-      _cancelling = engine().io().cancel_multishot(*this);
-    }
+    if (_ready.size() >= ready_max) cancel();
   }
 
  private:
-  bool arm() noexcept {
-    _armed = engine().io().accept_multishot(_fd->get(), *this);
-    return _armed;
-  }
+  bool start() noexcept override { return engine().io().accept_multishot(_fd->get(), *this); }
 
-  shared_fd _fd;
   std::deque<int> _ready;
   std::optional<promise<accepted_fd>> _reader;
   int _error = 0;
-  bool _armed = false;
-  bool _cancelling = false;
   bool _aborted = false;
-  bool _orphaned = false;
 };
 
 // Accepts on a socket of this shard. What a pending accept needs lives in

@@ -258,15 +258,7 @@ void epoll_backend::update_registration(int fd, fd_state& st) noexcept {
   if (rc < 0 && want != 0) {
     // epoll refuses the descriptor (a regular file, a closed fd): fail its
     // waiters with the reason rather than leave them waiting forever.
-    long err = -errno;
-    while (waiter* w = st.head) {
-      st.head = w->next;
-      --_waiting;
-      --_in_flight;
-      w->result.set_value(err);
-      delete w;
-    }
-    st.tail = nullptr;
+    complete_all(st, -errno);
     st.registered = 0;
     if (!st.persistent) _fds.erase(fd);
     return;
@@ -412,31 +404,29 @@ void epoll_backend::wakeup() noexcept {
   [[maybe_unused]] auto rc = ::write(_wake_fd, &one, sizeof(one));
 }
 
-void epoll_backend::cancel(int fd) noexcept {
-  auto it = _fds.find(fd);
-  if (it == _fds.end()) return;
-  fd_state& st = it->second;
+void epoll_backend::complete_all(fd_state& st, long rc) noexcept {
   while (waiter* w = st.head) {
     st.head = w->next;
     --_waiting;
     --_in_flight;
-    w->result.set_value(-ECANCELED);
+    w->result.set_value(rc);
     delete w;
   }
   st.tail = nullptr;
+}
+
+void epoll_backend::cancel(int fd) noexcept {
+  auto it = _fds.find(fd);
+  if (it == _fds.end()) return;
+  fd_state& st = it->second;
+  complete_all(st, -ECANCELED);
   update_registration(fd, st);  // drops the descriptor, unless it is kept
 }
 
 void epoll_backend::cancel_all() noexcept {
   _stopped = true;
   for (auto& [fd, st] : _fds) {
-    while (waiter* w = st.head) {
-      st.head = w->next;
-      --_waiting;
-      --_in_flight;
-      w->result.set_value(-ECANCELED);
-      delete w;
-    }
+    complete_all(st, -ECANCELED);
     if (st.registered != 0) ::epoll_ctl(_epoll_fd, EPOLL_CTL_DEL, fd, nullptr);
   }
   _fds.clear();

@@ -68,6 +68,8 @@ class epoll_backend final : public io_backend {
 
   future<long> submit_blocking(const io_request& req) noexcept;
   void enqueue(fd_state& st, waiter* w) noexcept;
+  // Completes every waiter of `st` with `rc` (an error: -errno).
+  void complete_all(fd_state& st, long rc) noexcept;
   void update_registration(int fd, fd_state& st) noexcept;
   bool process_events(int timeout_ms, const timespec* timeout, const sigset_t* mask) noexcept;
   void on_ready(int fd, std::uint32_t events) noexcept;
