@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 void assert_failed(const char* expr, const char* file, int line, const char* message) noexcept {
   if (message != nullptr && message[0] != '\0') {
@@ -21,4 +21,4 @@ void assert_failed(const char* expr, const char* file, int line, const char* mes
   std::abort();
 }
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

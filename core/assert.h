@@ -8,20 +8,20 @@
 // future (STYLE.md, Errors). Safe to use on any thread.
 #pragma once
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 /// Prints "file:line: assertion failed: expr (message)" to stderr and aborts.
 [[noreturn]] void assert_failed(const char* expr, const char* file, int line,
                                 const char* message) noexcept;
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal
 
 /// Aborts with a message when `cond` is false. The optional second argument
 /// is a string literal explaining the invariant.
 #define REEF_ASSERT(cond, ...)                                                       \
   (__builtin_expect(static_cast<bool>(cond), 1)                                      \
        ? static_cast<void>(0)                                                        \
-       : ::reef::internal::assert_failed(#cond, __FILE__, __LINE__, "" __VA_ARGS__))
+       : ::reef::core_internal::assert_failed(#cond, __FILE__, __LINE__, "" __VA_ARGS__))
 
 #ifdef NDEBUG
 #define REEF_DEBUG_ASSERT(cond, ...) static_cast<void>(sizeof(static_cast<bool>(cond)))

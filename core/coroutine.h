@@ -47,7 +47,7 @@
 #include "core/task.h"
 
 namespace reef {
-namespace internal {
+namespace core_internal {
 
 /// The promise_type of a coroutine returning `future<T>`. It is also the task
 /// that resumes the coroutine, so suspending allocates nothing.
@@ -109,12 +109,12 @@ class future_awaiter {
   future<T> _future;
 };
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// Awaits a future: resumes with its value or throws its exception.
 template <typename T>
-internal::future_awaiter<T> operator co_await(future<T>&& f) noexcept {
-  return internal::future_awaiter<T>(std::move(f));
+core_internal::future_awaiter<T> operator co_await(future<T>&& f) noexcept {
+  return core_internal::future_awaiter<T>(std::move(f));
 }
 
 namespace coroutine {
@@ -146,7 +146,7 @@ class return_exception {
 
   bool await_ready() const noexcept { return false; }
   template <typename T>
-  void await_suspend(std::coroutine_handle<internal::coroutine_promise<T>> h) noexcept {
+  void await_suspend(std::coroutine_handle<core_internal::coroutine_promise<T>> h) noexcept {
     h.promise().set_exception(std::move(_ex));
     h.destroy();
   }
@@ -166,7 +166,7 @@ class as_future {
   template <typename Promise>
   void await_suspend(std::coroutine_handle<Promise> h) noexcept {
     static_assert(std::is_base_of_v<task, Promise>, "as_future() in a coroutine that returns a reef future");
-    internal::future_access::set_waiter_in_place(_future, &h.promise());
+    core_internal::future_access::set_waiter_in_place(_future, &h.promise());
   }
   future<T> await_resume() noexcept { return std::move(_future); }
 
@@ -179,5 +179,5 @@ class as_future {
 
 template <typename T, typename... Args>
 struct std::coroutine_traits<reef::future<T>, Args...> {
-  using promise_type = reef::internal::coroutine_promise<T>;
+  using promise_type = reef::core_internal::coroutine_promise<T>;
 };

@@ -49,7 +49,7 @@ class parallel_for_each {
 
  private:
   Func _func;  // before _awaiter: it is called while _awaiter is made
-  internal::future_awaiter<void> _awaiter;
+  core_internal::future_awaiter<void> _awaiter;
 };
 
 template <typename Range, typename Func>
@@ -81,7 +81,7 @@ class all {
   }
 
   std::tuple<Func...> _funcs;  // before _awaiter: they run while it is made
-  internal::future_awaiter<value> _awaiter;
+  core_internal::future_awaiter<value> _awaiter;
 };
 
 template <typename... Func>

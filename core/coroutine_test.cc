@@ -19,10 +19,10 @@ using namespace std::chrono_literals;
 REEF_TEST(coroutine, maybe_yield_lets_other_work_in_only_when_the_quota_is_used_up) {
   bool other_ran = false;
   schedule(make_task([&] { other_ran = true; }));
-  internal::preempt_requested.store(false, std::memory_order_relaxed);
+  core_internal::preempt_requested.store(false, std::memory_order_relaxed);
   co_await coroutine::maybe_yield();
   EXPECT_FALSE(other_ran) << "no preemption asked: it goes on at once";
-  internal::preempt_requested.store(true, std::memory_order_relaxed);
+  core_internal::preempt_requested.store(true, std::memory_order_relaxed);
   co_await coroutine::maybe_yield();
   EXPECT_TRUE(other_ran) << "the queued work ran before it resumed";
 }

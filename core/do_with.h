@@ -19,7 +19,7 @@
 
 namespace reef {
 
-namespace internal {
+namespace core_internal {
 
 // The values and the function, together on the heap: the function too must
 // live until its future resolves (a coroutine lambda's frame refers to it).
@@ -44,7 +44,7 @@ auto do_with_impl(Args&& args, std::index_sequence<I...>) noexcept {
   return f.finally([held = std::move(held)] {});
 }
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// Moves `values...` and `func` (the last argument) to the heap, calls
 /// `func(values&...)`, and destroys them all once its future resolves;
@@ -52,7 +52,7 @@ auto do_with_impl(Args&& args, std::index_sequence<I...>) noexcept {
 template <typename T1, typename... More>
 auto do_with(T1&& value, More&&... more) noexcept {
   static_assert(sizeof...(More) >= 1, "do_with(values..., func)");
-  return internal::do_with_impl(std::forward_as_tuple(std::forward<T1>(value), std::forward<More>(more)...),
+  return core_internal::do_with_impl(std::forward_as_tuple(std::forward<T1>(value), std::forward<More>(more)...),
                                 std::make_index_sequence<sizeof...(More)>());
 }
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <stdexcept>
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 // Never called at run time: only named in the compiler's notes.
 void format_string_error_more_placeholders_than_arguments() { throw std::logic_error("format string"); }
@@ -155,4 +155,4 @@ std::size_t read_placeholder(std::string_view fmt, format_spec& spec) noexcept {
   return close + 1;
 }
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

@@ -38,7 +38,7 @@
 
 namespace reef {
 
-namespace internal {
+namespace core_internal {
 
 /// A parsed `{:spec}`.
 struct format_spec {
@@ -287,7 +287,7 @@ void format_to(std::string& out, std::string_view fmt, const A& a, const R&... r
   format_to(out, fmt, rest...);
 }
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// A format string checked, when the call is compiled, against arguments
 /// of types `A...` (see the file comment).
@@ -297,7 +297,7 @@ class basic_format_string {
   template <typename S>
     requires std::is_convertible_v<const S&, std::string_view>
   consteval basic_format_string(const S& s) : _text(s) {  // NOLINT: implicit on purpose
-    if (const char* why = internal::check_format_for<A...>(_text)) internal::format_string_error(why);
+    if (const char* why = core_internal::check_format_for<A...>(_text)) core_internal::format_string_error(why);
   }
   constexpr std::string_view get() const noexcept { return _text; }
 
@@ -315,7 +315,7 @@ template <typename... A>
 std::string format(format_string<A...> fmt, const A&... a) {
   std::string out;
   out.reserve(fmt.get().size() + 16 * sizeof...(A));
-  internal::format_to(out, fmt.get(), a...);
+  core_internal::format_to(out, fmt.get(), a...);
   return out;
 }
 

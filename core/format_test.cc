@@ -78,7 +78,7 @@ TEST(format, string_and_other_specs) {
 // the compiler runs (format("{:x}", "text") would not build).
 template <typename... A>
 constexpr bool accepted(std::string_view text) {
-  return internal::check_format_for<A...>(text) == nullptr;
+  return core_internal::check_format_for<A...>(text) == nullptr;
 }
 
 TEST(format, mismatched_formats_are_refused_when_compiled) {

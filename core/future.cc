@@ -11,7 +11,7 @@ namespace reef {
 
 broken_promise::broken_promise() : std::logic_error("broken promise") {}
 
-namespace internal {
+namespace core_internal {
 
 namespace {
 
@@ -45,6 +45,6 @@ void report_failed_future(const std::exception_ptr& ex) noexcept {
 
 std::size_t failed_futures_ignored() noexcept { return ignored_count; }
 
-}  // namespace internal
+}  // namespace core_internal
 
 }  // namespace reef

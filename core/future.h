@@ -71,7 +71,7 @@ struct futurize;
 template <typename T>
 using futurize_t = typename futurize<T>::type;
 
-namespace internal {
+namespace core_internal {
 
 class future_access;
 
@@ -265,7 +265,7 @@ struct then_wrapped_body {
   static void run(promise<R>& pr, F& f, future_state<T>& state) noexcept;
 };
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// The write end of a future. See the file comment for the link between the
 /// two. A promise is used on one thread; set_value/set_exception may be
@@ -309,7 +309,7 @@ class promise {
 
   /// Fulfills the future with a value (none for `promise<>`).
   template <typename... A>
-  void set_value(A&&... a) noexcept(std::is_nothrow_constructible_v<internal::stored_t<T>, A...>) {
+  void set_value(A&&... a) noexcept(std::is_nothrow_constructible_v<core_internal::stored_t<T>, A...>) {
     if (_state == nullptr) return;  // the future is gone: nobody to tell
     _state->set_value(std::forward<A>(a)...);
     resolved();
@@ -333,7 +333,7 @@ class promise {
   friend class future;
 
   // Moves a ready result into wherever the future's result goes.
-  void set_state(internal::future_state<T>&& st) noexcept {
+  void set_state(core_internal::future_state<T>&& st) noexcept {
     if (_state == nullptr) {
       st.ignore();  // nobody waits; dropping is the caller's intent
       return;
@@ -362,11 +362,11 @@ class promise {
   future<T>* _future = nullptr;
   // Where the result goes: _local before get_future(), then the future's
   // slot or its continuation's; nullptr once nobody can receive it.
-  internal::future_state<T>* _state = &_local;
+  core_internal::future_state<T>* _state = &_local;
   // The continuation (or coroutine, or thread) to schedule when fulfilled.
   task* _task = nullptr;
   bool _future_taken = false;
-  internal::future_state<T> _local;
+  core_internal::future_state<T> _local;
 };
 
 /// The read end of a promise. See the file comment.
@@ -376,13 +376,13 @@ class [[nodiscard]] future {
   using value_type = T;
   using promise_type = promise<T>;
 
-  // Internal constructors (the tags live in reef::internal): use
+  // Internal constructors (the tags live in reef::core_internal): use
   // make_ready_future() and make_exception_future().
   template <typename... A>
-  explicit future(internal::ready_tag tag, A&&... a) : _state(tag, std::forward<A>(a)...) {}
-  explicit future(internal::exception_tag tag, std::exception_ptr&& ex) noexcept
+  explicit future(core_internal::ready_tag tag, A&&... a) : _state(tag, std::forward<A>(a)...) {}
+  explicit future(core_internal::exception_tag tag, std::exception_ptr&& ex) noexcept
       : _state(tag, std::move(ex)) {}
-  explicit future(internal::future_state<T>&& st) noexcept : _state(std::move(st)) {}
+  explicit future(core_internal::future_state<T>&& st) noexcept : _state(std::move(st)) {}
 
   future(future&& o) noexcept : _promise(o._promise), _state(std::move(o._state)) {
     if (_promise != nullptr) {
@@ -435,15 +435,15 @@ class [[nodiscard]] future {
   void wait() noexcept {
     if (available()) {
       // Inside a reef::thread this is a preemption point.
-      if (need_preempt() && internal::current_blocking_context != nullptr) {
-        internal::blocking_context* ctx = internal::current_blocking_context;
+      if (need_preempt() && core_internal::current_blocking_context != nullptr) {
+        core_internal::blocking_context* ctx = core_internal::current_blocking_context;
         schedule(ctx->resume_task());
         ctx->suspend();
       }
       return;
     }
     REEF_ASSERT(_promise != nullptr, "get() or wait() on an invalid future (moved from, or its result taken)");
-    internal::blocking_context* ctx = internal::current_blocking_context;
+    core_internal::blocking_context* ctx = core_internal::current_blocking_context;
     REEF_ASSERT(ctx != nullptr, "future::get() on an unready future outside a reef::thread");
     _promise->_task = ctx->resume_task();
     ctx->suspend();
@@ -470,13 +470,13 @@ class [[nodiscard]] future {
   /// coroutine lambda given to then() must not touch its captures after its
   /// first suspension (see core/coroutine.h).
   template <typename F>
-  futurize_t<internal::then_result_t<F, T>> then(F&& f) noexcept {
-    using R = internal::then_result_t<F, T>;
+  futurize_t<core_internal::then_result_t<F, T>> then(F&& f) noexcept {
+    using R = core_internal::then_result_t<F, T>;
     if (available() && !need_preempt()) {
       if (failed()) return futurize<R>::from_exception(_state.take_exception());
-      return futurize<R>::invoke([&] { return internal::invoke_with_value<T>(f, _state); });
+      return futurize<R>::invoke([&] { return core_internal::invoke_with_value<T>(f, _state); });
     }
-    return schedule_continuation<typename futurize<R>::value_type, internal::then_body>(
+    return schedule_continuation<typename futurize<R>::value_type, core_internal::then_body>(
         std::forward<F>(f));
   }
 
@@ -489,7 +489,7 @@ class [[nodiscard]] future {
     if (available() && !need_preempt()) {
       return futurize<R>::invoke(std::forward<F>(f), future(std::move(_state)));
     }
-    return schedule_continuation<typename futurize<R>::value_type, internal::then_wrapped_body>(
+    return schedule_continuation<typename futurize<R>::value_type, core_internal::then_wrapped_body>(
         std::forward<F>(f));
   }
 
@@ -514,7 +514,7 @@ class [[nodiscard]] future {
   future<> discard_result() noexcept {
     if (available() && !failed()) {
       _state.take_value();
-      return future<>(internal::ready_tag{});
+      return future<>(core_internal::ready_tag{});
     }
     return then([](auto&&...) {});
   }
@@ -529,7 +529,7 @@ class [[nodiscard]] future {
   friend class promise;
   template <typename U>
   friend class future;
-  friend class internal::future_access;
+  friend class core_internal::future_access;
 
   explicit future(promise<T>* pr) noexcept : _promise(pr) {
     pr->_future = this;
@@ -547,7 +547,7 @@ class [[nodiscard]] future {
 
   template <typename R, typename Body, typename F>
   future<R> schedule_continuation(F&& f) noexcept {
-    using cont = internal::continuation<T, R, std::decay_t<F>, Body>;
+    using cont = core_internal::continuation<T, R, std::decay_t<F>, Body>;
     REEF_ASSERT(valid(), "then() on an invalid future (moved from, or its result taken)");
     auto* c = new cont(std::forward<F>(f));
     future<R> result = c->_result.get_future();
@@ -556,7 +556,7 @@ class [[nodiscard]] future {
   }
 
   // Makes `t` run when the result is ready, the result going to `*slot`.
-  void set_waiter(internal::future_state<T>* slot, task* t) noexcept {
+  void set_waiter(core_internal::future_state<T>* slot, task* t) noexcept {
     if (available()) {
       *slot = std::move(_state);
       schedule(t);
@@ -564,7 +564,7 @@ class [[nodiscard]] future {
     }
     // The slot may hold a taken result from an earlier wait: make it
     // receptive again.
-    if (!slot->pending()) *slot = internal::future_state<T>();
+    if (!slot->pending()) *slot = core_internal::future_state<T>();
     promise<T>* pr = _promise;
     pr->_state = slot;
     pr->_task = t;
@@ -585,11 +585,11 @@ class [[nodiscard]] future {
   }
 
   promise<T>* _promise = nullptr;
-  internal::future_state<T> _state;
+  core_internal::future_state<T> _state;
 
 };
 
-namespace internal {
+namespace core_internal {
 
 /// Lets Reef's own building blocks (coroutines, loops) wait on a future
 /// with a task of their own instead of allocating a continuation.
@@ -609,18 +609,18 @@ class future_access {
   }
 };
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// A ready future holding a value built from `a` (nothing for `future<>`).
 template <typename T = void, typename... A>
 future<T> make_ready_future(A&&... a) {
-  return future<T>(internal::ready_tag{}, std::forward<A>(a)...);
+  return future<T>(core_internal::ready_tag{}, std::forward<A>(a)...);
 }
 
 /// A failed future holding `ex`.
 template <typename T = void>
 future<T> make_exception_future(std::exception_ptr ex) noexcept {
-  return future<T>(internal::exception_tag{}, std::move(ex));
+  return future<T>(core_internal::exception_tag{}, std::move(ex));
 }
 
 /// A failed future holding a copy of `e`.
@@ -756,7 +756,7 @@ void future<T>::forward_to(promise<T>&& pr) noexcept {
   pr._task = nullptr;
 }
 
-namespace internal {
+namespace core_internal {
 
 // Finds `E` in `f(const E&)`.
 template <typename F>
@@ -793,7 +793,7 @@ void then_wrapped_body::run(promise<R>& pr, F& f, future_state<T>& state) noexce
       pr, [&]() -> decltype(auto) { return std::invoke(f, future<T>(std::move(state))); });
 }
 
-}  // namespace internal
+}  // namespace core_internal
 
 template <typename T>
 template <typename F>
@@ -807,7 +807,7 @@ future<T> future<T>::handle_exception(F&& f) noexcept {
 template <typename T>
 template <typename F>
 future<T> future<T>::handle_exception_type(F&& f) noexcept {
-  using E = typename internal::exception_argument<std::decay_t<F>>::type;
+  using E = typename core_internal::exception_argument<std::decay_t<F>>::type;
   return then_wrapped([f = std::forward<F>(f)](future<T>&& fut) mutable -> future<T> {
     if (!fut.failed()) return std::move(fut);
     std::exception_ptr ex = fut.get_exception();

@@ -27,7 +27,7 @@ class fifo_scheduler final : public scheduler {
 
  private:
   scheduler* _previous;
-  internal::task_queue _tasks;  // the reactor's ring: preallocated
+  core_internal::task_queue _tasks;  // the reactor's ring: preallocated
 };
 
 // Allocations per step: operator new calls ("heap_allocs") and task

@@ -26,8 +26,8 @@ struct other_error : std::runtime_error {
 
 // Sets the preemption flag for the lifetime of the object.
 struct preempt_scope {
-  preempt_scope() { internal::preempt_requested.store(true); }
-  ~preempt_scope() { internal::preempt_requested.store(false); }
+  preempt_scope() { core_internal::preempt_requested.store(true); }
+  ~preempt_scope() { core_internal::preempt_requested.store(false); }
 };
 
 TEST(future, ready_future_holds_value) {
@@ -355,12 +355,12 @@ TEST(future, futurize_invoke_turns_throw_into_failed_future) {
 
 TEST(future, unobserved_failed_future_is_reported_once) {
   manual_scheduler sched;
-  std::size_t before = internal::failed_futures_ignored();
+  std::size_t before = core_internal::failed_futures_ignored();
   {
     future<int> f = make_exception_future<int>(test_error("lost"));
     future<int> moved = std::move(f);  // moving does not report
   }
-  EXPECT_EQ(internal::failed_futures_ignored(), before + 1);
+  EXPECT_EQ(core_internal::failed_futures_ignored(), before + 1);
   {
     future<int> f = make_exception_future<int>(test_error("seen"));
     EXPECT_THROW(f.get(), test_error);
@@ -369,16 +369,16 @@ TEST(future, unobserved_failed_future_is_reported_once) {
     future<int> f = make_exception_future<int>(test_error("ignored on purpose"));
     f.ignore_ready_future();
   }
-  EXPECT_EQ(internal::failed_futures_ignored(), before + 1);
+  EXPECT_EQ(core_internal::failed_futures_ignored(), before + 1);
 }
 
 TEST(future, then_on_a_failed_future_passes_the_exception_without_reporting) {
   manual_scheduler sched;
-  std::size_t before = internal::failed_futures_ignored();
+  std::size_t before = core_internal::failed_futures_ignored();
   auto f = make_exception_future<int>(test_error("x")).then([](int v) { return v; }).then([](int v) {
     return v;
   });
-  EXPECT_EQ(internal::failed_futures_ignored(), before);
+  EXPECT_EQ(core_internal::failed_futures_ignored(), before);
   EXPECT_THROW(f.get(), test_error);
 }
 

@@ -189,7 +189,7 @@ class io_backend {
   /// `mask` (when given: the reactor blocks its preemption signal there),
   /// set and restored by the waiting system call itself. Completes what
   /// finished, like reap().
-  virtual void wait(std::optional<internal::timer_ns> deadline, const sigset_t* mask = nullptr) noexcept = 0;
+  virtual void wait(std::optional<core_internal::timer_ns> deadline, const sigset_t* mask = nullptr) noexcept = 0;
 
   /// Makes a wait() in progress (or the next one) return. Any thread;
   /// async-signal-safe.

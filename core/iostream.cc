@@ -2,7 +2,7 @@
 
 #include "core/log.h"
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 void report_unflushed_output(std::size_t bytes) noexcept {
   static logger* log = new logger("iostream");
@@ -13,4 +13,4 @@ void report_unflushed_output(std::size_t bytes) noexcept {
   }
 }
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

@@ -250,10 +250,10 @@ struct output_stream_options {
   bool batch_flushes = false;
 };
 
-namespace internal {
+namespace core_internal {
 /// Logs that an output_stream holding unflushed bytes was destroyed.
 void report_unflushed_output(std::size_t bytes) noexcept;
-}  // namespace internal
+}  // namespace core_internal
 
 /// Writes bytes to a data_sink. Small writes are copied into a buffer of
 /// `buffer_size` bytes; temporary_buffers are queued as they are (no copy).
@@ -298,7 +298,7 @@ class output_stream {
   }
   ~output_stream() {
     REEF_ASSERT(!_batch_running, "output_stream destroyed while a batched flush runs (close() it first)");
-    if (_end + _queued_bytes > 0) internal::report_unflushed_output(_end + _queued_bytes);
+    if (_end + _queued_bytes > 0) core_internal::report_unflushed_output(_end + _queued_bytes);
   }
 
   /// Copies `n` bytes at `data` into the stream; the caller's memory is

@@ -84,10 +84,10 @@ void logger::write(log_level level, std::string_view message) noexcept {
     std::string_view level_name = to_string(level);
     for (char c : level_name) line.push_back(static_cast<char>(c - 'a' + 'A'));
     line.append(6 - level_name.size(), ' ');
-    int shard = internal::log_shard_id;
+    int shard = core_internal::log_shard_id;
     if (shard >= 0) {
       line.append("[shard ");
-      internal::format_arg(line, shard, internal::format_spec{});
+      core_internal::format_arg(line, shard, core_internal::format_spec{});
       line.append("] ");
     } else {
       line.append("[main] ");

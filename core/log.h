@@ -36,13 +36,13 @@ std::string_view to_string(log_level level) noexcept;
 /// Parses one of the names above; nullopt for anything else.
 std::optional<log_level> parse_log_level(std::string_view name) noexcept;
 
-namespace internal {
+namespace core_internal {
 
 /// The shard id printed on this thread's lines; -1 for a thread that is not
 /// a shard. Set by the reactor.
 inline thread_local int log_shard_id = -1;
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// A named source of log lines. Registers itself by name for the lifetime
 /// of the object so that its level can be set by name.

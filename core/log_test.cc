@@ -40,9 +40,9 @@ TEST(log, line_carries_level_thread_and_name) {
   const std::string& line = out.lines[0];
   EXPECT_NE(line.find("INFO"), std::string::npos) << line;
   EXPECT_NE(line.find("[main] log_test_a - hello 42\n"), std::string::npos) << line;
-  internal::log_shard_id = 3;
+  core_internal::log_shard_id = 3;
   l.warn("x");
-  internal::log_shard_id = -1;
+  core_internal::log_shard_id = -1;
   ASSERT_EQ(out.lines.size(), 2u);
   EXPECT_NE(out.lines[1].find("WARN  [shard 3]"), std::string::npos) << out.lines[1];
 }

@@ -39,7 +39,7 @@ namespace reef {
 /// What an iteration of repeat() returns: go on, or stop.
 enum class stop_iteration : bool { no = false, yes = true };
 
-namespace internal {
+namespace core_internal {
 
 // The state of a repeat(): the action, the task that resumes the loop, and
 // the slot where an awaited iteration's result lands. Allocated before the
@@ -90,7 +90,7 @@ class repeater final : public task {
   Action _action;
 };
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// Calls `action()` (returning stop_iteration or future<stop_iteration>)
 /// until it returns stop_iteration::yes. Ready iterations run in a loop;
@@ -100,9 +100,9 @@ future<> repeat(Action&& action) noexcept {
   using result = futurize_t<std::invoke_result_t<Action&>>;
   static_assert(std::is_same_v<result, future<stop_iteration>>,
                 "repeat()'s action returns stop_iteration or future<stop_iteration>");
-  internal::repeater<std::decay_t<Action>>* r;
+  core_internal::repeater<std::decay_t<Action>>* r;
   try {
-    r = new internal::repeater<std::decay_t<Action>>(std::forward<Action>(action));
+    r = new core_internal::repeater<std::decay_t<Action>>(std::forward<Action>(action));
   } catch (...) {
     return make_exception_future<>(std::current_exception());
   }
@@ -151,7 +151,7 @@ future<> do_for_each(Range& range, Action&& action) noexcept {
   return do_for_each(std::begin(range), std::end(range), std::forward<Action>(action));
 }
 
-namespace internal {
+namespace core_internal {
 
 // What a parallel_for_each waits for: the futures that were not ready when
 // started, awaited one at a time (most are ready by the time their turn
@@ -207,7 +207,7 @@ class parallel_for_each_state final : public task {
   promise<> _done;
 };
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// Calls `func(*it)` (returning void or future<>) for every element of
 /// [begin, end) at once; resolves when all have, failing with one of their
@@ -218,7 +218,7 @@ class parallel_for_each_state final : public task {
 /// `co_await parallel_for_each(...)`).
 template <typename Iterator, typename Sentinel, typename Func>
 future<> parallel_for_each(Iterator begin, Sentinel end, Func&& func) noexcept {
-  internal::parallel_for_each_state* state = nullptr;
+  core_internal::parallel_for_each_state* state = nullptr;
   try {
     for (; begin != end; ++begin) {
       future<> f = futurize_invoke(func, *begin);
@@ -234,7 +234,7 @@ future<> parallel_for_each(Iterator begin, Sentinel end, Func&& func) noexcept {
                       std::is_same_v<Iterator, Sentinel>) {
           rest = static_cast<std::size_t>(std::distance(begin, end));
         }
-        state = new internal::parallel_for_each_state(rest);
+        state = new core_internal::parallel_for_each_state(rest);
       }
       state->add(std::move(f));
     }
@@ -254,7 +254,7 @@ future<> parallel_for_each(Range&& range, Func&& func) noexcept {
   return parallel_for_each(std::begin(range), std::end(range), std::forward<Func>(func));
 }
 
-namespace internal {
+namespace core_internal {
 
 // The state of a max_concurrent_for_each(); also the task that resumes it
 // after it yielded to the reactor (a long run of ready elements).
@@ -324,7 +324,7 @@ class bounded_for_each final : public task {
   bool _resume_scheduled = false;
 };
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// Calls `func(*it)` for the elements of [begin, end) with at most
 /// `concurrency` (>= 1) of their futures unresolved at a time. After a
@@ -337,7 +337,7 @@ future<> max_concurrent_for_each(Iterator begin, Sentinel end, std::size_t concu
     return make_exception_future<>(
         std::invalid_argument("max_concurrent_for_each: concurrency must be at least 1"));
   }
-  using state = internal::bounded_for_each<Iterator, Sentinel, std::decay_t<Func>>;
+  using state = core_internal::bounded_for_each<Iterator, Sentinel, std::decay_t<Func>>;
   try {
     auto* s = new state(std::move(begin), std::move(end), concurrency, std::forward<Func>(func));
     future<> done = s->get_future();

@@ -139,7 +139,7 @@ REEF_TEST(loop, max_concurrent_for_each_yields_when_the_quota_is_used_up) {
   std::vector<int> in(1000);
   int calls = 0;
   auto f = max_concurrent_for_each(in, 4, [&](int) {
-    if (++calls == 10) internal::preempt_requested.store(true, std::memory_order_relaxed);
+    if (++calls == 10) core_internal::preempt_requested.store(true, std::memory_order_relaxed);
   });
   EXPECT_FALSE(f.available()) << "a long run of ready elements lets the reactor in";
   EXPECT_LT(calls, 1000);

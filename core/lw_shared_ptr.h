@@ -25,7 +25,7 @@ class lw_shared_ptr;
 template <typename T, typename... A>
 lw_shared_ptr<T> make_lw_shared(A&&... a);
 
-namespace internal {
+namespace core_internal {
 
 // The one allocation: the count, then the object.
 template <typename T>
@@ -36,7 +36,7 @@ struct lw_shared_block {
   T value;
 };
 
-}  // namespace internal
+}  // namespace core_internal
 
 template <typename T>
 class lw_shared_ptr {
@@ -89,19 +89,19 @@ class lw_shared_ptr {
   template <typename U, typename... A>
   friend lw_shared_ptr<U> make_lw_shared(A&&... a);
 
-  explicit lw_shared_ptr(internal::lw_shared_block<T>* b) noexcept : _block(b) {}
+  explicit lw_shared_ptr(core_internal::lw_shared_block<T>* b) noexcept : _block(b) {}
 
   void release() noexcept {
     if (_block != nullptr && --_block->count == 0) delete _block;
   }
 
-  internal::lw_shared_block<T>* _block = nullptr;
+  core_internal::lw_shared_block<T>* _block = nullptr;
 };
 
 /// A new T(a...) shared by the returned pointer; one allocation.
 template <typename T, typename... A>
 lw_shared_ptr<T> make_lw_shared(A&&... a) {
-  return lw_shared_ptr<T>(new internal::lw_shared_block<T>(std::forward<A>(a)...));
+  return lw_shared_ptr<T>(new core_internal::lw_shared_block<T>(std::forward<A>(a)...));
 }
 
 }  // namespace reef

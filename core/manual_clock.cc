@@ -5,16 +5,16 @@
 namespace reef {
 
 namespace {
-thread_local internal::timer_ns manual_now_ns = 0;
-thread_local internal::timer_queue manual_timers;
+thread_local core_internal::timer_ns manual_now_ns = 0;
+thread_local core_internal::timer_queue manual_timers;
 }  // namespace
 
-namespace internal {
+namespace core_internal {
 template <>
 timer_queue* timer_queue_for<manual_clock>() noexcept {
   return &manual_timers;
 }
-}  // namespace internal
+}  // namespace core_internal
 
 manual_clock::time_point manual_clock::now() noexcept { return time_point(duration(manual_now_ns)); }
 

@@ -32,7 +32,7 @@ class broken_pipe_exception : public std::exception {
   const char* what() const noexcept override { return "broken pipe"; }
 };
 
-namespace internal {
+namespace core_internal {
 
 template <typename T>
 struct pipe_buffer {
@@ -49,7 +49,7 @@ struct pipe_buffer {
   }
 };
 
-}  // namespace internal
+}  // namespace core_internal
 
 template <typename T>
 class pipe_reader {
@@ -70,15 +70,15 @@ class pipe_reader {
  private:
   template <typename U>
   friend class pipe;
-  explicit pipe_reader(std::shared_ptr<internal::pipe_buffer<T>> b) noexcept
+  explicit pipe_reader(std::shared_ptr<core_internal::pipe_buffer<T>> b) noexcept
       : _buffer(std::move(b)) {}
 
-  static future<std::optional<T>> read_from(std::shared_ptr<internal::pipe_buffer<T>> b) noexcept {
+  static future<std::optional<T>> read_from(std::shared_ptr<core_internal::pipe_buffer<T>> b) noexcept {
     REEF_ASSERT(b != nullptr, "read() on a moved-from pipe_reader");
     if (!b->items.empty()) {
       std::optional<T> item(std::move(b->items.front()));
       b->items.pop_front();
-      internal::pipe_buffer<T>::notify(b->writable);
+      core_internal::pipe_buffer<T>::notify(b->writable);
       return make_ready_future<std::optional<T>>(std::move(item));
     }
     if (b->writer_gone) return make_ready_future<std::optional<T>>(std::nullopt);
@@ -91,11 +91,11 @@ class pipe_reader {
     if (!_buffer) return;
     _buffer->reader_gone = true;
     _buffer->items.clear();
-    internal::pipe_buffer<T>::notify(_buffer->writable);
+    core_internal::pipe_buffer<T>::notify(_buffer->writable);
     _buffer.reset();
   }
 
-  std::shared_ptr<internal::pipe_buffer<T>> _buffer;
+  std::shared_ptr<core_internal::pipe_buffer<T>> _buffer;
 };
 
 template <typename T>
@@ -118,10 +118,10 @@ class pipe_writer {
  private:
   template <typename U>
   friend class pipe;
-  explicit pipe_writer(std::shared_ptr<internal::pipe_buffer<T>> b) noexcept
+  explicit pipe_writer(std::shared_ptr<core_internal::pipe_buffer<T>> b) noexcept
       : _buffer(std::move(b)) {}
 
-  static future<> write_to(std::shared_ptr<internal::pipe_buffer<T>> b, T&& item) noexcept {
+  static future<> write_to(std::shared_ptr<core_internal::pipe_buffer<T>> b, T&& item) noexcept {
     REEF_ASSERT(b != nullptr, "write() on a moved-from pipe_writer");
     if (b->reader_gone) return make_exception_future<>(broken_pipe_exception());
     if (b->items.size() < b->size) {
@@ -130,7 +130,7 @@ class pipe_writer {
       } catch (...) {
         return make_exception_future<>(std::current_exception());
       }
-      internal::pipe_buffer<T>::notify(b->readable);
+      core_internal::pipe_buffer<T>::notify(b->readable);
       return make_ready_future<>();
     }
     REEF_ASSERT(!b->writable, "a second write() before the first resolved");
@@ -143,25 +143,25 @@ class pipe_writer {
   void close() noexcept {
     if (!_buffer) return;
     _buffer->writer_gone = true;
-    internal::pipe_buffer<T>::notify(_buffer->readable);
+    core_internal::pipe_buffer<T>::notify(_buffer->readable);
     _buffer.reset();
   }
 
-  std::shared_ptr<internal::pipe_buffer<T>> _buffer;
+  std::shared_ptr<core_internal::pipe_buffer<T>> _buffer;
 };
 
 /// Both ends of a new pipe holding up to `size` (>= 1) items.
 template <typename T>
 class pipe {
  public:
-  explicit pipe(std::size_t size) : pipe(std::make_shared<internal::pipe_buffer<T>>(size)) {
+  explicit pipe(std::size_t size) : pipe(std::make_shared<core_internal::pipe_buffer<T>>(size)) {
     REEF_ASSERT(size >= 1, "a pipe holds at least one item");
   }
   pipe_reader<T> reader;
   pipe_writer<T> writer;
 
  private:
-  explicit pipe(std::shared_ptr<internal::pipe_buffer<T>> b) : reader(b), writer(b) {}
+  explicit pipe(std::shared_ptr<core_internal::pipe_buffer<T>> b) : reader(b), writer(b) {}
 };
 
 }  // namespace reef

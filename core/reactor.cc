@@ -77,40 +77,40 @@ class reactor::signal_poller final : public poller {
 
 class reactor::blocking_poller final : public poller {
  public:
-  explicit blocking_poller(internal::blocking_pool& pool) : _pool(pool) {}
+  explicit blocking_poller(core_internal::blocking_pool& pool) : _pool(pool) {}
   bool poll() noexcept override { return _pool.drain_completions() > 0; }
   bool has_work() noexcept override { return _pool.has_completions(); }
 
  private:
-  internal::blocking_pool& _pool;
+  core_internal::blocking_pool& _pool;
 };
 
 reactor::reactor(reactor_options options) : _options(options) {
-  if (internal::this_thread_reactor != nullptr) {
+  if (core_internal::this_thread_reactor != nullptr) {
     throw std::logic_error("this thread already has a reactor");
   }
   REEF_ASSERT(_options.task_quota.count() > 0, "task quota must be positive");
-  _blocking = std::make_unique<internal::blocking_pool>(_options.blocking_threads_max,
+  _blocking = std::make_unique<core_internal::blocking_pool>(_options.blocking_threads_max,
                                                         [this] { wakeup(); });
   if (_options.backend == reactor_backend::io_uring) {
     try {
-      _io = std::make_unique<internal::io_uring_backend>();
+      _io = std::make_unique<core_internal::io_uring_backend>();
     } catch (const std::system_error& e) {
       reactor_logger().warn("io_uring unavailable ({}); falling back to the epoll backend",
                             e.what());
       _options.backend = reactor_backend::epoll;
     }
   }
-  if (!_io) _io = std::make_unique<internal::epoll_backend>(*_blocking);
-  internal::log_shard_id = _options.shard_id;
-  _preemption = std::make_unique<internal::preemption_timer>(_options.task_quota, &internal::preempt_requested);
-  _stall_detector = std::make_unique<internal::stall_detector>(_options.stall_threshold, _options.shard_id);
+  if (!_io) _io = std::make_unique<core_internal::epoll_backend>(*_blocking);
+  core_internal::log_shard_id = _options.shard_id;
+  _preemption = std::make_unique<core_internal::preemption_timer>(_options.task_quota, &core_internal::preempt_requested);
+  _stall_detector = std::make_unique<core_internal::stall_detector>(_options.stall_threshold, _options.shard_id);
   _signal_poller = std::make_unique<signal_poller>(*this);
   _blocking_poller = std::make_unique<blocking_poller>(*_blocking);
   _pollers.push_back(_signal_poller.get());
   _pollers.push_back(_blocking_poller.get());
-  internal::this_thread_reactor = this;
-  internal::current_timer_queue = &_timers;
+  core_internal::this_thread_reactor = this;
+  core_internal::current_timer_queue = &_timers;
   _previous_scheduler = set_scheduler(this);
   lowres_clock::update();
 }
@@ -143,9 +143,9 @@ reactor::~reactor() {
   _blocking.reset();
   _io.reset();
   set_scheduler(_previous_scheduler);
-  internal::current_timer_queue = nullptr;
-  internal::this_thread_reactor = nullptr;
-  internal::preempt_requested.store(false, std::memory_order_relaxed);
+  core_internal::current_timer_queue = nullptr;
+  core_internal::this_thread_reactor = nullptr;
+  core_internal::preempt_requested.store(false, std::memory_order_relaxed);
 }
 
 void reactor::schedule(task* t) noexcept { _tasks.push_back(t); }
@@ -211,7 +211,7 @@ bool reactor::run_tasks() noexcept {
   if (_tasks.empty()) return false;
   if (!_preemption->armed()) _preemption->arm();  // after a park (see sleep())
   _last_batch_time = lowres_clock::now();
-  internal::preempt_requested.store(false, std::memory_order_relaxed);
+  core_internal::preempt_requested.store(false, std::memory_order_relaxed);
   std::uint64_t ran = 0;
   do {
     task* t = _tasks.pop_front();
@@ -237,7 +237,7 @@ bool reactor::run_one_iteration(bool may_sleep) {
   }
   bool did_work = false;
   if (_timers.size() > 0) {
-    std::size_t fired = _timers.expire(internal::to_timer_ns(lowres_clock::now()));
+    std::size_t fired = _timers.expire(core_internal::to_timer_ns(lowres_clock::now()));
     _stats.timers_fired += fired;
     did_work |= fired > 0;
   }
@@ -268,7 +268,7 @@ void reactor::sleep() noexcept {
   // Announce the sleep before the last look, so that a thread that adds
   // work after the look sees _sleeping and wakes us.
   _sleeping.store(true);
-  internal::store_load_fence();
+  store_load_fence();
   bool work = _stop_requested.load();
   for (poller* p : _pollers) {
     if (work) break;
@@ -281,11 +281,11 @@ void reactor::sleep() noexcept {
       // The preemption signal stays blocked while we wait (the wait's own
       // mask); after park_after without a task batch the timer stops, and
       // until then we wake at that point to stop it.
-      const auto park_at = _last_batch_time + internal::preemption_timer::park_after;
+      const auto park_at = _last_batch_time + core_internal::preemption_timer::park_after;
       if (lowres_clock::now() >= park_at) {
         _preemption->disarm();
       } else {
-        const auto park_ns = internal::to_timer_ns(park_at);
+        const auto park_ns = core_internal::to_timer_ns(park_at);
         if (!deadline || *deadline > park_ns) deadline = park_ns;
       }
     }
@@ -317,8 +317,8 @@ void reactor::remove_poller(poller* p) noexcept {
 
 void reactor::handle_signal(int signo, noncopyable_function<void()> handler) {
   if (signo <= 0 || signo >= signals_max || signo == SIGKILL || signo == SIGSTOP ||
-      signo == internal::stall_detector::backtrace_signal() ||
-      signo == internal::preemption_timer::signal_number()) {
+      signo == core_internal::stall_detector::backtrace_signal() ||
+      signo == core_internal::preemption_timer::signal_number()) {
     throw std::invalid_argument(format("handle_signal: signal {} cannot be handled", signo));
   }
   reactor* expected = nullptr;

@@ -42,10 +42,10 @@
 
 namespace reef {
 
-namespace internal {
+namespace core_internal {
 class preemption_timer;
 class stall_detector;
-}  // namespace internal
+}  // namespace core_internal
 
 /// Which I/O backend a reactor uses.
 enum class reactor_backend : std::uint8_t { io_uring, epoll };
@@ -198,12 +198,12 @@ class reactor final : public scheduler {
   void on_main_failed(std::exception_ptr ex) noexcept;
 
   reactor_options _options;
-  internal::task_queue _tasks;
-  internal::timer_queue _timers;
-  std::unique_ptr<internal::blocking_pool> _blocking;
+  core_internal::task_queue _tasks;
+  core_internal::timer_queue _timers;
+  std::unique_ptr<core_internal::blocking_pool> _blocking;
   std::unique_ptr<io_backend> _io;
-  std::unique_ptr<internal::stall_detector> _stall_detector;
-  std::unique_ptr<internal::preemption_timer> _preemption;
+  std::unique_ptr<core_internal::stall_detector> _stall_detector;
+  std::unique_ptr<core_internal::preemption_timer> _preemption;
   lowres_clock::time_point _last_batch_time{};  // when the last task batch started
   std::vector<poller*> _pollers;
   std::unique_ptr<signal_poller> _signal_poller;
@@ -222,7 +222,7 @@ class reactor final : public scheduler {
   scheduler* _previous_scheduler = nullptr;
 };
 
-namespace internal {
+namespace core_internal {
 inline thread_local reactor* this_thread_reactor = nullptr;
 
 // A blocking call and the promise of its result.
@@ -262,18 +262,18 @@ class blocking_call final : public blocking_work {
   std::optional<stored_t<R>> _value;
   std::exception_ptr _exception;
 };
-}  // namespace internal
+}  // namespace core_internal
 
 /// The reactor of the calling thread.
 /// REQUIRES: the thread has one.
 inline reactor& engine() noexcept {
-  reactor* r = internal::this_thread_reactor;
+  reactor* r = core_internal::this_thread_reactor;
   REEF_ASSERT(r != nullptr, "no reactor on this thread");
   return *r;
 }
 
 /// Whether the calling thread has a reactor.
-inline bool engine_is_ready() noexcept { return internal::this_thread_reactor != nullptr; }
+inline bool engine_is_ready() noexcept { return core_internal::this_thread_reactor != nullptr; }
 
 /// engine().run_blocking(f).
 template <typename F>
@@ -285,7 +285,7 @@ template <typename F>
 futurize_t<std::invoke_result_t<F>> reactor::run_blocking(F&& f) noexcept {
   using R = std::invoke_result_t<F>;
   static_assert(!is_future_v<R>, "run_blocking runs a blocking function, not an asynchronous one");
-  using call = internal::blocking_call<std::decay_t<F>, R>;
+  using call = core_internal::blocking_call<std::decay_t<F>, R>;
   try {
     auto* c = new call(std::forward<F>(f));
     future<R> result = c->get_future();

@@ -447,7 +447,7 @@ future<bool> eventually(noncopyable_function<bool()> done) {
   co_return done();
 }
 
-internal::io_uring_backend* uring() { return dynamic_cast<internal::io_uring_backend*>(&engine().io()); }
+core_internal::io_uring_backend* uring() { return dynamic_cast<core_internal::io_uring_backend*>(&engine().io()); }
 
 bool kernel_at_least_6_0() {
   utsname u{};
@@ -505,7 +505,7 @@ REEF_TEST(io, multishot_receive_ends_with_enobufs_when_the_pool_is_dry) {
   collecting_receiver r;
   EXPECT_TRUE(engine().io().recv_multishot(fds[0], r));
   // One arrival per buffer, every buffer held, one more arrival.
-  const unsigned total = internal::io_uring_backend::pool_buffers + 1;
+  const unsigned total = core_internal::io_uring_backend::pool_buffers + 1;
   for (unsigned i = 0; i < total && !r.ended; ++i) {
     std::size_t before = r.results.size();
     EXPECT_EQ(::write(fds[1], "x", 1), 1);
@@ -513,8 +513,8 @@ REEF_TEST(io, multishot_receive_ends_with_enobufs_when_the_pool_is_dry) {
   }
   EXPECT_TRUE(r.ended);
   EXPECT_EQ(r.results.back(), -ENOBUFS);
-  EXPECT_EQ(r.buffers.size(), internal::io_uring_backend::pool_buffers);
-  EXPECT_EQ(uring()->pool_buffers_out(), internal::io_uring_backend::pool_buffers);
+  EXPECT_EQ(r.buffers.size(), core_internal::io_uring_backend::pool_buffers);
+  EXPECT_EQ(uring()->pool_buffers_out(), core_internal::io_uring_backend::pool_buffers);
   r.buffers.clear();
   EXPECT_EQ(uring()->pool_buffers_out(), 0u);
   // With buffers back, a new receive reads what waited in the socket.
@@ -535,7 +535,7 @@ REEF_TEST(io, multishot_receive_ends_with_enobufs_when_the_pool_is_dry) {
 // and nothing fails with -EBUSY.
 REEF_TEST(io, completions_beyond_the_rings_are_reaped_and_submissions_wait) {
   if (uring() == nullptr || !kernel_at_least_6_0()) co_return;
-  internal::io_uring_backend ring(4, 8);
+  core_internal::io_uring_backend ring(4, 8);
   constexpr int receivers_n = 32;
   constexpr int reads_n = 12;
   std::vector<std::array<int, 2>> pairs(receivers_n + reads_n);
@@ -859,7 +859,7 @@ TEST(reactor_thread, a_busy_pinned_reactor_is_preempted_by_a_signal_not_a_thread
 // The blocking-call threads of a pinned shard run on the process's CPUs,
 // not competing with their reactor for its one.
 TEST(reactor_thread, blocking_calls_of_a_pinned_reactor_run_on_every_cpu) {
-  if (internal::process_cpu_count() < 2) GTEST_SKIP() << "one CPU: nothing to spread over";
+  if (core_internal::process_cpu_count() < 2) GTEST_SKIP() << "one CPU: nothing to spread over";
   int pool_cpus = 0;
   std::thread([&] {
     pin_to_current_cpu();
@@ -873,7 +873,7 @@ TEST(reactor_thread, blocking_calls_of_a_pinned_reactor_run_on_every_cpu) {
       });
     });
   }).join();
-  EXPECT_EQ(pool_cpus, internal::process_cpu_count());
+  EXPECT_EQ(pool_cpus, core_internal::process_cpu_count());
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ namespace reef {
 
 template <typename T = void>
 class shared_future {
-  using stored = internal::stored_t<T>;
+  using stored = core_internal::stored_t<T>;
 
   struct state {
     bool resolved = false;

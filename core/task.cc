@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 void no_scheduler() noexcept {
   std::fputs("reef: a task was scheduled on a thread with no scheduler (no running reactor)\n",
@@ -37,4 +37,4 @@ void register_task_memory_cleanup() noexcept {
   this_thread_task_memory.cleanup_registered = true;
 }
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

@@ -21,7 +21,7 @@
 
 namespace reef {
 
-namespace internal {
+namespace core_internal {
 
 class task_queue;
 
@@ -93,7 +93,7 @@ inline void free_task_memory(void* p, [[maybe_unused]] std::size_t size) noexcep
   ::operator delete(p);
 }
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// A unit of work run once by the current thread's scheduler.
 class task {
@@ -108,9 +108,9 @@ class task {
 
   // Tasks, and coroutine frames (whose promise is a task), come from the
   // per-thread task memory cache above.
-  static void* operator new(std::size_t size) { return internal::allocate_task_memory(size); }
+  static void* operator new(std::size_t size) { return core_internal::allocate_task_memory(size); }
   static void operator delete(void* p, std::size_t size) noexcept {
-    internal::free_task_memory(p, size);
+    core_internal::free_task_memory(p, size);
   }
 
  protected:
@@ -119,7 +119,7 @@ class task {
   ~task() = default;
 
  private:
-  friend class internal::task_queue;
+  friend class core_internal::task_queue;
   // The next task in the reactor's run queue (core/internal/task_queue.h):
   // queuing allocates nothing.
   task* _next_in_queue = nullptr;
@@ -133,7 +133,7 @@ class scheduler {
   virtual void schedule(task* t) noexcept = 0;
 };
 
-namespace internal {
+namespace core_internal {
 
 /// The scheduler of this thread, or nullptr.
 inline thread_local scheduler* current_scheduler = nullptr;
@@ -161,9 +161,9 @@ class blocking_context {
 /// The stackful thread running on this OS thread right now, or nullptr.
 inline thread_local blocking_context* current_blocking_context = nullptr;
 
-}  // namespace internal
+}  // namespace core_internal
 
-namespace internal {
+namespace core_internal {
 
 // A task that calls a function once.
 template <typename F>
@@ -179,29 +179,29 @@ class lambda_task final : public task {
   F _f;
 };
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// A heap-allocated task that calls `f()` (noexcept in spirit: an escaping
 /// exception terminates) when run, then deletes itself.
 template <typename F>
 task* make_task(F&& f) {
-  return new internal::lambda_task<std::decay_t<F>>(std::forward<F>(f));
+  return new core_internal::lambda_task<std::decay_t<F>>(std::forward<F>(f));
 }
 
 /// Makes `s` (or none, for nullptr) this thread's scheduler; returns the
 /// previous one. The reactor does this for its thread; a program that uses
 /// futures without a reactor installs a scheduler of its own.
 inline scheduler* set_scheduler(scheduler* s) noexcept {
-  scheduler* previous = internal::current_scheduler;
-  internal::current_scheduler = s;
+  scheduler* previous = core_internal::current_scheduler;
+  core_internal::current_scheduler = s;
   return previous;
 }
 
 /// Queues `t` on this thread's scheduler.
 /// REQUIRES: the thread has a scheduler (a running reactor or a test's).
 inline void schedule(task* t) noexcept {
-  scheduler* s = internal::current_scheduler;
-  if (s == nullptr) internal::no_scheduler();
+  scheduler* s = core_internal::current_scheduler;
+  if (s == nullptr) core_internal::no_scheduler();
   s->schedule(t);
 }
 
@@ -209,7 +209,7 @@ inline void schedule(task* t) noexcept {
 /// quota is used up. A single relaxed load, cheap enough for every step of a
 /// loop.
 inline bool need_preempt() noexcept {
-  return internal::preempt_requested.load(std::memory_order_relaxed);
+  return core_internal::preempt_requested.load(std::memory_order_relaxed);
 }
 
 }  // namespace reef

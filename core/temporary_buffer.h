@@ -72,7 +72,7 @@ class deleter {
   impl* _impl = nullptr;
 };
 
-namespace internal {
+namespace core_internal {
 
 template <typename F>
 class function_deleter final : public deleter::impl {
@@ -102,22 +102,22 @@ class free_deleter final : public deleter::impl {
   void* _p;
 };
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// A deleter that calls `f()` once, when the last reference goes.
 template <typename F>
 deleter make_deleter(F&& f) {
-  return deleter(new internal::function_deleter<std::decay_t<F>>(std::forward<F>(f)));
+  return deleter(new core_internal::function_deleter<std::decay_t<F>>(std::forward<F>(f)));
 }
 
 /// A deleter that keeps `object` alive until the last reference goes.
 template <typename T>
 deleter make_object_deleter(T&& object) {
-  return deleter(new internal::object_deleter<std::decay_t<T>>(std::forward<T>(object)));
+  return deleter(new core_internal::object_deleter<std::decay_t<T>>(std::forward<T>(object)));
 }
 
 /// A deleter that free()s `p`.
-inline deleter make_free_deleter(void* p) { return deleter(new internal::free_deleter(p)); }
+inline deleter make_free_deleter(void* p) { return deleter(new core_internal::free_deleter(p)); }
 
 template <typename CharType>
 class temporary_buffer {

@@ -87,7 +87,7 @@ void reef_thread_main(void* context);
 }
 
 namespace reef {
-namespace internal {
+namespace core_internal {
 
 namespace {
 thread_local thread_context* running_thread = nullptr;
@@ -290,11 +290,11 @@ class thread_context final : public task, public blocking_context {
   friend class reef::thread;
 };
 
-}  // namespace internal
+}  // namespace core_internal
 
-internal::thread_context* thread::create(thread_attributes attributes,
+core_internal::thread_context* thread::create(thread_attributes attributes,
                                          noncopyable_function<void()> func) {
-  auto* context = new internal::thread_context(attributes, std::move(func));
+  auto* context = new core_internal::thread_context(attributes, std::move(func));
   schedule(context);
   return context;
 }
@@ -315,15 +315,15 @@ future<> thread::join() {
 }
 
 void thread::yield() {
-  internal::thread_context* self = internal::running_thread;
+  core_internal::thread_context* self = core_internal::running_thread;
   REEF_ASSERT(self != nullptr, "thread::yield() outside a reef::thread");
   self->yield();
 }
 
-bool thread::running_in_thread() noexcept { return internal::running_thread != nullptr; }
+bool thread::running_in_thread() noexcept { return core_internal::running_thread != nullptr; }
 
 }  // namespace reef
 
 extern "C" void reef_thread_main(void* context) {
-  static_cast<reef::internal::thread_context*>(context)->main();
+  static_cast<reef::core_internal::thread_context*>(context)->main();
 }

@@ -41,9 +41,9 @@ struct thread_attributes {
   std::size_t stack_size = 128 * 1024;
 };
 
-namespace internal {
+namespace core_internal {
 class thread_context;
-}  // namespace internal
+}  // namespace core_internal
 
 /// A stackful thread running a `void()` function; see the file comment.
 class thread {
@@ -83,10 +83,10 @@ class thread {
 
  private:
   // Creates the context and schedules its start.
-  static internal::thread_context* create(thread_attributes attributes,
+  static core_internal::thread_context* create(thread_attributes attributes,
                                           noncopyable_function<void()> func);
 
-  internal::thread_context* _context = nullptr;  // owned
+  core_internal::thread_context* _context = nullptr;  // owned
 };
 
 /// Runs `func(args...)` on a new thread and returns its result as a

@@ -10,15 +10,15 @@ thread_local lowres_clock::rep lowres_now_ns = 0;
 
 lowres_clock::time_point lowres_clock::now() noexcept {
   rep ns = lowres_now_ns;
-  if (ns == 0) ns = internal::to_timer_ns(steady_clock_type::now());
+  if (ns == 0) ns = core_internal::to_timer_ns(steady_clock_type::now());
   return time_point(duration(ns));
 }
 
 void lowres_clock::update() noexcept {
-  lowres_now_ns = internal::to_timer_ns(steady_clock_type::now());
+  lowres_now_ns = core_internal::to_timer_ns(steady_clock_type::now());
 }
 
-namespace internal {
+namespace core_internal {
 
 bool timer_base::cancel() noexcept {
   switch (_state) {
@@ -131,5 +131,5 @@ std::size_t timer_queue::expire(timer_ns now) noexcept {
   return fired;
 }
 
-}  // namespace internal
+}  // namespace core_internal
 }  // namespace reef

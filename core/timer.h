@@ -47,7 +47,7 @@ class lowres_clock {
   static void update() noexcept;
 };
 
-namespace internal {
+namespace core_internal {
 
 /// Nanoseconds of the steady clock: the one scale all timers use.
 using timer_ns = std::int64_t;
@@ -155,19 +155,19 @@ timer_queue* timer_queue_for() noexcept {
   return current_timer_queue;
 }
 
-}  // namespace internal
+}  // namespace core_internal
 
 class manual_clock;
 
-namespace internal {
+namespace core_internal {
 template <>
 timer_queue* timer_queue_for<manual_clock>() noexcept;
-}  // namespace internal
+}  // namespace core_internal
 
 /// Calls a function at a time, once or every period, on this reactor.
 /// The callback runs on the reactor thread and is destroyed with the timer.
 template <typename Clock = steady_clock_type>
-class timer : public internal::timer_base {
+class timer : public core_internal::timer_base {
  public:
   using clock = Clock;
   using time_point = typename Clock::time_point;
@@ -175,13 +175,13 @@ class timer : public internal::timer_base {
 
   timer() noexcept = default;
   explicit timer(noncopyable_function<void()> callback) noexcept
-      : internal::timer_base(std::move(callback)) {}
+      : core_internal::timer_base(std::move(callback)) {}
 
   /// Fires at `until`, then every `period` if given (> 0).
   /// REQUIRES: not armed; a running reactor on this thread.
   void arm(time_point until, std::optional<duration> period = std::nullopt) noexcept {
     REEF_ASSERT(!armed(), "arming an armed timer (use rearm)");
-    arm_ns(internal::to_timer_ns(until), to_ns(period), internal::timer_queue_for<Clock>());
+    arm_ns(core_internal::to_timer_ns(until), to_ns(period), core_internal::timer_queue_for<Clock>());
   }
   /// Fires `delta` from now.
   void arm(duration delta) noexcept { arm(Clock::now() + delta); }
@@ -198,7 +198,7 @@ class timer : public internal::timer_base {
   }
 
  private:
-  static std::optional<internal::timer_ns> to_ns(std::optional<duration> d) noexcept {
+  static std::optional<core_internal::timer_ns> to_ns(std::optional<duration> d) noexcept {
     if (!d) return std::nullopt;
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(*d).count();
     REEF_ASSERT(ns > 0, "a periodic timer needs a period > 0");

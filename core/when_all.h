@@ -25,7 +25,7 @@
 
 namespace reef {
 
-namespace internal {
+namespace core_internal {
 
 template <std::size_t I, typename... T>
 future<std::tuple<future<T>...>> when_all_from(std::tuple<future<T>...>&& futures) noexcept {
@@ -70,12 +70,12 @@ inline std::tuple<> value_tuple(future<>& f) {
 template <typename... T>
 using succeed_tuple_t = decltype(std::tuple_cat(value_tuple(std::declval<future<T>&>())...));
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// Resolves when every argument has, with all of them, ready.
 template <typename... T>
 future<std::tuple<future<T>...>> when_all(future<T>&&... futures) noexcept {
-  return internal::when_all_from<0, T...>(std::tuple<future<T>...>(std::move(futures)...));
+  return core_internal::when_all_from<0, T...>(std::tuple<future<T>...>(std::move(futures)...));
 }
 
 /// Resolves when every future in [begin, end) has, with all of them, ready,
@@ -93,14 +93,14 @@ auto when_all(Iterator begin, Iterator end) noexcept
   } catch (...) {
     return make_exception_future<std::vector<future<T>>>(std::current_exception());
   }
-  return internal::when_all_from<T>(std::move(futures), 0);
+  return core_internal::when_all_from<T>(std::move(futures), 0);
 }
 
 /// Resolves with the values of all arguments, or fails with the first
 /// failure (in argument order) once all are ready.
 template <typename... T>
 auto when_all_succeed(future<T>&&... futures) noexcept {
-  using values = internal::succeed_tuple_t<T...>;
+  using values = core_internal::succeed_tuple_t<T...>;
   using result = std::conditional_t<std::tuple_size_v<values> == 0, void, values>;
   return when_all(std::move(futures)...).then([](std::tuple<future<T>...>&& all) {
     std::exception_ptr first;
@@ -120,7 +120,7 @@ auto when_all_succeed(future<T>&&... futures) noexcept {
       return make_ready_future<>();
     } else {
       return make_ready_future<result>(
-          std::apply([](auto&... f) { return std::tuple_cat(internal::value_tuple(f)...); }, all));
+          std::apply([](auto&... f) { return std::tuple_cat(core_internal::value_tuple(f)...); }, all));
     }
   });
 }

@@ -35,7 +35,7 @@ struct when_any_result {
   Sequence futures;
 };
 
-namespace internal {
+namespace core_internal {
 
 // Shared by the continuations of the inputs: the first to run resolves.
 template <typename Sequence>
@@ -65,7 +65,7 @@ future<T> announcing(future<T>&& f, const lw_shared_ptr<when_any_state<Sequence>
   });
 }
 
-}  // namespace internal
+}  // namespace core_internal
 
 /// Resolves when the first of [begin, end) has, with all of them and its
 /// index (see the file comment). The futures are moved out of the range.
@@ -82,12 +82,12 @@ auto when_any(Iterator begin, Iterator end) noexcept
       if (futures[i].available()) return make_ready_future<result>(result{i, std::move(futures)});
     }
     if (futures.empty()) return make_ready_future<result>(result{0, std::move(futures)});
-    auto st = make_lw_shared<internal::when_any_state<sequence>>();
+    auto st = make_lw_shared<core_internal::when_any_state<sequence>>();
     auto out = st->done.get_future();
     sequence announced;
     announced.reserve(futures.size());
     for (std::size_t i = 0; i < futures.size(); ++i) {
-      announced.push_back(internal::announcing(std::move(futures[i]), st, i));
+      announced.push_back(core_internal::announcing(std::move(futures[i]), st, i));
     }
     st->futures.emplace(std::move(announced));
     return out;
@@ -107,17 +107,17 @@ future<when_any_result<std::tuple<future<T>...>>> when_any(future<T>&&... future
   ((ready = ready == sizeof...(T) && futures.available() ? i : ready, ++i), ...);
   if (ready != sizeof...(T)) return make_ready_future<result>(result{ready, sequence(std::move(futures)...)});
   try {
-    auto st = make_lw_shared<internal::when_any_state<sequence>>();
+    auto st = make_lw_shared<core_internal::when_any_state<sequence>>();
     auto out = st->done.get_future();
     st->futures.emplace(
-        internal::announcing_all(sequence(std::move(futures)...), st, std::index_sequence_for<T...>()));
+        core_internal::announcing_all(sequence(std::move(futures)...), st, std::index_sequence_for<T...>()));
     return out;
   } catch (...) {
     return make_exception_future<result>(std::current_exception());
   }
 }
 
-namespace internal {
+namespace core_internal {
 
 template <typename... T, std::size_t... I>
 std::tuple<future<T>...> announcing_all(std::tuple<future<T>...>&& in,
@@ -126,6 +126,6 @@ std::tuple<future<T>...> announcing_all(std::tuple<future<T>...>&& in,
   return std::tuple<future<T>...>(announcing(std::move(std::get<I>(in)), st, I)...);
 }
 
-}  // namespace internal
+}  // namespace core_internal
 
 }  // namespace reef

@@ -50,7 +50,7 @@ bool message_queue::push(std::unique_ptr<item> i) {
   // Published above; see smp_message_queue::wake for the fence. The wake-up
   // happens under the lock, so the reactor cannot go away meanwhile
   // (detach() takes the lock before it does).
-  internal::store_load_fence();
+  store_load_fence();
   _reactor->wakeup();
   return true;
 }

@@ -89,7 +89,7 @@ class message_queue {
 
 }  // namespace alien
 
-namespace internal {
+namespace smp_internal {
 
 /// Shard `shard`'s inbox (valid for the life of the process), or nullptr for
 /// a shard number smp can never have.
@@ -156,7 +156,7 @@ class alien_call final : public alien::item {
   bool _delivered = false;  // the foreign thread has its answer (or failure)
 };
 
-}  // namespace internal
+}  // namespace smp_internal
 
 namespace alien {
 
@@ -169,12 +169,12 @@ auto submit_to(unsigned shard, Func&& func) {
   using value = typename futurize<std::invoke_result_t<D&>>::value_type;
   std::promise<value> result;
   std::future<value> out = result.get_future();
-  message_queue* q = internal::alien_queue(shard);
+  message_queue* q = smp_internal::alien_queue(shard);
   if (q == nullptr) {
     result.set_exception(std::make_exception_ptr(shard_stopped_error(shard)));
     return out;
   }
-  auto call = std::make_unique<internal::alien_call<D, value>>(D(std::forward<Func>(func)),
+  auto call = std::make_unique<smp_internal::alien_call<D, value>>(D(std::forward<Func>(func)),
                                                                std::move(result));
   if (!q->push(std::move(call))) {
     // Closed: the call was dropped with its promise; say why instead.
@@ -191,9 +191,9 @@ template <typename Func>
 void run_on(unsigned shard, Func&& func) {
   using D = std::decay_t<Func>;
   using value = typename futurize<std::invoke_result_t<D&>>::value_type;
-  message_queue* q = internal::alien_queue(shard);
+  message_queue* q = smp_internal::alien_queue(shard);
   if (q == nullptr ||
-      !q->push(std::make_unique<internal::alien_call<D, value>>(D(std::forward<Func>(func)),
+      !q->push(std::make_unique<smp_internal::alien_call<D, value>>(D(std::forward<Func>(func)),
                                                                 std::nullopt))) {
     throw shard_stopped_error(shard);
   }

@@ -13,7 +13,7 @@
 // and refuses users' messages); the owner's final drain if it no longer
 // takes messages; and if the owner is gone altogether (smp::run() has
 // returned), the pointee is leaked, with a logged count, rather than
-// destroyed on the wrong thread (see internal::destroy_on).
+// destroyed on the wrong thread (see smp_internal::destroy_on).
 #pragma once
 
 #include <memory>
@@ -75,8 +75,8 @@ class foreign_ptr {
   }
 
  private:
-  // The pointee, handed to internal::destroy_on().
-  struct holder final : internal::remote_destroyer {
+  // The pointee, handed to smp_internal::destroy_on().
+  struct holder final : smp_internal::remote_destroyer {
     explicit holder(PtrType&& p) noexcept : value(std::move(p)) {}
     PtrType value;
   };
@@ -88,7 +88,7 @@ class foreign_ptr {
       return;
     }
     // (Out of memory for the holder: fatal, as for a continuation.)
-    internal::destroy_on(_owner, new holder(std::move(_value)));
+    smp_internal::destroy_on(_owner, new holder(std::move(_value)));
   }
 
   PtrType _value;

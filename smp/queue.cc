@@ -4,7 +4,7 @@
 
 #include "core/reactor.h"
 
-namespace reef::internal {
+namespace reef::smp_internal {
 
 smp_message_queue::smp_message_queue(reactor* from, reactor* to) {
   _tx.peer = to;
@@ -86,4 +86,4 @@ bool smp_message_queue::flush_responses() noexcept {
   return true;
 }
 
-}  // namespace reef::internal
+}  // namespace reef::smp_internal

@@ -41,7 +41,7 @@ namespace reef {
 
 class reactor;
 
-namespace internal {
+namespace smp_internal {
 
 /// A bounded single-producer single-consumer ring of pointers. The producer
 /// and the consumer each keep a private copy of the other's index and reload
@@ -174,5 +174,5 @@ class smp_message_queue {
   } _rx;
 };
 
-}  // namespace internal
+}  // namespace smp_internal
 }  // namespace reef

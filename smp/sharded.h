@@ -69,7 +69,7 @@ class sharded_parameter {
   std::tuple<Args...> _args;
 };
 
-namespace internal {
+namespace smp_internal {
 
 template <typename T>
 struct is_sharded_parameter : std::false_type {};
@@ -85,7 +85,7 @@ decltype(auto) unwrap_sharded_argument(const T& arg) {
   }
 }
 
-}  // namespace internal
+}  // namespace smp_internal
 
 template <typename Service>
 class sharded {
@@ -109,7 +109,7 @@ class sharded {
     return smp::invoke_on_all([this, args = std::make_tuple(args...)] {
              std::apply(
                  [this](const auto&... a) {
-                   auto service = std::make_unique<Service>(internal::unwrap_sharded_argument(a)...);
+                   auto service = std::make_unique<Service>(smp_internal::unwrap_sharded_argument(a)...);
                    if constexpr (std::is_base_of_v<peering_sharded_service<Service>, Service>) {
                      static_cast<peering_sharded_service<Service>&>(*service)._container = this;
                    }

@@ -38,7 +38,7 @@ thread_local bool shard_stopping = false;
 
 }  // namespace
 
-namespace internal {
+namespace smp_internal {
 
 // The foreign-thread inboxes are allocated for smp::shards_max shards, once.
 constexpr unsigned shards_max = smp::shards_max;
@@ -293,18 +293,18 @@ future<> shutdown(smp_runtime& rt) {
 }
 
 }  // namespace
-}  // namespace internal
+}  // namespace smp_internal
 
 int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
-  using internal::smp_runtime;
+  using smp_internal::smp_runtime;
   const unsigned n = options.cpus.empty() ? 1 : static_cast<unsigned>(options.cpus.size());
-  if (n > internal::shards_max) {
-    throw std::invalid_argument("smp::run: more than " + std::to_string(internal::shards_max) +
+  if (n > smp_internal::shards_max) {
+    throw std::invalid_argument("smp::run: more than " + std::to_string(smp_internal::shards_max) +
                                 " shards");
   }
   smp_runtime rt(n);
   smp_runtime* expected = nullptr;
-  if (!internal::runtime.compare_exchange_strong(expected, &rt)) {
+  if (!smp_internal::runtime.compare_exchange_strong(expected, &rt)) {
     throw std::logic_error("smp::run() is already running");
   }
 
@@ -324,13 +324,13 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   for (unsigned s = 1; s < n && !start_error; ++s) {
     try {
       rt.threads.emplace_back([&rt, &options, s, o = shard_options(s)] {
-        internal::this_shard = s;
+        smp_internal::this_shard = s;
         memory::bind_this_thread_to_shard(s);
         // Declared before the reactor, so destroyed after it.
         struct unbind_at_exit {
           ~unbind_at_exit() { memory::unbind_this_thread(); }
         } unbind;
-        if (options.pin_threads) internal::pin_to(options.cpus[s].os_index);
+        if (options.pin_threads) smp_internal::pin_to(options.cpus[s].os_index);
         std::unique_ptr<reactor> r;
         try {
           r = std::make_unique<reactor>(o);
@@ -340,19 +340,19 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
         }
         rt.reactors[s] = r.get();
         rt.started.arrive_and_wait();
-        if (r && !rt.failed.load()) internal::build_outgoing_queues(rt, s);
+        if (r && !rt.failed.load()) smp_internal::build_outgoing_queues(rt, s);
         rt.queues_built.count_down();
         rt.queues_ready.wait();
         if (!r || rt.failed.load()) return;
-        internal::smp_poller poller(rt, s);
+        smp_internal::smp_poller poller(rt, s);
         r->add_poller(&poller);
         r->run();
         r->remove_poller(&poller);
         // Foreign threads must find the inbox closed before the reactor goes
         // (their work still in flight fails), and what others dropped of
         // this shard's is deleted here, on its thread.
-        internal::alien_queue(s)->detach();
-        internal::drain_deferred_destructions(s);
+        smp_internal::alien_queue(s)->detach();
+        smp_internal::drain_deferred_destructions(s);
         rt.reactors_may_go.wait();
       });
     } catch (...) {
@@ -365,9 +365,9 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
-  internal::this_shard = 0;
+  smp_internal::this_shard = 0;
   memory::bind_this_thread_to_shard(0);
-  if (options.pin_threads && !options.cpus.empty()) internal::pin_to(options.cpus[0].os_index);
+  if (options.pin_threads && !options.cpus.empty()) smp_internal::pin_to(options.cpus[0].os_index);
   std::unique_ptr<reactor> r;
   if (!start_error) {
     try {
@@ -379,14 +379,14 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
     rt.reactors[0] = r.get();
     rt.started.arrive_and_wait();
   }
-  if (!rt.failed.load()) internal::build_outgoing_queues(rt, 0);
+  if (!rt.failed.load()) smp_internal::build_outgoing_queues(rt, 0);
   rt.queues_built.arrive_and_wait();
   if (!rt.failed.load()) {
     for (unsigned s = 0; s < n; ++s) {
       rt.taking_messages[s].store(true, std::memory_order_relaxed);
-      internal::deferred_destructions[s].store(nullptr, std::memory_order_relaxed);
+      smp_internal::deferred_destructions[s].store(nullptr, std::memory_order_relaxed);
     }
-    for (unsigned s = 0; s < n; ++s) internal::alien_queue(s)->attach(rt.reactors[s], s);
+    for (unsigned s = 0; s < n; ++s) smp_internal::alien_queue(s)->attach(rt.reactors[s], s);
     count = n;
     rt.accepting_user_messages.store(true, std::memory_order_release);
     rt.running.store(true, std::memory_order_release);
@@ -398,10 +398,10 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
     for (auto& t : rt.threads) t.join();
     rt.running.store(false);
     count = 1;
-    internal::runtime.store(nullptr);
+    smp_internal::runtime.store(nullptr);
     if (r) {
-      internal::alien_queue(0)->detach();
-      internal::drain_deferred_destructions(0);
+      smp_internal::alien_queue(0)->detach();
+      smp_internal::drain_deferred_destructions(0);
     }
     r.reset();
     memory::unbind_this_thread();
@@ -413,12 +413,12 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
                             "smp::run: a shard could not start (see the log)");
   }
 
-  internal::smp_poller poller(rt, 0);
+  smp_internal::smp_poller poller(rt, 0);
   r->add_poller(&poller);
   bool shut_down = false;
   int code = r->run([&]() -> future<int> {
     return futurize_invoke(main).then_wrapped([&shut_down, &rt](future<int>&& done) {
-      return internal::shutdown(rt).then_wrapped(
+      return smp_internal::shutdown(rt).then_wrapped(
           [&shut_down, done = std::move(done)](future<>&& down) mutable {
             shut_down = true;
             down.ignore_ready_future();
@@ -429,7 +429,7 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   if (!shut_down) {
     // The reactor was stopped before main finished (a signal): shut the
     // others down all the same.
-    future<> down = internal::shutdown(rt);
+    future<> down = smp_internal::shutdown(rt);
     r->run_until([&] { return down.available(); });
     down.ignore_ready_future();
   }

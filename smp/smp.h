@@ -75,7 +75,7 @@ class shard_stopped_error : public std::runtime_error {
       : std::runtime_error("shard " + std::to_string(shard) + " is not running") {}
 };
 
-namespace internal {
+namespace smp_internal {
 
 /// The shard of this thread; 0 outside smp::run() (a lone reactor is
 /// shard 0 of one).
@@ -143,35 +143,22 @@ class async_work_item final : public work_item {
 
   void complete() noexcept override {
     if (_counted) count_answered();
-    if (_exception) {
-      _result.set_exception(std::move(_exception));
-    } else if constexpr (std::is_void_v<value>) {
-      _result.set_value();
-    } else {
-      _result.set_value(std::move(*_value));
-    }
+    _outcome->forward_to(std::move(_result));
     delete this;
   }
 
  private:
-  // On the target shard: keep the outcome, destroy the callable there.
+  // On the target shard: keep the outcome (a ready future travels like the
+  // value or exception it holds), destroy the callable there.
   void finish(future<value>&& done) noexcept {
-    if (done.failed()) {
-      _exception = done.get_exception();
-    } else if constexpr (std::is_void_v<value>) {
-      done.get();
-      _value.emplace();
-    } else {
-      _value.emplace(done.get());
-    }
+    _outcome.emplace(std::move(done));
     _func.reset();
   }
 
   std::optional<Func> _func;
   bool _counted;
   promise<value> _result;
-  std::optional<stored_t<value>> _value;
-  std::exception_ptr _exception;
+  std::optional<future<value>> _outcome;  // ready once finish() ran
 };
 
 template <typename Func>
@@ -207,10 +194,10 @@ futurize_t<std::invoke_result_t<std::decay_t<Func>&>> submit(unsigned shard, Fun
   return f;
 }
 
-}  // namespace internal
+}  // namespace smp_internal
 
 /// The shard the caller runs on.
-inline unsigned this_shard_id() noexcept { return internal::this_shard; }
+inline unsigned this_shard_id() noexcept { return smp_internal::this_shard; }
 
 class smp {
  public:
@@ -239,7 +226,7 @@ class smp {
       return futurize<result>::from_exception(std::make_exception_ptr(
           std::invalid_argument("submit_to: no shard " + std::to_string(shard))));
     }
-    return internal::submit(shard, std::forward<Func>(func), true);
+    return smp_internal::submit(shard, std::forward<Func>(func), true);
   }
 
   /// Runs a copy of `func()` on every shard; resolves when all are done

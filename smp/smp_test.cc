@@ -405,10 +405,10 @@ TEST(foreign_ptr, dropped_after_its_owner_is_gone_it_is_leaked_not_destroyed_els
       return make_foreign(std::make_unique<owned_object>(&destroyed_on));
     });
   });
-  const std::size_t leaked_before = internal::leaked_remote_objects();
+  const std::size_t leaked_before = smp_internal::leaked_remote_objects();
   kept.reset();
   EXPECT_EQ(destroyed_on.load(), -1) << "destroyed on a thread that is not shard 1";
-  EXPECT_EQ(internal::leaked_remote_objects(), leaked_before + 1);
+  EXPECT_EQ(smp_internal::leaked_remote_objects(), leaked_before + 1);
 }
 
 TEST(foreign_ptr, copy_of_a_shared_pointer_is_made_on_the_owner) {

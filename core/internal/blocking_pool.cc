@@ -8,7 +8,7 @@
 #include <exception>
 #include <utility>
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 blocking_pool::blocking_pool(std::size_t threads_max, noncopyable_function<void()> wake_reactor)
     : _threads_max(threads_max == 0 ? 1 : threads_max), _wake_reactor(std::move(wake_reactor)) {}
@@ -101,4 +101,4 @@ std::size_t blocking_pool::threads() const noexcept {
   return _threads.size();
 }
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

@@ -18,7 +18,7 @@
 
 #include "core/function.h"
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 /// A unit of blocking work. Owned by the pool from submit() until
 /// complete(), which must dispose of it.
@@ -75,4 +75,4 @@ class blocking_pool {
   std::size_t _outstanding = 0;  // reactor thread only
 };
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

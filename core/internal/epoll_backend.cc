@@ -7,7 +7,7 @@
 #include <cerrno>
 #include <system_error>
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 namespace {
 
@@ -433,4 +433,4 @@ void epoll_backend::cancel_all() noexcept {
   // Work on the blocking threads cannot be cancelled; the reactor drains it.
 }
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

@@ -24,7 +24,7 @@
 #include "core/internal/blocking_pool.h"
 #include "core/io_backend.h"
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 class epoll_backend final : public io_backend {
  public:
@@ -88,4 +88,4 @@ class epoll_backend final : public io_backend {
   std::size_t _in_flight = 0;  // those plus ops on the pool
 };
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

@@ -2,7 +2,7 @@
 
 #include <sched.h>
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 namespace {
 
@@ -36,4 +36,4 @@ int process_cpu_count() noexcept {
   return a.known ? CPU_COUNT(&a.cpus) : 1;
 }
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

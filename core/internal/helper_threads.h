@@ -8,7 +8,7 @@
 // Thread rules: any thread.
 #pragma once
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 /// Gives the calling thread the CPU affinity the process had at start-up.
 void use_process_cpus() noexcept;
@@ -16,4 +16,4 @@ void use_process_cpus() noexcept;
 /// How many CPUs that is.
 int process_cpu_count() noexcept;
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

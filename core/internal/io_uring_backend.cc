@@ -13,7 +13,7 @@
 #include <system_error>
 #include <utility>
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 namespace {
 // user_data of the eventfd read that wakes the ring; completions are
@@ -574,4 +574,4 @@ void io_uring_backend::cancel_all() noexcept {
   _closing = false;
 }
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

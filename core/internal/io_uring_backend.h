@@ -20,7 +20,7 @@
 
 #include "core/io_backend.h"
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 class io_uring_backend final : public io_backend {
  public:
@@ -113,4 +113,4 @@ class io_uring_backend final : public io_backend {
   buffer_pool* _pool = nullptr;
 };
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

@@ -8,7 +8,7 @@
 #include <mutex>
 #include <system_error>
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 int preemption_timer::signal_number() noexcept { return SIGRTMIN + 2; }
 
@@ -72,4 +72,4 @@ void preemption_timer::disarm() noexcept {
   _armed = false;
 }
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

@@ -26,7 +26,7 @@
 #include <atomic>
 #include <chrono>
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 class preemption_timer {
  public:
@@ -72,4 +72,4 @@ class preemption_timer {
   bool _armed = false;
 };
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

@@ -12,7 +12,7 @@
 #include "core/internal/helper_threads.h"
 #include "core/log.h"
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 namespace {
 
@@ -183,4 +183,4 @@ void stall_detector::report_stall(std::chrono::nanoseconds stalled) noexcept {
   }
 }
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

@@ -27,7 +27,7 @@
 #include <cstdint>
 #include <thread>
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 class stall_detector {
  public:
@@ -102,4 +102,4 @@ class stall_detector {
   std::thread _thread;
 };
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

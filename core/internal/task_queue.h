@@ -11,7 +11,7 @@
 #include "core/assert.h"
 #include "core/task.h"
 
-namespace reef::internal {
+namespace reef::core_internal {
 
 class task_queue {
  public:
@@ -49,4 +49,4 @@ class task_queue {
   std::size_t _size = 0;
 };
 
-}  // namespace reef::internal
+}  // namespace reef::core_internal

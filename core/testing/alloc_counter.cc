@@ -32,7 +32,7 @@ std::uint64_t allocations() noexcept { return count; }
 allocation_failure_scope::allocation_failure_scope() noexcept { failing = true; }
 allocation_failure_scope::~allocation_failure_scope() { failing = false; }
 std::uint64_t task_allocations() noexcept {
-  return internal::this_thread_task_memory.allocations;
+  return core_internal::this_thread_task_memory.allocations;
 }
 }  // namespace reef::testing
 
