@@ -1,6 +1,20 @@
 #include "core/io_backend.h"
 
+#include <atomic>
+
 namespace reef {
+
+namespace core_internal {
+
+namespace {
+std::atomic<io_backend_factory> io_uring_factory{nullptr};
+}  // namespace
+
+void register_io_uring_backend(io_backend_factory factory) noexcept { io_uring_factory.store(factory); }
+
+io_backend_factory io_uring_backend_factory() noexcept { return io_uring_factory.load(); }
+
+}  // namespace core_internal
 
 io_request io_request::read(int fd, void* buf, std::size_t len, std::int64_t offset) noexcept {
   io_request r;

@@ -31,6 +31,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 
 #include "core/future.h"
@@ -202,4 +203,19 @@ class io_backend {
   virtual void cancel_all() noexcept = 0;
 };
 
+namespace core_internal {
+
+/// What makes an io_uring backend (throws std::system_error if the kernel
+/// refuses one).
+using io_backend_factory = std::unique_ptr<io_backend> (*)();
+
+/// Makes the io_uring backend available to reactors: its library
+/// (//core:io_uring_backend) does this when it is linked in. A program that
+/// does not link it (and liburing) has the epoll backend only.
+void register_io_uring_backend(io_backend_factory factory) noexcept;
+
+/// The registered factory, or nullptr.
+io_backend_factory io_uring_backend_factory() noexcept;
+
+}  // namespace core_internal
 }  // namespace reef

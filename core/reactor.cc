@@ -9,10 +9,11 @@
 #include <system_error>
 
 #include "core/fence.h"
+#include "core/internal/blocking_pool.h"
 #include "core/internal/epoll_backend.h"
-#include "core/internal/io_uring_backend.h"
 #include "core/internal/preemption_timer.h"
 #include "core/internal/stall_detector.h"
+#include "core/internal/task_queue.h"
 #include "core/log.h"
 
 namespace reef {
@@ -85,7 +86,8 @@ class reactor::blocking_poller final : public poller {
   core_internal::blocking_pool& _pool;
 };
 
-reactor::reactor(reactor_options options) : _options(options) {
+reactor::reactor(reactor_options options)
+    : _options(options), _tasks(std::make_unique<core_internal::task_queue>()) {
   if (core_internal::this_thread_reactor != nullptr) {
     throw std::logic_error("this thread already has a reactor");
   }
@@ -93,13 +95,17 @@ reactor::reactor(reactor_options options) : _options(options) {
   _blocking = std::make_unique<core_internal::blocking_pool>(_options.blocking_threads_max,
                                                         [this] { wakeup(); });
   if (_options.backend == reactor_backend::io_uring) {
-    try {
-      _io = std::make_unique<core_internal::io_uring_backend>();
-    } catch (const std::system_error& e) {
-      reactor_logger().warn("io_uring unavailable ({}); falling back to the epoll backend",
-                            e.what());
-      _options.backend = reactor_backend::epoll;
+    if (auto make_io_uring = core_internal::io_uring_backend_factory()) {
+      try {
+        _io = make_io_uring();
+      } catch (const std::system_error& e) {
+        reactor_logger().warn("io_uring unavailable ({}); falling back to the epoll backend", e.what());
+      }
+    } else {
+      reactor_logger().warn(
+          "io_uring is not linked into this program (depend on //core:io_uring_backend); using the epoll backend");
     }
+    if (!_io) _options.backend = reactor_backend::epoll;
   }
   if (!_io) _io = std::make_unique<core_internal::epoll_backend>(*_blocking);
   core_internal::log_shard_id = _options.shard_id;
@@ -148,7 +154,11 @@ reactor::~reactor() {
   core_internal::preempt_requested.store(false, std::memory_order_relaxed);
 }
 
-void reactor::schedule(task* t) noexcept { _tasks.push_back(t); }
+void reactor::schedule(task* t) noexcept { _tasks->push_back(t); }
+
+std::size_t reactor::tasks_queued() const noexcept { return _tasks->size(); }
+
+void reactor::submit_blocking(core_internal::blocking_work* w) { _blocking->submit(w); }
 
 void reactor::at_destroy(noncopyable_function<void()> f) { _at_destroy.push_back(std::move(f)); }
 
@@ -172,7 +182,7 @@ void reactor::run_until(const noncopyable_function<bool()>& done) {
 }
 
 void reactor::run_pending_tasks() {
-  while (!_tasks.empty()) run_one_iteration(false);
+  while (!_tasks->empty()) run_one_iteration(false);
   _preemption->disarm();
 }
 
@@ -208,16 +218,16 @@ bool reactor::poll_once() noexcept {
 }
 
 bool reactor::run_tasks() noexcept {
-  if (_tasks.empty()) return false;
+  if (_tasks->empty()) return false;
   if (!_preemption->armed()) _preemption->arm();  // after a park (see sleep())
   _last_batch_time = lowres_clock::now();
   core_internal::preempt_requested.store(false, std::memory_order_relaxed);
   std::uint64_t ran = 0;
   do {
-    task* t = _tasks.pop_front();
+    task* t = _tasks->pop_front();
     t->run_and_dispose();
     ++ran;
-  } while (!_tasks.empty() && !need_preempt());
+  } while (!_tasks->empty() && !need_preempt());
   _stats.tasks_run += ran;
   return true;
 }

@@ -34,8 +34,6 @@
 
 #include "core/function.h"
 #include "core/future.h"
-#include "core/internal/blocking_pool.h"
-#include "core/internal/task_queue.h"
 #include "core/io_backend.h"
 #include "core/task.h"
 #include "core/timer.h"
@@ -43,8 +41,22 @@
 namespace reef {
 
 namespace core_internal {
+class blocking_pool;
 class preemption_timer;
 class stall_detector;
+class task_queue;
+
+/// A unit of blocking work (run_blocking, the epoll backend's file I/O):
+/// owned by the reactor's pool from submission until complete(), which
+/// disposes of it.
+class blocking_work {
+ public:
+  virtual ~blocking_work() = default;
+  /// The blocking part, on a pool thread.
+  virtual void run() noexcept = 0;
+  /// Delivers the result, on the reactor thread; disposes of the work.
+  virtual void complete() noexcept = 0;
+};
 }  // namespace core_internal
 
 /// Which I/O backend a reactor uses.
@@ -160,7 +172,7 @@ class reactor final : public scheduler {
 
   const reactor_options& options() const noexcept { return _options; }
   reactor_stats stats() const noexcept;
-  std::size_t tasks_queued() const noexcept { return _tasks.size(); }
+  std::size_t tasks_queued() const noexcept;
 
   /// Registers a poller (see `poller`). REQUIRES: not already registered.
   void add_poller(poller* p);
@@ -189,6 +201,9 @@ class reactor final : public scheduler {
   class signal_poller;
   class blocking_poller;
 
+  // Hands `w` to the blocking pool. Throws (w not taken) if it cannot.
+  void submit_blocking(core_internal::blocking_work* w);
+
   bool run_one_iteration(bool may_sleep);
   bool run_tasks() noexcept;
   bool poll_once() noexcept;
@@ -198,7 +213,7 @@ class reactor final : public scheduler {
   void on_main_failed(std::exception_ptr ex) noexcept;
 
   reactor_options _options;
-  core_internal::task_queue _tasks;
+  std::unique_ptr<core_internal::task_queue> _tasks;
   core_internal::timer_queue _timers;
   std::unique_ptr<core_internal::blocking_pool> _blocking;
   std::unique_ptr<io_backend> _io;
@@ -290,7 +305,7 @@ futurize_t<std::invoke_result_t<F>> reactor::run_blocking(F&& f) noexcept {
     auto* c = new call(std::forward<F>(f));
     future<R> result = c->get_future();
     try {
-      _blocking->submit(c);
+      submit_blocking(c);
     } catch (...) {
       delete c;
       throw;

@@ -17,19 +17,10 @@
 #include <vector>
 
 #include "core/function.h"
+#include "core/reactor.h"  // blocking_work
 
 namespace reef::core_internal {
 
-/// A unit of blocking work. Owned by the pool from submit() until
-/// complete(), which must dispose of it.
-class blocking_work {
- public:
-  virtual ~blocking_work() = default;
-  /// The blocking part, on a pool thread.
-  virtual void run() noexcept = 0;
-  /// Delivers the result, on the reactor thread; disposes of the work.
-  virtual void complete() noexcept = 0;
-};
 
 class blocking_pool {
  public:

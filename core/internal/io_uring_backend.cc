@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <new>
 #include <deque>
 #include <system_error>
@@ -16,6 +17,14 @@
 namespace reef::core_internal {
 
 namespace {
+
+// Linked in (alwayslink), this library offers reactors its backend.
+struct registration {
+  registration() noexcept {
+    register_io_uring_backend([]() -> std::unique_ptr<io_backend> { return std::make_unique<io_uring_backend>(); });
+  }
+} registered;
+
 // user_data of the eventfd read that wakes the ring; completions are
 // pointers, never this value.
 constexpr std::uint64_t wakeup_tag = 1;
