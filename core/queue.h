@@ -31,10 +31,17 @@ class queue {
   queue& operator=(const queue&) = delete;
 
   /// Adds `item` if there is room; false (and `item` untouched) if full.
+  /// A consumer waiting in pop_eventually() gets it straight away.
   /// REQUIRES: not aborted.
   bool push(T&& item) {
     REEF_ASSERT(!_exception, "push() on an aborted queue");
     if (full()) return false;
+    if (_pop_waiter) {
+      auto waiter = std::move(*_pop_waiter);
+      _pop_waiter.reset();
+      waiter.set_value(std::move(item));
+      return true;
+    }
     _items.push_back(std::move(item));
     notify(_not_empty);
     return true;
@@ -45,27 +52,44 @@ class queue {
     REEF_ASSERT(!_items.empty(), "pop() on an empty queue");
     T item = std::move(_items.front());
     _items.pop_front();
-    notify(_not_full);
+    if (_push_waiter) {
+      // A producer waiting in push_eventually() takes the room.
+      _items.push_back(std::move(_push_waiter->item));
+      auto done = std::move(_push_waiter->done);
+      _push_waiter.reset();
+      done.set_value();
+    } else {
+      notify(_not_full);
+    }
     return item;
   }
 
-  /// The oldest item, now or once one is pushed.
+  /// The oldest item, now or once one is pushed. The item is handed to the
+  /// waiting future itself: the queue is not touched again once it
+  /// resolves (the queue may even be gone by then; if it goes first, the
+  /// future fails with broken_promise).
   future<T> pop_eventually() noexcept {
     if (_exception) return make_exception_future<T>(_exception);
     if (!_items.empty()) return make_ready_future<T>(pop());
-    return not_empty().then([this] { return pop_eventually(); });
+    REEF_ASSERT(!_pop_waiter, "a second waiting consumer on a queue");
+    _pop_waiter.emplace();
+    return _pop_waiter->get_future();
   }
 
-  /// Adds `item` now, or once there is room.
+  /// Adds `item` now, or once there is room (the queue keeps it meanwhile).
   future<> push_eventually(T&& item) noexcept {
     if (_exception) return make_exception_future<>(_exception);
     if (!full()) {
       push(std::move(item));
       return make_ready_future<>();
     }
-    return not_full().then([this, item = std::move(item)]() mutable {
-      return push_eventually(std::move(item));
-    });
+    REEF_ASSERT(!_push_waiter, "a second waiting producer on a queue");
+    try {
+      _push_waiter.emplace(waiting_push{std::move(item), promise<>()});
+    } catch (...) {
+      return make_exception_future<>(std::current_exception());
+    }
+    return _push_waiter->done.get_future();
   }
 
   /// Resolves when the queue has an item (at once if it has).
@@ -80,6 +104,12 @@ class queue {
     _items.clear();
     if (_not_empty) std::exchange(_not_empty, std::nullopt)->set_exception(ex);
     if (_not_full) std::exchange(_not_full, std::nullopt)->set_exception(ex);
+    if (_pop_waiter) std::exchange(_pop_waiter, std::nullopt)->set_exception(ex);
+    if (_push_waiter) {
+      auto done = std::move(_push_waiter->done);
+      _push_waiter.reset();
+      done.set_exception(ex);
+    }
   }
 
   std::size_t size() const noexcept { return _items.size(); }
@@ -91,7 +121,15 @@ class queue {
   void set_max_size(std::size_t max_size) noexcept {
     REEF_ASSERT(max_size >= 1);
     _max_size = max_size;
-    if (!full()) notify(_not_full);
+    if (full()) return;
+    if (_push_waiter) {
+      _items.push_back(std::move(_push_waiter->item));
+      auto done = std::move(_push_waiter->done);
+      _push_waiter.reset();
+      done.set_value();
+    } else {
+      notify(_not_full);
+    }
   }
 
  private:
@@ -107,10 +145,17 @@ class queue {
     if (slot) std::exchange(slot, std::nullopt)->set_value();
   }
 
+  struct waiting_push {
+    T item;
+    promise<> done;
+  };
+
   std::deque<T> _items;
   std::size_t _max_size;
   std::optional<promise<>> _not_empty;
   std::optional<promise<>> _not_full;
+  std::optional<promise<T>> _pop_waiter;      // pop_eventually() on an empty queue
+  std::optional<waiting_push> _push_waiter;   // push_eventually() on a full one
   std::exception_ptr _exception;
 };
 

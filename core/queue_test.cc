@@ -57,6 +57,25 @@ REEF_TEST(queue, abort_fails_the_waiting_consumer) {
   EXPECT_THROW(co_await q.push_eventually(1), std::runtime_error);
 }
 
+REEF_TEST(queue, a_waiting_consumer_gets_its_item_even_if_the_queue_goes_first) {
+  auto q = std::make_unique<queue<int>>(4);
+  auto f = q->pop_eventually();
+  q->push(7);
+  q.reset();  // before the consumer's continuation ran: it must not need the queue
+  EXPECT_EQ(co_await std::move(f), 7);
+  auto q2 = std::make_unique<queue<int>>(1);
+  auto g = q2->pop_eventually();
+  q2.reset();
+  EXPECT_THROW(co_await std::move(g), broken_promise);
+  // And a producer that waited for room.
+  auto q3 = std::make_unique<queue<int>>(1);
+  q3->push(1);
+  auto h = q3->push_eventually(2);
+  EXPECT_EQ(q3->pop(), 1);
+  q3.reset();
+  co_await std::move(h);
+}
+
 REEF_TEST(pipe, items_in_order_then_end_of_stream) {
   pipe<int> p(2);
   auto reader = std::move(p.reader);
