@@ -15,7 +15,7 @@
 #include "core/reactor.h"
 #include "core/reactor_flags.h"
 #include "memory/allocator.h"
-#include "memory/topology.h"
+#include "smp/topology.h"
 #include "smp/smp.h"
 
 ABSL_FLAG(int, smp, 0, "Number of shards (one per CPU; 0: one on every CPU allowed)");
@@ -37,7 +37,7 @@ namespace {
 // "4G", "512M", "64k", "1000": a byte count. Throws naming `flag`.
 std::size_t parse_size(const std::string& flag, const std::string& text) {
   auto fail = [&](const std::string& why) {
-    return memory::flag_error("flag --" + flag + ": '" + text + "': " + why);
+    return flag_error("flag --" + flag + ": '" + text + "': " + why);
   };
   std::size_t i = 0;
   std::uint64_t value = 0;
@@ -128,18 +128,18 @@ int app_template::run(int argc, char** argv, noncopyable_function<future<int>()>
     apply_log_flags();
     std::optional<unsigned> smp_count;
     int n = absl::GetFlag(FLAGS_smp);
-    if (n < 0) throw memory::flag_error("flag --smp: must not be negative");
+    if (n < 0) throw flag_error("flag --smp: must not be negative");
     if (static_cast<unsigned>(n) > smp::shards_max) {
-      throw memory::flag_error("flag --smp " + std::to_string(n) + ": at most " + std::to_string(smp::shards_max) +
+      throw flag_error("flag --smp " + std::to_string(n) + ": at most " + std::to_string(smp::shards_max) +
                                " shards");
     }
     if (n > 0) smp_count = static_cast<unsigned>(n);
     std::optional<std::vector<unsigned>> cpuset;
     std::string cpus = absl::GetFlag(FLAGS_cpuset);
-    if (!cpus.empty()) cpuset = memory::parse_cpuset(cpus);
-    memory::topology topo = memory::topology::discover();
+    if (!cpus.empty()) cpuset = parse_cpuset(cpus);
+    topology topo = topology::discover();
     const bool overprovisioned = absl::GetFlag(FLAGS_overprovisioned);
-    options.cpus = memory::select_cpus(topo, smp_count, cpuset, overprovisioned);
+    options.cpus = select_cpus(topo, smp_count, cpuset, overprovisioned);
     if (overprovisioned) {
       // Shards that share CPUs must neither hold one (pinning) nor spin on
       // it (idle polling) while others wait for it.
@@ -157,23 +157,23 @@ int app_template::run(int argc, char** argv, noncopyable_function<future<int>()>
     std::size_t total;
     if (!memory_flag.empty()) {
       total = parse_size("memory", memory_flag);
-      if (total == 0) throw memory::flag_error("flag --memory: must be more than 0");
+      if (total == 0) throw flag_error("flag --memory: must be more than 0");
     } else {
       if (reserve >= physical) {
-        throw memory::flag_error("flag --reserve-memory: reserves all of the machine's memory");
+        throw flag_error("flag --reserve-memory: reserves all of the machine's memory");
       }
       total = physical - reserve;
     }
     std::size_t per_shard = total / options.cpus.size();
     if (per_shard < (std::size_t{16} << 20)) {
-      throw memory::flag_error("flag --memory: less than 16M per shard");
+      throw flag_error("flag --memory: less than 16M per shard");
     }
     memory::allocator_config mc;
     mc.shards = static_cast<unsigned>(options.cpus.size());
     mc.limit_per_shard_bytes = per_shard;
     for (const auto& c : options.cpus) mc.numa_node_of_shard.push_back(static_cast<int>(c.numa_node));
     if (const char* why = memory::configure(mc)) {
-      throw memory::flag_error("flag --smp " + std::to_string(mc.shards) + ": " + why + " (at most " +
+      throw flag_error("flag --smp " + std::to_string(mc.shards) + ": " + why + " (at most " +
                                std::to_string(memory::max_shards) + " shards)");
     }
   } catch (const std::invalid_argument& e) {

@@ -48,8 +48,8 @@
 #include "core/loop.h"
 #include "core/map_reduce.h"
 #include "core/reactor.h"
-#include "memory/topology.h"
-#include "smp/queue.h"
+#include "smp/topology.h"
+#include "smp/message_queue.h"
 
 namespace reef {
 
@@ -58,9 +58,9 @@ namespace reef {
 /// arenas is set with memory::configure() (app_template does, from
 /// --memory).
 struct smp_options {
-  /// One CPU per shard, shard 0 first (see memory::select_cpus). Empty: one
+  /// One CPU per shard, shard 0 first (see select_cpus). Empty: one
   /// shard on the calling thread.
-  std::vector<memory::cpu_info> cpus;
+  std::vector<cpu_info> cpus;
   /// Pin each shard's thread to its CPU.
   bool pin_threads = true;
   /// The options of every shard's reactor (shard_id is set per shard;

@@ -23,7 +23,7 @@
 
 #include "core/coroutine.h"
 #include "core/reactor.h"
-#include "memory/topology.h"
+#include "smp/topology.h"
 #include "smp/alien.h"
 #include "smp/smp.h"
 
@@ -39,9 +39,9 @@ class shards_running {
   // share one CPU, unpinned, on a one-CPU machine).
   explicit shards_running(bool poll_mode, unsigned shards = 2) {
     smp_options o;
-    memory::topology topo = memory::topology::discover();
+    topology topo = topology::discover();
     unsigned n = std::min<unsigned>(shards, static_cast<unsigned>(topo.cpus().size()));
-    o.cpus = memory::select_cpus(topo, n, std::nullopt);
+    o.cpus = select_cpus(topo, n, std::nullopt);
     while (o.cpus.size() < shards) {
       o.cpus.push_back(o.cpus.front());
       o.pin_threads = false;
@@ -133,7 +133,7 @@ BENCHMARK(invoke_on_all_two_shards)->UseManualTime();
 // machine's CPUs are skipped).
 void submit_to_ring(benchmark::State& state) {
   const auto n = static_cast<unsigned>(state.range(0));
-  if (n > memory::topology::discover().cpus().size()) {
+  if (n > topology::discover().cpus().size()) {
     state.SkipWithError("more shards than CPUs");
     return;
   }

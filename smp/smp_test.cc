@@ -27,9 +27,9 @@ using namespace std::chrono_literals;
 
 smp_options two_shards() {
   smp_options o;
-  memory::topology topo = memory::topology::discover();
+  topology topo = topology::discover();
   unsigned n = topo.cpus().size() >= 2 ? 2 : 1;
-  o.cpus = memory::select_cpus(topo, n, std::nullopt);
+  o.cpus = select_cpus(topo, n, std::nullopt);
   if (o.cpus.size() < 2) {
     // One CPU: two unpinned shards on it.
     o.cpus.push_back(o.cpus.front());

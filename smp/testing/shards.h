@@ -4,7 +4,7 @@
 #include <optional>
 
 #include "core/reactor.h"
-#include "memory/topology.h"
+#include "smp/topology.h"
 #include "smp/smp.h"
 
 namespace reef::testing {
@@ -14,8 +14,8 @@ namespace reef::testing {
 /// (the command line's flags, typically), without SIGINT/SIGTERM handlers.
 inline smp_options two_shards(reactor_options reactor) {
   smp_options o;
-  memory::topology topo = memory::topology::discover();
-  o.cpus = memory::select_cpus(topo, topo.cpus().size() >= 2 ? 2 : 1, std::nullopt);
+  topology topo = topology::discover();
+  o.cpus = select_cpus(topo, topo.cpus().size() >= 2 ? 2 : 1, std::nullopt);
   if (o.cpus.size() < 2) {
     o.cpus.push_back(o.cpus.front());
     o.pin_threads = false;

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-namespace reef::memory {
+namespace reef {
 
 /// One processing unit (hardware thread) the process may run on.
 struct cpu_info {
@@ -83,4 +83,4 @@ std::vector<cpu_info> select_cpus(const topology& topo, std::optional<unsigned> 
                                   const std::optional<std::vector<unsigned>>& cpuset,
                                   bool overprovisioned = false);
 
-}  // namespace reef::memory
+}  // namespace reef

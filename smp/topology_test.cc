@@ -1,10 +1,10 @@
-#include "memory/topology.h"
+#include "smp/topology.h"
 
 #include <gtest/gtest.h>
 
 #include <set>
 
-namespace reef::memory {
+namespace reef {
 namespace {
 
 // Two NUMA nodes, two cores each, two PUs per core: CPUs 0-7, where
@@ -94,4 +94,4 @@ TEST(topology, impossible_requests_name_the_flag) {
 }
 
 }  // namespace
-}  // namespace reef::memory
+}  // namespace reef

@@ -1,4 +1,4 @@
-#include "memory/topology.h"
+#include "smp/topology.h"
 
 #include <hwloc.h>
 #include <sched.h>
@@ -9,7 +9,7 @@
 #include <map>
 #include <set>
 
-namespace reef::memory {
+namespace reef {
 
 namespace {
 
@@ -229,4 +229,4 @@ std::vector<cpu_info> select_cpus(const topology& topo, std::optional<unsigned> 
   return chosen;
 }
 
-}  // namespace reef::memory
+}  // namespace reef

@@ -1,4 +1,4 @@
-#include "smp/queue.h"
+#include "smp/message_queue.h"
 
 #include <algorithm>
 
