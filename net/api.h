@@ -170,9 +170,9 @@ class connected_socket {
   /// The bytes the peer sends. Call once.
   input_stream<char> input() { return input_stream<char>(_impl->source()); }
   /// The bytes sent to the peer, gathered up to `buffer_size` (default: the
-  /// stack's). Call once.
-  output_stream<char> output(std::size_t buffer_size = 0) {
-    return output_stream<char>(_impl->sink(), buffer_size);
+  /// stack's), with `options` (batch_flushes). Call once.
+  output_stream<char> output(std::size_t buffer_size = 0, output_stream_options options = {}) {
+    return output_stream<char>(_impl->sink(), buffer_size, options);
   }
   /// No more reading (the peer's further bytes are discarded).
   void shutdown_input() { _impl->shutdown_input(); }
