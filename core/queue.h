@@ -52,12 +52,8 @@ class queue {
     REEF_ASSERT(!_items.empty(), "pop() on an empty queue");
     T item = std::move(_items.front());
     _items.pop_front();
-    if (_push_waiter) {
-      // A producer waiting in push_eventually() takes the room.
-      _items.push_back(std::move(_push_waiter->item));
-      auto done = std::move(_push_waiter->done);
-      _push_waiter.reset();
-      done.set_value();
+    if (_push_waiter && !full()) {
+      admit_waiting_push();
     } else {
       notify(_not_full);
     }
@@ -123,16 +119,28 @@ class queue {
     _max_size = max_size;
     if (full()) return;
     if (_push_waiter) {
-      _items.push_back(std::move(_push_waiter->item));
-      auto done = std::move(_push_waiter->done);
-      _push_waiter.reset();
-      done.set_value();
+      admit_waiting_push();
     } else {
       notify(_not_full);
     }
   }
 
  private:
+  // The producer waiting in push_eventually() takes the room there is; if
+  // the item cannot be stored (no memory), its future says so.
+  void admit_waiting_push() noexcept {
+    auto done = std::move(_push_waiter->done);
+    try {
+      _items.push_back(std::move(_push_waiter->item));
+    } catch (...) {
+      _push_waiter.reset();
+      done.set_exception(std::current_exception());
+      return;
+    }
+    _push_waiter.reset();
+    done.set_value();
+  }
+
   future<> wait(std::optional<promise<>>& slot, bool satisfied) noexcept {
     if (_exception) return make_exception_future<>(_exception);
     if (satisfied) return make_ready_future<>();

@@ -111,6 +111,7 @@ reactor::reactor(reactor_options options)
   core_internal::log_shard_id = _options.shard_id;
   _preemption = std::make_unique<core_internal::preemption_timer>(_options.task_quota, &core_internal::preempt_requested);
   _stall_detector = std::make_unique<core_internal::stall_detector>(_options.stall_threshold, _options.shard_id);
+  _preemption->refresh_mask();  // the stall detector let its signal in
   _signal_poller = std::make_unique<signal_poller>(*this);
   _blocking_poller = std::make_unique<blocking_poller>(*_blocking);
   _pollers.push_back(_signal_poller.get());
@@ -357,6 +358,7 @@ void reactor::handle_signal(int signo, noncopyable_function<void()> handler) {
   sigemptyset(&set);
   sigaddset(&set, signo);
   pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+  _preemption->refresh_mask();  // waits let it in too
 }
 
 void reactor::install_default_signal_handlers() {

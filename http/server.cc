@@ -173,6 +173,107 @@ struct http_server::connection {
   std::list<connection*>::iterator self;
 };
 
+// Reads a streamed request body from the connection, piece by piece, for
+// the handler's body_stream(). Lives in the connection while a streamed
+// request is served; the source the handler holds reaches it only while
+// attached (a handler that keeps the stream past its request reads an
+// error, never a connection that is gone).
+class http_server::body_reader {
+ public:
+  body_reader(http_server& server, connection& c) noexcept : _server(server), _c(c) {}
+
+  // The next piece of the body; empty at its end. Fails if the body is
+  // malformed, ends early, or stops arriving for body_timeout. One read at
+  // a time: a handler may give up on a read (a timeout) and return while
+  // it is still in flight, and that read must finish before the server
+  // reads on (or the connection goes): see idle().
+  future<temporary_buffer<char>> next() {
+    if (_busy) {
+      return make_exception_future<temporary_buffer<char>>(
+          std::logic_error("a request body read while another is in flight"));
+    }
+    _busy = true;
+    return read_piece().finally([this] {
+      _busy = false;
+      if (_idle) {
+        auto p = std::move(*_idle);
+        _idle.reset();
+        p.set_value();
+      }
+    });
+  }
+
+  // Resolves when no read is in flight.
+  future<> idle() {
+    if (!_busy) return make_ready_future<>();
+    _idle.emplace();
+    return _idle->get_future();
+  }
+  bool busy() const noexcept { return _busy; }
+
+  std::uint64_t bytes() const noexcept { return _bytes; }
+
+ private:
+  future<temporary_buffer<char>> read_piece() {
+    for (;;) {
+      auto& p = _c.parser;
+      if (p.state() == request_parser::status::failed) {
+        throw std::runtime_error("malformed request body: " + p.error_reason());
+      }
+      if (!p.body_pending()) co_return temporary_buffer<char>();
+      if (_c.buf.empty()) {
+        // An idle body deadline: a streamed body may take as long as it
+        // likes as long as it keeps coming.
+        _c.deadline.rearm(lowres_clock::now() + _server._options.body_timeout);
+        _c.buf = co_await _c.in.read();
+        _c.deadline.cancel();
+        if (_c.buf.empty()) throw std::runtime_error("the request body ended early");
+      }
+      std::size_t used = p.feed(_c.buf.view());
+      std::string_view piece = p.body_piece();
+      temporary_buffer<char> out;
+      if (!piece.empty()) out = _c.buf.share(static_cast<std::size_t>(piece.data() - _c.buf.get()), piece.size());
+      _c.buf.trim_front(used);
+      _bytes += out.size();
+      if (!out.empty()) co_return out;
+    }
+  }
+
+  http_server& _server;
+  connection& _c;
+  std::uint64_t _bytes = 0;
+  bool _busy = false;
+  std::optional<promise<>> _idle;
+};
+
+// The data_source of request::body_stream().
+class http_server::body_source final : public data_source_impl<char> {
+ public:
+  explicit body_source(connection& c) noexcept : _c(&c) { c.source = this; }
+  ~body_source() override {
+    if (_c != nullptr) _c->source = nullptr;
+  }
+  future<temporary_buffer<char>> get() override {
+    if (_c == nullptr || _c->reader == nullptr) {
+      return make_exception_future<temporary_buffer<char>>(
+          std::logic_error("request body read after its request was answered"));
+    }
+    return _c->reader->next();
+  }
+  void detach() noexcept { _c = nullptr; }
+
+ private:
+  connection* _c;
+};
+
+void http_server::connection::detach_body_reader() noexcept {
+  if (source != nullptr) {
+    source->detach();
+    source = nullptr;
+  }
+  reader.reset();
+}
+
 http_server::http_server(server_options options)
     : _options(std::move(options)),
       _connection_slots(_options.connections_max),
@@ -518,6 +619,12 @@ future<> http_server::serve(connected_socket socket) {
   c.deadline.cancel();
   c.send_deadline.cancel();
   reserved.release();
+  if (c.reader && c.reader->busy()) {
+    // A body read left in flight by a failure: end it, then let it finish
+    // before the connection (which it reads) goes.
+    c.socket.shutdown_input();
+    co_await c.reader->idle();
+  }
   c.detach_body_reader();
   try {
     co_await c.out.close();  // the peer reads the end of our stream
@@ -565,78 +672,6 @@ future<> http_server::shed(connection& c) {
   c.send_deadline.cancel();
 }
 
-// Reads a streamed request body from the connection, piece by piece, for
-// the handler's body_stream(). Lives in the connection while a streamed
-// request is served; the source the handler holds reaches it only while
-// attached (a handler that keeps the stream past its request reads an
-// error, never a connection that is gone).
-class http_server::body_reader {
- public:
-  body_reader(http_server& server, connection& c) noexcept : _server(server), _c(c) {}
-
-  // The next piece of the body; empty at its end. Fails if the body is
-  // malformed, ends early, or stops arriving for body_timeout.
-  future<temporary_buffer<char>> next() {
-    for (;;) {
-      auto& p = _c.parser;
-      if (p.state() == request_parser::status::failed) {
-        throw std::runtime_error("malformed request body: " + p.error_reason());
-      }
-      if (!p.body_pending()) co_return temporary_buffer<char>();
-      if (_c.buf.empty()) {
-        // An idle body deadline: a streamed body may take as long as it
-        // likes as long as it keeps coming.
-        _c.deadline.rearm(lowres_clock::now() + _server._options.body_timeout);
-        _c.buf = co_await _c.in.read();
-        _c.deadline.cancel();
-        if (_c.buf.empty()) throw std::runtime_error("the request body ended early");
-      }
-      std::size_t used = p.feed(_c.buf.view());
-      std::string_view piece = p.body_piece();
-      temporary_buffer<char> out;
-      if (!piece.empty()) out = _c.buf.share(static_cast<std::size_t>(piece.data() - _c.buf.get()), piece.size());
-      _c.buf.trim_front(used);
-      _bytes += out.size();
-      if (!out.empty()) co_return out;
-    }
-  }
-
-  std::uint64_t bytes() const noexcept { return _bytes; }
-
- private:
-  http_server& _server;
-  connection& _c;
-  std::uint64_t _bytes = 0;
-};
-
-// The data_source of request::body_stream().
-class http_server::body_source final : public data_source_impl<char> {
- public:
-  explicit body_source(connection& c) noexcept : _c(&c) { c.source = this; }
-  ~body_source() override {
-    if (_c != nullptr) _c->source = nullptr;
-  }
-  future<temporary_buffer<char>> get() override {
-    if (_c == nullptr || _c->reader == nullptr) {
-      return make_exception_future<temporary_buffer<char>>(
-          std::logic_error("request body read after its request was answered"));
-    }
-    return _c->reader->next();
-  }
-  void detach() noexcept { _c = nullptr; }
-
- private:
-  connection* _c;
-};
-
-void http_server::connection::detach_body_reader() noexcept {
-  if (source != nullptr) {
-    source->detach();
-    source = nullptr;
-  }
-  reader.reset();
-}
-
 future<bool> http_server::serve_streamed(connection& c) {
   ++_stats.bodies_streamed;
   request& req = c.parser.current();
@@ -653,6 +688,8 @@ future<bool> http_server::serve_streamed(connection& c) {
     co_await c.out.flush();
     c.send_deadline.cancel();
   }
+  // A read the handler gave up on finishes first (bounded by body_timeout).
+  co_await c.reader->idle();
   std::uint64_t drained = 0;
   while (keep && c.parser.body_pending() && c.parser.state() == request_parser::status::need_more) {
     if (drained > _options.unread_body_drain_max || _stopping) {

@@ -544,6 +544,16 @@ void add_streaming_routes(routes& r) {
     return reply().write_body("application/octet-stream", copy);
   });
   r.add_streaming("POST", "/ignore-body", [](request&) { return reply().write_body("text/plain", "ignored"); });
+  // Gives up on a read that takes too long, and answers while it is still
+  // in flight.
+  r.add_streaming("POST", "/impatient", [](request& req) -> future<reply> {
+    try {
+      co_await with_timeout(lowres_clock::now() + 20ms, req.body_stream().read());
+    } catch (const timed_out_error&) {
+      co_return reply().write_body("text/plain", "gave up");
+    }
+    co_return reply().write_body("text/plain", "read");
+  });
 }
 
 std::string pattern_bytes(std::size_t n) {
@@ -609,6 +619,21 @@ REEF_TEST(http_server, a_streamed_body_left_unread_is_drained_or_the_connection_
   auto sending = c.send(std::string(big, 'y')).handle_exception([](std::exception_ptr) {});
   EXPECT_TRUE(co_await c.closed_by_server()) << "a megabyte unread is not drained";
   co_await std::move(sending);
+  co_await s.server.stop();
+}
+
+REEF_TEST(http_server, a_body_read_the_handler_gave_up_on_finishes_before_the_server_reads_on) {
+  test_server s;
+  add_streaming_routes(s.server.get_routes());
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send("POST /impatient HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n");
+  response r = co_await c.read_response();  // no body sent yet: the handler's read times out
+  EXPECT_EQ(r.body, "gave up");
+  co_await sleep(20ms);
+  co_await c.send("hello");  // completes the abandoned read; the server drains the rest
+  co_await c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_EQ((co_await c.read_response()).body, "Hello, world!\n") << "the connection goes on";
   co_await s.server.stop();
 }
 

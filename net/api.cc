@@ -185,13 +185,26 @@ std::string socket_address::to_string() const {
   return "[" + a.to_string() + "]:" + std::to_string(port());
 }
 
+namespace {
+// A Unix-domain address's path bytes (after sun_family), without a copy.
+std::string_view unix_bytes(const sockaddr_storage& ss, socklen_t length) noexcept {
+  if (length <= offsetof(sockaddr_un, sun_path)) return {};
+  const auto* sun = reinterpret_cast<const sockaddr_un*>(&ss);
+  const std::size_t n = length - offsetof(sockaddr_un, sun_path);
+  if (sun->sun_path[0] == '\0') return std::string_view(sun->sun_path, n);  // abstract: all of it
+  return std::string_view(sun->sun_path, strnlen(sun->sun_path, n));
+}
+}  // namespace
+
 bool operator==(const socket_address& a, const socket_address& b) noexcept {
-  if (a.is_unix() || b.is_unix()) return a.is_unix() && b.is_unix() && a.unix_path() == b.unix_path();
+  if (a.is_unix() || b.is_unix()) {
+    return a.is_unix() && b.is_unix() && unix_bytes(a._storage, a._length) == unix_bytes(b._storage, b._length);
+  }
   return a.address() == b.address() && a.port() == b.port();
 }
 
 std::size_t socket_address::hash() const noexcept {
-  if (is_unix()) return std::hash<std::string>()(unix_path());
+  if (is_unix()) return std::hash<std::string_view>()(unix_bytes(_storage, _length));
   return address().hash() * 31 + port();
 }
 

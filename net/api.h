@@ -245,7 +245,7 @@ class server_socket {
   /// background work has ended (round-robin balancing runs an accept loop
   /// on shard 0, which hands connections out). Destroying the socket
   /// without it is safe too; this is for a caller that wants to know.
-  future<> close() { return _impl->close(); }
+  future<> close() { return _impl ? _impl->close() : make_ready_future<>(); }
   /// Where it listens (with the port the kernel picked, if 0 was asked).
   socket_address local_address() const { return _impl->local_address(); }
   explicit operator bool() const noexcept { return static_cast<bool>(_impl); }

@@ -683,9 +683,13 @@ class round_robin_member final : public server_socket_impl {
   }
 
   ~round_robin_member() override {
-    _group->set(this_shard_id(), false);
+    // Another member made on this shard for the address since (the newest
+    // takes the address) keeps its place.
     auto it = round_robin_local.find(_address);
-    if (it != round_robin_local.end() && it->second == this) round_robin_local.erase(it);
+    if (it != round_robin_local.end() && it->second == this) {
+      round_robin_local.erase(it);
+      _group->set(this_shard_id(), false);
+    }
     release_group(_address);
     if (_loop) stop_loop();
     while (!_inbox.empty()) {

@@ -165,6 +165,52 @@ TEST(posix_stack_smp, round_robin_groups_are_per_address_and_close_waits_for_the
   EXPECT_EQ(wrong_family, 0) << "a listener accepted a connection of the other address";
 }
 
+// A shard that listens anew on an address before dropping its old
+// listener keeps its turn: the old one going does not take the new one out.
+thread_local server_socket replaced_listener;
+std::atomic<int> new_listener_accepted{0};
+
+TEST(posix_stack_smp, replacing_a_round_robin_listener_keeps_the_shard_in_turn) {
+  new_listener_accepted = 0;
+  const auto address = socket_address(inet_address::parse("127.0.0.1"), free_port());
+  int code = smp::run(two_shards(), [&]() -> future<int> {
+    listen_options options;
+    options.balancing = load_balancing::round_robin;
+    co_await smp::invoke_on_all([&] { shard_listener = listen(address, options); });
+    auto shard0_accepts = accept_until_aborted();  // shard 0's accepts start the loop
+    co_await smp::submit_to(1, [&] {
+      replaced_listener = listen(address, options);  // the new one, beside the old
+      shard_listener = server_socket();              // the old one goes
+      (void)[]() -> future<> {
+        for (;;) {
+          try {
+            auto a = co_await replaced_listener.accept();
+          } catch (const std::system_error&) {
+            co_return;
+          }
+          ++new_listener_accepted;
+        }
+      }();
+    });
+    for (int i = 0; i < 10; ++i) {
+      auto s = co_await connect(address);
+      auto out = s.output();
+      co_await out.close();
+    }
+    for (int i = 0; i < 1000 && new_listener_accepted < 5; ++i) co_await sleep(std::chrono::milliseconds(1));
+    co_await smp::invoke_on_all([]() -> future<> {
+      if (shard_listener) co_await shard_listener.close();
+      if (replaced_listener) co_await replaced_listener.close();
+      shard_listener = server_socket();
+      replaced_listener = server_socket();
+    });
+    co_await std::move(shard0_accepts);
+    co_return 0;
+  });
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(new_listener_accepted, 5) << "shard 1 got no turn after its old listener went";
+}
+
 TEST(posix_stack_smp, round_robin_needs_a_fixed_port) {
   int code = smp::run(two_shards(), []() -> future<int> {
     listen_options options;

@@ -9,11 +9,11 @@
 // Thread rules: the pointee belongs to its owner shard; other shards may
 // read it only as far as the pointee allows (usually: const, immutable
 // data). Destruction of the pointee happens on the owner shard, and only
-// there: a message to it when dropped elsewhere (also while smp shuts down
-// and refuses users' messages); the owner's final drain if it no longer
-// takes messages; and if the owner is gone altogether (smp::run() has
-// returned), the pointee is leaked, with a logged count, rather than
-// destroyed on the wrong thread (see smp_internal::destroy_on).
+// there: a message to it when dropped elsewhere; once smp's shutdown
+// refuses messages, the owner's final drain as it stops; and if the owner
+// is gone altogether (smp::run() has returned), the pointee is leaked,
+// with a logged count, rather than destroyed on the wrong thread (see
+// smp_internal::destroy_on).
 #pragma once
 
 #include <memory>

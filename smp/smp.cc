@@ -131,12 +131,14 @@ void destroy_on(unsigned owner, remote_destroyer* d) noexcept {
     delete d;
     return;
   }
-  // A message holds a raw pointer: whatever happens to it, `d` is never
-  // deleted here. A user's message while they are taken (shutdown then
-  // waits for it), smp's own after that.
-  for (bool user : {true, false}) {
-    if (queue_between(this_shard, owner, user) == nullptr) continue;
-    auto f = submit(owner, [d] { delete d; }, user);
+  // A user's message while they are taken: shutdown then waits for it to
+  // be answered before it stops any shard. (The message holds a raw
+  // pointer: whatever happens to it, `d` is never deleted here.) Once
+  // users' messages are refused, no message is sent at all: the owner may
+  // stop between a look at whether it takes messages and the push, and the
+  // message would be lost; the deferred list below has no such window.
+  if (queue_between(this_shard, owner, true) != nullptr) {
+    auto f = submit(owner, [d] { delete d; }, true);
     if (!f.available() || !f.failed()) {
       (void)std::move(f).handle_exception([](std::exception_ptr) {});
       return;

@@ -103,10 +103,10 @@ class remote_destroyer {
 };
 
 /// Deletes `d` on shard `owner` and nowhere else: at once when called
-/// there; by a message of smp's own while `owner` takes messages (shutdown
-/// refuses users' messages, not these); otherwise at `owner`'s final drain,
-/// on its thread, as it stops; and if that too is over (smp has stopped),
-/// never: `d` is leaked, counted and logged.
+/// there; by a message while smp takes users' messages (shutdown waits for
+/// it); after that at `owner`'s final drain, on its thread, as it stops;
+/// and if that too is over (smp has stopped), never: `d` is leaked,
+/// counted and logged.
 void destroy_on(unsigned owner, remote_destroyer* d) noexcept;
 
 /// The owner's final drain (smp calls it as each shard stops): deletes what

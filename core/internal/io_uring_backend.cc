@@ -229,6 +229,9 @@ bool io_uring_backend::accept_multishot(int fd, multishot_receiver& r) noexcept 
 }
 
 bool io_uring_backend::cancel_multishot(multishot_receiver& r) noexcept {
+  // cancel_all() ends every operation already; a receiver asking from its
+  // last results must not submit while that drains the ring.
+  if (_closing) return true;
   entry e{};
   e.kind = entry::what::cancel_one;
   e.data = multishot_tag(r);
@@ -503,6 +506,14 @@ unsigned io_uring_backend::reap_completions() noexcept {
 void io_uring_backend::wait(std::optional<timer_ns> deadline, const sigset_t* mask) noexcept {
   if (!_wake_armed && !_closing) arm_wakeup_read();
   drain_backlog();
+  if (!_backlog.empty()) {
+    // The ring is full and submissions still wait: hand the ring over,
+    // then take more; if some still wait, do not sleep on them (what was
+    // submitted may be receives that complete only much later).
+    submit_queued();
+    drain_backlog();
+    if (!_backlog.empty()) deadline = to_timer_ns(steady_clock_type::now());
+  }
   io_uring_cqe* cqe = nullptr;
   int rc;
   sigset_t* sigmask = const_cast<sigset_t*>(mask);
@@ -560,7 +571,9 @@ void io_uring_backend::cancel_all() noexcept {
       io_uring_sqe_set_data64(sqe, cancel_tag);
     }
   }
-  // Completes everything, the wakeup read included (cancelled too).
+  // Completes everything, the wakeup read included (cancelled too). What
+  // the receivers do from their last results must not reap beside us.
+  _reaping = true;
   while (_in_flight > 0 || _wake_armed) {
     if (_wake_armed) wakeup();
     int rc = io_uring_submit_and_wait(&_ring, 1);
@@ -580,6 +593,7 @@ void io_uring_backend::cancel_all() noexcept {
     }
     io_uring_cq_advance(&_ring, seen);
   }
+  _reaping = false;
   _closing = false;
 }
 

@@ -49,6 +49,10 @@ preemption_timer::preemption_timer(std::chrono::nanoseconds quota, std::atomic<b
   sigaddset(&only, signal_number());
   pthread_sigmask(SIG_UNBLOCK, &only, nullptr);
   // ... except while it waits in the kernel.
+  refresh_mask();
+}
+
+void preemption_timer::refresh_mask() noexcept {
   pthread_sigmask(SIG_BLOCK, nullptr, &_wait_mask);
   sigaddset(&_wait_mask, signal_number());
 }

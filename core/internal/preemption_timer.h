@@ -52,6 +52,10 @@ class preemption_timer {
   /// This thread's signal mask with the preemption signal added: what the
   /// reactor waits in the kernel with.
   const sigset_t* mask_while_waiting() const noexcept { return &_wait_mask; }
+  /// Takes the thread's signal mask again (after the reactor changed it,
+  /// handle_signal() letting a signal in): a wait must not block more, or
+  /// less, than the thread does.
+  void refresh_mask() noexcept;
 
   /// Signals delivered so far (for tests).
   std::uint64_t ticks() const noexcept { return _ticks.load(std::memory_order_relaxed); }
