@@ -591,6 +591,49 @@ REEF_TEST(io, completions_beyond_the_rings_are_reaped_and_submissions_wait) {
   }
 }
 
+// Entries go to the kernel once submit_batch_max wait, without the loop's
+// flush: the disk starts on them while the loop prepares the rest.
+REEF_TEST(io, a_full_batch_goes_to_the_kernel_before_the_flush) {
+  if (uring() == nullptr) co_return;
+  constexpr unsigned batch = core_internal::io_uring_backend::submit_batch_max;
+  core_internal::io_uring_backend ring(64, 128);
+  ring.flush();  // (its wakeup read)
+  std::vector<std::array<int, 2>> pairs(batch);
+  std::vector<std::array<char, 4>> buffers(batch);
+  std::vector<future<long>> reads;
+  for (auto& p : pairs) {
+    REEF_ASSERT(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p.data()) == 0);
+    EXPECT_EQ(::write(p[1], "z", 1), 1);  // each receive can complete at once
+  }
+  auto reap_for_a_while = [&] {
+    for (int i = 0; i < 50; ++i) {
+      ring.reap();
+      ::usleep(200);
+    }
+  };
+  for (unsigned i = 0; i + 1 < batch; ++i) {
+    reads.push_back(ring.submit(io_request::recv(pairs[i][0], buffers[i].data(), buffers[i].size())));
+  }
+  reap_for_a_while();
+  for (unsigned i = 0; i + 1 < batch; ++i) {
+    EXPECT_FALSE(reads[i].available()) << "receive " << i << " went before the batch was full";
+  }
+  reads.push_back(ring.submit(io_request::recv(pairs[batch - 1][0], buffers[batch - 1].data(), 4)));
+  for (int i = 0; i < 1000 && !reads.back().available(); ++i) {
+    ring.reap();
+    ::usleep(200);
+  }
+  for (unsigned i = 0; i < batch; ++i) {
+    EXPECT_TRUE(reads[i].available()) << "receive " << i << " not handed over with the full batch";
+    if (reads[i].available()) EXPECT_EQ(reads[i].get(), 1) << "receive " << i;
+  }
+  ring.cancel_all();
+  for (auto& p : pairs) {
+    ::close(p[0]);
+    ::close(p[1]);
+  }
+}
+
 REEF_TEST(io, multishot_accept_hands_over_each_connection) {
   if (!engine().io().supports_multishot()) co_return;
   loopback_listener listener;

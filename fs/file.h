@@ -73,8 +73,11 @@ struct file_open_options {
   mode_t mode = 0644;
 };
 
-/// `size` bytes whose address is a multiple of `alignment` (a power of two).
-/// Throws std::bad_alloc, or std::invalid_argument for a bad alignment.
+/// `size` bytes whose address is a multiple of `alignment` (a power of two),
+/// on as few pages as can hold them: a buffer of a page or more starts a
+/// page, a smaller one does not cross a page boundary (each page is one
+/// more segment for the device to transfer). Throws std::bad_alloc, or
+/// std::invalid_argument for a bad alignment.
 temporary_buffer<char> allocate_aligned_buffer(std::size_t size, std::size_t alignment);
 
 class file {

@@ -242,6 +242,7 @@ bool io_uring_backend::queue_entry(const entry& e) noexcept {
   if (_backlog.empty()) {
     if (io_uring_sqe* sqe = next_sqe()) {
       prepare(sqe, e);
+      if (_queued >= submit_batch_max) submit_queued();  // (see submit_batch_max)
       return true;
     }
   }

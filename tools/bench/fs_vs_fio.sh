@@ -81,4 +81,8 @@ printf '| Reef fs (1 shard, I/O queue on, io_uring) | %s | %s µs | %s µs | %.2
   "$(median 2 "$fs_results")" "$(median 3 "$fs_results")" "$(echo "$fs_iops / $fio_iops" | bc -l)"
 printf '| fio --ioengine=io_uring --direct=1 | %s | %s µs | %s µs | 1.00× |\n' "$fio_iops" \
   "$(median 2 "$fio_results")" "$(median 3 "$fio_results")"
+ratios=$(paste -d' ' <(sed '/^$/d' <<<"$fs_results" | awk '{ print $1 }') <(sed '/^$/d' <<<"$fio_results" | awk '{ print $1 }') |
+  awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' | sort -g)
+printf 'paired ratios (fs/fio, run by run): median %s, min %s, max %s\n' \
+  "$(awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }' <<<"$ratios")" "$(head -1 <<<"$ratios")" "$(tail -1 <<<"$ratios")"
 echo "(4 KiB random reads, depth $depth, ${seconds} s per run, median of $runs, ${size_mb} MiB file in $dir)"
