@@ -7,10 +7,30 @@
 
 namespace reef::http {
 
-namespace {
-
-
-}  // namespace
+void request::clear() noexcept {
+  method.clear();
+  target.clear();
+  path.clear();
+  query.clear();
+  version_major = 1;
+  version_minor = 1;
+  headers.clear();
+  // Kept up to a small body's size: a connection does not hold on to the
+  // largest body it has seen.
+  if (content.capacity() > kept_content_max) {
+    std::string().swap(content);
+  } else {
+    content.clear();
+  }
+  content_length.reset();
+  trailers.clear();
+  keep_alive = true;
+  params.clear();
+  if (_body_streamed) {
+    _body = input_stream<char>();
+    _body_streamed = false;
+  }
+}
 
 input_stream<char>& request::body_stream() noexcept {
   REEF_ASSERT(_body_streamed, "body_stream() of a request whose route does not stream its body");
@@ -46,7 +66,7 @@ bool header_list::has_token(std::string_view name, std::string_view token) const
 }
 
 void header_list::set(std::string_view name, std::string value) {
-  remove(name);
+  if (!_fields.empty()) remove(name);
   _fields.emplace_back(std::string(name), std::move(value));
 }
 

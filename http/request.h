@@ -81,6 +81,9 @@ struct request {
   /// routes added with routes::add_streaming(), whose handlers read
   /// body_stream() instead.
   std::string content;
+  /// A connection's requests share one request object; a body buffer of
+  /// up to this many bytes is kept from one request to the next.
+  static constexpr std::size_t kept_content_max = 16 * 1024;
   /// The body's length from Content-Length, if the client sent one.
   std::optional<std::uint64_t> content_length;
   /// Fields after a chunked body.
@@ -110,6 +113,11 @@ struct request {
 
  private:
   friend class http_server;
+  friend class request_parser;
+  // Empties it for the next request on the connection, keeping the
+  // memory of its strings and lists (a large buffered body's goes).
+  void clear() noexcept;
+
   input_stream<char> _body;
   bool _body_streamed = false;
 };

@@ -10,11 +10,23 @@ namespace reef::http {
 namespace {
 
 // RFC 9110 tchar.
-bool is_token_char(unsigned char c) noexcept {
-  if (c >= '0' && c <= '9') return true;
-  if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') return true;
-  return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
-}
+// Letters, digits and `extra`, by byte: one load per character on the
+// parser's hot path.
+struct char_class {
+  constexpr explicit char_class(std::string_view extra) {
+    for (int c = 0; c < 256; ++c) {
+      in[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    }
+    for (char c : extra) in[static_cast<unsigned char>(c)] = true;
+  }
+  bool operator()(unsigned char c) const noexcept { return in[c]; }
+  bool in[256] = {};
+};
+
+// RFC 9110 5.6.2 tchar.
+constexpr char_class is_token_char("!#$%&'*+-.^_`|~");
+// RFC 3986 unreserved and sub-delims: reg-name.
+constexpr char_class is_reg_name_char_class("-._~!$&'()*+,;=");
 
 bool is_token(std::string_view s) noexcept {
   if (s.empty()) return false;
@@ -101,10 +113,7 @@ bool is_hex(char c) noexcept { return hex_digit(c) >= 0; }
 
 // RFC 3986 unreserved / sub-delims: what a reg-name holds besides
 // percent-escapes.
-bool is_reg_name_char(char c) noexcept {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::strchr("-._~!$&'()*+,;=", c) != nullptr && c != 0;
-}
+bool is_reg_name_char(char c) noexcept { return is_reg_name_char_class(static_cast<unsigned char>(c)); }
 
 // RFC 9110 7.2: Host = uri-host [ ":" port ], uri-host an IP-literal
 // ("[" IPv6 or IPvFuture "]"), an IPv4 address or a reg-name (IPv4 is one),
@@ -193,7 +202,7 @@ void request_parser::begin_body(bool streamed) {
 
 void request_parser::reset() {
   _phase = phase::request_line;
-  _request = request{};
+  _request.clear();
   _line.clear();
   _header_bytes = 0;
   _fields = 0;
@@ -462,17 +471,44 @@ void request_parser::on_header_line(std::string_view line, header_list& into) {
 void request_parser::on_head_end() {
   request& r = _request;
   const bool http_1_1 = r.version_minor == 1;
-  std::size_t hosts = r.headers.count("host");
+  // One pass notes the fields that matter here; the rare ones are then
+  // read in full.
+  std::size_t hosts = 0;
+  std::string_view host;
+  bool has_length = false;
+  bool has_transfer_encoding = false;
+  bool has_expect = false;
+  bool has_connection = false;
+  for (const auto& [name, value] : r.headers) {
+    switch (name.size()) {
+      case 4:
+        if (iequals(name, "host") && hosts++ == 0) host = value;
+        break;
+      case 6:
+        has_expect |= iequals(name, "expect");
+        break;
+      case 10:
+        has_connection |= iequals(name, "connection");
+        break;
+      case 14:
+        has_length |= iequals(name, "content-length");
+        break;
+      case 17:
+        has_transfer_encoding |= iequals(name, "transfer-encoding");
+        break;
+      default:
+        break;
+    }
+  }
   if (hosts > 1 || (http_1_1 && hosts == 0)) {
     fail(400, hosts == 0 ? "no Host header" : "more than one Host header");
     return;
   }
-  if (auto host = r.headers.get("host"); host && !valid_host(*host)) {
+  if (hosts == 1 && !valid_host(host)) {
     fail(400, "malformed Host");
     return;
   }
-  const bool has_length = r.headers.contains("content-length");
-  if (r.headers.contains("transfer-encoding")) {
+  if (has_transfer_encoding) {
     if (has_length) {
       fail(400, "both Content-Length and Transfer-Encoding");
       return;
@@ -547,7 +583,7 @@ void request_parser::on_head_end() {
     _content_length = length;
     r.content_length = length;
   }
-  if (auto expect = r.headers.get("expect")) {
+  if (auto expect = has_expect ? r.headers.get("expect") : std::nullopt) {
     if (iequals(*expect, "100-continue")) {
       _expect_continue = http_1_1;
     } else if (http_1_1) {
@@ -555,8 +591,8 @@ void request_parser::on_head_end() {
       return;
     }
   }
-  r.keep_alive = http_1_1 ? !r.headers.has_token("connection", "close")
-                          : r.headers.has_token("connection", "keep-alive");
+  r.keep_alive = http_1_1 ? !(has_connection && r.headers.has_token("connection", "close"))
+                          : has_connection && r.headers.has_token("connection", "keep-alive");
   if (_chunked) {
     _phase = phase::chunk_size;
   } else if (length > 0) {

@@ -117,7 +117,9 @@ class request_parser {
   /// Moves the request out. REQUIRES: done.
   request take() noexcept { return std::move(_request); }
 
-  /// Starts on the next request. The limits stay.
+  /// Starts on the next request, in the same request object (current()
+  /// keeps its memory; a request that was take()n out leaves an empty
+  /// one). The limits stay.
   void reset();
 
   const parser_limits& limits() const noexcept { return _limits; }

@@ -456,6 +456,45 @@ TEST(request_parser, a_failed_parser_stays_failed_and_consumes_nothing_more) {
   EXPECT_EQ(p.state(), request_parser::status::done) << "reset() starts over";
 }
 
+TEST(request_parser, reset_empties_the_request_in_place) {
+  request_parser p;
+  // feed() stops after a head that a body follows: feed the rest too.
+  auto feed_all = [&p](std::string_view data) {
+    while (!data.empty()) {
+      const std::size_t used = p.feed(data);
+      if (used == 0) return;
+      data.remove_prefix(used);
+    }
+  };
+  feed_all("POST /a?b=c HTTP/1.0\r\nHost: h\r\nX-One: 1\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nxyz");
+  ASSERT_EQ(p.state(), request_parser::status::done);
+  p.current().params.emplace_back("n", "v");  // as routes::handle() sets them
+  p.reset();
+  const request& r = p.current();
+  EXPECT_TRUE(r.method.empty() && r.target.empty() && r.path.empty() && r.query.empty());
+  EXPECT_TRUE(r.headers.empty());
+  EXPECT_TRUE(r.trailers.empty());
+  EXPECT_TRUE(r.content.empty());
+  EXPECT_FALSE(r.content_length.has_value());
+  EXPECT_TRUE(r.params.empty());
+  EXPECT_EQ(r.version_minor, 1);
+  EXPECT_TRUE(r.keep_alive);
+  EXPECT_FALSE(r.has_body_stream());
+  p.feed("GET /b HTTP/1.1\r\nHost: g\r\n\r\n");
+  ASSERT_EQ(p.state(), request_parser::status::done);
+  EXPECT_EQ(p.current().path, "/b");
+  EXPECT_EQ(p.current().headers.size(), 1u);
+  EXPECT_FALSE(p.current().content_length.has_value());
+
+  // A large buffered body's memory is not kept for the next request.
+  const std::string big(request::kept_content_max * 4, 'b');
+  p.reset();
+  feed_all("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big);
+  ASSERT_EQ(p.state(), request_parser::status::done);
+  p.reset();
+  EXPECT_LE(p.current().content.capacity(), request::kept_content_max);
+}
+
 TEST(request_parser, garbage_never_crashes_and_ends_in_a_clear_state) {
   // Deterministic pseudo-random bytes, with and without a plausible start.
   std::uint32_t seed = 12345;

@@ -127,12 +127,26 @@ class http_server {
   future<> shed(connection& c);
   // Resolves with whether the connection may stay open.
   future<bool> write_reply(connection& c, request& req, reply& rep, bool keep_alive);
+  // What `sending` resolves with (or `keep_alive`), the send deadline
+  // armed meanwhile.
+  future<bool> wait_for_send(connection& c, future<> sending, bool keep_alive);
+  future<bool> wait_for_send(connection& c, future<bool> sending);
+  // A reply without a body writer: its head, and its body if at most
+  // inline_body_max (a larger one goes as a buffer of its own).
+  std::string head_and_small_body(const request& req, const reply& rep, bool keep_alive, bool head_only);
+  static constexpr std::size_t inline_body_max = 4096;
   future<> write_refusal(connection& c, int status, std::string_view reason);
   // The status line and fields; Content-Length only if `content_length`.
   void append_head(std::string& out, const request* req, const reply& rep, bool keep_alive,
                    std::optional<std::size_t> content_length, bool chunked);
 
   server_options _options;
+  // The start of the last head written (see append_head()).
+  struct head_start {
+    int status = 0;
+    std::string date;
+    std::string text;  // status line, Date, Server
+  } _head_start;
   routes _routes;
   std::list<server_socket> _listeners;  // a list: accept loops hold references
   std::list<connection*> _connections;

@@ -227,6 +227,51 @@ REEF_TEST(http_server, pipelined_requests_are_answered_in_order) {
   co_await s.server.stop();
 }
 
+// Requests on a connection reuse one request object: what one request
+// had (fields, body, trailers, path parameters, a streamed body) is gone
+// by the next.
+REEF_TEST(http_server, a_request_carries_nothing_of_the_one_before_it) {
+  test_server s;
+  auto inspect = [](request& req) {
+    std::string out = req.method + " " + req.target + " path=" + req.path + " query=" + req.query + " headers=";
+    for (const auto& [name, value] : req.headers) out += name + ":" + value + ",";
+    out += " content=" + req.content;
+    out += " length=" + (req.content_length ? std::to_string(*req.content_length) : std::string("none"));
+    out += " trailers=" + std::to_string(req.trailers.size());
+    out += " params=" + std::to_string(req.params.size());
+    out += std::string(" streamed=") + (req.has_body_stream() ? "yes" : "no");
+    return reply().write_body("text/plain", std::move(out));
+  };
+  s.server.get_routes().add("POST", "/inspect/{x}", inspect);
+  s.server.get_routes().add("GET", "/inspect", inspect);
+  s.server.get_routes().add_streaming("POST", "/streamed", [](request& req) -> future<reply> {
+    std::string body;
+    for (;;) {
+      auto b = co_await req.body_stream().read();
+      if (b.empty()) break;
+      body.append(b.view());
+    }
+    co_return reply().write_body("text/plain", std::move(body));
+  });
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  co_await c.send(
+      "POST /inspect/one?q=1 HTTP/1.1\r\nHost: t\r\nX-First: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n"
+      "GET /inspect HTTP/1.1\r\nHost: t\r\n\r\n"
+      "POST /streamed HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n\r\nwxyz"
+      "GET /inspect HTTP/1.1\r\nHost: t\r\n\r\n");
+  response first = co_await c.read_response();
+  EXPECT_EQ(first.body,
+            "POST /inspect/one?q=1 path=/inspect/one query=q=1 headers=Host:t,X-First:a,Transfer-Encoding:chunked, "
+            "content=abc length=none trailers=1 params=1 streamed=no");
+  const std::string empty = "GET /inspect path=/inspect query= headers=Host:t, content= length=none trailers=0 params=0 streamed=no";
+  EXPECT_EQ((co_await c.read_response()).body, empty);
+  EXPECT_EQ((co_await c.read_response()).body, "wxyz");
+  EXPECT_EQ((co_await c.read_response()).body, empty) << "after a streamed body";
+  co_await s.server.stop();
+}
+
 REEF_TEST(http_server, a_malformed_request_gets_400_and_the_connection_closes) {
   test_server s;
   co_await s.start();
