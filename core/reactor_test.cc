@@ -591,46 +591,63 @@ REEF_TEST(io, completions_beyond_the_rings_are_reaped_and_submissions_wait) {
   }
 }
 
-// Entries go to the kernel once submit_batch_max wait, without the loop's
-// flush: the disk starts on them while the loop prepares the rest.
-REEF_TEST(io, a_full_batch_goes_to_the_kernel_before_the_flush) {
+// File operations go to the kernel once submit_batch_max wait, without the
+// loop's flush: the disk starts on them while the loop prepares the rest.
+// Socket operations wait for the flush (a peer is woken once per loop).
+REEF_TEST(io, a_full_batch_of_file_operations_goes_before_the_flush) {
   if (uring() == nullptr) co_return;
   constexpr unsigned batch = core_internal::io_uring_backend::submit_batch_max;
   core_internal::io_uring_backend ring(64, 128);
   ring.flush();  // (its wakeup read)
-  std::vector<std::array<int, 2>> pairs(batch);
-  std::vector<std::array<char, 4>> buffers(batch);
-  std::vector<future<long>> reads;
-  for (auto& p : pairs) {
-    REEF_ASSERT(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p.data()) == 0);
-    EXPECT_EQ(::write(p[1], "z", 1), 1);  // each receive can complete at once
+  std::vector<std::array<int, 2>> pipes(batch);
+  std::vector<std::array<int, 2>> sockets(batch);
+  std::vector<std::array<char, 4>> buffers(2 * batch);
+  for (unsigned i = 0; i < batch; ++i) {
+    REEF_ASSERT(::pipe2(pipes[i].data(), O_CLOEXEC) == 0);
+    REEF_ASSERT(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sockets[i].data()) == 0);
+    EXPECT_EQ(::write(pipes[i][1], "z", 1), 1);  // each operation can complete at once
+    EXPECT_EQ(::write(sockets[i][1], "z", 1), 1);
   }
-  auto reap_for_a_while = [&] {
-    for (int i = 0; i < 50; ++i) {
+  auto reap_until = [&](std::vector<future<long>>& ops, unsigned n, int rounds) {
+    for (int i = 0; i < rounds; ++i) {
       ring.reap();
+      unsigned done = 0;
+      for (auto& f : ops) done += f.available() ? 1 : 0;
+      if (done >= n) return;
       ::usleep(200);
     }
   };
-  for (unsigned i = 0; i + 1 < batch; ++i) {
-    reads.push_back(ring.submit(io_request::recv(pairs[i][0], buffers[i].data(), buffers[i].size())));
+  std::vector<future<long>> receives;
+  for (unsigned i = 0; i < batch; ++i) {
+    receives.push_back(ring.submit(io_request::recv(sockets[i][0], buffers[batch + i].data(), 4)));
   }
-  reap_for_a_while();
+  std::vector<future<long>> reads;
   for (unsigned i = 0; i + 1 < batch; ++i) {
-    EXPECT_FALSE(reads[i].available()) << "receive " << i << " went before the batch was full";
+    reads.push_back(ring.submit(io_request::read(pipes[i][0], buffers[i].data(), 4)));
   }
-  reads.push_back(ring.submit(io_request::recv(pairs[batch - 1][0], buffers[batch - 1].data(), 4)));
-  for (int i = 0; i < 1000 && !reads.back().available(); ++i) {
-    ring.reap();
-    ::usleep(200);
+  reap_until(reads, 1, 50);
+  for (unsigned i = 0; i + 1 < batch; ++i) {
+    EXPECT_FALSE(reads[i].available()) << "read " << i << " went before the batch was full";
   }
   for (unsigned i = 0; i < batch; ++i) {
-    EXPECT_TRUE(reads[i].available()) << "receive " << i << " not handed over with the full batch";
-    if (reads[i].available()) EXPECT_EQ(reads[i].get(), 1) << "receive " << i;
+    EXPECT_FALSE(receives[i].available()) << "receive " << i << " went without a flush";
+  }
+  reads.push_back(ring.submit(io_request::read(pipes[batch - 1][0], buffers[batch - 1].data(), 4)));
+  reap_until(reads, batch, 1000);
+  for (unsigned i = 0; i < batch; ++i) {
+    EXPECT_TRUE(reads[i].available()) << "read " << i << " not handed over with the full batch";
+    if (reads[i].available()) EXPECT_EQ(reads[i].get(), 1) << "read " << i;
+  }
+  // (The receives were queued first, so they went with the batch.)
+  ring.flush();
+  reap_until(receives, batch, 1000);
+  for (unsigned i = 0; i < batch; ++i) {
+    EXPECT_TRUE(receives[i].available()) << "receive " << i;
+    if (receives[i].available()) EXPECT_EQ(receives[i].get(), 1) << "receive " << i;
   }
   ring.cancel_all();
-  for (auto& p : pairs) {
-    ::close(p[0]);
-    ::close(p[1]);
+  for (unsigned i = 0; i < batch; ++i) {
+    for (int fd : {pipes[i][0], pipes[i][1], sockets[i][0], sockets[i][1]}) ::close(fd);
   }
 }
 
@@ -714,6 +731,33 @@ REEF_TEST(io, many_operations_in_one_batch) {
 }
 
 // --- Reactors of their own, on other threads. -------------------------------
+
+// A reactor that never sleeps still gets its completions: the kernel
+// queues their work for the ring's owner (io_uring defers it until asked)
+// and flags the ring, and the polling loop asks.
+TEST(reactor_thread, poll_mode_gets_completions_without_sleeping) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  long got = -1;
+  reactor_stats stats{};
+  std::thread writer([&] {
+    std::this_thread::sleep_for(20ms);  // the read waits in the kernel first
+    EXPECT_EQ(::write(fds[1], "abc", 3), 3);
+  });
+  std::thread([&] {
+    reactor r(reactor_options{.stop_on_sigint_sigterm = false, .poll_mode = true});
+    r.run([&]() -> future<> {
+      char buf[8];
+      got = co_await engine().io().submit(io_request::read(fds[0], buf, sizeof(buf)));
+      stats = engine().stats();
+    });
+  }).join();
+  writer.join();
+  EXPECT_EQ(got, 3);
+  EXPECT_EQ(stats.sleeps, 0u) << "poll mode slept";
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
 
 TEST(reactor_thread, run_returns_mains_exit_code) {
   int code = -1;

@@ -127,9 +127,11 @@ std::string decode_path(std::string_view raw, const char*& error) {
     return {};
   }
   // Most paths have neither escapes nor dot segments: taken as they are.
-  if (raw.find('%') == std::string_view::npos && raw.find("/.") == std::string_view::npos) {
-    return std::string(raw);
+  bool plain = true;
+  for (std::size_t i = 0; i < raw.size() && plain; ++i) {
+    plain = raw[i] != '%' && !(raw[i] == '/' && i + 1 < raw.size() && raw[i + 1] == '.');
   }
+  if (plain) return std::string(raw);
   std::vector<std::string> segments;
   std::string_view rest = raw.substr(1);  // raw starts with '/'
   for (;;) {

@@ -26,13 +26,13 @@ std::vector<std::string_view> split_path(std::string_view path) {
 
 }  // namespace
 
-routes& routes::add_handler(std::string_view method, std::string_view pattern, handler h) {
+routes& routes::add_handler(std::string_view method, std::string_view pattern, handler h, immediate_handler now) {
   auto bad = [&](const char* why) {
     return std::invalid_argument("route " + std::string(method) + " '" + std::string(pattern) + "': " + why);
   };
   if (method.empty() || method.find_first_of(" \t\r\n/") != std::string_view::npos) throw bad("bad method");
   if (pattern.empty() || pattern.front() != '/') throw bad("a pattern starts with '/'");
-  route r{std::string(method), std::string(pattern), {}, std::move(h)};
+  route r{std::string(method), std::string(pattern), {}, std::move(h), std::move(now)};
   bool has_params = pattern.find('{') != std::string_view::npos;
   if (has_params) {
     auto parts = split_path(pattern);
@@ -133,18 +133,51 @@ bool routes::streams_body(const request& req) {
   return r != nullptr && r->stream_body;
 }
 
+namespace {
+
+// What a handler that failed gets: a logged line and 500.
+reply failed(std::string_view method, std::string_view path, std::exception_ptr ex) {
+  try {
+    std::rethrow_exception(ex);
+  } catch (const std::exception& e) {
+    http_log.warn("handler for {} {} failed: {}", method, path, e.what());
+  } catch (...) {
+    http_log.warn("handler for {} {} failed with an unknown exception", method, path);
+  }
+  return reply::of(500);
+}
+
+}  // namespace
+
 future<reply> routes::handle(request& req) {
+  reply out;
+  if (auto later = run(req, out)) return std::move(*later);
+  return make_ready_future<reply>(std::move(out));
+}
+
+std::optional<future<reply>> routes::run(request& req, reply& out) {
   bool path_known = false;
   route* found = find(req, path_known);
   if (found == nullptr) {
-    if (!path_known) return make_ready_future<reply>(reply::of(404));
-    reply r = reply::of(405);
-    r.set_header("Allow", allowed_methods(req.path));
-    return make_ready_future<reply>(std::move(r));
+    if (!path_known) {
+      out = reply::of(404);
+    } else {
+      out = reply::of(405);
+      out.set_header("Allow", allowed_methods(req.path));
+    }
+    return std::nullopt;
   }
   if (!found->segments.empty()) {
     req.params.clear();
     matches(*found, req.path, &req.params);
+  }
+  if (found->run_now) {
+    try {
+      out = found->run_now(req);
+    } catch (...) {
+      out = failed(req.method, req.path, std::current_exception());
+    }
+    return std::nullopt;
   }
   future<reply> f = [&]() -> future<reply> {
     try {
@@ -155,14 +188,7 @@ future<reply> routes::handle(request& req) {
   }();
   if (f.available() && !f.failed()) return f;
   return f.handle_exception([method = req.method, path = req.path](std::exception_ptr ex) {
-    try {
-      std::rethrow_exception(ex);
-    } catch (const std::exception& e) {
-      http_log.warn("handler for {} {} failed: {}", method, path, e.what());
-    } catch (...) {
-      http_log.warn("handler for {} {} failed with an unknown exception", method, path);
-    }
-    return reply::of(500);
+    return failed(method, path, std::move(ex));
   });
 }
 

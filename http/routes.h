@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -43,15 +44,9 @@ class routes {
   template <typename F>
   routes& add(std::string_view method, std::string_view pattern, F&& f) {
     if constexpr (std::is_same_v<std::invoke_result_t<F&, request&>, reply>) {
-      return add_handler(method, pattern, [f = std::forward<F>(f)](request& req) mutable {
-        try {
-          return make_ready_future<reply>(f(req));
-        } catch (...) {
-          return make_exception_future<reply>(std::current_exception());
-        }
-      });
+      return add_handler(method, pattern, handler(), immediate_handler(std::forward<F>(f)));
     } else {
-      return add_handler(method, pattern, handler(std::forward<F>(f)));
+      return add_handler(method, pattern, handler(std::forward<F>(f)), immediate_handler());
     }
   }
 
@@ -79,6 +74,16 @@ class routes {
   std::string allowed_methods(std::string_view path) const;
 
  private:
+  friend class http_server;
+  // A handler that returns its reply rather than a future: the server
+  // takes the reply without a future in between.
+  using immediate_handler = noncopyable_function<reply(request&)>;
+
+  // handle(), with the reply of an immediate handler (or 404, 405, or 500
+  // for an immediate handler that throws) put in `out` and nullopt
+  // returned; otherwise the handler's future.
+  std::optional<future<reply>> run(request& req, reply& out);
+
   struct segment {
     enum class kind : unsigned char { literal, param, rest } type;
     std::string text;  // the literal, or the parameter's name
@@ -87,7 +92,8 @@ class routes {
     std::string method;
     std::string pattern;
     std::vector<segment> segments;  // empty for exact routes
-    handler run;
+    handler run;                    // one of the two
+    immediate_handler run_now;
     bool stream_body = false;
   };
 
@@ -95,7 +101,7 @@ class routes {
   // `path_known` says whether any route has the path.
   route* find(const request& req, bool& path_known);
 
-  routes& add_handler(std::string_view method, std::string_view pattern, handler h);
+  routes& add_handler(std::string_view method, std::string_view pattern, handler h, immediate_handler now);
   // Whether `r` (a pattern route) matches `path`; fills `params` if so.
   static bool matches(const route& r, std::string_view path,
                       std::vector<std::pair<std::string, std::string>>* params);

@@ -630,7 +630,8 @@ future<> http_server::serve(connected_socket socket) {
       continue_sent = false;
       in_request = !c.buf.empty();
       if (in_request) head_deadline = lowres_clock::now() + _options.header_timeout;
-      reply rep = co_await _routes.handle(req);
+      reply rep;
+      if (auto later = _routes.run(req, rep)) rep = co_await std::move(*later);
       bool keep = co_await finish_request(c, req, rep);
       c.parser.reset();
       reserved.release();

@@ -48,6 +48,14 @@ std::uint64_t multishot_tag(multishot_receiver& r) noexcept {
   return reinterpret_cast<std::uintptr_t>(&r) | multishot_bit;
 }
 
+// What counts toward submit_batch_max: operations on files (the disk
+// waits for the batch), not on sockets.
+bool is_file_op(io_request::op kind) noexcept {
+  using op = io_request::op;
+  return kind == op::read || kind == op::write || kind == op::readv || kind == op::writev || kind == op::fsync ||
+         kind == op::fdatasync;
+}
+
 // The buffer group id of the pool (one pool per ring).
 constexpr unsigned short pool_group = 0;
 
@@ -137,21 +145,25 @@ class io_uring_backend::buffer_pool {
 thread_local io_uring_backend::buffer_pool* io_uring_backend::buffer_pool::slot::finished_pool = nullptr;
 
 io_uring_backend::io_uring_backend(unsigned sq_entries, unsigned cq_entries) {
-  io_uring_params params{};
-  // Completions are processed by this thread when it enters the kernel; no
-  // interrupt is needed to run their task work. The kernel flags the ring
-  // when such work waits, so that a polling loop knows to enter.
+  // Completions are processed by this thread, and only when it asks for
+  // them (DEFER_TASKRUN, Linux 6.1; this thread alone submits,
+  // SINGLE_ISSUER): the kernel queues their work for the next reap or
+  // wait instead of interrupting the thread for each, and the reap finds
+  // a batch (pipelined HTTP: 7% more requests for the same CPU). The
+  // kernel flags the ring when such work waits, so that a polling loop
+  // knows to enter. Older kernels: the work runs at the next entry to the
+  // kernel (COOP_TASKRUN, 5.19), or at once.
   // The completion ring is sized for multishot operations, which post many
   // completions per submission (see cq_entries_default).
-  params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_CQSIZE;
-  params.cq_entries = cq_entries < sq_entries ? sq_entries : cq_entries;
-  int rc = io_uring_queue_init_params(sq_entries, &_ring, &params);
-  if (rc == -EINVAL) {
-    const unsigned cq = params.cq_entries;
+  int rc = -EINVAL;
+  io_uring_params params{};
+  for (unsigned flags : {IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_TASKRUN_FLAG,
+                         IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, 0u}) {
     params = {};
-    params.flags = IORING_SETUP_CQSIZE;
-    params.cq_entries = cq;
+    params.flags = flags | IORING_SETUP_CQSIZE;
+    params.cq_entries = cq_entries < sq_entries ? sq_entries : cq_entries;
     rc = io_uring_queue_init_params(sq_entries, &_ring, &params);
+    if (rc != -EINVAL) break;
   }
   if (rc < 0) throw std::system_error(-rc, std::system_category(), "io_uring_queue_init");
   // Timed waits need IORING_FEAT_EXT_ARG (5.11), cancel_all() needs
@@ -242,7 +254,9 @@ bool io_uring_backend::queue_entry(const entry& e) noexcept {
   if (_backlog.empty()) {
     if (io_uring_sqe* sqe = next_sqe()) {
       prepare(sqe, e);
-      if (_queued >= submit_batch_max) submit_queued();  // (see submit_batch_max)
+      if (e.kind == entry::what::request && is_file_op(e.req.kind) && ++_file_ops_queued >= submit_batch_max) {
+        submit_queued();  // (see submit_batch_max)
+      }
       return true;
     }
   }
@@ -441,6 +455,7 @@ void io_uring_backend::flush() noexcept {
 }
 
 void io_uring_backend::submit_queued() noexcept {
+  _file_ops_queued = 0;
   if (_queued == 0) return;
   for (int attempt = 0; attempt < 2; ++attempt) {
     int rc;
@@ -532,6 +547,7 @@ void io_uring_backend::wait(std::optional<timer_ns> deadline, const sigset_t* ma
   // timeout, -EINTR on a signal).
   (void)rc;
   _queued = io_uring_sq_ready(&_ring);
+  _file_ops_queued = 0;
   reap();
 }
 

@@ -170,3 +170,27 @@ for mode in plain pipelined; do
       }'
   done
 done
+
+# Run by run (each run of a server is paired with the minimal responder's
+# run of the same round): the spread of req/s and of the ratio.
+echo
+echo "req/s per run, and the ratio to the minimal responder's run of the same round: median (min-max)"
+for mode in plain pipelined; do
+  for server in "${servers[@]}"; do
+    paste -d' ' <(sed '/^$/d' <<<"${results[$server,$mode]}" | awk '{ print $1 }') \
+      <(sed '/^$/d' <<<"${results[minimal,$mode]}" | awk '{ print $1 }') |
+      awk -v s="$server" -v m="$mode" '
+        { rps[NR] = $1; ratio[NR] = ($2 > 0 ? $1 / $2 : 0) }
+        function med(a, n,    i, j, t, b) {
+          for (i = 1; i <= n; i++) b[i] = a[i]
+          for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (b[j] < b[i]) { t = b[i]; b[i] = b[j]; b[j] = t }
+          lo = b[1]; hi = b[n]
+          return b[int((n + 1) / 2)]
+        }
+        END {
+          r = med(rps, NR); rlo = lo; rhi = hi
+          q = med(ratio, NR)
+          printf "  %s %s: %.1f K (%.1f-%.1f K); %.2f× (%.2f-%.2f×)\n", s, m, r / 1000, rlo / 1000, rhi / 1000, q, lo, hi
+        }'
+  done
+done
