@@ -121,17 +121,26 @@ std::optional<std::string> percent_decode(std::string_view text) {
 }
 
 std::string decode_path(std::string_view raw, const char*& error) {
+  std::string out;
+  if (!decode_path(raw, out, error)) return {};
+  return out;
+}
+
+bool decode_path(std::string_view raw, std::string& out, const char*& error) {
   error = nullptr;
   if (raw.empty() || raw.front() != '/') {
     error = "the path does not start with '/'";
-    return {};
+    return false;
   }
   // Most paths have neither escapes nor dot segments: taken as they are.
   bool plain = true;
   for (std::size_t i = 0; i < raw.size() && plain; ++i) {
     plain = raw[i] != '%' && !(raw[i] == '/' && i + 1 < raw.size() && raw[i + 1] == '.');
   }
-  if (plain) return std::string(raw);
+  if (plain) {
+    out.assign(raw);
+    return true;
+  }
   std::vector<std::string> segments;
   std::string_view rest = raw.substr(1);  // raw starts with '/'
   for (;;) {
@@ -139,17 +148,17 @@ std::string decode_path(std::string_view raw, const char*& error) {
     auto decoded = percent_decode(rest.substr(0, slash));
     if (!decoded) {
       error = "malformed percent-encoding in the path";
-      return {};
+      return false;
     }
     if (decoded->find_first_of(std::string_view("/\0", 2)) != std::string::npos) {
       error = "an encoded '/' or NUL in the path";
-      return {};
+      return false;
     }
     const bool last = slash == std::string_view::npos;
     if (*decoded == "..") {
       if (segments.empty()) {
         error = "the path climbs above the root";
-        return {};
+        return false;
       }
       segments.pop_back();
       if (last) segments.emplace_back();  // "/a/b/.." is "/a/"
@@ -161,14 +170,14 @@ std::string decode_path(std::string_view raw, const char*& error) {
     if (last) break;
     rest.remove_prefix(slash + 1);
   }
-  std::string out;
+  out.clear();
   out.reserve(raw.size());
   for (const auto& segment : segments) {
     out += '/';
     out += segment;
   }
   if (out.empty()) out = "/";
-  return out;
+  return true;
 }
 
 }  // namespace reef::http

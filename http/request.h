@@ -48,6 +48,9 @@ class header_list {
   bool has_token(std::string_view name, std::string_view token) const noexcept;
 
   void add(std::string name, std::string value) { _fields.emplace_back(std::move(name), std::move(value)); }
+  /// add(), copying the text straight into the list.
+  void add(std::string_view name, std::string_view value) { _fields.emplace_back(name, value); }
+  void add(const char* name, const char* value) { _fields.emplace_back(name, value); }
   /// Replaces every field named `name` by one with `value`.
   void set(std::string_view name, std::string value);
   void remove(std::string_view name);
@@ -133,5 +136,8 @@ std::optional<std::string> percent_decode(std::string_view text);
 /// would otherwise become a separator after the check), or ".." climbs
 /// above the root.
 std::string decode_path(std::string_view raw, const char*& error);
+/// The same into `out` (replacing what it held, reusing its memory);
+/// false, with `error` set and `out` unspecified, if the path is refused.
+bool decode_path(std::string_view raw, std::string& out, const char*& error);
 
 }  // namespace reef::http

@@ -429,13 +429,13 @@ void http_server::append_head(std::string& out, const request* req, const reply&
   out.resize(static_cast<std::size_t>(p - out.data()));
 }
 
-std::string http_server::head_and_small_body(const request& req, const reply& rep, bool keep_alive, bool head_only) {
+void http_server::head_and_small_body(std::string& out, const request& req, const reply& rep, bool keep_alive,
+                                      bool head_only) {
   const bool inline_body = !head_only && rep.content.size() <= inline_body_max;
-  std::string head;
-  head.reserve(160 + _options.server_name.size() + (inline_body ? rep.content.size() : 0));
-  append_head(head, &req, rep, keep_alive, rep.content.size(), false);
-  if (inline_body) head += rep.content;
-  return head;
+  out.clear();
+  out.reserve(160 + _options.server_name.size() + (inline_body ? rep.content.size() : 0));
+  append_head(out, &req, rep, keep_alive, rep.content.size(), false);
+  if (inline_body) out += rep.content;
 }
 
 future<bool> http_server::write_reply(connection& c, request& req, reply& rep, bool keep_alive) {
@@ -443,7 +443,8 @@ future<bool> http_server::write_reply(connection& c, request& req, reply& rep, b
   std::string head;
   if (!rep.writer) {
     const bool inline_body = !head_only && rep.content.size() <= inline_body_max;
-    co_await c.out.write(head_and_small_body(req, rep, keep_alive, head_only));
+    head_and_small_body(head, req, rep, keep_alive, head_only);
+    co_await c.out.write(head);
     if (!head_only && !inline_body) {
       auto* body = new std::string(std::move(rep.content));
       co_await c.out.write(temporary_buffer<char>(body->data(), body->size(), make_deleter([body] { delete body; })));
@@ -701,7 +702,10 @@ future<bool> http_server::finish_request(connection& c, request& req, reply& rep
     // connection's stream, done at once unless the stream has to wait for
     // the socket; only then is there a send to time (no timer, no
     // coroutine frame per request).
-    future<> written = c.out.write(head_and_small_body(req, rep, keep_alive, head_only));
+    // (The stream copies what it is given before write() returns: one
+    // buffer serves every connection's heads.)
+    head_and_small_body(_head_buffer, req, rep, keep_alive, head_only);
+    future<> written = c.out.write(_head_buffer);
     if (written.available() && !written.failed()) return make_ready_future<bool>(keep_alive);
     return wait_for_send(c, std::move(written), keep_alive);
   }

@@ -131,9 +131,9 @@ class http_server {
   // armed meanwhile.
   future<bool> wait_for_send(connection& c, future<> sending, bool keep_alive);
   future<bool> wait_for_send(connection& c, future<bool> sending);
-  // A reply without a body writer: its head, and its body if at most
-  // inline_body_max (a larger one goes as a buffer of its own).
-  std::string head_and_small_body(const request& req, const reply& rep, bool keep_alive, bool head_only);
+  // A reply without a body writer, into `out`: its head, and its body if
+  // at most inline_body_max (a larger one goes as a buffer of its own).
+  void head_and_small_body(std::string& out, const request& req, const reply& rep, bool keep_alive, bool head_only);
   static constexpr std::size_t inline_body_max = 4096;
   future<> write_refusal(connection& c, int status, std::string_view reason);
   // The status line and fields; Content-Length only if `content_length`.
@@ -147,6 +147,7 @@ class http_server {
     std::string date;
     std::string text;  // status line, Date, Server
   } _head_start;
+  std::string _head_buffer;  // where finish_request() writes a head
   routes _routes;
   std::list<server_socket> _listeners;  // a list: accept loops hold references
   std::list<connection*> _connections;
