@@ -370,13 +370,24 @@ future<> http_server::accept_loop(server_socket& listener) {
 
 void http_server::append_head(std::string& out, const request* req, const reply& rep, bool keep_alive,
                               std::optional<std::size_t> content_length, bool chunked) {
-  // The status line, Date and Server change with the status and once a
-  // second: written once, copied into each head until they change.
+  // Most replies of a route have the head of the one before (within the
+  // second): that head is copied whole. Otherwise the status line, Date
+  // and Server (which change with the status and once a second) are
+  // copied, and the rest written.
+  last_head& last = _last_head;
   const std::string_view date = http_date();
-  if (_head_start.status != rep.status || _head_start.date != date) {
+  const int connection = !keep_alive ? 1 : req != nullptr && req->is_http_1_0() ? 2 : 0;
+  const bool same_start = last.status == rep.status && last.date == date;
+  if (same_start && last.chunked == chunked && last.content_length == content_length &&
+      last.connection == connection &&
+      std::equal(last.fields.begin(), last.fields.end(), rep.headers.begin(), rep.headers.end())) {
+    out += last.text;
+    return;
+  }
+  if (!same_start) {
     char status[4] = {static_cast<char>('0' + rep.status / 100 % 10), static_cast<char>('0' + rep.status / 10 % 10),
                       static_cast<char>('0' + rep.status % 10), ' '};
-    std::string& text = _head_start.text;
+    std::string& text = last.start;
     text.assign("HTTP/1.1 ");
     text.append(status, 4);
     text += reason_phrase(rep.status);
@@ -385,14 +396,14 @@ void http_server::append_head(std::string& out, const request* req, const reply&
     text += "\r\nServer: ";
     text += _options.server_name;
     text += "\r\n";
-    _head_start.status = rep.status;
-    _head_start.date.assign(date);
+    last.status = rep.status;
+    last.date.assign(date);
   }
   // Sized first (at most), then copied in place: one resize rather than
   // an append, with its checks, per piece.
   constexpr std::string_view framing_max = "Content-Length: 18446744073709551615\r\n";
   constexpr std::string_view connection_max = "Connection: keep-alive\r\n";
-  std::size_t size = _head_start.text.size() + framing_max.size() + connection_max.size() + 2;
+  std::size_t size = last.start.size() + framing_max.size() + connection_max.size() + 2;
   for (const auto& [name, value] : rep.headers) size += name.size() + value.size() + 4;
   const std::size_t at = out.size();
   out.resize(at + size);
@@ -401,7 +412,7 @@ void http_server::append_head(std::string& out, const request* req, const reply&
     std::memcpy(p, s.data(), s.size());
     p += s.size();
   };
-  put(_head_start.text);
+  put(last.start);
   for (const auto& [name, value] : rep.headers) {
     if (is_framing_field(name)) continue;  // the server's to set
     if (!safe_field(name) || !safe_field(value)) {
@@ -420,13 +431,18 @@ void http_server::append_head(std::string& out, const request* req, const reply&
     p = std::to_chars(p, p + 20, *content_length).ptr;
     put("\r\n");
   }
-  if (!keep_alive) {
+  if (connection == 1) {
     put("Connection: close\r\n");
-  } else if (req != nullptr && req->is_http_1_0()) {
+  } else if (connection == 2) {
     put(connection_max);
   }
   put("\r\n");
   out.resize(static_cast<std::size_t>(p - out.data()));
+  last.text.assign(out, at);
+  last.fields = rep.headers;
+  last.content_length = content_length;
+  last.chunked = chunked;
+  last.connection = connection;
 }
 
 void http_server::head_and_small_body(std::string& out, const request& req, const reply& rep, bool keep_alive,

@@ -141,12 +141,18 @@ class http_server {
                    std::optional<std::size_t> content_length, bool chunked);
 
   server_options _options;
-  // The start of the last head written (see append_head()).
-  struct head_start {
+  // The last head written, for the next if it is the same (see
+  // append_head()).
+  struct last_head {
     int status = 0;
-    std::string date;
-    std::string text;  // status line, Date, Server
-  } _head_start;
+    std::string date;   // the Date it has
+    std::string start;  // its status line, Date and Server
+    header_list fields;  // the reply's fields it was written from
+    std::optional<std::size_t> content_length;
+    bool chunked = false;
+    int connection = 0;  // its Connection line: none, close, keep-alive
+    std::string text;    // the whole head
+  } _last_head;
   std::string _head_buffer;  // where finish_request() writes a head
   routes _routes;
   std::list<server_socket> _listeners;  // a list: accept loops hold references

@@ -272,6 +272,56 @@ REEF_TEST(http_server, a_request_carries_nothing_of_the_one_before_it) {
   co_await s.server.stop();
 }
 
+// Each head is the reply's own, though the server reuses the last head
+// it wrote when the next reply's is the same.
+REEF_TEST(http_server, heads_follow_each_reply_when_they_change) {
+  test_server s;
+  s.server.get_routes().add("GET", "/typed", [](request& req) {
+    return reply().write_body(std::string(req.query), "x");
+  });
+  s.server.get_routes().add("GET", "/created", [](request&) {
+    return reply().set_status(201).write_body("text/plain", "Hello, world!\n");
+  });
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  auto fields_of = [](const response& r) {
+    std::string out = std::to_string(r.status);
+    for (const auto& [name, value] : r.headers) {
+      if (!iequals(name, "date")) out += "|" + name + ": " + value;
+    }
+    return out + "|" + r.body;
+  };
+  struct step {
+    std::string request;
+    std::string expected;
+  };
+  const std::string hello = "|Server: Reef|Content-Type: text/plain|Content-Length: 14";
+  const std::vector<step> steps = {
+      {"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", "200" + hello + "|Hello, world!\n"},
+      {"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", "200" + hello + "|Hello, world!\n"},
+      {"GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+       "200" + hello + "|Connection: keep-alive|Hello, world!\n"},
+      {"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n", "200" + hello + "|Hello, world!\n"},
+      {"GET /created HTTP/1.1\r\nHost: t\r\n\r\n", "201" + hello + "|Hello, world!\n"},
+      {"GET /n/1234 HTTP/1.1\r\nHost: t\r\n\r\n",
+       "200|Server: Reef|Content-Type: text/plain|Content-Length: 4|1234"},
+      {"GET /n/5678 HTTP/1.1\r\nHost: t\r\n\r\n",
+       "200|Server: Reef|Content-Type: text/plain|Content-Length: 4|5678"},
+      {"GET /typed?a/b HTTP/1.1\r\nHost: t\r\n\r\n", "200|Server: Reef|Content-Type: a/b|Content-Length: 1|x"},
+      {"GET /typed?c/d HTTP/1.1\r\nHost: t\r\n\r\n", "200|Server: Reef|Content-Type: c/d|Content-Length: 1|x"},
+      {"GET /inject HTTP/1.1\r\nHost: t\r\n\r\n", "200|Server: Reef|Content-Type: text/plain|Content-Length: 1|x"},
+      {"GET /inject HTTP/1.1\r\nHost: t\r\n\r\n", "200|Server: Reef|Content-Type: text/plain|Content-Length: 1|x"},
+      {"GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+       "200" + hello + "|Connection: close|Hello, world!\n"},
+  };
+  for (const auto& [request_text, expected] : steps) {
+    co_await c.send(request_text);
+    EXPECT_EQ(fields_of(co_await c.read_response()), expected) << request_text;
+  }
+  EXPECT_TRUE(co_await c.closed_by_server());
+  co_await s.server.stop();
+}
+
 REEF_TEST(http_server, a_malformed_request_gets_400_and_the_connection_closes) {
   test_server s;
   co_await s.start();
