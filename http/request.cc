@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/assert.h"
+#include "core/text.h"
 
 namespace reef::http {
 
@@ -138,7 +139,7 @@ bool decode_path(std::string_view raw, std::string& out, const char*& error) {
     plain = raw[i] != '%' && !(raw[i] == '/' && i + 1 < raw.size() && raw[i + 1] == '.');
   }
   if (plain) {
-    out.assign(raw);
+    text::set_text(out, raw);
     return true;
   }
   std::vector<std::string> segments;

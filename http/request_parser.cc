@@ -447,9 +447,9 @@ void request_parser::on_request_line(std::string_view line) {
       return;
     }
   }
-  _request.method.assign(method);
-  _request.target.assign(target);
-  _request.query.assign(query);
+  text::set_text(_request.method, method);
+  text::set_text(_request.target, target);
+  text::set_text(_request.query, query);
   _request.version_major = major;
   _request.version_minor = minor;
   _phase = phase::headers;
