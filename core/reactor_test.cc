@@ -625,7 +625,8 @@ REEF_TEST(io, a_full_batch_of_file_operations_goes_before_the_flush) {
   for (unsigned i = 0; i + 1 < batch; ++i) {
     reads.push_back(ring.submit(io_request::read(pipes[i][0], buffers[i].data(), 4)));
   }
-  reap_until(reads, 1, 50);
+  EXPECT_EQ(ring.queued(), 2 * batch - 1) << "handed over before the batch of file operations was full";
+  ring.reap();
   for (unsigned i = 0; i + 1 < batch; ++i) {
     EXPECT_FALSE(reads[i].available()) << "read " << i << " went before the batch was full";
   }
@@ -633,6 +634,7 @@ REEF_TEST(io, a_full_batch_of_file_operations_goes_before_the_flush) {
     EXPECT_FALSE(receives[i].available()) << "receive " << i << " went without a flush";
   }
   reads.push_back(ring.submit(io_request::read(pipes[batch - 1][0], buffers[batch - 1].data(), 4)));
+  EXPECT_EQ(ring.queued(), 0u) << "the full batch was not handed over";
   reap_until(reads, batch, 1000);
   for (unsigned i = 0; i < batch; ++i) {
     EXPECT_TRUE(reads[i].available()) << "read " << i << " not handed over with the full batch";
@@ -739,22 +741,35 @@ TEST(reactor_thread, poll_mode_gets_completions_without_sleeping) {
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
   long got = -1;
-  reactor_stats stats{};
+  bool timed_out = false;
+  std::atomic<bool> read_waits{false};
+  char buf[8];  // outlives the ring (a read that timed out is cancelled with it)
   std::thread writer([&] {
-    std::this_thread::sleep_for(20ms);  // the read waits in the kernel first
+    // The write comes once the read waits in the kernel, so that its
+    // completion is work the kernel defers to the ring's owner.
+    for (int i = 0; i < 10'000 && !read_waits.load(); ++i) std::this_thread::sleep_for(1ms);
     EXPECT_EQ(::write(fds[1], "abc", 3), 3);
   });
   std::thread([&] {
     reactor r(reactor_options{.stop_on_sigint_sigterm = false, .poll_mode = true});
     r.run([&]() -> future<> {
-      char buf[8];
-      got = co_await engine().io().submit(io_request::read(fds[0], buf, sizeof(buf)));
-      stats = engine().stats();
+      future<long> read = engine().io().submit(io_request::read(fds[0], buf, sizeof(buf)));
+      // Two turns of the loop: it was handed to the kernel, and found no
+      // data (a pipe read with nothing to read waits).
+      co_await yield();
+      co_await yield();
+      EXPECT_FALSE(read.available()) << "the pipe had data before the write";
+      read_waits = true;
+      try {
+        got = co_await with_timeout(steady_clock_type::now() + 10s, std::move(read));
+      } catch (const timed_out_error&) {
+        timed_out = true;
+      }
     });
   }).join();
   writer.join();
+  EXPECT_FALSE(timed_out) << "the polling loop never got the read's completion";
   EXPECT_EQ(got, 3);
-  EXPECT_EQ(stats.sleeps, 0u) << "poll mode slept";
   ::close(fds[0]);
   ::close(fds[1]);
 }

@@ -33,6 +33,10 @@ void request::clear() noexcept {
   }
 }
 
+void request::release_memory() noexcept {
+  std::string().swap(content);
+}
+
 input_stream<char>& request::body_stream() noexcept {
   REEF_ASSERT(_body_streamed, "body_stream() of a request whose route does not stream its body");
   return _body;

@@ -67,6 +67,9 @@ class header_list {
 
 class http_server;
 
+/// A request as the server hands it to a handler. The server owns it: it
+/// is valid (with every string_view into it) until the handler's reply
+/// has been written, and then reused for the connection's next request.
 struct request {
   /// "GET", "POST", ... as sent (methods are case-sensitive).
   std::string method;
@@ -85,7 +88,8 @@ struct request {
   /// body_stream() instead.
   std::string content;
   /// A connection's requests share one request object; a body buffer of
-  /// up to this many bytes is kept from one request to the next.
+  /// up to this many bytes is kept from one request to the next while the
+  /// client sends more, and freed when the connection waits for one.
   static constexpr std::size_t kept_content_max = 16 * 1024;
   /// The body's length from Content-Length, if the client sent one.
   std::optional<std::uint64_t> content_length;
@@ -120,6 +124,8 @@ struct request {
   // Empties it for the next request on the connection, keeping the
   // memory of its strings and lists (a large buffered body's goes).
   void clear() noexcept;
+  // Frees the memory clear() keeps. REQUIRES: cleared.
+  void release_memory() noexcept;
 
   input_stream<char> _body;
   bool _body_streamed = false;
@@ -138,6 +144,7 @@ std::optional<std::string> percent_decode(std::string_view text);
 std::string decode_path(std::string_view raw, const char*& error);
 /// The same into `out` (replacing what it held, reusing its memory);
 /// false, with `error` set and `out` unspecified, if the path is refused.
+/// REQUIRES: `raw` does not view `out`.
 bool decode_path(std::string_view raw, std::string& out, const char*& error);
 
 }  // namespace reef::http

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/sleep.h"
 #include "core/timer.h"
+#include "http/reply_head.h"
 #include "net/stack.h"
 
 namespace reef::http {
@@ -84,25 +85,6 @@ class identity_sink final : public data_sink_impl<char> {
   std::size_t& _written;  // bytes of the body so far (past the limit too)
   std::optional<std::size_t> _limit;
 };
-
-bool safe_field(std::string_view s) noexcept {
-  // No early exit: the compiler checks 16 or 32 bytes at a time.
-  bool line_break = false;
-  for (char ch : s) line_break |= (ch == '\r') | (ch == '\n');
-  return !line_break;
-}
-
-bool is_framing_field(std::string_view name) noexcept {
-  switch (name.size()) {
-    case 10: return iequals(name, "connection");
-    case 14: return iequals(name, "content-length");
-    case 17: return iequals(name, "transfer-encoding");
-    default: return false;
-  }
-}
-
-// Replies that never carry a body.
-bool bodiless_status(int status) noexcept { return status < 200 || status == 204 || status == 304; }
 
 // A request's share of the server's memory budget for buffered bodies: it
 // grows as the body does (waiting for room, at most a given time) and goes
@@ -285,6 +267,7 @@ void http_server::connection::detach_body_reader() noexcept {
 
 http_server::http_server(server_options options)
     : _options(std::move(options)),
+      _heads(_options.server_name),
       _connection_slots(_options.connections_max),
       // At least one body of the largest size fits, or such a request
       // would wait for ever.
@@ -370,79 +353,10 @@ future<> http_server::accept_loop(server_socket& listener) {
 
 void http_server::append_head(std::string& out, const request* req, const reply& rep, bool keep_alive,
                               std::optional<std::size_t> content_length, bool chunked) {
-  // Most replies of a route have the head of the one before (within the
-  // second): that head is copied whole. Otherwise the status line, Date
-  // and Server (which change with the status and once a second) are
-  // copied, and the rest written.
-  last_head& last = _last_head;
-  const std::string_view date = http_date();
-  const int connection = !keep_alive ? 1 : req != nullptr && req->is_http_1_0() ? 2 : 0;
-  const bool same_start = last.status == rep.status && last.date == date;
-  if (same_start && last.chunked == chunked && last.content_length == content_length &&
-      last.connection == connection &&
-      std::equal(last.fields.begin(), last.fields.end(), rep.headers.begin(), rep.headers.end())) {
-    out += last.text;
-    return;
-  }
-  if (!same_start) {
-    char status[4] = {static_cast<char>('0' + rep.status / 100 % 10), static_cast<char>('0' + rep.status / 10 % 10),
-                      static_cast<char>('0' + rep.status % 10), ' '};
-    std::string& text = last.start;
-    text.assign("HTTP/1.1 ");
-    text.append(status, 4);
-    text += reason_phrase(rep.status);
-    text += "\r\nDate: ";
-    text += date;
-    text += "\r\nServer: ";
-    text += _options.server_name;
-    text += "\r\n";
-    last.status = rep.status;
-    last.date.assign(date);
-  }
-  // Sized first (at most), then copied in place: one resize rather than
-  // an append, with its checks, per piece.
-  constexpr std::string_view framing_max = "Content-Length: 18446744073709551615\r\n";
-  constexpr std::string_view connection_max = "Connection: keep-alive\r\n";
-  std::size_t size = last.start.size() + framing_max.size() + connection_max.size() + 2;
-  for (const auto& [name, value] : rep.headers) size += name.size() + value.size() + 4;
-  const std::size_t at = out.size();
-  out.resize(at + size);
-  char* p = out.data() + at;
-  auto put = [&p](std::string_view s) {
-    std::memcpy(p, s.data(), s.size());
-    p += s.size();
-  };
-  put(last.start);
-  for (const auto& [name, value] : rep.headers) {
-    if (is_framing_field(name)) continue;  // the server's to set
-    if (!safe_field(name) || !safe_field(value)) {
-      http_log.warn("dropped reply header '{}': it holds a line break", name);
-      continue;
-    }
-    put(name);
-    put(": ");
-    put(value);
-    put("\r\n");
-  }
-  if (chunked) {
-    put("Transfer-Encoding: chunked\r\n");
-  } else if (content_length && !bodiless_status(rep.status)) {
-    put("Content-Length: ");
-    p = std::to_chars(p, p + 20, *content_length).ptr;
-    put("\r\n");
-  }
-  if (connection == 1) {
-    put("Connection: close\r\n");
-  } else if (connection == 2) {
-    put(connection_max);
-  }
-  put("\r\n");
-  out.resize(static_cast<std::size_t>(p - out.data()));
-  last.text.assign(out, at);
-  last.fields = rep.headers;
-  last.content_length = content_length;
-  last.chunked = chunked;
-  last.connection = connection;
+  const connection_line connection = !keep_alive                                   ? connection_line::close
+                                     : req != nullptr && req->is_http_1_0() ? connection_line::keep_alive
+                                                                            : connection_line::none;
+  _heads.append(out, rep.status, http_date(), rep.headers, content_length, chunked, connection);
 }
 
 void http_server::head_and_small_body(std::string& out, const request& req, const reply& rep, bool keep_alive,
@@ -564,6 +478,13 @@ future<> http_server::serve(connected_socket socket) {
                          : head_pending ? head_deadline
                                         : body_deadline);
         c.idle = head_pending;
+        if (!in_request) {
+          // Between requests, nothing is kept that the client's next may
+          // not need.
+          c.parser.current().release_memory();
+          _heads.trim();
+          if (_head_buffer.capacity() > reply_head_writer::kept_max) std::string().swap(_head_buffer);
+        }
         c.buf = co_await c.in.read();
         c.idle = false;
         c.deadline.cancel();
@@ -702,30 +623,35 @@ future<> http_server::serve(connected_socket socket) {
   }
 }
 
-future<bool> http_server::finish_request(connection& c, request& req, reply& rep) {
-  if (rep.status < 200 || rep.status > 599) {
-    // A final reply must be 2xx-5xx; anything else would break the
-    // framing the client relies on.
-    http_log.warn("{} {}: the handler's status {} is not a final status; sending 500", req.method, req.path,
-                  rep.status);
-    rep = reply::of(500);
+future<bool> http_server::finish_request(connection& c, request& req, reply& rep) noexcept {
+  // (Not a coroutine, for speed; what throws fails the future.)
+  try {
+    if (rep.status < 200 || rep.status > 599) {
+      // A final reply must be 2xx-5xx; anything else would break the
+      // framing the client relies on.
+      http_log.warn("{} {}: the handler's status {} is not a final status; sending 500", req.method, req.path,
+                    rep.status);
+      rep = reply::of(500);
+    }
+    ++_stats.requests_served;
+    const bool keep_alive = req.keep_alive && !_stopping;
+    const bool head_only = req.method == "HEAD" || bodiless_status(rep.status);
+    if (!rep.writer && (head_only || rep.content.size() <= inline_body_max)) {
+      // The common reply, a head and a small body: copied into the
+      // connection's stream, done at once unless the stream has to wait for
+      // the socket; only then is there a send to time (no timer, no
+      // coroutine frame per request).
+      // (The stream copies what it is given before write() returns: one
+      // buffer serves every connection's heads.)
+      head_and_small_body(_head_buffer, req, rep, keep_alive, head_only);
+      future<> written = c.out.write(_head_buffer);
+      if (written.available() && !written.failed()) return make_ready_future<bool>(keep_alive);
+      return wait_for_send(c, std::move(written), keep_alive);
+    }
+    return wait_for_send(c, write_reply(c, req, rep, keep_alive));
+  } catch (...) {
+    return make_exception_future<bool>(std::current_exception());
   }
-  ++_stats.requests_served;
-  const bool keep_alive = req.keep_alive && !_stopping;
-  const bool head_only = req.method == "HEAD" || bodiless_status(rep.status);
-  if (!rep.writer && (head_only || rep.content.size() <= inline_body_max)) {
-    // The common reply, a head and a small body: copied into the
-    // connection's stream, done at once unless the stream has to wait for
-    // the socket; only then is there a send to time (no timer, no
-    // coroutine frame per request).
-    // (The stream copies what it is given before write() returns: one
-    // buffer serves every connection's heads.)
-    head_and_small_body(_head_buffer, req, rep, keep_alive, head_only);
-    future<> written = c.out.write(_head_buffer);
-    if (written.available() && !written.failed()) return make_ready_future<bool>(keep_alive);
-    return wait_for_send(c, std::move(written), keep_alive);
-  }
-  return wait_for_send(c, write_reply(c, req, rep, keep_alive));
 }
 
 future<bool> http_server::wait_for_send(connection& c, future<> sending, bool keep_alive) {

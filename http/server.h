@@ -39,6 +39,7 @@
 #include "core/future.h"
 #include "core/gate.h"
 #include "core/semaphore.h"
+#include "http/reply_head.h"
 #include "http/request_parser.h"
 #include "http/routes.h"
 #include "net/api.h"
@@ -122,7 +123,7 @@ class http_server {
   future<bool> serve_streamed(connection& c);
   // Writes the reply to a handled request; whether the connection may stay
   // open.
-  future<bool> finish_request(connection& c, request& req, reply& rep);
+  future<bool> finish_request(connection& c, request& req, reply& rep) noexcept;
   // Refuses the current request with 503: no memory for its body.
   future<> shed(connection& c);
   // Resolves with whether the connection may stay open.
@@ -141,18 +142,7 @@ class http_server {
                    std::optional<std::size_t> content_length, bool chunked);
 
   server_options _options;
-  // The last head written, for the next if it is the same (see
-  // append_head()).
-  struct last_head {
-    int status = 0;
-    std::string date;   // the Date it has
-    std::string start;  // its status line, Date and Server
-    header_list fields;  // the reply's fields it was written from
-    std::optional<std::size_t> content_length;
-    bool chunked = false;
-    int connection = 0;  // its Connection line: none, close, keep-alive
-    std::string text;    // the whole head
-  } _last_head;
+  reply_head_writer _heads;
   std::string _head_buffer;  // where finish_request() writes a head
   routes _routes;
   std::list<server_socket> _listeners;  // a list: accept loops hold references

@@ -272,6 +272,26 @@ REEF_TEST(http_server, a_request_carries_nothing_of_the_one_before_it) {
   co_await s.server.stop();
 }
 
+// A body's buffer is kept for the connection's next request only while
+// the client is sending: a connection that waits holds no body memory
+// (which the server's body budget no longer counts).
+REEF_TEST(http_server, a_waiting_connection_holds_no_body_memory) {
+  test_server s;
+  s.server.get_routes().add("POST", "/post", [](request& req) { return reply().write_body("text/plain", req.content); });
+  s.server.get_routes().add("GET", "/capacity", [](request& req) {
+    return reply().write_body("text/plain", std::to_string(req.content.capacity()));
+  });
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  const std::string body(8 * 1024, 'b');
+  co_await c.send("POST /post HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
+  EXPECT_EQ((co_await c.read_response()).body, body);
+  co_await c.send("GET /capacity HTTP/1.1\r\nHost: t\r\n\r\n");
+  const std::string capacity = (co_await c.read_response()).body;
+  EXPECT_LT(std::stoul(capacity), 64u) << "the 8 KiB body's buffer is still held";
+  co_await s.server.stop();
+}
+
 // Each head is the reply's own, though the server reuses the last head
 // it wrote when the next reply's is the same.
 REEF_TEST(http_server, heads_follow_each_reply_when_they_change) {

@@ -14,6 +14,8 @@
 #include <system_error>
 #include <utility>
 
+#include "core/assert.h"
+
 namespace reef::core_internal {
 
 namespace {
@@ -455,15 +457,20 @@ void io_uring_backend::flush() noexcept {
 }
 
 void io_uring_backend::submit_queued() noexcept {
-  _file_ops_queued = 0;
-  if (_queued == 0) return;
+  if (_queued == 0) {
+    _file_ops_queued = 0;
+    return;
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     int rc;
     do {
       rc = io_uring_submit(&_ring);
     } while (rc == -EINTR);
+    REEF_ASSERT(rc != -EEXIST, "an io_uring submitted from a thread other than its reactor's");
     if (rc >= 0) {
       _queued = io_uring_sq_ready(&_ring);
+      // Some may stay (the kernel took part): they are still counted.
+      if (_queued == 0) _file_ops_queued = 0;
       return;
     }
     // -EBUSY: the completion ring is full and completions overflowed; the
@@ -545,9 +552,9 @@ void io_uring_backend::wait(std::optional<timer_ns> deadline, const sigset_t* ma
   }
   // The submissions went in with the wait, whatever it returned (-ETIME on
   // timeout, -EINTR on a signal).
-  (void)rc;
+  REEF_ASSERT(rc != -EEXIST, "an io_uring waited on from a thread other than its reactor's");
   _queued = io_uring_sq_ready(&_ring);
-  _file_ops_queued = 0;
+  if (_queued == 0) _file_ops_queued = 0;
   reap();
 }
 

@@ -77,6 +77,8 @@ class io_uring_backend final : public io_backend {
     std::uint64_t cq_overflow_flushes = 0;  // reaps that found completions kept aside
   };
   const ring_stats& stats() const noexcept { return _stats; }
+  /// Entries prepared and not yet handed to the kernel, for tests.
+  unsigned queued() const noexcept { return _queued; }
   /// Submissions waiting for a free entry.
   std::size_t backlog() const noexcept { return _backlog.size(); }
 
