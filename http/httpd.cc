@@ -52,7 +52,8 @@ void add_routes(routes& r, const std::string& static_dir) {
     return reply().write_body("text/plain",
                               "Reef httpd. Routes: GET /hello, GET /json, POST /echo.\n");
   });
-  r.add("GET", "/hello", [](request&) { return reply().write_body("text/plain", "Hello, world!\n"); });
+  // (Filling in the server's reply: a connection's replies reuse one.)
+  r.add("GET", "/hello", [](request&, reply& rep) { rep.write_body("text/plain", "Hello, world!\n"); });
   r.add("GET", "/json", [](request&) {
     std::string body = R"({"message":"Hello, world!","server":"Reef","shard":)" +
                        std::to_string(this_shard_id()) + "}\n";

@@ -19,8 +19,21 @@ reply reply::of(int status) {
   return r;
 }
 
+void reply::clear() noexcept {
+  status = 200;
+  headers.clear();
+  if (content.capacity() > kept_content_max) {
+    std::string().swap(content);
+  } else {
+    content.clear();
+  }
+  writer = nullptr;
+  content_length.reset();
+}
+
 reply& reply::write_body(std::string_view content_type, std::string body) & {
-  headers.set("Content-Type", std::string(content_type));
+  if (!headers.empty()) headers.remove("Content-Type");
+  headers.add(std::string_view("Content-Type"), content_type);
   content = std::move(body);
   writer = nullptr;
   content_length.reset();
@@ -28,7 +41,8 @@ reply& reply::write_body(std::string_view content_type, std::string body) & {
 }
 
 reply& reply::write_body(std::string_view content_type, body_writer w) & {
-  headers.set("Content-Type", std::string(content_type));
+  if (!headers.empty()) headers.remove("Content-Type");
+  headers.add(std::string_view("Content-Type"), content_type);
   content.clear();
   writer = std::move(w);
   content_length.reset();

@@ -28,6 +28,8 @@
 
 namespace reef::http {
 
+class http_server;
+
 /// Writes a streamed body to `out`; the server chunk-encodes it.
 using body_writer = noncopyable_function<future<>(output_stream<char>& out)>;
 
@@ -87,6 +89,13 @@ class reply {
   reply&& write_body(std::string_view content_type, body_writer w, std::size_t length) && {
     return std::move(write_body(content_type, std::move(w), length));
   }
+
+ private:
+  friend class http_server;
+  // Empties it for the connection's next reply, keeping the memory of its
+  // fields and of a body of up to kept_content_max bytes.
+  void clear() noexcept;
+  static constexpr std::size_t kept_content_max = 4096;
 };
 
 /// The reason phrase of `status` ("OK", "Not Found"), or "Unknown".

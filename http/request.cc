@@ -1,6 +1,7 @@
 #include "http/request.h"
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/assert.h"
@@ -72,7 +73,7 @@ bool header_list::has_token(std::string_view name, std::string_view token) const
 
 void header_list::set(std::string_view name, std::string value) {
   if (!_fields.empty()) remove(name);
-  _fields.emplace_back(std::string(name), std::move(value));
+  _fields.emplace_back(std::piecewise_construct, std::forward_as_tuple(name), std::forward_as_tuple(std::move(value)));
 }
 
 void header_list::remove(std::string_view name) {

@@ -28,6 +28,21 @@ constexpr char_class is_token_char("!#$%&'*+-.^_`|~");
 // RFC 3986 unreserved and sub-delims: reg-name.
 constexpr char_class is_reg_name_char_class("-._~!$&'()*+,;=");
 
+// The bytes `in` holds.
+template <typename In>
+constexpr char_class char_class_of(In in) {
+  char_class c("");
+  for (int b = 0; b < 256; ++b) c.in[b] = in(b);
+  return c;
+}
+// What a request target may hold (visible ASCII, but '#').
+constexpr bool target_byte(int b) { return b > 0x20 && b < 0x7f && b != '#'; }
+// In a target's path, what needs no second look: not '%' (an escape to
+// decode), '/' (a "." segment may follow), '?' (the query begins).
+constexpr char_class is_plain_path_char =
+    char_class_of([](int b) { return target_byte(b) && b != '%' && b != '/' && b != '?'; });
+constexpr char_class is_target_char = char_class_of(target_byte);
+
 // string_view::find for the short spans of a head (a method, a field
 // name): a loop, where a call to memchr costs more than the search.
 std::size_t find_byte(std::string_view s, char c, std::size_t from = 0) noexcept {
@@ -376,6 +391,42 @@ void request_parser::on_line(std::string_view line) {
 }
 
 void request_parser::on_request_line(std::string_view line) {
+  // Most request lines are "METHOD /plain/path?query HTTP/1.x": checked
+  // and split in one pass. Any other (an escape or a dot segment in the
+  // path, another target form, another version, a malformed line) goes
+  // the long way, which also says what is wrong.
+  const std::size_t n = line.size();
+  std::size_t i = 0;
+  while (i < n && is_token_char(static_cast<unsigned char>(line[i]))) ++i;
+  const std::size_t sp1 = i;
+  if (sp1 == 0 || i + 1 >= n || line[i] != ' ' || line[i + 1] != '/') return on_unusual_request_line(line);
+  for (++i; i < n; ++i) {
+    const unsigned char c = static_cast<unsigned char>(line[i]);
+    if (is_plain_path_char(c)) continue;
+    if (c != '/') break;
+    if (i + 1 < n && line[i + 1] == '.') return on_unusual_request_line(line);
+  }
+  const std::size_t path_end = i;
+  if (i < n && line[i] == '?') {
+    for (++i; i < n && is_target_char(static_cast<unsigned char>(line[i])); ++i) {
+    }
+  }
+  const std::size_t sp2 = i;
+  constexpr std::string_view http_1_ = "HTTP/1.";
+  if (n - sp2 != 9 || line[sp2] != ' ' || line.substr(sp2 + 1, 7) != http_1_ ||
+      (line[n - 1] != '1' && line[n - 1] != '0')) {
+    return on_unusual_request_line(line);
+  }
+  text::set_text(_request.method, line.substr(0, sp1));
+  text::set_text(_request.target, line.substr(sp1 + 1, sp2 - sp1 - 1));
+  text::set_text(_request.path, line.substr(sp1 + 1, path_end - sp1 - 1));
+  text::set_text(_request.query, path_end == sp2 ? std::string_view() : line.substr(path_end + 1, sp2 - path_end - 1));
+  _request.version_major = 1;
+  _request.version_minor = line[n - 1] - '0';
+  _phase = phase::headers;
+}
+
+void request_parser::on_unusual_request_line(std::string_view line) {
   auto sp1 = find_byte(line, ' ');
   auto sp2 = sp1 == std::string_view::npos ? sp1 : find_byte(line, ' ', sp1 + 1);
   if (sp2 == std::string_view::npos) {

@@ -140,6 +140,8 @@ class request_parser {
   // Feeds one line (without its line end) to the current phase.
   void on_line(std::string_view line);
   void on_request_line(std::string_view line);
+  // Any request line, the rare forms too.
+  void on_unusual_request_line(std::string_view line);
   void on_header_line(std::string_view line, header_list& into);
   void on_head_end();
   void on_chunk_size(std::string_view line);

@@ -327,6 +327,49 @@ TEST(request_parser, limits_give_414_431_and_413) {
   EXPECT_EQ(status_of(many + "\r\n"), 431);
 }
 
+// Request lines near the edges of the one-pass path ("METHOD /plain?query
+// HTTP/1.x") and of the long way beside it split the same.
+TEST(request_parser, request_lines_of_every_shape_split_alike) {
+  struct {
+    const char* line;
+    const char* method;
+    const char* target;
+    const char* path;
+    const char* query;
+    int minor;
+  } cases[] = {
+      {"GET / HTTP/1.1", "GET", "/", "/", "", 1},
+      {"GET /a/b HTTP/1.0", "GET", "/a/b", "/a/b", "", 0},
+      {"GET /a? HTTP/1.1", "GET", "/a?", "/a", "", 1},
+      {"GET /?x HTTP/1.1", "GET", "/?x", "/", "x", 1},
+      {"GET /a?b?c/./d HTTP/1.1", "GET", "/a?b?c/./d", "/a", "b?c/./d", 1},
+      {"GET /a?%zz HTTP/1.1", "GET", "/a?%zz", "/a", "%zz", 1},
+      {"GET /a%41?%41 HTTP/1.1", "GET", "/a%41?%41", "/aA", "%41", 1},
+      {"GET /.well-known/x HTTP/1.1", "GET", "/.well-known/x", "/.well-known/x", "", 1},
+      {"GET /a/./b/../c HTTP/1.1", "GET", "/a/./b/../c", "/a/c", "", 1},
+      {"GET /a. HTTP/1.1", "GET", "/a.", "/a.", "", 1},
+      {"M-SEARCH /x HTTP/1.1", "M-SEARCH", "/x", "/x", "", 1},
+      {"GET /x HTTP/1.9", "GET", "/x", "/x", "", 1},
+      {"GET http://h/x?y HTTP/1.1", "GET", "http://h/x?y", "/x", "y", 1},
+      {"GET /a:b@c!$&'()*+,;=~ HTTP/1.1", "GET", "/a:b@c!$&'()*+,;=~", "/a:b@c!$&'()*+,;=~", "", 1},
+  };
+  for (const auto& c : cases) {
+    auto o = parse(std::string(c.line) + "\r\nHost: h\r\n\r\n");
+    ASSERT_EQ(o.state, request_parser::status::done) << c.line;
+    EXPECT_EQ(o.req.method, c.method) << c.line;
+    EXPECT_EQ(o.req.target, c.target) << c.line;
+    EXPECT_EQ(o.req.path, c.path) << c.line;
+    EXPECT_EQ(o.req.query, c.query) << c.line;
+    EXPECT_EQ(o.req.version_minor, c.minor) << c.line;
+  }
+  for (const char* bad : {"GET /a?x#y HTTP/1.1", "GET /a?x y HTTP/1.1", "GET /a\x80 HTTP/1.1", "GET /a?\x80 HTTP/1.1",
+                          "GET /a HTTP/1.1x", "GET /a HTTP/1.", "GET /a HTTP/1.a", "GET /a  HTTP/1.1",
+                          "GET /a\tHTTP/1.1", "GET /a HTTP/2.0", "G@T /a HTTP/1.1", " GET /a HTTP/1.1"}) {
+    const int status = status_of(std::string(bad) + "\r\nHost: h\r\n\r\n");
+    EXPECT_TRUE(status == 400 || status == 505) << bad << ": " << status;
+  }
+}
+
 TEST(request_parser, malformed_requests_are_400) {
   for (const char* bad : {
            "GET\r\n\r\n",

@@ -173,7 +173,7 @@ std::optional<future<reply>> routes::run(request& req, reply& out) {
   }
   if (found->run_now) {
     try {
-      out = found->run_now(req);
+      found->run_now(req, out);
     } catch (...) {
       out = failed(req.method, req.path, std::current_exception());
     }

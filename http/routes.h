@@ -6,7 +6,11 @@
 //     co_return reply().write_body("text/plain", std::string(req.param("id")));
 //   });
 //   r.add("GET", "/static/{path*}", serve_file);   // the rest of the path, slashes and all
+//   r.add("GET", "/fast", [](request&, reply& rep) { rep.write_body("text/plain", "hi\n"); });
 //
+// The last form fills in the reply the server passes (empty, status 200):
+// the server reuses one reply per connection, so a handler that sets the
+// same fields each time allocates nothing.
 // Patterns are paths whose segments may be `{name}` (one non-empty segment)
 // or, last, `{name*}` (everything after the preceding slash). Exact paths
 // are found by hash; patterns are tried in the order they were added.
@@ -39,12 +43,21 @@ using handler = noncopyable_function<future<reply>(request&)>;
 class routes {
  public:
   /// Adds a route. `f(request&)` returns a reply or a future<reply> (a
-  /// coroutine is fine). Throws std::invalid_argument for a malformed
-  /// pattern or method, or a route that is already there.
+  /// coroutine is fine), or `f(request&, reply&)` returns nothing and
+  /// fills in the reply it is given (empty, status 200). Throws
+  /// std::invalid_argument for a malformed pattern or method, or a route
+  /// that is already there.
   template <typename F>
   routes& add(std::string_view method, std::string_view pattern, F&& f) {
-    if constexpr (std::is_same_v<std::invoke_result_t<F&, request&>, reply>) {
+    if constexpr (std::is_invocable_v<F&, request&, reply&>) {
+      static_assert(std::is_void_v<std::invoke_result_t<F&, request&, reply&>>,
+                    "a handler that takes the reply fills it in and returns nothing");
       return add_handler(method, pattern, handler(), immediate_handler(std::forward<F>(f)));
+    } else if constexpr (std::is_same_v<std::invoke_result_t<F&, request&>, reply>) {
+      return add_handler(method, pattern, handler(),
+                         immediate_handler([f = std::forward<F>(f)](request& req, reply& out) mutable {
+                           out = f(req);
+                         }));
     } else {
       return add_handler(method, pattern, handler(std::forward<F>(f)), immediate_handler());
     }
@@ -75,13 +88,14 @@ class routes {
 
  private:
   friend class http_server;
-  // A handler that returns its reply rather than a future: the server
-  // takes the reply without a future in between.
-  using immediate_handler = noncopyable_function<reply(request&)>;
+  // A handler that fills in its reply rather than returning a future:
+  // the server takes the reply without a future in between.
+  using immediate_handler = noncopyable_function<void(request&, reply&)>;
 
   // handle(), with the reply of an immediate handler (or 404, 405, or 500
   // for an immediate handler that throws) put in `out` and nullopt
-  // returned; otherwise the handler's future.
+  // returned; otherwise the handler's future. REQUIRES: `out` is empty
+  // (a new reply, or one cleared).
   std::optional<future<reply>> run(request& req, reply& out);
 
   struct segment {

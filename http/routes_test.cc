@@ -92,6 +92,33 @@ REEF_TEST(routes, a_failing_handler_is_500_and_the_routes_stay_usable) {
   EXPECT_EQ((co_await handle(r, "GET", "/hello")).status, 200);
 }
 
+// A handler may fill in the reply it is given; one that throws half-way
+// leaves nothing of what it set in the 500.
+REEF_TEST(routes, a_handler_may_fill_in_the_reply_it_is_given) {
+  routes r;
+  r.add("GET", "/fill/{n}", [](request& req, reply& rep) {
+    EXPECT_EQ(rep.status, 200);
+    EXPECT_TRUE(rep.headers.empty());
+    EXPECT_TRUE(rep.content.empty());
+    rep.set_status(202).set_header("X-N", std::string(req.param("n")));
+    rep.write_body("text/plain", "n=" + std::string(req.param("n")));
+  });
+  r.add("GET", "/half", [](request&, reply& rep) {
+    rep.set_header("X-Half", "set");
+    rep.write_body("text/plain", "half");
+    throw std::runtime_error("boom");
+  });
+  reply filled = co_await handle(r, "GET", "/fill/7");
+  EXPECT_EQ(filled.status, 202);
+  EXPECT_EQ(filled.headers.get_or("x-n", ""), "7");
+  EXPECT_EQ(filled.headers.get_or("content-type", ""), "text/plain");
+  EXPECT_EQ(filled.content, "n=7");
+  reply failed = co_await handle(r, "GET", "/half");
+  EXPECT_EQ(failed.status, 500);
+  EXPECT_FALSE(failed.headers.contains("x-half"));
+  EXPECT_EQ(failed.content, "500 Internal Server Error\n");
+}
+
 TEST(routes, bad_patterns_and_duplicates_are_refused) {
   routes r;
   r.add("GET", "/a", [](request&) { return reply(); });

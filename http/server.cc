@@ -463,6 +463,7 @@ future<> http_server::serve(connected_socket socket) {
   lowres_clock::time_point head_deadline;  // in_request: when the head must be in
   lowres_clock::time_point body_deadline;  // the head is in: when the body must be
   body_reservation reserved(_body_memory);  // the buffered body's share of the budget
+  reply rep;  // each request's, reused (its fields and small body keep their memory)
   try {
     for (;;) {
       if (c.buf.empty()) {
@@ -482,6 +483,7 @@ future<> http_server::serve(connected_socket socket) {
           // Between requests, nothing is kept that the client's next may
           // not need.
           c.parser.current().release_memory();
+          rep = reply();
           _heads.trim();
           if (_head_buffer.capacity() > reply_head_writer::kept_max) std::string().swap(_head_buffer);
         }
@@ -568,9 +570,9 @@ future<> http_server::serve(connected_socket socket) {
       continue_sent = false;
       in_request = !c.buf.empty();
       if (in_request) head_deadline = lowres_clock::now() + _options.header_timeout;
-      reply rep;
       if (auto later = _routes.run(req, rep)) rep = co_await std::move(*later);
       bool keep = co_await finish_request(c, req, rep);
+      rep.clear();
       c.parser.reset();
       reserved.release();
       need_flush = true;

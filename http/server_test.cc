@@ -342,6 +342,61 @@ REEF_TEST(http_server, heads_follow_each_reply_when_they_change) {
   co_await s.server.stop();
 }
 
+// A connection's replies share one reply object: each starts empty,
+// whatever the handler before it set, returned or left behind.
+REEF_TEST(http_server, a_reply_carries_nothing_of_the_one_before_it) {
+  test_server s;
+  auto& r = s.server.get_routes();
+  r.add("GET", "/fill", [](request&, reply& rep) {
+    rep.set_status(201).set_header("X-Fill", "1").write_body("text/x", std::string(5000, 'f'));
+  });
+  r.add("GET", "/empty", [](request&, reply& rep) {
+    EXPECT_EQ(rep.status, 200);
+    EXPECT_TRUE(rep.headers.empty()) << "a field of the reply before";
+    EXPECT_TRUE(rep.content.empty()) << "the body of the reply before";
+  });
+  r.add("GET", "/chunks", [](request&, reply& rep) {
+    rep.write_body("text/plain", [](output_stream<char>& out) { return out.write("streamed"); });
+  });
+  r.add("GET", "/returned", [](request&) { return reply(202).set_header("X-Returned", "1"); });
+  r.add("GET", "/later", [](request&) -> future<reply> {
+    co_await yield();
+    co_return reply().set_header("X-Later", "1").write_body("text/plain", "later");
+  });
+  co_await s.start();
+  auto c = co_await client::connect_to(s.address());
+  auto fields_of = [](const response& r) {
+    std::string out = std::to_string(r.status);
+    for (const auto& [name, value] : r.headers) {
+      if (!iequals(name, "date") && !iequals(name, "server")) out += "|" + name + ": " + value;
+    }
+    return out + "|" + r.body;
+  };
+  const std::string empty = "200|Content-Length: 0|";
+  const std::vector<std::pair<std::string, std::string>> steps = {
+      {"/fill", "201|X-Fill: 1|Content-Type: text/x|Content-Length: 5000|" + std::string(5000, 'f')},
+      {"/empty", empty},
+      {"/chunks", "200|Content-Type: text/plain|Transfer-Encoding: chunked|streamed"},
+      {"/empty", empty},
+      {"/returned", "202|X-Returned: 1|Content-Length: 0|"},
+      {"/empty", empty},
+      {"/later", "200|X-Later: 1|Content-Type: text/plain|Content-Length: 5|later"},
+      {"/empty", empty},
+      {"/nowhere", "404|Content-Type: text/plain|Content-Length: 14|404 Not Found\n"},
+      {"/empty", empty},
+  };
+  // Pipelined, then one at a time.
+  std::string all;
+  for (const auto& [path, expected] : steps) all += "GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n";
+  co_await c.send(all);
+  for (const auto& [path, expected] : steps) EXPECT_EQ(fields_of(co_await c.read_response()), expected) << path;
+  for (const auto& [path, expected] : steps) {
+    co_await c.send("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_EQ(fields_of(co_await c.read_response()), expected) << path << ", alone";
+  }
+  co_await s.server.stop();
+}
+
 REEF_TEST(http_server, a_malformed_request_gets_400_and_the_connection_closes) {
   test_server s;
   co_await s.start();
