@@ -742,6 +742,7 @@ TEST(reactor_thread, poll_mode_gets_completions_without_sleeping) {
   ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
   long got = -1;
   bool timed_out = false;
+  std::uint64_t sleeps = 0;
   std::atomic<bool> read_waits{false};
   char buf[8];  // outlives the ring (a read that timed out is cancelled with it)
   std::thread writer([&] {
@@ -754,10 +755,11 @@ TEST(reactor_thread, poll_mode_gets_completions_without_sleeping) {
     reactor r(reactor_options{.stop_on_sigint_sigterm = false, .poll_mode = true});
     r.run([&]() -> future<> {
       future<long> read = engine().io().submit(io_request::read(fds[0], buf, sizeof(buf)));
-      // Two turns of the loop: it was handed to the kernel, and found no
-      // data (a pipe read with nothing to read waits).
-      co_await yield();
-      co_await yield();
+      // Turns of the loop (a timer fires in a later one, after the loop
+      // handed the read to the kernel), and the read still waits: the
+      // pipe is empty.
+      co_await sleep(1ms);
+      co_await sleep(1ms);
       EXPECT_FALSE(read.available()) << "the pipe had data before the write";
       read_waits = true;
       try {
@@ -765,11 +767,13 @@ TEST(reactor_thread, poll_mode_gets_completions_without_sleeping) {
       } catch (const timed_out_error&) {
         timed_out = true;
       }
+      sleeps = engine().stats().sleeps;
     });
   }).join();
   writer.join();
   EXPECT_FALSE(timed_out) << "the polling loop never got the read's completion";
   EXPECT_EQ(got, 3);
+  EXPECT_EQ(sleeps, 0u) << "poll mode slept";
   ::close(fds[0]);
   ::close(fds[1]);
 }

@@ -103,6 +103,7 @@ void reply_head_writer::append(std::string& out, int status, std::string_view da
   out.resize(static_cast<std::size_t>(p - out.data()));
   _text.assign(out, at);
   _fields = fields;
+  _fields_bytes = size;
   _content_length = content_length;
   _chunked = chunked;
   _connection = connection;
@@ -110,10 +111,12 @@ void reply_head_writer::append(std::string& out, int status, std::string_view da
 }
 
 void reply_head_writer::trim() noexcept {
-  if (_text.capacity() <= kept_max) return;
+  // (The fields may hold more than the head: those left out of it.)
+  if (_text.capacity() <= kept_max && _fields_bytes <= kept_max) return;
   _valid = false;
   std::string().swap(_text);
   _fields = header_list();
+  _fields_bytes = 0;
 }
 
 }  // namespace reef::http

@@ -60,6 +60,7 @@ class reply_head_writer {
   std::string _date;   // the Date it has
   std::string _start;  // its status line, Date and Server
   header_list _fields;  // the reply's fields it was written from
+  std::size_t _fields_bytes = 0;  // about what they hold
   std::optional<std::size_t> _content_length;
   bool _chunked = false;
   connection_line _connection = connection_line::none;

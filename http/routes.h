@@ -9,8 +9,8 @@
 //   r.add("GET", "/fast", [](request&, reply& rep) { rep.write_body("text/plain", "hi\n"); });
 //
 // The last form fills in the reply the server passes (empty, status 200):
-// the server reuses one reply per connection, so a handler that sets the
-// same fields each time allocates nothing.
+// the server reuses one reply while a connection's requests come in
+// back to back, so the fields such a handler sets keep their memory.
 // Patterns are paths whose segments may be `{name}` (one non-empty segment)
 // or, last, `{name*}` (everything after the preceding slash). Exact paths
 // are found by hash; patterns are tried in the order they were added.

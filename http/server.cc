@@ -485,7 +485,7 @@ future<> http_server::serve(connected_socket socket) {
           c.parser.current().release_memory();
           rep = reply();
           _heads.trim();
-          if (_head_buffer.capacity() > reply_head_writer::kept_max) std::string().swap(_head_buffer);
+          if (_head_buffer.capacity() > head_buffer_kept_max) std::string().swap(_head_buffer);
         }
         c.buf = co_await c.in.read();
         c.idle = false;

@@ -136,6 +136,9 @@ class http_server {
   // at most inline_body_max (a larger one goes as a buffer of its own).
   void head_and_small_body(std::string& out, const request& req, const reply& rep, bool keep_alive, bool head_only);
   static constexpr std::size_t inline_body_max = 4096;
+  // _head_buffer's memory is kept while it is at most this (a head with
+  // an inline body).
+  static constexpr std::size_t head_buffer_kept_max = inline_body_max + 1024;
   future<> write_refusal(connection& c, int status, std::string_view reason);
   // The status line and fields; Content-Length only if `content_length`.
   void append_head(std::string& out, const request* req, const reply& rep, bool keep_alive,

@@ -5,6 +5,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -469,20 +470,30 @@ void io_uring_backend::submit_queued() noexcept {
     REEF_ASSERT(rc != -EEXIST, "an io_uring submitted from a thread other than its reactor's");
     if (rc >= 0) {
       _queued = io_uring_sq_ready(&_ring);
-      // Some may stay (the kernel took part): they are still counted.
-      if (_queued == 0) _file_ops_queued = 0;
+      // Some may stay (the kernel took part): at most that many are
+      // file operations.
+      _file_ops_queued = std::min(_file_ops_queued, _queued);
       return;
     }
     // -EBUSY: the completion ring is full and completions overflowed; the
     // kernel takes no submission until they are reaped. Reap, then retry
     // once; what is still refused stays queued for the next flush().
-    if (rc != -EBUSY && rc != -EAGAIN) return;
+    // Refused: what waits goes with the loop's flush (a count left full
+    // would retry at every file operation).
+    if (rc != -EBUSY && rc != -EAGAIN) {
+      _file_ops_queued = 0;
+      return;
+    }
     ++_stats.submit_busy;
     // (Not from inside a reap: a receiver that arms or cancels from its
     // on_result() must not see the ring's head move under the reap.)
-    if (_reaping) return;
+    if (_reaping) {
+      _file_ops_queued = 0;
+      return;
+    }
     reap_completions();
   }
+  _file_ops_queued = 0;
 }
 
 bool io_uring_backend::reap() noexcept { return reap_completions() > 0; }
@@ -554,7 +565,7 @@ void io_uring_backend::wait(std::optional<timer_ns> deadline, const sigset_t* ma
   // timeout, -EINTR on a signal).
   REEF_ASSERT(rc != -EEXIST, "an io_uring waited on from a thread other than its reactor's");
   _queued = io_uring_sq_ready(&_ring);
-  if (_queued == 0) _file_ops_queued = 0;
+  _file_ops_queued = std::min(_file_ops_queued, _queued);
   reap();
 }
 
