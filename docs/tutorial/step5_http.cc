@@ -20,8 +20,9 @@ void add_routes(reef::http::routes& r) {
   r.add("GET", "/hello/{name}", [](reef::http::request& req) {
     return reef::http::reply().write_body("text/plain", "Hello, " + std::string(req.param("name")) + "!\n");
   });
-  r.add("GET", "/shard", [](reef::http::request&) {
-    return reef::http::reply().write_body("text/plain", std::to_string(reef::this_shard_id()) + "\n");
+  // Or fill in the reply the server passes (it reuses one per connection).
+  r.add("GET", "/shard", [](reef::http::request&, reef::http::reply& rep) {
+    rep.write_body("text/plain", std::to_string(reef::this_shard_id()) + "\n");
   });
 }
 // [end]
