@@ -5,9 +5,19 @@
 
 #include <cstddef>
 #include <cstring>
+#include <cerrno>
 #include <stdexcept>
+#include <system_error>
 
 namespace reef {
+
+future<accept_result> server_socket::accept() {
+  if (!_impl) {
+    return make_exception_future<accept_result>(
+        std::system_error(ECONNABORTED, std::system_category(), "accept on a server_socket that does not listen"));
+  }
+  return _impl->accept();
+}
 
 inet_address::inet_address() noexcept : _family(family::ipv4) {
   std::memset(&_v6, 0, sizeof(_v6));

@@ -236,11 +236,15 @@ class server_socket {
   server_socket(server_socket&&) noexcept = default;
   server_socket& operator=(server_socket&&) noexcept = default;
 
-  /// The next connection. One accept() at a time. After abort_accept() it
+  /// The next connection. One accept() at a time. After abort_accept(),
+  /// and on a socket that does not listen (made empty, or moved from), it
   /// fails (std::system_error with ECONNABORTED).
-  future<accept_result> accept() { return _impl->accept(); }
-  /// Stops accepting: the pending and later accept() fail.
-  void abort_accept() { _impl->abort_accept(); }
+  future<accept_result> accept();
+  /// Stops accepting: the pending and later accept() fail. Nothing on a
+  /// socket that does not listen.
+  void abort_accept() {
+    if (_impl) _impl->abort_accept();
+  }
   /// Stops accepting (as abort_accept()) and resolves once the socket's
   /// background work has ended (round-robin balancing runs an accept loop
   /// on shard 0, which hands connections out). Destroying the socket

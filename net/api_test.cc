@@ -3,12 +3,32 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <stdexcept>
+#include <system_error>
 #include <string>
 #include <unordered_set>
 
 namespace reef {
 namespace {
+
+// A server_socket that does not listen (never did, or was moved from)
+// fails accept() as a closed one does, rather than crashing: an accept
+// loop that outlives its socket ends.
+TEST(server_socket, one_that_does_not_listen_fails_accept) {
+  server_socket none;
+  EXPECT_FALSE(none);
+  none.abort_accept();
+  future<accept_result> f = none.accept();
+  ASSERT_TRUE(f.failed());
+  try {
+    f.get();
+    ADD_FAILURE() << "accept() on an empty server_socket succeeded";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ECONNABORTED) << e.what();
+  }
+  EXPECT_NO_THROW(none.close().get());
+}
 
 TEST(inet_address, parses_and_prints_ipv4_and_ipv6) {
   EXPECT_EQ(inet_address::parse("127.0.0.1").to_string(), "127.0.0.1");
