@@ -1,0 +1,44 @@
+// The UDP header (RFC 768): validated on receive (the length against the
+// IP payload, the checksum over the pseudo header unless it is zero, which
+// RFC 768 allows for "none computed"), written on send.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "net/packet.h"
+
+namespace reef::tcpip {
+
+/// Why a received UDP datagram was dropped.
+enum class udp_error : std::uint8_t {
+  none,
+  truncated,     // shorter than the header, or than its length says
+  bad_length,    // its length is below the header's 8 bytes
+  bad_checksum,  // non-zero, and it does not hold
+};
+
+struct udp_header {
+  static constexpr std::size_t size = 8;
+
+  std::uint16_t source_port = 0;
+  std::uint16_t destination_port = 0;
+  std::uint16_t length = 0;  // header and data, bytes
+  std::uint16_t checksum = 0;
+
+  /// Reads the header of the datagram in `payload` (the IP datagram's
+  /// data, which the UDP length may end before) into `out`, checking the
+  /// checksum against the IPv4 addresses (host order) unless
+  /// `checksum_verified`.
+  static udp_error parse(std::span<const std::uint8_t> payload, std::uint32_t source, std::uint32_t destination,
+                         udp_header& out, bool checksum_verified = false) noexcept;
+  /// Writes the 8 bytes as they are. REQUIRES: out.size() >= size.
+  void write(std::span<std::uint8_t> out) const noexcept;
+};
+
+/// The checksum to put in the header of `datagram` (its 8 header bytes,
+/// with the checksum field zero, then its data) sent from `source` to
+/// `destination`: never 0, which would mean "none" (0xffff instead).
+std::uint16_t udp_checksum(std::uint32_t source, std::uint32_t destination, const packet& datagram) noexcept;
+
+}  // namespace reef::tcpip
