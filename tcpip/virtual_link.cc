@@ -1,0 +1,251 @@
+#include "tcpip/virtual_link.h"
+
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "tcpip/ethernet.h"
+#include "tcpip/ipv4_header.h"
+#include "tcpip/wire.h"
+
+namespace reef::tcpip {
+
+namespace {
+
+struct frame_bytes {
+  std::vector<std::uint8_t> bytes;
+  std::optional<std::uint32_t> rss_hash;
+};
+
+// The RSS hash a NIC computes for `frame`: IPv4 with the ports for TCP and
+// UDP (not for fragments, whose later pieces carry no ports), the
+// addresses for other IPv4, none for the rest.
+std::optional<std::uint32_t> rss_hash_of(const toeplitz_hash& hash, std::span<const std::uint8_t> frame) {
+  auto eth = ethernet_header::parse(frame);
+  if (!eth || eth->type != static_cast<std::uint16_t>(ether_type::ipv4)) return std::nullopt;
+  auto payload = frame.subspan(ethernet_header::size);
+  ipv4_header ip;
+  if (ipv4_header::parse(payload, ip, true) != ipv4_error::none) return std::nullopt;
+  const bool ports = (ip.protocol == static_cast<std::uint8_t>(ip_protocol::tcp) ||
+                      ip.protocol == static_cast<std::uint8_t>(ip_protocol::udp)) &&
+                     !ip.is_fragment() && payload.size() >= std::size_t{ip.header_length} + 4;
+  if (!ports) return hash.ipv4(ip.source, ip.destination);
+  return hash.ipv4_ports(ip.source, ip.destination, wire::get16(payload, ip.header_length),
+                         wire::get16(payload, ip.header_length + 2u));
+}
+
+class pcap_file {
+ public:
+  explicit pcap_file(const std::string& path) : _f(std::fopen(path.c_str(), "wb")) {
+    if (_f == nullptr) throw std::invalid_argument("virtual link: cannot create the pcap file " + path);
+    // The classic format: magic, version 2.4, no time zone, snap length,
+    // link type 1 (Ethernet); native byte order (the magic says which).
+    const std::uint32_t header[6] = {0xa1b2c3d4, 2 | (4u << 16), 0, 0, 65535, 1};
+    std::fwrite(header, sizeof(header), 1, _f);
+  }
+  ~pcap_file() { std::fclose(_f); }
+  pcap_file(const pcap_file&) = delete;
+  pcap_file& operator=(const pcap_file&) = delete;
+
+  void write(std::span<const std::uint8_t> frame) {
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(now).count();
+    const std::uint32_t record[4] = {static_cast<std::uint32_t>(us / 1'000'000),
+                                     static_cast<std::uint32_t>(us % 1'000'000),
+                                     static_cast<std::uint32_t>(frame.size()), static_cast<std::uint32_t>(frame.size())};
+    std::fwrite(record, sizeof(record), 1, _f);
+    std::fwrite(frame.data(), 1, frame.size(), _f);
+    std::fflush(_f);
+  }
+
+ private:
+  std::FILE* _f;
+};
+
+}  // namespace
+
+class end_device;
+
+struct virtual_link::impl {
+  explicit impl(virtual_link_options o);
+
+  // Under `mutex`: a frame from end `from` into the link.
+  void carry(unsigned from, std::vector<std::uint8_t> bytes);
+  void deliver(unsigned to, std::vector<std::uint8_t> bytes);
+  bool happens(double probability) { return probability > 0 && std::uniform_real_distribution<>(0, 1)(random) < probability; }
+
+  virtual_link_options options;
+  toeplitz_hash hash;
+  redirection_table table;
+  mutable std::mutex mutex;
+  std::mt19937_64 random;
+  std::optional<pcap_file> pcap;
+  virtual_link_stats counts;
+  // Per end: its receive queues, and a frame held back for reordering
+  // (on its way to the other end).
+  std::vector<std::deque<frame_bytes>> queues[2];
+  std::optional<std::vector<std::uint8_t>> held[2];
+  std::unique_ptr<end_device> ends[2];
+};
+
+class end_queue final : public device_queue {
+ public:
+  end_queue(virtual_link::impl& link, unsigned side, unsigned index) : _link(link), _side(side), _index(index) {}
+
+  std::size_t receive(std::vector<received_frame>& out, std::size_t max) override {
+    std::vector<frame_bytes> taken;
+    {
+      std::lock_guard lock(_link.mutex);
+      // Polling counts as time passing: a frame held back for reordering
+      // with nothing after it goes now.
+      const unsigned from = 1 - _side;
+      if (_link.held[from]) {
+        _link.deliver(_side, std::move(*_link.held[from]));
+        _link.held[from].reset();
+      }
+      auto& q = _link.queues[_side][_index];
+      while (!q.empty() && taken.size() < max) {
+        taken.push_back(std::move(q.front()));
+        q.pop_front();
+      }
+    }
+    // This shard's own buffers.
+    for (auto& f : taken) {
+      _stats.rx_frames++;
+      _stats.rx_bytes += f.bytes.size();
+      out.push_back(received_frame{
+          packet::copy_of(std::string_view(reinterpret_cast<const char*>(f.bytes.data()), f.bytes.size())),
+          f.rss_hash});
+    }
+    return taken.size();
+  }
+
+  std::size_t transmit(std::span<packet> frames) override {
+    for (packet& p : frames) {
+      std::vector<std::uint8_t> bytes;
+      bytes.reserve(p.len());
+      for (const fragment& f : p.fragments()) bytes.insert(bytes.end(), f.base, f.base + f.size);
+      _stats.tx_frames++;
+      _stats.tx_bytes += bytes.size();
+      {
+        std::lock_guard lock(_link.mutex);
+        _link.carry(_side, std::move(bytes));
+      }
+      p = packet();  // the sender's memory goes here, on its shard
+    }
+    return frames.size();
+  }
+
+ private:
+  virtual_link::impl& _link;
+  unsigned _side;
+  unsigned _index;
+};
+
+class end_device final : public device {
+ public:
+  end_device(virtual_link::impl& link, unsigned side) : _link(link), _side(side), _opened(link.options.queues) {
+    _info.mac.bytes = {0x02, 0, 0, 0, 0, static_cast<std::uint8_t>(side + 1)};
+    _info.mtu = link.options.mtu;
+    _info.queues = link.options.queues;
+    _info.offloads = link.options.offloads;
+    _info.rss_hash = link.options.rss_hash;
+  }
+  const device_info& info() const noexcept override { return _info; }
+  std::unique_ptr<device_queue> open_queue(unsigned index) override {
+    std::lock_guard lock(_link.mutex);
+    if (index >= _info.queues || _opened[index]) {
+      throw std::invalid_argument("virtual link: queue " + std::to_string(index) + " of " +
+                                  std::to_string(_info.queues) + " is not there or already open");
+    }
+    _opened[index] = true;
+    return std::make_unique<end_queue>(_link, _side, index);
+  }
+
+ private:
+  virtual_link::impl& _link;
+  unsigned _side;
+  device_info _info;
+  std::vector<bool> _opened;
+};
+
+virtual_link::impl::impl(virtual_link_options o)
+    : options(std::move(o)), hash(options.rss_key), table(1, 1), random(options.faults.seed) {
+  if (options.queues == 0) throw std::invalid_argument("virtual link: 0 queues");
+  std::size_t size = 1;
+  while (size < options.queues) size *= 2;
+  table = redirection_table(options.queues, std::max<std::size_t>(size, 128));
+  for (double p : {options.faults.loss, options.faults.duplicate, options.faults.reorder, options.faults.corrupt}) {
+    if (!(p >= 0 && p <= 1)) throw std::invalid_argument("virtual link: a fault's probability is not in [0, 1]");
+  }
+  if (!options.pcap_path.empty()) pcap.emplace(options.pcap_path);
+  for (unsigned side = 0; side < 2; ++side) {
+    queues[side].resize(options.queues);
+    ends[side] = std::make_unique<end_device>(*this, side);
+  }
+}
+
+void virtual_link::impl::carry(unsigned from, std::vector<std::uint8_t> bytes) {
+  counts.carried++;
+  if (bytes.size() > std::size_t{options.mtu} + ethernet_header::size) {
+    counts.too_long++;
+    return;
+  }
+  if (happens(options.faults.loss)) {
+    counts.lost++;
+    return;
+  }
+  if (!bytes.empty() && happens(options.faults.corrupt)) {
+    counts.corrupted++;
+    bytes[std::uniform_int_distribution<std::size_t>(0, bytes.size() - 1)(random)] ^=
+        static_cast<std::uint8_t>(1u << std::uniform_int_distribution<>(0, 7)(random));
+  }
+  const unsigned to = 1 - from;
+  const bool twice = happens(options.faults.duplicate);
+  if (twice) counts.duplicated++;
+  if (!held[from] && happens(options.faults.reorder)) {
+    counts.reordered++;
+    if (twice) deliver(to, bytes);
+    held[from] = std::move(bytes);
+    return;
+  }
+  if (twice) deliver(to, bytes);
+  deliver(to, std::move(bytes));
+  if (held[from]) {
+    deliver(to, std::move(*held[from]));
+    held[from].reset();
+  }
+}
+
+void virtual_link::impl::deliver(unsigned to, std::vector<std::uint8_t> bytes) {
+  if (pcap) pcap->write(bytes);
+  auto rss = rss_hash_of(hash, bytes);
+  auto& q = queues[to][rss ? table.shard_of(*rss) : 0];
+  if (q.size() >= options.queue_frames_max) {
+    counts.overflowed++;
+    return;
+  }
+  counts.delivered++;
+  q.push_back(frame_bytes{std::move(bytes), options.rss_hash ? rss : std::nullopt});
+}
+
+virtual_link::virtual_link(virtual_link_options options) : _impl(std::make_unique<impl>(std::move(options))) {}
+virtual_link::~virtual_link() = default;
+
+device& virtual_link::end(unsigned side) {
+  if (side > 1) throw std::invalid_argument("virtual link: end " + std::to_string(side) + " (0 or 1)");
+  return *_impl->ends[side];
+}
+
+virtual_link_stats virtual_link::stats() const {
+  std::lock_guard lock(_impl->mutex);
+  return _impl->counts;
+}
+
+}  // namespace reef::tcpip

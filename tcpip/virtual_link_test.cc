@@ -1,0 +1,239 @@
+// The virtual link: frames cross byte for byte to the queue their hash
+// picks, faults follow their seed, full queues and long frames are counted,
+// the pcap file reads back with tcpdump, and two threads can drive the ends.
+#include "tcpip/virtual_link.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tcpip/ipv4_header.h"
+#include "tcpip/udp_header.h"
+
+namespace reef::tcpip {
+namespace {
+
+constexpr std::uint32_t a1 = 0x0a000001;
+constexpr std::uint32_t a2 = 0x0a000002;
+
+// An Ethernet + IPv4 + UDP frame from end 0 to end 1 whose data is `id`.
+std::vector<std::uint8_t> udp_frame(std::uint16_t source_port, std::uint32_t id, std::size_t data_size = 4) {
+  const std::size_t ip_size = ipv4_header::min_size + udp_header::size + data_size;
+  std::vector<std::uint8_t> f(ethernet_header::size + ip_size);
+  ethernet_header eth{*ethernet_address::parse("02:00:00:00:00:02"), *ethernet_address::parse("02:00:00:00:00:01"),
+                      static_cast<std::uint16_t>(ether_type::ipv4)};
+  eth.write(f);
+  ipv4_header ip;
+  ip.total_length = static_cast<std::uint16_t>(ip_size);
+  ip.protocol = static_cast<std::uint8_t>(ip_protocol::udp);
+  ip.source = a1;
+  ip.destination = a2;
+  ip.write(std::span(f).subspan(ethernet_header::size));
+  udp_header udp{source_port, 9, static_cast<std::uint16_t>(udp_header::size + data_size), 0};
+  udp.write(std::span(f).subspan(ethernet_header::size + ipv4_header::min_size));
+  for (std::size_t i = 0; i < data_size; ++i) f[f.size() - data_size + i] = static_cast<std::uint8_t>(id >> (8 * (i % 4)));
+  return f;
+}
+
+packet packet_of(const std::vector<std::uint8_t>& b) {
+  return packet::copy_of(std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
+}
+
+std::vector<std::uint8_t> bytes_of(packet& p) {
+  auto b = p.linearize();
+  return std::vector<std::uint8_t>(b.get(), b.get() + b.size());
+}
+
+void send(device_queue& q, const std::vector<std::uint8_t>& frame) {
+  std::array<packet, 1> one{packet_of(frame)};
+  ASSERT_EQ(q.transmit(one), 1u);
+}
+
+std::vector<received_frame> receive_all(device_queue& q) {
+  std::vector<received_frame> out;
+  while (q.receive(out, 16) > 0) {
+  }
+  return out;
+}
+
+TEST(virtual_link, a_frame_crosses_byte_for_byte_both_ways) {
+  virtual_link link;
+  EXPECT_EQ(link.end(0).info().mac.to_string(), "02:00:00:00:00:01");
+  EXPECT_EQ(link.end(1).info().mac.to_string(), "02:00:00:00:00:02");
+  auto q0 = link.end(0).open_queue(0);
+  auto q1 = link.end(1).open_queue(0);
+  const auto frame = udp_frame(1000, 42);
+  send(*q0, frame);
+  send(*q1, frame);
+  auto at1 = receive_all(*q1);
+  auto at0 = receive_all(*q0);
+  ASSERT_EQ(at1.size(), 1u);
+  ASSERT_EQ(at0.size(), 1u);
+  EXPECT_EQ(bytes_of(at1[0].frame), frame);
+  EXPECT_EQ(bytes_of(at0[0].frame), frame);
+  EXPECT_EQ(at1[0].rss_hash, toeplitz_hash().ipv4_ports(a1, a2, 1000, 9));
+  EXPECT_EQ(q0->stats().tx_frames, 1u);
+  EXPECT_EQ(q1->stats().rx_frames, 1u);
+  EXPECT_EQ(q1->stats().rx_bytes, frame.size());
+  EXPECT_EQ(link.stats().delivered, 2u);
+  EXPECT_THROW(link.end(0).open_queue(0), std::invalid_argument) << "opened twice";
+  EXPECT_THROW(link.end(0).open_queue(1), std::invalid_argument) << "no such queue";
+  EXPECT_THROW(link.end(2), std::invalid_argument);
+}
+
+TEST(virtual_link, each_frame_lands_on_the_queue_its_hash_picks) {
+  for (bool supplies_hash : {true, false}) {
+    toeplitz_key other = default_toeplitz_key;
+    other[0] ^= 0xff;  // a device whose hash is not the stack's
+    virtual_link link({.queues = 4, .rss_hash = supplies_hash, .rss_key = other});
+    auto sender = link.end(0).open_queue(0);
+    std::vector<std::unique_ptr<device_queue>> receivers;
+    for (unsigned i = 0; i < 4; ++i) receivers.push_back(link.end(1).open_queue(i));
+    const toeplitz_hash device_hash(other);
+    redirection_table table(4, 128);
+    for (std::uint16_t port = 2000; port < 2200; ++port) send(*sender, udp_frame(port, port));
+    std::size_t total = 0;
+    for (unsigned i = 0; i < 4; ++i) {
+      auto got = receive_all(*receivers[i]);
+      EXPECT_GT(got.size(), 20u) << "queue " << i;
+      total += got.size();
+      for (auto& f : got) {
+        auto bytes = bytes_of(f.frame);
+        const std::uint16_t port = static_cast<std::uint16_t>(bytes[34] << 8 | bytes[35]);
+        const std::uint32_t h = device_hash.ipv4_ports(a1, a2, port, 9);
+        EXPECT_EQ(table.shard_of(h), i) << "port " << port;
+        EXPECT_EQ(f.rss_hash.has_value(), supplies_hash);
+        if (f.rss_hash) EXPECT_EQ(*f.rss_hash, h);
+      }
+    }
+    EXPECT_EQ(total, 200u);
+  }
+}
+
+// The order of the ids received at end 1 for `faults`.
+std::vector<std::uint32_t> run_with(link_faults faults, virtual_link_stats* stats = nullptr) {
+  virtual_link link({.faults = faults});
+  auto q0 = link.end(0).open_queue(0);
+  auto q1 = link.end(1).open_queue(0);
+  std::vector<std::uint32_t> ids;
+  for (std::uint32_t id = 0; id < 500; ++id) {
+    send(*q0, udp_frame(1000, id));
+    if (id % 7 == 0) {
+      for (auto& f : receive_all(*q1)) {
+        auto b = bytes_of(f.frame);
+        ids.push_back(b[42] | b[43] << 8 | b[44] << 16 | static_cast<std::uint32_t>(b[45]) << 24);
+      }
+    }
+  }
+  for (auto& f : receive_all(*q1)) {
+    auto b = bytes_of(f.frame);
+    ids.push_back(b[42] | b[43] << 8 | b[44] << 16 | static_cast<std::uint32_t>(b[45]) << 24);
+  }
+  if (stats != nullptr) *stats = link.stats();
+  return ids;
+}
+
+TEST(virtual_link, faults_follow_their_seed) {
+  const link_faults faults{.loss = 0.1, .duplicate = 0.1, .reorder = 0.1, .corrupt = 0.05, .seed = 7};
+  virtual_link_stats s;
+  const auto first = run_with(faults, &s);
+  EXPECT_EQ(run_with(faults), first) << "the same seed, another outcome";
+  link_faults other = faults;
+  other.seed = 8;
+  EXPECT_NE(run_with(other), first);
+  EXPECT_EQ(s.carried, 500u);
+  EXPECT_GT(s.lost, 20u);
+  EXPECT_GT(s.duplicated, 20u);
+  EXPECT_GT(s.reordered, 20u);
+  EXPECT_GT(s.corrupted, 5u);
+  EXPECT_EQ(s.delivered, s.carried - s.lost + s.duplicated);
+  EXPECT_EQ(first.size(), s.delivered);
+  bool out_of_order = false;
+  for (std::size_t i = 1; i < first.size(); ++i) out_of_order |= first[i] < first[i - 1];
+  EXPECT_TRUE(out_of_order);
+  // Without faults everything arrives, in order.
+  const auto clean = run_with({});
+  ASSERT_EQ(clean.size(), 500u);
+  for (std::uint32_t i = 0; i < 500; ++i) EXPECT_EQ(clean[i], i);
+}
+
+TEST(virtual_link, full_queues_and_long_frames_are_counted_not_kept) {
+  virtual_link link({.mtu = 100, .queue_frames_max = 4});
+  auto q0 = link.end(0).open_queue(0);
+  auto q1 = link.end(1).open_queue(0);
+  for (std::uint32_t id = 0; id < 10; ++id) send(*q0, udp_frame(1000, id));
+  send(*q0, udp_frame(1000, 99, 100 - 28 + 1));  // one byte over the MTU
+  EXPECT_EQ(receive_all(*q1).size(), 4u);
+  const auto s = link.stats();
+  EXPECT_EQ(s.overflowed, 6u);
+  EXPECT_EQ(s.too_long, 1u);
+  EXPECT_EQ(s.delivered, 4u);
+}
+
+TEST(virtual_link, refuses_options_that_cannot_work) {
+  EXPECT_THROW(virtual_link({.queues = 0}), std::invalid_argument);
+  EXPECT_THROW(virtual_link({.faults = {.loss = 1.5}}), std::invalid_argument);
+  EXPECT_THROW(virtual_link({.faults = {.corrupt = -0.1}}), std::invalid_argument);
+  EXPECT_THROW(virtual_link({.pcap_path = "/nonexistent-dir/x.pcap"}), std::invalid_argument);
+}
+
+TEST(virtual_link, the_pcap_file_reads_back_with_tcpdump) {
+  const std::string path = ::testing::TempDir() + "/virtual_link_" + std::to_string(::getpid()) + ".pcap";
+  {
+    virtual_link link({.pcap_path = path});
+    auto q0 = link.end(0).open_queue(0);
+    auto q1 = link.end(1).open_queue(0);
+    for (std::uint16_t port = 5000; port < 5003; ++port) send(*q0, udp_frame(port, port));
+    EXPECT_EQ(receive_all(*q1).size(), 3u);
+  }
+  std::FILE* p = ::popen(("tcpdump -nn -r " + path + " 2>&1").c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[512];
+  while (std::fgets(buf, sizeof(buf), p) != nullptr) out += buf;
+  const int status = ::pclose(p);
+  ASSERT_EQ(status, 0) << "tcpdump -r failed (tools/bazel installs tcpdump):\n" << out;
+  for (const char* expected : {"10.0.0.1.5000 > 10.0.0.2.9: UDP, length 4", "10.0.0.1.5001 > 10.0.0.2.9",
+                               "10.0.0.1.5002 > 10.0.0.2.9"}) {
+    EXPECT_NE(out.find(expected), std::string::npos) << "missing '" << expected << "' in:\n" << out;
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(virtual_link, two_threads_drive_the_two_ends) {
+  virtual_link link({.queues = 2});
+  constexpr int frames = 2000;
+  std::size_t received[2] = {0, 0};
+  std::thread threads[2];
+  for (unsigned side = 0; side < 2; ++side) {
+    threads[side] = std::thread([&, side] {
+      auto a = link.end(side).open_queue(0);
+      auto b = link.end(side).open_queue(1);
+      std::vector<received_frame> got;
+      for (int i = 0; i < frames; ++i) {
+        send(*a, udp_frame(static_cast<std::uint16_t>(3000 + i % 50), static_cast<std::uint32_t>(i)));
+        a->receive(got, 8);
+        b->receive(got, 8);
+      }
+      for (int round = 0; round < 10'000 && got.size() < frames; ++round) {
+        a->receive(got, 64);
+        b->receive(got, 64);
+        std::this_thread::yield();
+      }
+      received[side] = got.size();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(received[0], std::size_t{frames});
+  EXPECT_EQ(received[1], std::size_t{frames});
+}
+
+}  // namespace
+}  // namespace reef::tcpip
