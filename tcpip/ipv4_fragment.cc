@@ -1,0 +1,40 @@
+#include "tcpip/ipv4_fragment.h"
+
+#include <algorithm>
+#include <span>
+
+namespace reef::tcpip {
+
+namespace {
+
+packet with_header(ipv4_header h, packet data) {
+  h.total_length = static_cast<std::uint16_t>(ipv4_header::min_size + data.len());
+  char* room = data.prepend_header(ipv4_header::min_size);
+  h.write(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(room), ipv4_header::min_size));
+  return data;
+}
+
+}  // namespace
+
+std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t mtu) {
+  std::vector<packet> out;
+  if (mtu < ipv4_header::min_size + 8) return out;
+  if (ipv4_header::min_size + data.len() <= mtu) {
+    out.push_back(with_header(h, std::move(data)));
+    return out;
+  }
+  if (h.dont_fragment) return out;
+  const std::size_t step = (mtu - ipv4_header::min_size) & ~std::size_t{7};
+  const std::size_t total = data.len();
+  out.reserve((total + step - 1) / step);
+  for (std::size_t at = 0; at < total; at += step) {
+    const std::size_t length = std::min(step, total - at);
+    ipv4_header piece = h;
+    piece.fragment_offset = static_cast<std::uint16_t>(h.fragment_offset + at);
+    piece.more_fragments = at + length < total || h.more_fragments;
+    out.push_back(with_header(piece, data.share(at, length)));
+  }
+  return out;
+}
+
+}  // namespace reef::tcpip
