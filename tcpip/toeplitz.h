@@ -17,6 +17,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -89,5 +90,28 @@ class redirection_table {
   std::uint32_t _mask;
   unsigned _shards;
 };
+
+/// A local port for a flow from this shard to `remote_ip`:`remote_port`
+/// whose replies hash back to `shard`: the packets that come back are
+/// hashed with the remote end as their source. Tries the ports from
+/// `start` through `last`, then from `first`, and returns the first that
+/// `is_free(port)` also takes; nullopt if none (on a table of n shards,
+/// about 1 port in n qualifies).
+template <typename IsFree>
+std::optional<std::uint16_t> port_for_shard(const toeplitz_hash& hash, const redirection_table& table, unsigned shard,
+                                            std::uint32_t local_ip, std::uint32_t remote_ip,
+                                            std::uint16_t remote_port, std::uint16_t first, std::uint16_t last,
+                                            std::uint16_t start, IsFree&& is_free) {
+  if (first > last) return std::nullopt;
+  if (start < first || start > last) start = first;
+  const std::uint32_t count = std::uint32_t{last} - first + 1;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    const auto port = static_cast<std::uint16_t>(first + (std::uint32_t{start} - first + i) % count);
+    if (table.shard_of(hash.ipv4_ports(remote_ip, local_ip, remote_port, port)) == shard && is_free(port)) {
+      return port;
+    }
+  }
+  return std::nullopt;
+}
 
 }  // namespace reef::tcpip

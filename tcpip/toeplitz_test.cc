@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <vector>
 
@@ -102,6 +103,39 @@ TEST(redirection_table, gives_each_shard_an_even_share_in_turn) {
   for (unsigned s = 0; s < 4; ++s) {
     EXPECT_GT(per_shard[s], 700) << "shard " << s << " got " << per_shard[s] << " of 4000 flows";
   }
+}
+
+TEST(port_for_shard, the_replies_of_the_flow_come_back_to_the_shard) {
+  toeplitz_hash h;
+  redirection_table table(4);
+  const std::uint32_t local = ip("10.0.0.2");
+  const std::uint32_t remote = ip("10.0.0.1");
+  for (unsigned shard = 0; shard < 4; ++shard) {
+    std::set<std::uint16_t> taken;
+    for (int n = 0; n < 50; ++n) {
+      auto port = port_for_shard(h, table, shard, local, remote, 53, 32768, 60999, 40000,
+                                 [&](std::uint16_t p) { return !taken.contains(p); });
+      ASSERT_TRUE(port) << "shard " << shard;
+      EXPECT_TRUE(*port >= 32768 && *port <= 60999);
+      EXPECT_FALSE(taken.contains(*port));
+      taken.insert(*port);
+      // A reply: remote -> local, to the port.
+      EXPECT_EQ(table.shard_of(h.ipv4_ports(remote, local, 53, *port)), shard) << "port " << *port;
+    }
+  }
+  // A range with no port for the shard, or none free, or upside down.
+  auto never = [](std::uint16_t) { return false; };
+  EXPECT_FALSE(port_for_shard(h, table, 1, local, remote, 53, 1000, 2000, 1500, never));
+  EXPECT_FALSE(port_for_shard(h, table, 1, local, remote, 53, 2000, 1000, 1500, [](std::uint16_t) { return true; }));
+  // Wrapping: a start past the range begins at its first port, and the
+  // search wraps from `last` to `first`.
+  auto any = [](std::uint16_t) { return true; };
+  redirection_table one(1, 1);
+  EXPECT_EQ(port_for_shard(h, one, 0, local, remote, 53, 100, 200, 5, any), 100);
+  EXPECT_EQ(port_for_shard(h, one, 0, local, remote, 53, 100, 200, 200, any), 200);
+  EXPECT_EQ(port_for_shard(h, one, 0, local, remote, 53, 100, 200, 200, [](std::uint16_t p) { return p != 200; }),
+            100);
+  EXPECT_EQ(port_for_shard(h, one, 0, local, remote, 53, 65535, 65535, 0, any), 65535);
 }
 
 TEST(redirection_table, refuses_sizes_that_cannot_work) {
