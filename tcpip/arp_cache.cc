@@ -25,10 +25,14 @@ void arp_cache::ask(std::uint32_t ip, resolution& r, time_point now) {
 
 future<ethernet_address> arp_cache::resolve(std::uint32_t ip, time_point now) {
   if (auto mac = lookup(ip, now)) return make_ready_future<ethernet_address>(*mac);
-  if (_waiting_count >= _limits.waiting_max) {
+  auto refuse = [&] {
     ++_stats.refused;
     return make_exception_future<ethernet_address>(
         std::system_error(ENOBUFS, std::system_category(), "ARP: too many packets wait for addresses"));
+  };
+  if (_waiting_count >= _limits.waiting_max) return refuse();
+  if (auto p = _pending.find(ip); p != _pending.end() && p->second.waiters.size() >= _limits.waiting_per_address_max) {
+    return refuse();
   }
   auto [it, added] = _pending.try_emplace(ip);
   resolution& r = it->second;
@@ -42,10 +46,11 @@ future<ethernet_address> arp_cache::resolve(std::uint32_t ip, time_point now) {
   return f;
 }
 
-void arp_cache::learn(std::uint32_t ip, ethernet_address mac, time_point now) {
+void arp_cache::learn(std::uint32_t ip, ethernet_address mac, time_point now, bool addressed_to_us) {
   if (mac.is_multicast() || ip == 0) return;  // no host is there
-  ++_stats.learned;
   auto it = _entries.find(ip);
+  if (!addressed_to_us && it == _entries.end() && !_pending.contains(ip)) return;
+  ++_stats.learned;
   if (it != _entries.end()) {
     _order.erase(it->second.in_order);
   } else {

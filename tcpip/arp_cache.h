@@ -30,6 +30,8 @@ struct arp_limits {
   std::size_t entries_max = 4096;                   // learned addresses kept
   std::chrono::milliseconds entry_lifetime{60'000};  // then asked again
   std::size_t waiting_max = 1024;                   // resolve() callers waiting, all addresses
+  std::size_t waiting_per_address_max = 16;         // ... and for one address (one absent host
+                                                    // cannot take every slot)
   unsigned tries = 4;                               // requests per address before it fails
   std::chrono::milliseconds first_retry{250};       // doubling after each try
 };
@@ -53,11 +55,16 @@ class arp_cache {
   /// The MAC of `ip`: at once if known; otherwise once a reply is learned
   /// (a request goes out now, if none is outstanding for `ip`). Fails with
   /// std::system_error: EHOSTUNREACH after the last try, ENOBUFS when
-  /// waiting_max callers already wait.
+  /// waiting_max callers already wait (or waiting_per_address_max for
+  /// `ip`).
   future<ethernet_address> resolve(std::uint32_t ip, time_point now);
   /// What an ARP message's sender says: `ip` is at `mac`. Wakes those
-  /// waiting for it.
-  void learn(std::uint32_t ip, ethernet_address mac, time_point now);
+  /// waiting for it. As RFC 826 merges: an address already known or asked
+  /// for is updated; a new one is added only from a message addressed to
+  /// us (`addressed_to_us`: its target is our address), so that messages
+  /// about others cannot fill the table and push out the ones we use.
+  /// The caller passes only senders on the interface's own network.
+  void learn(std::uint32_t ip, ethernet_address mac, time_point now, bool addressed_to_us = true);
   /// Sends the retries that are due and fails the resolutions out of
   /// tries.
   void tick(time_point now);

@@ -114,6 +114,31 @@ TEST(arp_cache, waiters_are_bounded_and_group_addresses_are_not_learned) {
   EXPECT_EQ(cache.waiting(), 1u);
 }
 
+TEST(arp_cache, messages_about_others_update_but_never_add) {
+  arp_cache cache([](std::uint32_t) {});
+  cache.learn(1, mac_a, t0, false);  // a request for someone else: not added
+  EXPECT_EQ(cache.size(), 0u);
+  cache.learn(1, mac_a, t0, true);
+  cache.learn(1, mac_b, t0 + 1s, false);  // known: updated
+  EXPECT_EQ(cache.lookup(1, t0 + 1s), mac_b);
+  auto f = cache.resolve(2, t0);
+  cache.learn(2, mac_a, t0, false);  // asked for: taken
+  ASSERT_TRUE(f.available());
+  EXPECT_EQ(f.get(), mac_a);
+}
+
+TEST(arp_cache, one_absent_host_cannot_take_every_waiting_slot) {
+  arp_cache cache([](std::uint32_t) {}, {.waiting_max = 100, .waiting_per_address_max = 3});
+  std::vector<future<ethernet_address>> waiting;
+  for (int i = 0; i < 3; ++i) waiting.push_back(cache.resolve(9, t0));
+  auto fourth = cache.resolve(9, t0);
+  ASSERT_TRUE(fourth.available());
+  EXPECT_EQ(error_of(fourth), ENOBUFS);
+  auto other = cache.resolve(10, t0);
+  EXPECT_FALSE(other.available()) << "another address still gets a slot";
+  EXPECT_EQ(cache.waiting(), 4u);
+}
+
 TEST(arp_cache, an_answer_that_comes_back_at_once_is_fine) {
   arp_cache* self = nullptr;
   int asked = 0;
@@ -124,7 +149,8 @@ TEST(arp_cache, an_answer_that_comes_back_at_once_is_fine) {
       {.first_retry = 10ms});
   self = &cache;
   auto f = cache.resolve(7, t0);
-  auto g = cache.resolve(8, t0);
+  auto g = cache.resolve(8, t0);  // answered inside resolve()'s own request
+  ASSERT_TRUE(g.available());
   cache.tick(t0 + 10ms);
   ASSERT_TRUE(f.available());
   ASSERT_TRUE(g.available());

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <span>
 
+#include "core/assert.h"
 #include "net/packet.h"
 
 namespace reef::tcpip {
@@ -29,8 +30,14 @@ class checksummer {
   void add(const packet& p) noexcept;
   /// Adds a 16-bit or 32-bit value as big-endian bytes (a pseudo header's
   /// fields). REQUIRES: an even number of bytes added so far.
-  void add_u16(std::uint16_t v) noexcept { _sum += v; }
-  void add_u32(std::uint32_t v) noexcept { _sum += (v >> 16) + (v & 0xffff); }
+  void add_u16(std::uint16_t v) noexcept {
+    REEF_ASSERT(!_odd, "a 16-bit field added after an odd number of bytes");
+    _sum += v;
+  }
+  void add_u32(std::uint32_t v) noexcept {
+    REEF_ASSERT(!_odd, "a 32-bit field added after an odd number of bytes");
+    _sum += (v >> 16) + (v & 0xffff);
+  }
 
   /// The checksum of what was added: 0 if the bytes held their own correct
   /// checksum (how a receiver checks one).

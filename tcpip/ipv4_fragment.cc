@@ -18,7 +18,9 @@ packet with_header(ipv4_header h, packet data) {
 
 std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t mtu) {
   std::vector<packet> out;
+  mtu = std::min<std::size_t>(mtu, ipv4_header::max_datagram);
   if (mtu < ipv4_header::min_size + 8) return out;
+  if (h.fragment_offset + data.len() + ipv4_header::min_size > ipv4_header::max_datagram) return out;
   if (ipv4_header::min_size + data.len() <= mtu) {
     out.push_back(with_header(h, std::move(data)));
     return out;

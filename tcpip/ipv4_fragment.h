@@ -16,8 +16,9 @@ namespace reef::tcpip {
 /// (its total_length and fragment fields are set per piece; a datagram
 /// that is itself a piece keeps its offset and last-piece flag) within
 /// `mtu` bytes each: one packet if it fits. Empty if it does not fit and
-/// `h.dont_fragment` (the caller reports "fragmentation needed"), or if
-/// the MTU leaves no room for 8 bytes of data.
+/// `h.dont_fragment` (the caller reports "fragmentation needed"), if
+/// the MTU leaves no room for 8 bytes of data, or if the data would end
+/// past the 65535 bytes an IPv4 datagram can have.
 std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t mtu);
 
 }  // namespace reef::tcpip

@@ -69,6 +69,15 @@ TEST(ipv4_fragment, dont_fragment_and_a_tiny_mtu_give_nothing) {
   EXPECT_TRUE(fragment_ipv4(h, packet::copy_of(std::string(2000, 'x')), 1500).empty());
   EXPECT_EQ(fragment_ipv4(h, packet::copy_of(std::string(1480, 'x')), 1500).size(), 1u) << "it fits";
   EXPECT_TRUE(fragment_ipv4(udp_to(1), packet::copy_of(std::string(100, 'x')), 27).empty());
+  // Data that would end past 65535 bytes.
+  EXPECT_TRUE(fragment_ipv4(udp_to(1), packet::copy_of(std::string(65516, 'x')), 1500).empty());
+  ipv4_header late = udp_to(1);
+  late.fragment_offset = 65000;
+  late.more_fragments = true;
+  EXPECT_TRUE(fragment_ipv4(late, packet::copy_of(std::string(600, 'x')), 1500).empty());
+  EXPECT_EQ(fragment_ipv4(late, packet::copy_of(std::string(515, 'x')), 1500).size(), 1u);
+  // An MTU past 65535 is taken as 65535.
+  EXPECT_EQ(fragment_ipv4(udp_to(1), packet::copy_of(std::string(65515, 'x')), 1 << 20).size(), 1u);
 }
 
 TEST(ipv4_fragment, a_piece_fragmented_again_keeps_its_place) {

@@ -62,7 +62,10 @@ struct ipv4_header {
   void write(std::span<std::uint8_t> out) const noexcept;
 
   bool is_fragment() const noexcept { return more_fragments || fragment_offset != 0; }
-  std::size_t data_length() const noexcept { return total_length - header_length; }
+  /// 0 for a header whose lengths disagree (one built by hand).
+  std::size_t data_length() const noexcept {
+    return total_length > header_length ? std::size_t{total_length} - header_length : 0;
+  }
 };
 
 }  // namespace reef::tcpip

@@ -20,8 +20,9 @@ std::vector<std::uint8_t> sample() {
 }
 
 void set_checksum(std::vector<std::uint8_t>& b) {
-  b[10] = b[11] = 0;
   const std::size_t header = std::size_t{b[0] & 0xfu} * 4;
+  if (b.size() < header || header < 20) return;  // no header to sum: left as it is
+  b[10] = b[11] = 0;
   const std::uint16_t sum = internet_checksum(std::span<const std::uint8_t>(b).first(header));
   b[10] = static_cast<std::uint8_t>(sum >> 8);
   b[11] = static_cast<std::uint8_t>(sum);
@@ -109,6 +110,24 @@ TEST(ipv4, refuses_each_malformed_header_with_its_reason) {
   b = sample();
   b.resize(b.size() + 10, 0);
   EXPECT_EQ(ipv4_header::parse(b, h), ipv4_error::none);
+}
+
+TEST(ipv4, a_fragment_may_end_at_65535_and_not_past_it) {
+  auto b = sample();  // 0x73 - 20 = 95 bytes of data
+  const std::size_t data = 0x73 - 20;
+  ipv4_header h;
+  for (const auto& [offset, ok] : {std::pair{(65535 - data) / 8 * 8, true}, std::pair{(65535 - data) / 8 * 8 + 8, false}}) {
+    b[6] = static_cast<std::uint8_t>((offset / 8) >> 8);
+    b[7] = static_cast<std::uint8_t>(offset / 8);
+    set_checksum(b);
+    EXPECT_EQ(ipv4_header::parse(b, h), ok ? ipv4_error::none : ipv4_error::fragment_too_large) << offset;
+  }
+  // Exactly 65535: 65440 + 95.
+  b[6] = static_cast<std::uint8_t>((65440 / 8) >> 8);
+  b[7] = static_cast<std::uint8_t>(65440 / 8);
+  set_checksum(b);
+  ASSERT_EQ(ipv4_header::parse(b, h), ipv4_error::none);
+  EXPECT_EQ(h.fragment_offset + h.data_length(), 65535u);
 }
 
 TEST(ipv4, garbage_is_refused_or_read_within_its_bounds) {

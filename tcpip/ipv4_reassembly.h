@@ -23,9 +23,16 @@
 namespace reef::tcpip {
 
 struct reassembly_limits {
-  std::size_t memory_max = 4 << 20;  // bytes of fragment data held, all datagrams together
+  /// Memory held, all datagrams together: each piece's data (copied into
+  /// a buffer of its own size: a piece never keeps a device's larger
+  /// buffer alive) plus piece_overhead per piece and datagram_overhead
+  /// per datagram, so that a flood of tiny pieces is bounded too.
+  std::size_t memory_max = 4 << 20;
   std::chrono::milliseconds timeout{30'000};
-  unsigned fragments_max = 64;  // per datagram
+  /// Pieces per datagram: a 64 KiB datagram over an MTU of 576 takes 119.
+  unsigned fragments_max = 256;
+  static constexpr std::size_t piece_overhead = 128;
+  static constexpr std::size_t datagram_overhead = 256;
 };
 
 struct reassembly_stats {
@@ -46,13 +53,14 @@ class ipv4_reassembler {
   explicit ipv4_reassembler(reassembly_limits limits = {}) : _limits(limits) {}
 
   /// Takes a fragment: its header (`h.is_fragment()`) and its data (the
-  /// datagram's bytes after the header). The whole datagram's data, in
+  /// datagram's bytes after the header, h.data_length() of them: a
+  /// frame's padding trimmed). The whole datagram's data, in
   /// order, once the last missing piece arrived; nullopt otherwise.
   std::optional<packet> add(const ipv4_header& h, packet data, time_point now);
   /// Drops the datagrams whose first piece came before now - timeout.
   void expire(time_point now);
 
-  /// Fragment data held now, bytes.
+  /// Memory held now, bytes (as memory_max counts it).
   std::size_t memory() const noexcept { return _memory; }
   std::size_t datagrams() const noexcept { return _datagrams.size(); }
   const reassembly_stats& stats() const noexcept { return _stats; }
@@ -75,6 +83,7 @@ class ipv4_reassembler {
     time_point arrived;  // its first piece
     std::map<std::uint16_t, packet> pieces;  // by offset
     std::size_t held = 0;                    // bytes of data in `pieces`
+    std::size_t charged = 0;                 // what it counts for in _memory
     std::optional<std::size_t> total;        // known once the last piece came
     std::list<key>::iterator in_order;       // its place in _order
   };

@@ -36,6 +36,7 @@ ipv4_header header(const piece& p, std::uint16_t id = 1) {
   h.protocol = 17;
   h.fragment_offset = static_cast<std::uint16_t>(p.offset);
   h.more_fragments = p.more;
+  h.total_length = static_cast<std::uint16_t>(ipv4_header::min_size + p.length);
   return h;
 }
 
@@ -73,7 +74,7 @@ TEST(ipv4_reassembly, a_duplicate_is_ignored_and_an_overlap_drops_the_datagram) 
   EXPECT_FALSE(add(r, whole, {0, 1000, true}));
   EXPECT_FALSE(add(r, whole, {0, 1000, true}));
   EXPECT_EQ(r.stats().duplicates, 1u);
-  EXPECT_EQ(r.memory(), 1000u);
+  EXPECT_EQ(r.memory(), 1000 + reassembly_limits::piece_overhead + reassembly_limits::datagram_overhead);
   EXPECT_FALSE(add(r, whole, {992, 1008, false}));  // starts inside the first
   EXPECT_EQ(r.stats().overlaps, 1u);
   EXPECT_EQ(r.datagrams(), 0u);
@@ -95,7 +96,7 @@ TEST(ipv4_reassembly, unfinished_datagrams_time_out) {
   r.expire(t0 + 30s);
   EXPECT_EQ(r.datagrams(), 1u);
   EXPECT_EQ(r.stats().timed_out, 1u);
-  EXPECT_EQ(r.memory(), 1000u);
+  EXPECT_EQ(r.memory(), 1000 + reassembly_limits::piece_overhead + reassembly_limits::datagram_overhead);
   // The one left still completes.
   auto done = add(r, whole, {1000, 1000, false}, 2, t0 + 31s);
   ASSERT_TRUE(done);
@@ -109,8 +110,9 @@ TEST(ipv4_reassembly, a_flood_of_first_pieces_stays_under_the_memory_cap) {
     EXPECT_FALSE(add(r, whole, {0, 1000, true}, id, t0 + std::chrono::milliseconds(id)));
     ASSERT_LE(r.memory(), 10'000u) << "after datagram " << id;
   }
-  EXPECT_EQ(r.datagrams(), 10u);
-  EXPECT_EQ(r.stats().evicted, 990u);
+  const std::size_t each = 1000 + reassembly_limits::piece_overhead + reassembly_limits::datagram_overhead;
+  EXPECT_EQ(r.datagrams(), 10'000 / each);
+  EXPECT_EQ(r.stats().evicted, 1000 - 10'000 / each);
   // The newest are the ones kept: they complete.
   auto done = add(r, whole, {1000, 1000, false}, 999, t0 + 1s);
   ASSERT_TRUE(done);
@@ -119,6 +121,45 @@ TEST(ipv4_reassembly, a_flood_of_first_pieces_stays_under_the_memory_cap) {
   ipv4_reassembler small({.memory_max = 500});
   EXPECT_FALSE(add(small, whole, {0, 1000, true}));
   EXPECT_EQ(small.memory(), 0u);
+}
+
+TEST(ipv4_reassembly, a_flood_of_tiny_last_pieces_is_bounded_by_what_it_holds) {
+  const std::string whole = data_of(16);
+  ipv4_reassembler r({.memory_max = 100'000});
+  for (std::uint32_t n = 0; n < 20'000; ++n) {
+    ipv4_header h = header({8, 1, false}, static_cast<std::uint16_t>(n));
+    h.source += n >> 16;
+    r.add(h, packet::copy_of(whole.substr(8, 1)), t0);
+    ASSERT_LE(r.memory(), 100'000u);
+  }
+  EXPECT_LE(r.datagrams(), 100'000 / (reassembly_limits::datagram_overhead + reassembly_limits::piece_overhead));
+}
+
+TEST(ipv4_reassembly, a_piece_that_is_refused_evicts_no_one) {
+  const std::string whole = data_of(2000);
+  ipv4_reassembler r({.memory_max = 3 * (1000 + reassembly_limits::piece_overhead + reassembly_limits::datagram_overhead)});
+  for (std::uint16_t id = 0; id < 3; ++id) EXPECT_FALSE(add(r, whole, {0, 1000, true}, id));
+  EXPECT_EQ(r.datagrams(), 3u);
+  EXPECT_FALSE(add(r, whole, {0, 1000, true}, 2));  // a duplicate, at the cap
+  EXPECT_EQ(r.stats().duplicates, 1u);
+  EXPECT_EQ(r.stats().evicted, 0u);
+  EXPECT_EQ(r.datagrams(), 3u);
+}
+
+TEST(ipv4_reassembly, a_repeated_piece_that_changes_its_last_flag_drops_the_datagram) {
+  const std::string whole = data_of(16);
+  ipv4_reassembler r;
+  EXPECT_FALSE(add(r, whole, {0, 8, true}));
+  EXPECT_FALSE(add(r, whole, {8, 8, true}));
+  EXPECT_FALSE(add(r, whole, {8, 8, false}));  // the same bytes, now the last: a lie, not a duplicate
+  EXPECT_EQ(r.stats().malformed, 1u);
+  EXPECT_EQ(r.datagrams(), 0u);
+  EXPECT_EQ(r.memory(), 0u);
+  // An empty piece drops a datagram that was there too.
+  EXPECT_FALSE(add(r, whole, {0, 8, true}));
+  ipv4_header empty = header({8, 0, false});
+  EXPECT_FALSE(r.add(empty, packet(), t0));
+  EXPECT_EQ(r.datagrams(), 0u);
 }
 
 TEST(ipv4_reassembly, too_many_pieces_drop_the_datagram) {

@@ -48,6 +48,7 @@ void udp_header::write(std::span<std::uint8_t> out) const noexcept {
 }
 
 std::uint16_t udp_checksum(std::uint32_t source, std::uint32_t destination, const packet& datagram) noexcept {
+  REEF_ASSERT(datagram.len() <= 65535, "a UDP datagram longer than its length field can say");
   checksummer c;
   add_pseudo_header(c, source, destination, static_cast<std::uint16_t>(datagram.len()));
   c.add(datagram);

@@ -39,6 +39,7 @@ struct udp_header {
 /// The checksum to put in the header of `datagram` (its 8 header bytes,
 /// with the checksum field zero, then its data) sent from `source` to
 /// `destination`: never 0, which would mean "none" (0xffff instead).
+/// REQUIRES: datagram.len() <= 65535.
 std::uint16_t udp_checksum(std::uint32_t source, std::uint32_t destination, const packet& datagram) noexcept;
 
 }  // namespace reef::tcpip

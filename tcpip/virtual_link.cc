@@ -1,5 +1,6 @@
 #include "tcpip/virtual_link.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <deque>
@@ -32,9 +33,10 @@ std::optional<std::uint32_t> rss_hash_of(const toeplitz_hash& hash, std::span<co
   auto payload = frame.subspan(ethernet_header::size);
   ipv4_header ip;
   if (ipv4_header::parse(payload, ip, true) != ipv4_error::none) return std::nullopt;
+  // (The ports within the datagram, not in the frame's padding.)
   const bool ports = (ip.protocol == static_cast<std::uint8_t>(ip_protocol::tcp) ||
                       ip.protocol == static_cast<std::uint8_t>(ip_protocol::udp)) &&
-                     !ip.is_fragment() && payload.size() >= std::size_t{ip.header_length} + 4;
+                     !ip.is_fragment() && ip.total_length >= std::size_t{ip.header_length} + 4;
   if (!ports) return hash.ipv4(ip.source, ip.destination);
   return hash.ipv4_ports(ip.source, ip.destination, wire::get16(payload, ip.header_length),
                          wire::get16(payload, ip.header_length + 2u));
@@ -46,8 +48,17 @@ class pcap_file {
     if (_f == nullptr) throw std::invalid_argument("virtual link: cannot create the pcap file " + path);
     // The classic format: magic, version 2.4, no time zone, snap length,
     // link type 1 (Ethernet); native byte order (the magic says which).
-    const std::uint32_t header[6] = {0xa1b2c3d4, 2 | (4u << 16), 0, 0, 65535, 1};
-    std::fwrite(header, sizeof(header), 1, _f);
+    struct {
+      std::uint32_t magic = 0xa1b2c3d4;
+      std::uint16_t major = 2;
+      std::uint16_t minor = 4;
+      std::int32_t zone = 0;
+      std::uint32_t sigfigs = 0;
+      std::uint32_t snap_length = 262144;
+      std::uint32_t link_type = 1;
+    } header;
+    static_assert(sizeof(header) == 24);
+    std::fwrite(&header, sizeof(header), 1, _f);
   }
   ~pcap_file() { std::fclose(_f); }
   pcap_file(const pcap_file&) = delete;
@@ -78,19 +89,29 @@ struct virtual_link::impl {
   // Under `mutex`: a frame from end `from` into the link.
   void carry(unsigned from, std::vector<std::uint8_t> bytes);
   void deliver(unsigned to, std::vector<std::uint8_t> bytes);
-  bool happens(double probability) { return probability > 0 && std::uniform_real_distribution<>(0, 1)(random) < probability; }
+  // Faults in the direction away from end `from`.
+  bool happens(unsigned from, double probability) {
+    return probability > 0 && std::uniform_real_distribution<>(0, 1)(random[from]) < probability;
+  }
 
   virtual_link_options options;
   toeplitz_hash hash;
   redirection_table table;
   mutable std::mutex mutex;
-  std::mt19937_64 random;
+  // One generator per direction: each direction's faults follow the seed
+  // whatever the other does (with one thread driving each end).
+  std::mt19937_64 random[2];
   std::optional<pcap_file> pcap;
   virtual_link_stats counts;
   // Per end: its receive queues, and a frame held back for reordering
   // (on its way to the other end).
   std::vector<std::deque<frame_bytes>> queues[2];
   std::optional<std::vector<std::uint8_t>> held[2];
+  // Receive polls since a frame was held: a frame held back goes after
+  // the next frame, or after this many polls of the other end (a delay,
+  // so that a poller between sends still sees frames out of order).
+  unsigned held_polls[2] = {0, 0};
+  static constexpr unsigned hold_polls = 16;
   std::unique_ptr<end_device> ends[2];
 };
 
@@ -105,7 +126,7 @@ class end_queue final : public device_queue {
       // Polling counts as time passing: a frame held back for reordering
       // with nothing after it goes now.
       const unsigned from = 1 - _side;
-      if (_link.held[from]) {
+      if (_link.held[from] && ++_link.held_polls[from] >= virtual_link::impl::hold_polls) {
         _link.deliver(_side, std::move(*_link.held[from]));
         _link.held[from].reset();
       }
@@ -176,8 +197,15 @@ class end_device final : public device {
 };
 
 virtual_link::impl::impl(virtual_link_options o)
-    : options(std::move(o)), hash(options.rss_key), table(1, 1), random(options.faults.seed) {
+    : options(std::move(o)),
+      hash(options.rss_key),
+      table(1, 1),
+      random{std::mt19937_64(options.faults.seed), std::mt19937_64(options.faults.seed ^ 0x9e3779b97f4a7c15ull)} {
   if (options.queues == 0) throw std::invalid_argument("virtual link: 0 queues");
+  const device_offloads& offered = options.offloads;
+  if (offered.rx_checksum_verified || offered.tx_checksum || offered.tso || offered.lro) {
+    throw std::invalid_argument("virtual link: it performs no offloads, so it cannot offer them");
+  }
   std::size_t size = 1;
   while (size < options.queues) size *= 2;
   table = redirection_table(options.queues, std::max<std::size_t>(size, 128));
@@ -197,22 +225,23 @@ void virtual_link::impl::carry(unsigned from, std::vector<std::uint8_t> bytes) {
     counts.too_long++;
     return;
   }
-  if (happens(options.faults.loss)) {
+  if (happens(from, options.faults.loss)) {
     counts.lost++;
     return;
   }
-  if (!bytes.empty() && happens(options.faults.corrupt)) {
+  if (!bytes.empty() && happens(from, options.faults.corrupt)) {
     counts.corrupted++;
-    bytes[std::uniform_int_distribution<std::size_t>(0, bytes.size() - 1)(random)] ^=
-        static_cast<std::uint8_t>(1u << std::uniform_int_distribution<>(0, 7)(random));
+    bytes[std::uniform_int_distribution<std::size_t>(0, bytes.size() - 1)(random[from])] ^=
+        static_cast<std::uint8_t>(1u << std::uniform_int_distribution<>(0, 7)(random[from]));
   }
   const unsigned to = 1 - from;
-  const bool twice = happens(options.faults.duplicate);
+  const bool twice = happens(from, options.faults.duplicate);
   if (twice) counts.duplicated++;
-  if (!held[from] && happens(options.faults.reorder)) {
+  if (!held[from] && happens(from, options.faults.reorder)) {
     counts.reordered++;
     if (twice) deliver(to, bytes);
     held[from] = std::move(bytes);
+    held_polls[from] = 0;
     return;
   }
   if (twice) deliver(to, bytes);

@@ -26,7 +26,7 @@ namespace reef::tcpip {
 struct link_faults {
   double loss = 0;
   double duplicate = 0;
-  double reorder = 0;  // held back, and delivered after the next frame
+  double reorder = 0;  // held back: after the next frame, or 16 polls of the receiving end
   double corrupt = 0;  // one byte flipped
   std::uint64_t seed = 1;
 };
@@ -62,7 +62,8 @@ struct virtual_link_stats {
 class virtual_link {
  public:
   /// Throws std::invalid_argument for 0 queues, a probability outside
-  /// [0, 1], or a pcap file that cannot be created.
+  /// [0, 1], offloads (the link performs none), or a pcap file that
+  /// cannot be created.
   explicit virtual_link(virtual_link_options options = {});
   ~virtual_link();
   virtual_link(const virtual_link&) = delete;

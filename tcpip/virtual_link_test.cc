@@ -164,6 +164,28 @@ TEST(virtual_link, faults_follow_their_seed) {
   for (std::uint32_t i = 0; i < 500; ++i) EXPECT_EQ(clean[i], i);
 }
 
+TEST(virtual_link, a_receiver_polling_between_sends_still_sees_frames_out_of_order) {
+  virtual_link link({.faults = {.reorder = 0.2, .seed = 3}});
+  auto q0 = link.end(0).open_queue(0);
+  auto q1 = link.end(1).open_queue(0);
+  std::vector<std::uint32_t> ids;
+  auto take = [&] {
+    for (auto& f : receive_all(*q1)) {
+      auto b = bytes_of(f.frame);
+      ids.push_back(b[42] | b[43] << 8 | b[44] << 16 | static_cast<std::uint32_t>(b[45]) << 24);
+    }
+  };
+  for (std::uint32_t id = 0; id < 200; ++id) {
+    send(*q0, udp_frame(1000, id));
+    take();  // a poller: after every frame
+  }
+  for (int i = 0; i < 20; ++i) take();  // the last one held goes after its polls
+  ASSERT_EQ(ids.size(), 200u) << "a held frame never came";
+  std::size_t out_of_order = 0;
+  for (std::size_t i = 1; i < ids.size(); ++i) out_of_order += ids[i] < ids[i - 1] ? 1 : 0;
+  EXPECT_GT(out_of_order, 10u);
+}
+
 TEST(virtual_link, full_queues_and_long_frames_are_counted_not_kept) {
   virtual_link link({.mtu = 100, .queue_frames_max = 4});
   auto q0 = link.end(0).open_queue(0);
@@ -182,6 +204,8 @@ TEST(virtual_link, refuses_options_that_cannot_work) {
   EXPECT_THROW(virtual_link({.faults = {.loss = 1.5}}), std::invalid_argument);
   EXPECT_THROW(virtual_link({.faults = {.corrupt = -0.1}}), std::invalid_argument);
   EXPECT_THROW(virtual_link({.pcap_path = "/nonexistent-dir/x.pcap"}), std::invalid_argument);
+  EXPECT_THROW(virtual_link({.offloads = {.rx_checksum_verified = true}}), std::invalid_argument);
+  EXPECT_THROW(virtual_link({.offloads = {.tx_checksum = true}}), std::invalid_argument);
 }
 
 TEST(virtual_link, the_pcap_file_reads_back_with_tcpdump) {
