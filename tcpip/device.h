@@ -23,8 +23,10 @@
 #include <span>
 #include <vector>
 
+#include "core/function.h"
 #include "net/packet.h"
 #include "tcpip/ethernet.h"
+#include "tcpip/toeplitz.h"
 
 namespace reef::tcpip {
 
@@ -41,13 +43,47 @@ struct device_info {
   std::uint16_t mtu = 1500;  // the largest IP datagram a frame carries
   unsigned queues = 1;       // hardware queues (queue pairs)
   device_offloads offloads;
-  bool rss_hash = false;  // each received frame comes with the device's RSS hash
+  /// Each received frame comes with the device's RSS hash, computed with
+  /// `rss_key` and spread over the queues by `redirection` (entry i: the
+  /// queue of hashes whose low bits are i). The stack needs both to pick
+  /// local ports whose replies the device sends to the calling shard.
+  bool rss_hash = false;
+  toeplitz_key rss_key = default_toeplitz_key;
+  std::vector<std::uint16_t> redirection;
+  /// Buffers one transmitted frame may have (a frame of more pieces is
+  /// made one first).
+  unsigned tx_segments_max = 32;
+};
+
+/// What the device checked of a received frame's checksums.
+enum class checksum_status : std::uint8_t {
+  unknown,  // not checked: the stack checks
+  good,     // the IPv4 header's and the TCP/UDP checksum hold
+  bad,      // one does not: the stack drops the frame and counts it
 };
 
 /// A received frame.
 struct received_frame {
   packet frame;                           // the Ethernet frame, header first
   std::optional<std::uint32_t> rss_hash;  // the device's, where it supplies one
+  checksum_status checksum = checksum_status::unknown;
+};
+
+/// What the device is asked to do to a transmitted frame (where
+/// device_offloads says it can): the stack leaves those fields for it.
+struct tx_offload {
+  std::uint8_t l2_length = 14;  // the Ethernet header's
+  std::uint8_t l3_length = 20;  // the IPv4 header's, options included
+  std::uint8_t l4_length = 0;   // the TCP/UDP header's (segmentation needs it)
+  bool ipv4_checksum = false;   // fill in the IPv4 header's checksum
+  bool l4_checksum = false;     // fill in the TCP/UDP checksum (the stack put the pseudo header's sum there)
+  std::uint16_t segment_size = 0;  // TSO: cut the TCP data into segments of this many bytes; 0: none
+};
+
+/// A frame to transmit.
+struct tx_frame {
+  packet frame;
+  tx_offload offload;
 };
 
 /// A queue's counts (its driving shard's alone: no atomics).
@@ -57,6 +93,7 @@ struct device_queue_stats {
   std::uint64_t tx_frames = 0;
   std::uint64_t tx_bytes = 0;
   std::uint64_t tx_refused = 0;  // frames transmit() did not take (no room)
+  std::uint64_t rx_dropped = 0;  // frames for this queue the device had no room for
 };
 
 /// One queue pair, driven by one shard.
@@ -69,7 +106,13 @@ class device_queue {
   /// Hands frames to the device, in order, without waiting; how many it
   /// took from the front (and moved from). The rest found no room now:
   /// the caller retries or drops them, and counts what it drops.
-  virtual std::size_t transmit(std::span<packet> frames) = 0;
+  virtual std::size_t transmit(std::span<tx_frame> frames) = 0;
+  /// Called, from any thread, when frames arrive for this queue after
+  /// receive() found none: the owner wakes its reactor (a sleeping shard
+  /// learns of frames without polling). Set before the queue is driven.
+  /// Devices whose arrivals the reactor sees itself (a file descriptor in
+  /// its I/O backend) may never call it.
+  virtual void on_arrival(noncopyable_function<void()> notify) = 0;
   const device_queue_stats& stats() const noexcept { return _stats; }
 
  protected:

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/assert.h"
 #include "tcpip/ethernet.h"
 #include "tcpip/ipv4_header.h"
 #include "tcpip/wire.h"
@@ -89,6 +90,8 @@ struct virtual_link::impl {
   // Under `mutex`: a frame from end `from` into the link.
   void carry(unsigned from, std::vector<std::uint8_t> bytes);
   void deliver(unsigned to, std::vector<std::uint8_t> bytes);
+  // Calls the notifications deliver() collected (not under the mutex).
+  void notify_now();
   // Faults in the direction away from end `from`.
   bool happens(unsigned from, double probability) {
     return probability > 0 && std::uniform_real_distribution<>(0, 1)(random[from]) < probability;
@@ -112,6 +115,12 @@ struct virtual_link::impl {
   // so that a poller between sends still sees frames out of order).
   unsigned held_polls[2] = {0, 0};
   static constexpr unsigned hold_polls = 16;
+  // Per end and queue: the owner's arrival notification, and whether it
+  // is armed (receive() found the queue empty). Notifications are called
+  // after the mutex is released: `to_notify` collects them meanwhile.
+  std::vector<noncopyable_function<void()>> notify[2];
+  std::vector<bool> armed[2];
+  std::vector<noncopyable_function<void()>*> to_notify;
   std::unique_ptr<end_device> ends[2];
 };
 
@@ -135,20 +144,25 @@ class end_queue final : public device_queue {
         taken.push_back(std::move(q.front()));
         q.pop_front();
       }
+      if (taken.empty()) _link.armed[_side][_index] = true;
     }
+    _link.notify_now();
     // This shard's own buffers.
     for (auto& f : taken) {
       _stats.rx_frames++;
       _stats.rx_bytes += f.bytes.size();
       out.push_back(received_frame{
           packet::copy_of(std::string_view(reinterpret_cast<const char*>(f.bytes.data()), f.bytes.size())),
-          f.rss_hash});
+          f.rss_hash, checksum_status::unknown});
     }
     return taken.size();
   }
 
-  std::size_t transmit(std::span<packet> frames) override {
-    for (packet& p : frames) {
+  std::size_t transmit(std::span<tx_frame> frames) override {
+    for (tx_frame& t : frames) {
+      REEF_ASSERT(!t.offload.ipv4_checksum && !t.offload.l4_checksum && t.offload.segment_size == 0,
+                  "an offload asked of a device that offers none");
+      packet& p = t.frame;
       std::vector<std::uint8_t> bytes;
       bytes.reserve(p.len());
       for (const fragment& f : p.fragments()) bytes.insert(bytes.end(), f.base, f.base + f.size);
@@ -160,7 +174,13 @@ class end_queue final : public device_queue {
       }
       p = packet();  // the sender's memory goes here, on its shard
     }
+    _link.notify_now();
     return frames.size();
+  }
+
+  void on_arrival(noncopyable_function<void()> notify) override {
+    std::lock_guard lock(_link.mutex);
+    _link.notify[_side][_index] = std::move(notify);
   }
 
  private:
@@ -177,6 +197,8 @@ class end_device final : public device {
     _info.queues = link.options.queues;
     _info.offloads = link.options.offloads;
     _info.rss_hash = link.options.rss_hash;
+    _info.rss_key = link.options.rss_key;
+    _info.redirection = link.table.entries();
   }
   const device_info& info() const noexcept override { return _info; }
   std::unique_ptr<device_queue> open_queue(unsigned index) override {
@@ -215,6 +237,8 @@ virtual_link::impl::impl(virtual_link_options o)
   if (!options.pcap_path.empty()) pcap.emplace(options.pcap_path);
   for (unsigned side = 0; side < 2; ++side) {
     queues[side].resize(options.queues);
+    notify[side].resize(options.queues);
+    armed[side].assign(options.queues, false);
     ends[side] = std::make_unique<end_device>(*this, side);
   }
 }
@@ -262,6 +286,20 @@ void virtual_link::impl::deliver(unsigned to, std::vector<std::uint8_t> bytes) {
   }
   counts.delivered++;
   q.push_back(frame_bytes{std::move(bytes), options.rss_hash ? rss : std::nullopt});
+  const unsigned index = rss ? table.shard_of(*rss) : 0;
+  if (armed[to][index]) {
+    armed[to][index] = false;
+    if (notify[to][index]) to_notify.push_back(&notify[to][index]);
+  }
+}
+
+void virtual_link::impl::notify_now() {
+  std::vector<noncopyable_function<void()>*> now;
+  {
+    std::lock_guard lock(mutex);
+    now.swap(to_notify);
+  }
+  for (auto* n : now) (*n)();
 }
 
 virtual_link::virtual_link(virtual_link_options options) : _impl(std::make_unique<impl>(std::move(options))) {}

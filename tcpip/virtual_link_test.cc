@@ -52,7 +52,7 @@ std::vector<std::uint8_t> bytes_of(packet& p) {
 }
 
 void send(device_queue& q, const std::vector<std::uint8_t>& frame) {
-  std::array<packet, 1> one{packet_of(frame)};
+  std::array<tx_frame, 1> one{tx_frame{packet_of(frame), {}}};
   ASSERT_EQ(q.transmit(one), 1u);
 }
 
@@ -138,6 +138,34 @@ std::vector<std::uint32_t> run_with(link_faults faults, virtual_link_stats* stat
   }
   if (stats != nullptr) *stats = link.stats();
   return ids;
+}
+
+TEST(virtual_link, a_queue_that_found_nothing_is_told_when_frames_arrive) {
+  virtual_link link({.queues = 2});
+  EXPECT_EQ(link.end(1).info().redirection.size(), 128u);
+  EXPECT_EQ(link.end(1).info().rss_key, default_toeplitz_key);
+  auto q0 = link.end(0).open_queue(0);
+  std::unique_ptr<device_queue> q1[2] = {link.end(1).open_queue(0), link.end(1).open_queue(1)};
+  int told[2] = {0, 0};
+  for (unsigned i = 0; i < 2; ++i) q1[i]->on_arrival([&told, i] { ++told[i]; });
+  std::vector<received_frame> got;
+  EXPECT_EQ(q1[0]->receive(got, 8), 0u);  // armed
+  EXPECT_EQ(q1[1]->receive(got, 8), 0u);
+  // Ports whose flows the table sends to queue 0.
+  const toeplitz_hash h;
+  const redirection_table table(2, 128);
+  std::vector<std::uint16_t> to_queue0;
+  for (std::uint16_t port = 1000; to_queue0.size() < 3; ++port) {
+    if (table.shard_of(h.ipv4_ports(a1, a2, port, 9)) == 0) to_queue0.push_back(port);
+  }
+  send(*q0, udp_frame(to_queue0[0], 1));
+  EXPECT_EQ(told[0], 1);
+  EXPECT_EQ(told[1], 0) << "the other queue got nothing";
+  send(*q0, udp_frame(to_queue0[1], 2));
+  EXPECT_EQ(told[0], 1) << "told once until the queue is found empty again";
+  EXPECT_EQ(receive_all(*q1[0]).size(), 2u);  // ... which it now is
+  send(*q0, udp_frame(to_queue0[2], 3));
+  EXPECT_EQ(told[0], 2);
 }
 
 TEST(virtual_link, faults_follow_their_seed) {
