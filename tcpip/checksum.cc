@@ -1,5 +1,6 @@
 #include "tcpip/checksum.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -60,10 +61,25 @@ void checksummer::add(const packet& p) noexcept {
   for (const fragment& f : p.fragments()) add(f.base, f.size);
 }
 
+void checksummer::add(const packet& p, std::size_t limit) noexcept {
+  for (const fragment& f : p.fragments()) {
+    if (limit == 0) break;
+    const std::size_t n = std::min(limit, f.size);
+    add(f.base, n);
+    limit -= n;
+  }
+}
+
 std::uint16_t checksummer::get() const noexcept {
   std::uint64_t sum = _sum;
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   return static_cast<std::uint16_t>(~sum);
+}
+
+std::uint16_t checksummer::partial() const noexcept {
+  std::uint64_t sum = _sum;
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<std::uint16_t>(sum);
 }
 
 std::uint16_t internet_checksum(std::span<const std::uint8_t> bytes) noexcept {

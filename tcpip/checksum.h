@@ -26,8 +26,9 @@ class checksummer {
   void add(const char* data, std::size_t size) noexcept {
     add(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(data), size));
   }
-  /// Adds every fragment of `p`, in order.
+  /// Adds every fragment of `p`, in order; or its first `limit` bytes.
   void add(const packet& p) noexcept;
+  void add(const packet& p, std::size_t limit) noexcept;
   /// Adds a 16-bit or 32-bit value as big-endian bytes (a pseudo header's
   /// fields). REQUIRES: an even number of bytes added so far.
   void add_u16(std::uint16_t v) noexcept {
@@ -42,6 +43,10 @@ class checksummer {
   /// The checksum of what was added: 0 if the bytes held their own correct
   /// checksum (how a receiver checks one).
   std::uint16_t get() const noexcept;
+  /// The folded sum of what was added, not complemented: what a device
+  /// that fills in TCP/UDP checksums (transmit offload) expects to find in
+  /// the checksum field, over the pseudo header alone.
+  std::uint16_t partial() const noexcept;
 
  private:
   std::uint64_t _sum = 0;  // of big-endian 16-bit words, folded at the end

@@ -81,6 +81,17 @@ TEST(checksum, a_pseudo_header_adds_as_its_bytes_would) {
   all.insert(all.end(), data.begin(), data.end());
   EXPECT_EQ(c.get(), reference(all));
   EXPECT_EQ(checksummer().get(), 0xffff) << "nothing added";
+  // Transmit offload: the pseudo header's partial sum in the field, then
+  // the device's sum over the datagram, complemented, is the checksum.
+  checksummer pseudo;
+  pseudo.add_u32(source);
+  pseudo.add_u32(destination);
+  pseudo.add_u16(17);
+  pseudo.add_u16(static_cast<std::uint16_t>(data.size()));
+  std::vector<std::uint8_t> with_partial = data;
+  with_partial[6] = static_cast<std::uint8_t>(pseudo.partial() >> 8);
+  with_partial[7] = static_cast<std::uint8_t>(pseudo.partial());
+  EXPECT_EQ(internet_checksum(with_partial), reference(all)) << "what the device computes";
 }
 
 }  // namespace

@@ -31,15 +31,21 @@ std::string ethernet_address::to_string() const {
   return out;
 }
 
-std::optional<ethernet_header> ethernet_header::parse(std::span<const std::uint8_t> frame) noexcept {
-  if (frame.size() < size) return std::nullopt;
-  ethernet_header h;
+ethernet_error ethernet_header::parse(std::span<const std::uint8_t> frame, ethernet_header& out) noexcept {
+  if (frame.size() < size) return ethernet_error::truncated;
+  const std::uint16_t type = wire::get16(frame, 12);
+  if (type < 0x0600) return ethernet_error::not_type;  // an 802.3 length, not a type
   for (std::size_t i = 0; i < 6; ++i) {
-    h.destination.bytes[i] = frame[i];
-    h.source.bytes[i] = frame[6 + i];
+    out.destination.bytes[i] = frame[i];
+    out.source.bytes[i] = frame[6 + i];
   }
-  h.type = wire::get16(frame, 12);
-  if (h.type < 0x0600) return std::nullopt;  // an 802.3 length, not a type
+  out.type = type;
+  return ethernet_error::none;
+}
+
+std::optional<ethernet_header> ethernet_header::parse(std::span<const std::uint8_t> frame) noexcept {
+  ethernet_header h;
+  if (parse(frame, h) != ethernet_error::none) return std::nullopt;
   return h;
 }
 

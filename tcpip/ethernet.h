@@ -36,6 +36,13 @@ enum class ether_type : std::uint16_t {
   ipv6 = 0x86dd,
 };
 
+/// Why a received frame was dropped at the Ethernet header.
+enum class ethernet_error : std::uint8_t {
+  none,
+  truncated,   // shorter than the header
+  not_type,    // an 802.3 length where Ethernet II has its type
+};
+
 struct ethernet_header {
   static constexpr std::size_t size = 14;
 
@@ -47,6 +54,8 @@ struct ethernet_header {
   /// than a header, or its type is a length (802.3, below 0x0600), which
   /// Ethernet II receivers drop.
   static std::optional<ethernet_header> parse(std::span<const std::uint8_t> frame) noexcept;
+  /// The same, saying why a frame is refused (for the drop counters).
+  static ethernet_error parse(std::span<const std::uint8_t> frame, ethernet_header& out) noexcept;
   /// Writes the header's 14 bytes. REQUIRES: out.size() >= size.
   void write(std::span<std::uint8_t> out) const noexcept;
 };

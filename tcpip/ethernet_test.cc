@@ -53,6 +53,13 @@ TEST(ethernet_header, refuses_short_frames_and_802_3_lengths) {
   for (std::size_t n = 0; n < ethernet_header::size; ++n) {
     EXPECT_FALSE(ethernet_header::parse(std::span<const std::uint8_t>(frame).first(n))) << n << " bytes";
   }
+  ethernet_header h;
+  EXPECT_EQ(ethernet_header::parse(std::span<const std::uint8_t>(frame).first(13), h), ethernet_error::truncated);
+  frame[12] = 0x05;
+  EXPECT_EQ(ethernet_header::parse(frame, h), ethernet_error::not_type);
+  frame[12] = 0x06;  // 0x0600: the smallest type
+  EXPECT_EQ(ethernet_header::parse(frame, h), ethernet_error::none);
+  EXPECT_EQ(h.type, 0x0600);
 }
 
 }  // namespace

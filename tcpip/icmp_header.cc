@@ -18,6 +18,19 @@ icmp_error icmp_header::parse(std::span<const std::uint8_t> message, icmp_header
   return icmp_error::none;
 }
 
+icmp_error icmp_header::parse(const packet& message, icmp_header& out, bool checksum_verified) noexcept {
+  if (message.len() < size) return icmp_error::truncated;
+  if (!checksum_verified && icmp_checksum(message) != 0) return icmp_error::bad_checksum;
+  std::uint8_t header[size];
+  wire::copy_front(message, header);
+  out.type = header[0];
+  out.code = header[1];
+  out.checksum = wire::get16(header, 2);
+  out.id = wire::get16(header, 4);
+  out.sequence = wire::get16(header, 6);
+  return icmp_error::none;
+}
+
 void icmp_header::write(std::span<std::uint8_t> out) const noexcept {
   REEF_ASSERT(out.size() >= size, "no room for an ICMP header");
   out[0] = type;

@@ -45,6 +45,8 @@ struct icmp_header {
   /// the checksum covers it) into `out`.
   static icmp_error parse(std::span<const std::uint8_t> message, icmp_header& out,
                           bool checksum_verified = false) noexcept;
+  /// The same for a message in pieces (a reassembled one): no copy.
+  static icmp_error parse(const packet& message, icmp_header& out, bool checksum_verified = false) noexcept;
   /// Writes the 8 bytes as they are. REQUIRES: out.size() >= size.
   void write(std::span<std::uint8_t> out) const noexcept;
 };

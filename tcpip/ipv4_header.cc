@@ -56,6 +56,29 @@ ipv4_error ipv4_header::parse(std::span<const std::uint8_t> bytes, ipv4_header& 
   return ipv4_error::none;
 }
 
+ipv4_error ipv4_header::parse_quoted(std::span<const std::uint8_t> bytes, ipv4_header& out) noexcept {
+  if (bytes.size() < min_size) return ipv4_error::truncated;
+  if (bytes[0] >> 4 != 4) return ipv4_error::bad_version;
+  const std::size_t header_length = std::size_t{bytes[0] & 0xfu} * 4;
+  if (header_length < min_size) return ipv4_error::bad_header_length;
+  if (bytes.size() < header_length) return ipv4_error::truncated;
+  const std::uint16_t total = wire::get16(bytes, 2);
+  if (total < header_length) return ipv4_error::bad_total_length;
+  const std::uint16_t fragment = wire::get16(bytes, 6);
+  out.tos = bytes[1];
+  out.total_length = total;
+  out.id = wire::get16(bytes, 4);
+  out.dont_fragment = fragment & 0x4000;
+  out.more_fragments = fragment & 0x2000;
+  out.fragment_offset = static_cast<std::uint16_t>((fragment & 0x1fff) * 8);
+  out.ttl = bytes[8];
+  out.protocol = bytes[9];
+  out.source = wire::get32(bytes, 12);
+  out.destination = wire::get32(bytes, 16);
+  out.header_length = static_cast<std::uint8_t>(header_length);
+  return ipv4_error::none;
+}
+
 void ipv4_header::write(std::span<std::uint8_t> out) const noexcept {
   REEF_ASSERT(out.size() >= min_size, "no room for an IPv4 header");
   REEF_ASSERT(fragment_offset % 8 == 0, "an IPv4 fragment offset is a multiple of 8");

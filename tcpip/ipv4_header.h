@@ -57,6 +57,11 @@ struct ipv4_header {
   /// device already checked it (receive offload).
   static ipv4_error parse(std::span<const std::uint8_t> bytes, ipv4_header& out,
                           bool checksum_verified = false) noexcept;
+  /// The header an ICMP error quotes (its start and 8 bytes of data, RFC
+  /// 792): the version and header length are checked and the header must
+  /// be there whole, but its total length may run past what is quoted and
+  /// its checksum is not checked (routers may have changed it).
+  static ipv4_error parse_quoted(std::span<const std::uint8_t> bytes, ipv4_header& out) noexcept;
   /// Writes a 20-byte header (no options) with its checksum.
   /// REQUIRES: out.size() >= min_size.
   void write(std::span<std::uint8_t> out) const noexcept;

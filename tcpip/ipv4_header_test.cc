@@ -112,6 +112,24 @@ TEST(ipv4, refuses_each_malformed_header_with_its_reason) {
   EXPECT_EQ(ipv4_header::parse(b, h), ipv4_error::none);
 }
 
+TEST(ipv4, a_quoted_header_is_read_without_its_datagram) {
+  auto b = sample();
+  b.resize(28);  // what an ICMP error quotes: the header and 8 bytes
+  b[15] ^= 1;    // a router changed it on the way
+  ipv4_header h;
+  EXPECT_EQ(ipv4_header::parse(b, h), ipv4_error::truncated);
+  ASSERT_EQ(ipv4_header::parse_quoted(b, h), ipv4_error::none);
+  EXPECT_EQ(h.total_length, 0x73);
+  EXPECT_EQ(h.protocol, 17);
+  EXPECT_EQ(ipv4_header::parse_quoted(std::span<const std::uint8_t>(b).first(19), h), ipv4_error::truncated);
+  b[0] = 0x46;  // says 24 bytes of header: 28 quoted is enough
+  EXPECT_EQ(ipv4_header::parse_quoted(b, h), ipv4_error::none);
+  b[0] = 0x4f;  // 60: not quoted whole
+  EXPECT_EQ(ipv4_header::parse_quoted(b, h), ipv4_error::truncated);
+  b[0] = 0x65;
+  EXPECT_EQ(ipv4_header::parse_quoted(b, h), ipv4_error::bad_version);
+}
+
 TEST(ipv4, a_fragment_may_end_at_65535_and_not_past_it) {
   auto b = sample();  // 0x73 - 20 = 95 bytes of data
   const std::size_t data = 0x73 - 20;

@@ -39,6 +39,28 @@ udp_error udp_header::parse(std::span<const std::uint8_t> payload, std::uint32_t
   return udp_error::none;
 }
 
+udp_error udp_header::parse(const packet& payload, std::uint32_t source, std::uint32_t destination,
+                            udp_header& out, bool checksum_verified) noexcept {
+  if (payload.len() < size) return udp_error::truncated;
+  std::uint8_t header[size];
+  wire::copy_front(payload, header);
+  const std::uint16_t length = wire::get16(header, 4);
+  if (length < size) return udp_error::bad_length;
+  if (length > payload.len()) return udp_error::truncated;
+  const std::uint16_t checksum = wire::get16(header, 6);
+  if (checksum != 0 && !checksum_verified) {
+    checksummer c;
+    add_pseudo_header(c, source, destination, length);
+    c.add(payload, length);
+    if (c.get() != 0) return udp_error::bad_checksum;
+  }
+  out.source_port = wire::get16(header, 0);
+  out.destination_port = wire::get16(header, 2);
+  out.length = length;
+  out.checksum = checksum;
+  return udp_error::none;
+}
+
 void udp_header::write(std::span<std::uint8_t> out) const noexcept {
   REEF_ASSERT(out.size() >= size, "no room for a UDP header");
   wire::put16(out, 0, source_port);

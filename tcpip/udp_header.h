@@ -32,6 +32,9 @@ struct udp_header {
   /// `checksum_verified`.
   static udp_error parse(std::span<const std::uint8_t> payload, std::uint32_t source, std::uint32_t destination,
                          udp_header& out, bool checksum_verified = false) noexcept;
+  /// The same for a datagram in pieces (a reassembled one): no copy.
+  static udp_error parse(const packet& payload, std::uint32_t source, std::uint32_t destination, udp_header& out,
+                         bool checksum_verified = false) noexcept;
   /// Writes the 8 bytes as they are. REQUIRES: out.size() >= size.
   void write(std::span<std::uint8_t> out) const noexcept;
 };

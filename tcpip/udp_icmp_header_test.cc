@@ -42,6 +42,43 @@ TEST(udp_header, checksum_and_header_byte_by_byte) {
   EXPECT_EQ(read.length, 13);
 }
 
+// A datagram in pieces (as reassembly gives it), split at every point.
+packet in_pieces(const std::vector<std::uint8_t>& b, std::size_t cut1, std::size_t cut2) {
+  auto part = [&](std::size_t from, std::size_t to) {
+    return temporary_buffer<char>::copy_of(std::string_view(reinterpret_cast<const char*>(b.data()) + from, to - from));
+  };
+  packet p(part(0, cut1));
+  p.append(part(cut1, cut2));
+  p.append(part(cut2, b.size()));
+  return p;
+}
+
+TEST(udp_header, a_datagram_in_pieces_reads_as_the_whole) {
+  auto d = hello_datagram();
+  d.push_back(0x77);  // padding past the UDP length
+  for (std::size_t cut1 = 0; cut1 <= d.size(); ++cut1) {
+    for (std::size_t cut2 = cut1; cut2 <= d.size(); ++cut2) {
+      udp_header h;
+      ASSERT_EQ(udp_header::parse(in_pieces(d, cut1, cut2), a1, a2, h), udp_error::none) << cut1 << "/" << cut2;
+      EXPECT_EQ(h.source_port, 1234);
+      EXPECT_EQ(h.length, 13);
+    }
+  }
+  d[10] ^= 1;
+  udp_header h;
+  EXPECT_EQ(udp_header::parse(in_pieces(d, 3, 9), a1, a2, h), udp_error::bad_checksum);
+  EXPECT_EQ(udp_header::parse(in_pieces(d, 3, 5), a1, a2, h, true), udp_error::none);
+  EXPECT_EQ(udp_header::parse(packet::copy_of("1234567"), a1, a2, h), udp_error::truncated);
+  std::vector<std::uint8_t> m = {0x08, 0x00, 0x06, 0xf4, 0x12, 0x34, 0x00, 0x07, 'p', 'i', 'n', 'g'};
+  icmp_header i;
+  for (std::size_t cut = 0; cut <= m.size(); ++cut) {
+    ASSERT_EQ(icmp_header::parse(in_pieces(m, cut, cut), i), icmp_error::none) << cut;
+    EXPECT_EQ(i.sequence, 7);
+  }
+  m[9] ^= 1;
+  EXPECT_EQ(icmp_header::parse(in_pieces(m, 2, 6), i), icmp_error::bad_checksum);
+}
+
 TEST(udp_header, refuses_bad_lengths_and_checksums_and_takes_none) {
   udp_header h;
   auto d = hello_datagram();

@@ -2,9 +2,13 @@
 // and write(). The caller has checked the bounds.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
+
+#include "net/packet.h"
 
 namespace reef::tcpip::wire {
 
@@ -20,6 +24,19 @@ inline void put16(std::span<std::uint8_t> b, std::size_t at, std::uint16_t v) no
 }
 inline void put32(std::span<std::uint8_t> b, std::size_t at, std::uint32_t v) noexcept {
   for (std::size_t i = 0; i < 4; ++i) b[at + i] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
+}
+
+/// Copies the first out.size() bytes of `p` (which has at least as many)
+/// into `out`, across its fragments: a header read from a packet in
+/// pieces.
+inline void copy_front(const packet& p, std::span<std::uint8_t> out) noexcept {
+  std::size_t at = 0;
+  for (const fragment& f : p.fragments()) {
+    if (at == out.size()) break;
+    const std::size_t n = std::min(out.size() - at, f.size);
+    std::memcpy(out.data() + at, f.base, n);
+    at += n;
+  }
 }
 
 }  // namespace reef::tcpip::wire
