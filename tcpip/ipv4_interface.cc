@@ -1,0 +1,319 @@
+#include "tcpip/ipv4_interface.h"
+
+#include <cerrno>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "core/coroutine.h"
+#include "core/log.h"
+#include "tcpip/arp_message.h"
+#include "tcpip/checksum.h"
+#include "tcpip/icmp_header.h"
+#include "tcpip/ipv4_fragment.h"
+#include "tcpip/wire.h"
+
+namespace reef::tcpip {
+
+namespace {
+
+logger ip_log("tcpip");
+
+// Frames taken from the queue per poll.
+constexpr std::size_t batch_max = 32;
+
+std::span<std::uint8_t> bytes_of(char* p, std::size_t n) noexcept {
+  return std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(p), n);
+}
+
+// `p` with its first `n` bytes in one piece (a copy only where a device's
+// frame comes in pieces that split its headers); those bytes.
+std::span<const std::uint8_t> front(packet& p, std::size_t n) {
+  if (p.len() == 0) return {};
+  if (p.fragments().front().size < std::min(n, p.len())) p = packet(p.linearize());
+  const fragment& f = p.fragments().front();
+  return std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(f.base), std::min(f.size, p.len()));
+}
+
+std::system_error error(int code, const char* what) { return std::system_error(code, std::system_category(), what); }
+
+}  // namespace
+
+class ipv4_interface::queue_poller final : public poller {
+ public:
+  explicit queue_poller(ipv4_interface& ip) : _ip(ip) {}
+  bool poll() noexcept override { return _ip.poll(); }
+  // Frames that arrive while the reactor sleeps come with its wakeup()
+  // (the queue's arrival notification).
+  bool has_work() noexcept override { return false; }
+
+ private:
+  ipv4_interface& _ip;
+};
+
+ipv4_interface::ipv4_interface(device& dev, std::unique_ptr<device_queue> queue, interface_config config)
+    : _device(dev),
+      _queue(std::move(queue)),
+      _config(config),
+      _arp([this](std::uint32_t ip) { send_arp(1, ethernet_address(), ip); }, config.arp),
+      _reassembly(config.reassembly) {
+  const std::uint32_t host_bits = ~_config.netmask;
+  if (_config.address == 0) throw std::invalid_argument("IPv4 interface: address 0.0.0.0");
+  if ((host_bits & (host_bits + 1)) != 0) {
+    throw std::invalid_argument("IPv4 interface: netmask " + ipv4_to_string(_config.netmask) + " is not a prefix");
+  }
+  if (_config.gateway && !on_network(*_config.gateway)) {
+    throw std::invalid_argument("IPv4 interface: gateway " + ipv4_to_string(*_config.gateway) + " is off the network");
+  }
+}
+
+ipv4_interface::~ipv4_interface() {
+  if (_poller) engine().remove_poller(_poller.get());
+}
+
+void ipv4_interface::start() {
+  REEF_ASSERT(!_started, "ipv4_interface started twice");
+  _started = true;
+  _poller = std::make_unique<queue_poller>(*this);
+  reactor& r = engine();
+  _queue->on_arrival([&r] { r.wakeup(); });
+  r.add_poller(_poller.get());
+  _tick.set_callback([this] {
+    const auto now = lowres_clock::now();
+    _arp.tick(now);
+    _reassembly.expire(now);
+  });
+  _tick.arm_periodic(_config.tick);
+  // Gratuitous ARP: who has our address (tell us) — others update their tables.
+  send_arp(1, ethernet_address(), _config.address);
+}
+
+future<> ipv4_interface::stop() {
+  // Sends waiting for an address end first (answered, or failed by the
+  // ARP retries, which need the poller and the timer meanwhile).
+  co_await _sends.close();
+  _tick.cancel();
+  if (_poller) {
+    engine().remove_poller(_poller.get());
+    _poller.reset();
+  }
+}
+
+void ipv4_interface::set_handler(std::uint8_t protocol, protocol_handler h) { _handlers[protocol] = std::move(h); }
+
+bool ipv4_interface::poll() noexcept {
+  _batch.clear();
+  const std::size_t n = _queue->receive(_batch, batch_max);
+  for (auto& f : _batch) receive(std::move(f));
+  _batch.clear();
+  return n > 0;
+}
+
+void ipv4_interface::receive(received_frame f) noexcept {
+  ++_stats.rx_frames;
+  try {
+    auto bytes = front(f.frame, ethernet_header::size + ipv4_header::min_size);
+    ethernet_header eth;
+    if (ethernet_header::parse(bytes, eth) != ethernet_error::none) {
+      ++_stats.ethernet_errors;
+      return;
+    }
+    if (eth.destination != _device.info().mac && !eth.destination.is_broadcast()) {
+      ++_stats.not_ours;
+      return;
+    }
+    if (eth.type == static_cast<std::uint16_t>(ether_type::arp)) {
+      receive_arp(bytes.subspan(ethernet_header::size));
+    } else if (eth.type == static_cast<std::uint16_t>(ether_type::ipv4)) {
+      receive_ipv4(f, ethernet_header::size);
+    } else {
+      ++_stats.unknown_type;
+    }
+  } catch (const std::exception& e) {
+    // No memory for a copy or a piece: the frame is dropped.
+    ip_log.debug("frame dropped: {}", e.what());
+  }
+}
+
+void ipv4_interface::receive_arp(std::span<const std::uint8_t> payload) noexcept {
+  arp_message m;
+  if (arp_message::parse(payload, m) != arp_error::none) {
+    ++_stats.arp_errors;
+    return;
+  }
+  const bool for_us = m.target_ip == _config.address;
+  // Senders off our network are no neighbours of ours.
+  if (on_network(m.sender_ip) && m.sender_ip != _config.address) {
+    _arp.learn(m.sender_ip, m.sender_mac, lowres_clock::now(), for_us);
+  }
+  if (for_us && m.op == arp_message::operation::request) {
+    ++_stats.arp_replies_sent;
+    send_arp(2, m.sender_mac, m.sender_ip);
+  }
+}
+
+void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) noexcept {
+  if (f.checksum == checksum_status::bad) {
+    ++_stats.checksum_bad;
+    return;
+  }
+  packet& p = f.frame;
+  if (p.len() < ip_at + ipv4_header::min_size) {
+    ++_stats.ipv4_errors;
+    return;
+  }
+  // The datagram in one piece, as parse() reads it (a copy only for a
+  // frame a device delivered in pieces).
+  if (p.fragments().front().size < p.len()) p = packet(p.linearize());
+  const fragment& whole_frame = p.fragments().front();
+  std::span<const std::uint8_t> ip(reinterpret_cast<const std::uint8_t*>(whole_frame.base) + ip_at, p.len() - ip_at);
+  ipv4_header h;
+  if (ipv4_header::parse(ip, h, f.checksum == checksum_status::good) != ipv4_error::none) {
+    ++_stats.ipv4_errors;
+    return;
+  }
+  if (h.destination != _config.address && !is_broadcast(h.destination)) {
+    ++_stats.not_our_address;
+    return;
+  }
+  // The data: past the header, up to the total length (a frame may pad).
+  packet data = p.share(ip_at + h.header_length, h.data_length());
+  if (h.is_fragment()) {
+    auto whole = _reassembly.add(h, std::move(data), lowres_clock::now());
+    if (!whole) return;
+    h.fragment_offset = 0;
+    h.more_fragments = false;
+    h.total_length = static_cast<std::uint16_t>(std::min<std::size_t>(h.header_length + whole->len(), 65535));
+    deliver(h, std::move(*whole));
+    return;
+  }
+  deliver(h, std::move(data));
+}
+
+void ipv4_interface::deliver(const ipv4_header& h, packet data) noexcept {
+  if (h.protocol == static_cast<std::uint8_t>(ip_protocol::icmp)) {
+    icmp_header icmp;
+    if (icmp_header::parse(data, icmp) != icmp_error::none) {
+      ++_stats.ipv4_errors;
+      return;
+    }
+    if (icmp.type == static_cast<std::uint8_t>(icmp_type::echo_request) && h.destination == _config.address) {
+      answer_echo(h, std::move(data));
+      return;
+    }
+  }
+  auto& handler = _handlers[h.protocol];
+  if (!handler) {
+    ++_stats.unknown_protocol;
+    return;
+  }
+  try {
+    handler(h, std::move(data));
+  } catch (const std::exception& e) {
+    ip_log.warn("protocol {} handler failed: {}", h.protocol, e.what());
+  }
+}
+
+void ipv4_interface::answer_echo(const ipv4_header& h, packet data) noexcept {
+  try {
+    // The request as it came, its type now "reply", its checksum anew.
+    temporary_buffer<char> reply = data.linearize();
+    if (reply.size() < icmp_header::size) return;
+    auto b = bytes_of(reply.get_write(), reply.size());
+    b[0] = static_cast<std::uint8_t>(icmp_type::echo_reply);
+    wire::put16(b, 2, 0);
+    wire::put16(b, 2, internet_checksum(b));
+    ++_stats.echo_replies_sent;
+    (void)send(h.source, static_cast<std::uint8_t>(ip_protocol::icmp), packet(std::move(reply)))
+        .handle_exception([](std::exception_ptr) {});  // counted where it failed
+  } catch (const std::exception& e) {
+    ip_log.debug("echo reply dropped: {}", e.what());
+  }
+}
+
+void ipv4_interface::send_arp(std::uint16_t operation, ethernet_address target_mac, std::uint32_t target_ip) noexcept {
+  try {
+    arp_message m;
+    m.op = static_cast<arp_message::operation>(operation);
+    m.sender_mac = _device.info().mac;
+    m.sender_ip = _config.address;
+    m.target_mac = target_mac;
+    m.target_ip = target_ip;
+    temporary_buffer<char> body(arp_message::size);
+    m.write(bytes_of(body.get_write(), body.size()));
+    transmit(packet(std::move(body)), operation == 1 ? ethernet_address::broadcast() : target_mac,
+             static_cast<std::uint16_t>(ether_type::arp));
+  } catch (const std::exception& e) {
+    ip_log.debug("ARP message dropped: {}", e.what());
+  }
+}
+
+void ipv4_interface::transmit(packet frame, ethernet_address destination, std::uint16_t type) noexcept {
+  try {
+    ethernet_header eth{destination, _device.info().mac, type};
+    eth.write(bytes_of(frame.prepend_header(ethernet_header::size), ethernet_header::size));
+    std::array<tx_frame, 1> one{tx_frame{std::move(frame), {}}};
+    if (_queue->transmit(one) == 1) {
+      ++_stats.tx_frames;
+    } else {
+      ++_stats.tx_refused;
+    }
+  } catch (const std::exception& e) {
+    ++_stats.tx_refused;
+    ip_log.debug("frame dropped on send: {}", e.what());
+  }
+}
+
+void ipv4_interface::transmit_datagrams(std::vector<packet> datagrams, ethernet_address destination) noexcept {
+  for (auto& d : datagrams) transmit(std::move(d), destination, static_cast<std::uint16_t>(ether_type::ipv4));
+}
+
+future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, packet data, bool dont_fragment) {
+  try {
+    ipv4_header h;
+    h.id = _next_id++;
+    h.ttl = _config.ttl;
+    h.protocol = protocol;
+    h.source = _config.address;
+    h.destination = destination;
+    h.dont_fragment = dont_fragment;
+    std::vector<packet> datagrams = fragment_ipv4(h, std::move(data), _device.info().mtu);
+    if (datagrams.empty()) {
+      ++_stats.too_big;
+      return make_exception_future<>(error(EMSGSIZE, "IPv4: too big to send"));
+    }
+    if (is_broadcast(destination)) {
+      transmit_datagrams(std::move(datagrams), ethernet_address::broadcast());
+      return make_ready_future<>();
+    }
+    std::uint32_t next_hop = destination;
+    if (!on_network(destination)) {
+      if (!_config.gateway) {
+        ++_stats.unroutable;
+        return make_exception_future<>(error(ENETUNREACH, "IPv4: no route"));
+      }
+      next_hop = *_config.gateway;
+    }
+    const auto now = lowres_clock::now();
+    if (auto mac = _arp.lookup(next_hop, now)) {
+      transmit_datagrams(std::move(datagrams), *mac);
+      return make_ready_future<>();
+    }
+    // The datagrams wait (bounded by the ARP limits) for the address.
+    return _arp.resolve(next_hop, now)
+        .then_wrapped([this, datagrams = std::move(datagrams), hold = _sends.hold()](
+                          future<ethernet_address> mac) mutable -> future<> {
+          if (mac.failed()) {
+            ++_stats.unroutable;
+            return make_exception_future<>(mac.get_exception());
+          }
+          transmit_datagrams(std::move(datagrams), mac.get());
+          return make_ready_future<>();
+        });
+  } catch (...) {
+    return make_exception_future<>(std::current_exception());
+  }
+}
+
+}  // namespace reef::tcpip

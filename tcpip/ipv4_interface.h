@@ -1,0 +1,136 @@
+// One shard's IPv4 over Ethernet on one device queue: the receive path
+// (Ethernet, ARP, IPv4 with reassembly, dispatch by protocol, ICMP echo
+// answered) and the send path (route, ARP resolution, fragmentation,
+// Ethernet). The transports (UDP, then TCP) register a handler for their
+// protocol and send through send().
+//
+//   ipv4_interface ip(link.end(0), link.end(0).open_queue(0),
+//                     {.address = 0x0a000001, .netmask = 0xffffff00});
+//   ip.set_handler(17, [](const ipv4_header& h, packet data) { ... });
+//   ip.start();                                  // polls from this shard's reactor
+//   co_await ip.send(0x0a000002, 17, std::move(datagram));
+//   co_await ip.stop();
+//
+// Everything here runs on the shard that called start(). Every frame that
+// is dropped is counted by its reason (stats()).
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "core/function.h"
+#include "core/future.h"
+#include "core/gate.h"
+#include "core/reactor.h"
+#include "core/timer.h"
+#include "net/packet.h"
+#include "tcpip/arp_cache.h"
+#include "tcpip/device.h"
+#include "tcpip/ipv4_header.h"
+#include "tcpip/ipv4_reassembly.h"
+
+namespace reef::tcpip {
+
+struct interface_config {
+  std::uint32_t address = 0;  // host byte order
+  std::uint32_t netmask = 0xffffff00;
+  std::optional<std::uint32_t> gateway;  // for destinations off the network
+  arp_limits arp;
+  reassembly_limits reassembly;
+  /// How often ARP retries and reassembly timeouts are looked at.
+  std::chrono::milliseconds tick{50};
+  std::uint8_t ttl = 64;
+};
+
+struct interface_stats {
+  std::uint64_t rx_frames = 0;
+  std::uint64_t not_ours = 0;          // another host's MAC, or a group we are not in
+  std::uint64_t ethernet_errors = 0;   // truncated, or an 802.3 length
+  std::uint64_t unknown_type = 0;      // neither ARP nor IPv4
+  std::uint64_t arp_errors = 0;
+  std::uint64_t arp_replies_sent = 0;
+  std::uint64_t ipv4_errors = 0;       // see ipv4_error: bad checksum, lengths, ...
+  std::uint64_t checksum_bad = 0;      // the device said so
+  std::uint64_t not_our_address = 0;
+  std::uint64_t unknown_protocol = 0;  // no handler
+  std::uint64_t echo_replies_sent = 0;
+  std::uint64_t tx_frames = 0;
+  std::uint64_t tx_refused = 0;        // the queue had no room: dropped
+  std::uint64_t unroutable = 0;        // no route, or ARP found no one
+  std::uint64_t too_big = 0;           // don't-fragment and over the MTU
+};
+
+class ipv4_interface {
+ public:
+  /// A protocol's datagrams addressed to us: the header and the data.
+  using protocol_handler = noncopyable_function<void(const ipv4_header&, packet)>;
+
+  /// Throws std::invalid_argument for an address of 0, a netmask that is
+  /// not a prefix, or a gateway off the network.
+  ipv4_interface(device& dev, std::unique_ptr<device_queue> queue, interface_config config);
+  ~ipv4_interface();
+  ipv4_interface(const ipv4_interface&) = delete;
+  ipv4_interface& operator=(const ipv4_interface&) = delete;
+
+  /// Polls the queue from this shard's reactor from now on, and announces
+  /// the address (a gratuitous ARP).
+  void start();
+  /// Stops polling once the sends in flight are done (answered, or
+  /// failed after the ARP retries); call it before destroying a started
+  /// interface.
+  future<> stop();
+
+  void set_handler(std::uint8_t protocol, protocol_handler h);
+
+  /// Sends `data` as the data of an IPv4 datagram: routed (on the network,
+  /// else through the gateway), its next hop resolved, fragmented to the
+  /// MTU. Resolves once the frames are handed to the device; fails with
+  /// std::system_error: ENETUNREACH (no route), EHOSTUNREACH (no ARP
+  /// reply), EMSGSIZE (don't-fragment and too big), ENOBUFS (too many
+  /// packets wait for addresses).
+  future<> send(std::uint32_t destination, std::uint8_t protocol, packet data, bool dont_fragment = false);
+
+  const interface_stats& stats() const noexcept { return _stats; }
+  const arp_cache& arp() const noexcept { return _arp; }
+  const ipv4_reassembler& reassembly() const noexcept { return _reassembly; }
+  std::uint32_t address() const noexcept { return _config.address; }
+  const device_info& info() const noexcept { return _device.info(); }
+
+ private:
+  class queue_poller;
+
+  bool poll() noexcept;
+  void receive(received_frame f) noexcept;
+  void receive_arp(std::span<const std::uint8_t> payload) noexcept;
+  void receive_ipv4(received_frame& f, std::size_t ip_at) noexcept;
+  void deliver(const ipv4_header& h, packet data) noexcept;
+  void answer_echo(const ipv4_header& h, packet data) noexcept;
+  void send_arp(std::uint16_t operation, ethernet_address target_mac, std::uint32_t target_ip) noexcept;
+  // Hands `frame` (its IP part) to the device behind an Ethernet header.
+  void transmit(packet frame, ethernet_address destination, std::uint16_t type) noexcept;
+  void transmit_datagrams(std::vector<packet> datagrams, ethernet_address destination) noexcept;
+  bool on_network(std::uint32_t ip) const noexcept { return (ip & _config.netmask) == (_config.address & _config.netmask); }
+  bool is_broadcast(std::uint32_t ip) const noexcept {
+    return ip == 0xffffffff || (on_network(ip) && (ip | _config.netmask) == 0xffffffff);
+  }
+
+  device& _device;
+  std::unique_ptr<device_queue> _queue;
+  interface_config _config;
+  arp_cache _arp;
+  ipv4_reassembler _reassembly;
+  std::array<protocol_handler, 256> _handlers;
+  std::unique_ptr<queue_poller> _poller;
+  timer<lowres_clock> _tick;
+  gate _sends;
+  std::uint16_t _next_id = 1;
+  std::vector<received_frame> _batch;
+  interface_stats _stats;
+  bool _started = false;
+};
+
+}  // namespace reef::tcpip
