@@ -1,0 +1,176 @@
+#include "tcpip/udp.h"
+
+#include <netinet/in.h>
+
+#include <cerrno>
+#include <system_error>
+#include <utility>
+
+#include "core/queue.h"
+#include "tcpip/checksum.h"
+#include "tcpip/icmp_header.h"
+#include "tcpip/udp_header.h"
+#include "tcpip/wire.h"
+
+namespace reef::tcpip {
+
+namespace {
+
+std::span<std::uint8_t> bytes_of(char* p, std::size_t n) noexcept {
+  return std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(p), n);
+}
+
+socket_address address_of(std::uint32_t ip, std::uint16_t port) {
+  in_addr a{};
+  a.s_addr = htonl(ip);
+  return socket_address(inet_address(a), port);
+}
+
+std::system_error error(int code, const char* what) { return std::system_error(code, std::system_category(), what); }
+
+}  // namespace
+
+// A bound port: what the layer delivers to and the channel reads from.
+// Owned by the channel; the layer's table points at it while bound.
+struct udp_layer::socket {
+  explicit socket(std::size_t queue_max) : inbox(queue_max) {}
+  std::uint16_t port = 0;
+  reef::queue<udp_datagram> inbox;
+};
+
+class native_udp_channel final : public udp_channel_impl {
+ public:
+  native_udp_channel(udp_layer& layer, std::uint16_t port) : _layer(layer), _socket(layer._limits.receive_queue_max) {
+    _socket.port = port;
+    _layer._ports.emplace(port, &_socket);
+  }
+  ~native_udp_channel() override { close(); }
+
+  future<> send(const socket_address& destination, packet p) override {
+    if (_closed) return make_exception_future<>(error(EBADF, "udp send: the channel is closed"));
+    if (destination.is_unix() || !destination.address().is_ipv4()) {
+      return make_exception_future<>(error(EAFNOSUPPORT, "udp send: the native stack speaks IPv4"));
+    }
+    if (p.len() > 65535 - udp_header::size - ipv4_header::min_size) {
+      return make_exception_future<>(error(EMSGSIZE, "udp send: datagram too large"));
+    }
+    try {
+      const std::uint32_t to = ntohl(destination.address().as_ipv4().s_addr);
+      udp_header h{_socket.port, destination.port(), static_cast<std::uint16_t>(udp_header::size + p.len()), 0};
+      char* room = p.prepend_header(udp_header::size);
+      h.write(bytes_of(room, udp_header::size));
+      h.checksum = udp_checksum(_layer._ip.address(), to, p);
+      h.write(bytes_of(room, udp_header::size));
+      ++_layer._stats.sent;
+      return _layer._ip.send(to, static_cast<std::uint8_t>(ip_protocol::udp), std::move(p));
+    } catch (...) {
+      return make_exception_future<>(std::current_exception());
+    }
+  }
+
+  future<udp_datagram> receive() override { return _socket.inbox.pop_eventually(); }
+
+  socket_address local_address() const override { return address_of(_layer._ip.address(), _socket.port); }
+
+  void close() override {
+    if (_closed) return;
+    _closed = true;
+    _layer._ports.erase(_socket.port);
+    _socket.inbox.abort(std::make_exception_ptr(error(ECONNABORTED, "udp receive: the channel is closed")));
+  }
+
+ private:
+  udp_layer& _layer;
+  udp_layer::socket _socket;
+  bool _closed = false;
+};
+
+udp_layer::udp_layer(ipv4_interface& ip, udp_limits limits)
+    : _ip(ip), _limits(limits), _next_ephemeral(limits.ephemeral_first) {
+  _ip.set_handler(static_cast<std::uint8_t>(ip_protocol::udp),
+                  [this](const ipv4_header& h, packet data) { receive(h, std::move(data)); });
+}
+
+udp_layer::~udp_layer() {
+  _ip.set_handler(static_cast<std::uint8_t>(ip_protocol::udp), nullptr);
+  REEF_ASSERT(_ports.empty(), "udp_layer destroyed while channels are bound");
+}
+
+udp_channel udp_layer::make_channel(const socket_address& local) {
+  if (local.is_unix() || !local.address().is_ipv4()) {
+    throw error(EAFNOSUPPORT, "udp bind: the native stack speaks IPv4");
+  }
+  const std::uint32_t address = ntohl(local.address().as_ipv4().s_addr);
+  if (address != 0 && address != _ip.address()) throw error(EADDRNOTAVAIL, "udp bind: not this interface's address");
+  std::uint16_t port = local.port();
+  if (port == 0) {
+    const std::uint32_t count = std::uint32_t{_limits.ephemeral_last} - _limits.ephemeral_first + 1;
+    for (std::uint32_t i = 0; i < count && port == 0; ++i) {
+      const std::uint16_t candidate = _next_ephemeral;
+      _next_ephemeral = candidate == _limits.ephemeral_last ? _limits.ephemeral_first
+                                                            : static_cast<std::uint16_t>(candidate + 1);
+      if (!_ports.contains(candidate)) port = candidate;
+    }
+    if (port == 0) throw error(EADDRINUSE, "udp bind: no ephemeral port free");
+  } else if (_ports.contains(port)) {
+    throw error(EADDRINUSE, "udp bind: the port is taken");
+  }
+  return udp_channel(std::make_unique<native_udp_channel>(*this, port));
+}
+
+void udp_layer::receive(const ipv4_header& h, packet data) noexcept {
+  udp_header u;
+  if (udp_header::parse(data, h.source, h.destination, u) != udp_error::none) {
+    ++_stats.errors;
+    return;
+  }
+  auto it = _ports.find(u.destination_port);
+  if (it == _ports.end()) {
+    ++_stats.no_port;
+    if (h.destination == _ip.address()) port_unreachable(h, data);  // not for a broadcast
+    return;
+  }
+  socket& s = *it->second;
+  if (s.inbox.full()) {
+    ++_stats.queue_full;
+    return;
+  }
+  try {
+    packet payload = data.share(udp_header::size, u.length - udp_header::size);
+    s.inbox.push(udp_datagram{payload.linearize(), address_of(h.source, u.source_port)});
+    ++_stats.received;
+  } catch (const std::exception&) {
+    ++_stats.queue_full;  // no memory for it: dropped as if the queue were full
+  }
+}
+
+void udp_layer::port_unreachable(const ipv4_header& h, const packet& data) noexcept {
+  const auto now = lowres_clock::now();
+  if (now - _budget_since >= std::chrono::seconds(1)) {
+    _budget_since = now;
+    _budget_used = 0;
+  }
+  if (_budget_used >= _limits.unreachables_per_second) return;
+  ++_budget_used;
+  try {
+    // The ICMP header, then the datagram's IP header and its first 8
+    // bytes (RFC 792).
+    const std::size_t quoted = std::min<std::size_t>(data.len(), 8);
+    temporary_buffer<char> m(icmp_header::size + ipv4_header::min_size + quoted);
+    auto b = bytes_of(m.get_write(), m.size());
+    icmp_header{static_cast<std::uint8_t>(icmp_type::destination_unreachable),
+                static_cast<std::uint8_t>(icmp_unreachable::port), 0, 0, 0}
+        .write(b);
+    ipv4_header original = h;
+    original.total_length = static_cast<std::uint16_t>(ipv4_header::min_size + h.data_length());
+    original.write(b.subspan(icmp_header::size));
+    wire::copy_front(data, b.subspan(icmp_header::size + ipv4_header::min_size, quoted));
+    wire::put16(b, 2, internet_checksum(b));
+    ++_stats.unreachables_sent;
+    (void)_ip.send(h.source, static_cast<std::uint8_t>(ip_protocol::icmp), packet(std::move(m)))
+        .handle_exception([](std::exception_ptr) {});
+  } catch (const std::exception&) {
+  }
+}
+
+}  // namespace reef::tcpip

@@ -1,0 +1,71 @@
+// UDP on the native stack (RFC 768): one shard's sockets on one IPv4
+// interface, behind the same udp_channel that the POSIX stack gives
+// (net/api.h), so that programs keep their code. Datagrams carry a
+// checksum (verified on receive unless zero, computed on send), go in
+// pieces when over the MTU (the interface fragments and reassembles), and
+// wait in a bounded queue per socket (overflow dropped and counted). A
+// datagram for a port nobody has is answered with ICMP port unreachable,
+// at most so many a second.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+
+#include "core/timer.h"
+#include "net/api.h"
+#include "tcpip/ipv4_interface.h"
+
+namespace reef::tcpip {
+
+struct udp_limits {
+  std::size_t receive_queue_max = 256;  // datagrams a socket holds unread
+  std::uint16_t ephemeral_first = 32768;
+  std::uint16_t ephemeral_last = 60999;
+  unsigned unreachables_per_second = 100;
+};
+
+struct udp_stats {
+  std::uint64_t received = 0;
+  std::uint64_t sent = 0;
+  std::uint64_t errors = 0;        // truncated, bad length or checksum
+  std::uint64_t no_port = 0;       // nobody bound: port unreachable (if not rate limited)
+  std::uint64_t unreachables_sent = 0;
+  std::uint64_t queue_full = 0;    // dropped: the socket's queue was full
+};
+
+class udp_layer {
+ public:
+  /// Takes the interface's UDP datagrams (its protocol 17 handler).
+  explicit udp_layer(ipv4_interface& ip, udp_limits limits = {});
+  ~udp_layer();
+  udp_layer(const udp_layer&) = delete;
+  udp_layer& operator=(const udp_layer&) = delete;
+
+  /// A socket bound to `local`'s port (0: an ephemeral port), on the
+  /// interface's address (`local`'s address must be it or 0.0.0.0).
+  /// Throws std::system_error: EADDRINUSE, EADDRNOTAVAIL, EAFNOSUPPORT.
+  udp_channel make_channel(const socket_address& local);
+
+  const udp_stats& stats() const noexcept { return _stats; }
+
+  struct socket;  // a bound port's state (udp.cc)
+
+ private:
+  void receive(const ipv4_header& h, packet data) noexcept;
+  void port_unreachable(const ipv4_header& h, const packet& data) noexcept;
+
+  ipv4_interface& _ip;
+  udp_limits _limits;
+  std::unordered_map<std::uint16_t, socket*> _ports;
+  std::uint16_t _next_ephemeral;
+  udp_stats _stats;
+  // Port unreachables: a budget refilled once a second.
+  lowres_clock::time_point _budget_since{};
+  unsigned _budget_used = 0;
+
+  friend class native_udp_channel;
+};
+
+}  // namespace reef::tcpip
