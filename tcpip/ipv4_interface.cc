@@ -8,6 +8,7 @@
 
 #include "core/coroutine.h"
 #include "core/log.h"
+#include "core/sleep.h"
 #include "tcpip/arp_message.h"
 #include "tcpip/checksum.h"
 #include "tcpip/icmp_header.h"
@@ -44,9 +45,10 @@ class ipv4_interface::queue_poller final : public poller {
  public:
   explicit queue_poller(ipv4_interface& ip) : _ip(ip) {}
   bool poll() noexcept override { return _ip.poll(); }
-  // Frames that arrive while the reactor sleeps come with its wakeup()
-  // (the queue's arrival notification).
-  bool has_work() noexcept override { return false; }
+  // Frames that arrived after the last poll found the queue empty (the
+  // queue's notification sets the flag, then wakes the reactor: a frame
+  // that comes just before the reactor sleeps is seen here).
+  bool has_work() noexcept override { return _ip._arrived.load(std::memory_order_acquire); }
 
  private:
   ipv4_interface& _ip;
@@ -57,7 +59,8 @@ ipv4_interface::ipv4_interface(device& dev, std::unique_ptr<device_queue> queue,
       _queue(std::move(queue)),
       _config(config),
       _arp([this](std::uint32_t ip) { send_arp(1, ethernet_address(), ip); }, config.arp),
-      _reassembly(config.reassembly) {
+      _reassembly(config.reassembly),
+      _next_id(config.id_first) {
   const std::uint32_t host_bits = ~_config.netmask;
   if (_config.address == 0) throw std::invalid_argument("IPv4 interface: address 0.0.0.0");
   if ((host_bits & (host_bits + 1)) != 0) {
@@ -69,7 +72,10 @@ ipv4_interface::ipv4_interface(device& dev, std::unique_ptr<device_queue> queue,
 }
 
 ipv4_interface::~ipv4_interface() {
-  if (_poller) engine().remove_poller(_poller.get());
+  if (_poller) {
+    _queue->on_arrival({});
+    engine().remove_poller(_poller.get());
+  }
 }
 
 void ipv4_interface::start() {
@@ -77,11 +83,18 @@ void ipv4_interface::start() {
   _started = true;
   _poller = std::make_unique<queue_poller>(*this);
   reactor& r = engine();
-  _queue->on_arrival([&r] { r.wakeup(); });
+  _queue->on_arrival([this, &r] {
+    _arrived.store(true, std::memory_order_release);
+    r.wakeup();
+  });
   r.add_poller(_poller.get());
   _tick.set_callback([this] {
     const auto now = lowres_clock::now();
-    _arp.tick(now);
+    try {
+      _arp.tick(now);
+    } catch (...) {
+      ++_stats.no_memory;  // retried at the next tick
+    }
     _reassembly.expire(now);
   });
   _tick.arm_periodic(_config.tick);
@@ -90,11 +103,14 @@ void ipv4_interface::start() {
 }
 
 future<> ipv4_interface::stop() {
+  REEF_ASSERT(!_stopped, "ipv4_interface stopped twice");
+  _stopped = true;
   // Sends waiting for an address end first (answered, or failed by the
   // ARP retries, which need the poller and the timer meanwhile).
   co_await _sends.close();
   _tick.cancel();
   if (_poller) {
+    _queue->on_arrival({});
     engine().remove_poller(_poller.get());
     _poller.reset();
   }
@@ -103,8 +119,14 @@ future<> ipv4_interface::stop() {
 void ipv4_interface::set_handler(std::uint8_t protocol, protocol_handler h) { _handlers[protocol] = std::move(h); }
 
 bool ipv4_interface::poll() noexcept {
+  _arrived.store(false, std::memory_order_relaxed);
   _batch.clear();
-  const std::size_t n = _queue->receive(_batch, batch_max);
+  std::size_t n = 0;
+  try {
+    n = _queue->receive(_batch, batch_max);
+  } catch (...) {
+    ++_stats.no_memory;  // the device could not hand its frames over
+  }
   for (auto& f : _batch) receive(std::move(f));
   _batch.clear();
   return n > 0;
@@ -113,7 +135,7 @@ bool ipv4_interface::poll() noexcept {
 void ipv4_interface::receive(received_frame f) noexcept {
   ++_stats.rx_frames;
   try {
-    auto bytes = front(f.frame, ethernet_header::size + ipv4_header::min_size);
+    auto bytes = front(f.frame, ethernet_header::size + 28);  // an ARP message, or an IPv4 header
     ethernet_header eth;
     if (ethernet_header::parse(bytes, eth) != ethernet_error::none) {
       ++_stats.ethernet_errors;
@@ -130,30 +152,36 @@ void ipv4_interface::receive(received_frame f) noexcept {
     } else {
       ++_stats.unknown_type;
     }
-  } catch (const std::exception& e) {
-    // No memory for a copy or a piece: the frame is dropped.
-    ip_log.debug("frame dropped: {}", e.what());
+  } catch (...) {
+    // No memory for a copy, a piece or an ARP entry: the frame is dropped.
+    ++_stats.no_memory;
   }
 }
 
-void ipv4_interface::receive_arp(std::span<const std::uint8_t> payload) noexcept {
+void ipv4_interface::receive_arp(std::span<const std::uint8_t> payload) {
   arp_message m;
   if (arp_message::parse(payload, m) != arp_error::none) {
     ++_stats.arp_errors;
     return;
   }
   const bool for_us = m.target_ip == _config.address;
-  // Senders off our network are no neighbours of ours.
-  if (on_network(m.sender_ip) && m.sender_ip != _config.address) {
-    _arp.learn(m.sender_ip, m.sender_mac, lowres_clock::now(), for_us);
+  // Senders off our network are no neighbours of ours; a sender MAC that
+  // is ours, zero or a group, or an IP no single host has, is a lie.
+  const std::uint32_t network = _config.address & _config.netmask;
+  if (!on_network(m.sender_ip) || m.sender_ip == network || is_broadcast(m.sender_ip) ||
+      m.sender_ip == _config.address || m.sender_mac == _device.info().mac || m.sender_mac == ethernet_address() ||
+      m.sender_mac.is_multicast()) {
+    ++_stats.arp_errors;
+    return;
   }
+  _arp.learn(m.sender_ip, m.sender_mac, lowres_clock::now(), for_us);
   if (for_us && m.op == arp_message::operation::request) {
     ++_stats.arp_replies_sent;
     send_arp(2, m.sender_mac, m.sender_ip);
   }
 }
 
-void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) noexcept {
+void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) {
   if (f.checksum == checksum_status::bad) {
     ++_stats.checksum_bad;
     return;
@@ -177,11 +205,23 @@ void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) noexcept
     ++_stats.not_our_address;
     return;
   }
+  // RFC 1122 3.2.1.3: a source no single host has is discarded (a reply
+  // to it would go to many, or nowhere).
+  if (h.source == 0 || is_broadcast(h.source) || (h.source >> 28) == 0xe || (h.source >> 24) == 127 ||
+      h.source == _config.address) {
+    ++_stats.bad_source;
+    return;
+  }
   // The data: past the header, up to the total length (a frame may pad).
   packet data = p.share(ip_at + h.header_length, h.data_length());
   if (h.is_fragment()) {
     auto whole = _reassembly.add(h, std::move(data), lowres_clock::now());
     if (!whole) return;
+    if (h.header_length + whole->len() > ipv4_header::max_datagram) {
+      ++_stats.ipv4_errors;  // its pieces ran past 65535 bytes with the header
+      return;
+    }
+    // (The header delivered is the last piece's, its lengths the whole's.)
     h.fragment_offset = 0;
     h.more_fragments = false;
     h.total_length = static_cast<std::uint16_t>(std::min<std::size_t>(h.header_length + whole->len(), 65535));
@@ -191,7 +231,7 @@ void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) noexcept
   deliver(h, std::move(data));
 }
 
-void ipv4_interface::deliver(const ipv4_header& h, packet data) noexcept {
+void ipv4_interface::deliver(const ipv4_header& h, packet data) {
   if (h.protocol == static_cast<std::uint8_t>(ip_protocol::icmp)) {
     icmp_header icmp;
     if (icmp_header::parse(data, icmp) != icmp_error::none) {
@@ -212,6 +252,8 @@ void ipv4_interface::deliver(const ipv4_header& h, packet data) noexcept {
     handler(h, std::move(data));
   } catch (const std::exception& e) {
     ip_log.warn("protocol {} handler failed: {}", h.protocol, e.what());
+  } catch (...) {
+    ip_log.warn("protocol {} handler failed with an unknown exception", h.protocol);
   }
 }
 
@@ -270,9 +312,30 @@ void ipv4_interface::transmit_datagrams(std::vector<packet> datagrams, ethernet_
 }
 
 future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, packet data, bool dont_fragment) {
+  if (!_started || _stopped) return make_exception_future<>(error(ENETDOWN, "IPv4: the interface is not running"));
   try {
+    gate::holder hold = _sends.hold();
+    if (destination == _config.address) {
+      // To ourselves: delivered here, in a task of its own (never inline).
+      ipv4_header h;
+      h.protocol = protocol;
+      h.source = h.destination = _config.address;
+      h.ttl = _config.ttl;
+      h.total_length = static_cast<std::uint16_t>(std::min<std::size_t>(ipv4_header::min_size + data.len(), 65535));
+      if (ipv4_header::min_size + data.len() > ipv4_header::max_datagram) {
+        return make_exception_future<>(error(EMSGSIZE, "IPv4: too big to send"));
+      }
+      return yield().then([this, h, data = std::move(data), hold = std::move(hold)]() mutable {
+        deliver(h, std::move(data));
+      });
+    }
+    if (destination == 0 || (destination >> 24) == 127 || (destination >> 28) == 0xe) {
+      ++_stats.unroutable;
+      return make_exception_future<>(error(EADDRNOTAVAIL, "IPv4: not an address to send to"));
+    }
     ipv4_header h;
-    h.id = _next_id++;
+    h.id = _next_id;
+    _next_id = static_cast<std::uint16_t>(_next_id + _config.id_step);
     h.ttl = _config.ttl;
     h.protocol = protocol;
     h.source = _config.address;
@@ -302,7 +365,7 @@ future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, 
     }
     // The datagrams wait (bounded by the ARP limits) for the address.
     return _arp.resolve(next_hop, now)
-        .then_wrapped([this, datagrams = std::move(datagrams), hold = _sends.hold()](
+        .then_wrapped([this, datagrams = std::move(datagrams), hold = std::move(hold)](
                           future<ethernet_address> mac) mutable -> future<> {
           if (mac.failed()) {
             ++_stats.unroutable;

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -44,6 +45,10 @@ struct interface_config {
   /// How often ARP retries and reassembly timeouts are looked at.
   std::chrono::milliseconds tick{50};
   std::uint8_t ttl = 64;
+  /// IP identifiers: id_first, then every id_step (each shard its own
+  /// residue, so that two shards' datagrams to one peer never share one).
+  std::uint16_t id_first = 1;
+  std::uint16_t id_step = 1;
 };
 
 struct interface_stats {
@@ -62,6 +67,8 @@ struct interface_stats {
   std::uint64_t tx_refused = 0;        // the queue had no room: dropped
   std::uint64_t unroutable = 0;        // no route, or ARP found no one
   std::uint64_t too_big = 0;           // don't-fragment and over the MTU
+  std::uint64_t bad_source = 0;        // a source no host has (broadcast, multicast, 0, loopback, ours)
+  std::uint64_t no_memory = 0;         // frames dropped for want of memory
 };
 
 class ipv4_interface {
@@ -105,9 +112,9 @@ class ipv4_interface {
 
   bool poll() noexcept;
   void receive(received_frame f) noexcept;
-  void receive_arp(std::span<const std::uint8_t> payload) noexcept;
-  void receive_ipv4(received_frame& f, std::size_t ip_at) noexcept;
-  void deliver(const ipv4_header& h, packet data) noexcept;
+  void receive_arp(std::span<const std::uint8_t> payload);
+  void receive_ipv4(received_frame& f, std::size_t ip_at);
+  void deliver(const ipv4_header& h, packet data);
   void answer_echo(const ipv4_header& h, packet data) noexcept;
   void send_arp(std::uint16_t operation, ethernet_address target_mac, std::uint32_t target_ip) noexcept;
   // Hands `frame` (its IP part) to the device behind an Ethernet header.
@@ -127,10 +134,12 @@ class ipv4_interface {
   std::unique_ptr<queue_poller> _poller;
   timer<lowres_clock> _tick;
   gate _sends;
-  std::uint16_t _next_id = 1;
+  std::uint16_t _next_id;
   std::vector<received_frame> _batch;
   interface_stats _stats;
   bool _started = false;
+  bool _stopped = false;
+  std::atomic<bool> _arrived{false};  // set by the queue's notification, from any thread
 };
 
 }  // namespace reef::tcpip

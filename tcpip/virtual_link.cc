@@ -121,6 +121,9 @@ struct virtual_link::impl {
   std::vector<noncopyable_function<void()>> notify[2];
   std::vector<bool> armed[2];
   std::vector<noncopyable_function<void()>*> to_notify;
+  // Held while a notification is called or replaced: an owner that clears
+  // its notification (stopping) waits out a call in progress.
+  std::mutex notify_mutex;
   std::unique_ptr<end_device> ends[2];
 };
 
@@ -179,7 +182,7 @@ class end_queue final : public device_queue {
   }
 
   void on_arrival(noncopyable_function<void()> notify) override {
-    std::lock_guard lock(_link.mutex);
+    std::lock_guard lock(_link.notify_mutex);
     _link.notify[_side][_index] = std::move(notify);
   }
 
@@ -289,7 +292,7 @@ void virtual_link::impl::deliver(unsigned to, std::vector<std::uint8_t> bytes) {
   const unsigned index = rss ? table.shard_of(*rss) : 0;
   if (armed[to][index]) {
     armed[to][index] = false;
-    if (notify[to][index]) to_notify.push_back(&notify[to][index]);
+    to_notify.push_back(&notify[to][index]);  // (called if set, under notify_mutex)
   }
 }
 
@@ -299,7 +302,11 @@ void virtual_link::impl::notify_now() {
     std::lock_guard lock(mutex);
     now.swap(to_notify);
   }
-  for (auto* n : now) (*n)();
+  if (now.empty()) return;
+  std::lock_guard lock(notify_mutex);
+  for (auto* n : now) {
+    if (*n) (*n)();
+  }
 }
 
 virtual_link::virtual_link(virtual_link_options options) : _impl(std::make_unique<impl>(std::move(options))) {}
