@@ -93,6 +93,10 @@ class ipv4_interface {
 
   void set_handler(std::uint8_t protocol, protocol_handler h);
 
+  /// Takes one received frame as polling does: for the fuzz target and
+  /// for tests that feed frames without a device. (Replies need start().)
+  void process(received_frame f) noexcept { receive(std::move(f)); }
+
   /// Sends `data` as the data of an IPv4 datagram: routed (on the network,
   /// else through the gateway), its next hop resolved, fragmented to the
   /// MTU. Resolves once the frames are handed to the device; fails with
