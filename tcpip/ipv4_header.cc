@@ -28,54 +28,51 @@ std::string ipv4_to_string(std::uint32_t address) {
   return out;
 }
 
-ipv4_error ipv4_header::parse(std::span<const std::uint8_t> bytes, ipv4_header& out,
-                              bool checksum_verified) noexcept {
-  if (bytes.size() < min_size) return ipv4_error::truncated;
+namespace {
+
+// What parse() and parse_quoted() both check and read: the version, the
+// header's length (whole in `bytes`), a total length that holds the
+// header; the fields into `h`.
+ipv4_error read_header(std::span<const std::uint8_t> bytes, ipv4_header& h) noexcept {
+  if (bytes.size() < ipv4_header::min_size) return ipv4_error::truncated;
   if (bytes[0] >> 4 != 4) return ipv4_error::bad_version;
   const std::size_t header_length = std::size_t{bytes[0] & 0xfu} * 4;
-  if (header_length < min_size) return ipv4_error::bad_header_length;
+  if (header_length < ipv4_header::min_size) return ipv4_error::bad_header_length;
   if (bytes.size() < header_length) return ipv4_error::truncated;
   const std::uint16_t total = wire::get16(bytes, 2);
   if (total < header_length) return ipv4_error::bad_total_length;
-  if (bytes.size() < total) return ipv4_error::truncated;
-  if (!checksum_verified && internet_checksum(bytes.first(header_length)) != 0) return ipv4_error::bad_checksum;
   const std::uint16_t fragment = wire::get16(bytes, 6);
-  const std::uint16_t offset = static_cast<std::uint16_t>((fragment & 0x1fff) * 8);
-  if (std::size_t{offset} + (total - header_length) > max_datagram) return ipv4_error::fragment_too_large;
-  out.tos = bytes[1];
-  out.total_length = total;
-  out.id = wire::get16(bytes, 4);
-  out.dont_fragment = fragment & 0x4000;
-  out.more_fragments = fragment & 0x2000;
-  out.fragment_offset = offset;
-  out.ttl = bytes[8];
-  out.protocol = bytes[9];
-  out.source = wire::get32(bytes, 12);
-  out.destination = wire::get32(bytes, 16);
-  out.header_length = static_cast<std::uint8_t>(header_length);
+  h.tos = bytes[1];
+  h.total_length = total;
+  h.id = wire::get16(bytes, 4);
+  h.dont_fragment = fragment & 0x4000;
+  h.more_fragments = fragment & 0x2000;
+  h.fragment_offset = static_cast<std::uint16_t>((fragment & 0x1fff) * 8);
+  h.ttl = bytes[8];
+  h.protocol = bytes[9];
+  h.source = wire::get32(bytes, 12);
+  h.destination = wire::get32(bytes, 16);
+  h.header_length = static_cast<std::uint8_t>(header_length);
+  return ipv4_error::none;
+}
+
+}  // namespace
+
+ipv4_error ipv4_header::parse(std::span<const std::uint8_t> bytes, ipv4_header& out,
+                              bool checksum_verified) noexcept {
+  ipv4_header h;
+  if (auto e = read_header(bytes, h); e != ipv4_error::none) return e;
+  if (bytes.size() < h.total_length) return ipv4_error::truncated;
+  if (!checksum_verified && internet_checksum(bytes.first(h.header_length)) != 0) return ipv4_error::bad_checksum;
+  if (std::size_t{h.fragment_offset} + h.data_length() > max_datagram) return ipv4_error::fragment_too_large;
+  out = h;
   return ipv4_error::none;
 }
 
 ipv4_error ipv4_header::parse_quoted(std::span<const std::uint8_t> bytes, ipv4_header& out) noexcept {
-  if (bytes.size() < min_size) return ipv4_error::truncated;
-  if (bytes[0] >> 4 != 4) return ipv4_error::bad_version;
-  const std::size_t header_length = std::size_t{bytes[0] & 0xfu} * 4;
-  if (header_length < min_size) return ipv4_error::bad_header_length;
-  if (bytes.size() < header_length) return ipv4_error::truncated;
-  const std::uint16_t total = wire::get16(bytes, 2);
-  if (total < header_length) return ipv4_error::bad_total_length;
-  const std::uint16_t fragment = wire::get16(bytes, 6);
-  out.tos = bytes[1];
-  out.total_length = total;
-  out.id = wire::get16(bytes, 4);
-  out.dont_fragment = fragment & 0x4000;
-  out.more_fragments = fragment & 0x2000;
-  out.fragment_offset = static_cast<std::uint16_t>((fragment & 0x1fff) * 8);
-  out.ttl = bytes[8];
-  out.protocol = bytes[9];
-  out.source = wire::get32(bytes, 12);
-  out.destination = wire::get32(bytes, 16);
-  out.header_length = static_cast<std::uint8_t>(header_length);
+  ipv4_header h;
+  if (auto e = read_header(bytes, h); e != ipv4_error::none) return e;
+  out = h;
   return ipv4_error::none;
 }
 

@@ -16,6 +16,7 @@
 #include "core/testing/test.h"
 #include "tcpip/arp_message.h"
 #include "tcpip/checksum.h"
+#include "tcpip/testing/two_hosts.h"
 #include "tcpip/icmp_header.h"
 #include "tcpip/virtual_link.h"
 #include "tcpip/wire.h"
@@ -25,43 +26,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::uint32_t a_ip = 0x0a000001;  // 10.0.0.1
-constexpr std::uint32_t b_ip = 0x0a000002;
-
-// Retries a second apart: an answer never comes late enough for a retry,
-// however loaded the machine.
-interface_config config_of(std::uint32_t address) {
-  interface_config c;
-  c.address = address;
-  c.arp.tries = 3;
-  c.arp.first_retry = 1000ms;
-  c.tick = 5ms;
-  return c;
-}
-
-// Retries 20 ms apart: for the tests that wait for ARP to give up.
-interface_config quick_to_give_up(std::uint32_t address) {
-  interface_config c = config_of(address);
-  c.arp.first_retry = 20ms;
-  return c;
-}
-
-struct two_hosts {
-  explicit two_hosts(virtual_link_options options = {}, interface_config a_config = config_of(a_ip))
-      : link(std::move(options)),
-        a(link.end(0), link.end(0).open_queue(0), a_config),
-        b(link.end(1), link.end(1).open_queue(0), config_of(b_ip)) {
-    a.start();
-    b.start();
-  }
-  future<> stop() {
-    co_await a.stop();
-    co_await b.stop();
-  }
-  virtual_link link;
-  ipv4_interface a;
-  ipv4_interface b;
-};
+using namespace reef::tcpip::testing;
 
 packet echo_request(std::uint16_t sequence, std::string_view data) {
   std::string m(icmp_header::size + data.size(), '\0');
@@ -70,11 +35,6 @@ packet echo_request(std::uint16_t sequence, std::string_view data) {
   std::copy(data.begin(), data.end(), m.begin() + icmp_header::size);
   wire::put16(b, 2, internet_checksum(b));
   return packet::copy_of(m);
-}
-
-template <typename Done>
-future<> wait_until(Done done, std::chrono::milliseconds limit = 2000ms) {
-  for (auto waited = 0ms; waited < limit && !done(); waited += 1ms) co_await sleep(1ms);
 }
 
 REEF_TEST(ipv4_interface, a_ping_resolves_its_address_and_is_answered) {

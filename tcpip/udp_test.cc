@@ -14,6 +14,7 @@
 #include "core/sleep.h"
 #include "core/testing/test.h"
 #include "tcpip/icmp_header.h"
+#include "tcpip/testing/two_hosts.h"
 #include "tcpip/udp_header.h"
 #include "tcpip/virtual_link.h"
 #include "tcpip/wire.h"
@@ -23,34 +24,12 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr std::uint32_t a_ip = 0x0a000001;
-constexpr std::uint32_t b_ip = 0x0a000002;
+using namespace reef::tcpip::testing;
 
-interface_config config_of(std::uint32_t address) {
-  interface_config c;
-  c.address = address;
-  c.tick = 5ms;
-  c.arp.first_retry = 20ms;
-  return c;
-}
-
-struct two_hosts {
-  explicit two_hosts(virtual_link_options options = {}, udp_limits limits = {})
-      : link(std::move(options)),
-        a(link.end(0), link.end(0).open_queue(0), config_of(a_ip)),
-        b(link.end(1), link.end(1).open_queue(0), config_of(b_ip)),
-        udp_a(a, limits),
-        udp_b(b, limits) {
-    a.start();
-    b.start();
-  }
-  future<> stop() {
-    co_await a.stop();
-    co_await b.stop();
-  }
-  virtual_link link;
-  ipv4_interface a;
-  ipv4_interface b;
+// The two hosts with UDP on each.
+struct udp_hosts : two_hosts {
+  explicit udp_hosts(virtual_link_options options = {}, udp_limits limits = {})
+      : two_hosts(std::move(options)), udp_a(a, limits), udp_b(b, limits) {}
   udp_layer udp_a;
   udp_layer udp_b;
 };
@@ -64,7 +43,7 @@ socket_address at(std::uint32_t ip, std::uint16_t port) {
 std::string text_of(const udp_datagram& d) { return std::string(d.data.get(), d.data.size()); }
 
 REEF_TEST(udp, datagrams_go_both_ways_with_their_source) {
-  two_hosts h;
+  udp_hosts h;
   auto server = h.udp_b.make_channel(at(0, 7));
   auto client = h.udp_a.make_channel(at(a_ip, 0));
   EXPECT_EQ(server.local_address(), at(b_ip, 7));
@@ -88,7 +67,7 @@ REEF_TEST(udp, datagrams_go_both_ways_with_their_source) {
 }
 
 REEF_TEST(udp, a_closed_port_is_answered_with_port_unreachable) {
-  two_hosts h;
+  udp_hosts h;
   std::vector<std::uint16_t> unreachable_ports;
   h.a.set_handler(1, [&](const ipv4_header&, packet data) {
     icmp_header icmp;
@@ -105,7 +84,7 @@ REEF_TEST(udp, a_closed_port_is_answered_with_port_unreachable) {
   });
   auto client = h.udp_a.make_channel(at(0, 0));
   co_await client.send(at(b_ip, 9999), "anyone?");
-  for (int i = 0; i < 2000 && unreachable_ports.empty(); ++i) co_await sleep(1ms);
+  co_await wait_until([&] { return !unreachable_ports.empty(); });
   EXPECT_EQ(unreachable_ports, std::vector<std::uint16_t>{9999});
   EXPECT_EQ(h.udp_b.stats().no_port, 1u);
   client.close();
@@ -113,11 +92,11 @@ REEF_TEST(udp, a_closed_port_is_answered_with_port_unreachable) {
 }
 
 REEF_TEST(udp, a_full_queue_drops_and_counts) {
-  two_hosts h({}, {.receive_queue_max = 4});
+  udp_hosts h({}, {.receive_queue_max = 4});
   auto server = h.udp_b.make_channel(at(0, 7));
   auto client = h.udp_a.make_channel(at(0, 0));
   for (int i = 0; i < 10; ++i) co_await client.send(at(b_ip, 7), std::to_string(i));
-  for (int i = 0; i < 2000 && h.udp_b.stats().received + h.udp_b.stats().queue_full < 10; ++i) co_await sleep(1ms);
+  co_await wait_until([&] { return h.udp_b.stats().received + h.udp_b.stats().queue_full >= 10; });
   EXPECT_EQ(h.udp_b.stats().received, 4u);
   EXPECT_EQ(h.udp_b.stats().queue_full, 6u);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(text_of(co_await server.receive()), std::to_string(i));
@@ -133,8 +112,35 @@ REEF_TEST(udp, a_full_queue_drops_and_counts) {
   co_await h.stop();
 }
 
+// At the limits: port unreachables past the budget of a second are not
+// sent (only counted), and a full ephemeral range refuses a new socket.
+REEF_TEST(udp, unreachables_are_rate_limited_and_ephemeral_ports_run_out) {
+  udp_hosts h({}, {.ephemeral_first = 40000, .ephemeral_last = 40001, .unreachables_per_second = 3});
+  int unreachables = 0;
+  h.a.set_handler(1, [&](const ipv4_header&, packet) { ++unreachables; });
+  auto client = h.udp_a.make_channel(at(0, 0));
+  for (int i = 0; i < 10; ++i) co_await client.send(at(b_ip, 9999), "anyone?");
+  co_await wait_until([&] { return h.udp_b.stats().no_port == 10; });
+  EXPECT_EQ(h.udp_b.stats().no_port, 10u);
+  EXPECT_LE(h.udp_b.stats().unreachables_sent, 3u) << "the budget is 3 a second";
+  co_await wait_until([&] { return unreachables == static_cast<int>(h.udp_b.stats().unreachables_sent); });
+  EXPECT_EQ(unreachables, static_cast<int>(h.udp_b.stats().unreachables_sent));
+  // Ports 40000 and 40001 only: the client has one, one is left.
+  auto second = h.udp_a.make_channel(at(0, 0));
+  EXPECT_EQ(second.local_address().port() + client.local_address().port(), 80001);
+  try {
+    h.udp_a.make_channel(at(0, 0));
+    ADD_FAILURE() << "a third ephemeral port out of two";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), EADDRINUSE);
+  }
+  second.close();
+  client.close();
+  co_await h.stop();
+}
+
 REEF_TEST(udp, binding_errors_are_clear) {
-  two_hosts h;
+  udp_hosts h;
   auto first = h.udp_b.make_channel(at(0, 53));
   auto code_of = [&](socket_address where) {
     try {
