@@ -41,6 +41,35 @@ thread_local promise<>* all_answered = nullptr;
 // it is on its way.
 thread_local bool shard_stopping = false;
 
+// What smp::at_shutdown() registered on this shard, in order.
+thread_local std::vector<noncopyable_function<future<>()>>* shutdown_hooks = nullptr;
+
+// Runs this shard's hooks, the last registered first.
+future<> run_shutdown_hooks() {
+  return repeat([] {
+    if (shutdown_hooks == nullptr || shutdown_hooks->empty()) {
+      delete shutdown_hooks;
+      shutdown_hooks = nullptr;
+      return make_ready_future<stop_iteration>(stop_iteration::yes);
+    }
+    auto hook = std::move(shutdown_hooks->back());
+    shutdown_hooks->pop_back();
+    return futurize_invoke(hook)
+        .then_wrapped([hook = std::move(hook)](future<> done) {
+          if (done.failed()) {
+            try {
+              std::rethrow_exception(done.get_exception());
+            } catch (const std::exception& e) {
+              smp_logger().error("a shutdown hook failed: {}", e.what());
+            } catch (...) {
+              smp_logger().error("a shutdown hook failed with an unknown exception");
+            }
+          }
+          return stop_iteration::no;
+        });
+  });
+}
+
 }  // namespace
 
 namespace smp_internal {
@@ -295,6 +324,12 @@ constexpr unsigned grace_rounds = 100;
 // none reaches a stopped shard.
 future<> shutdown(smp_runtime& rt) {
   return quiesce(grace_rounds)
+      .then([] {
+        std::vector<future<>> hooks;
+        for (unsigned s = 0; s < smp::count; ++s) hooks.push_back(submit(s, [] { return run_shutdown_hooks(); }, false));
+        return when_all_succeed(hooks.begin(), hooks.end());
+      })
+      .then([] { return quiesce(grace_rounds); })
       .then([&rt] {
         rt.accepting_user_messages.store(false, std::memory_order_release);
         return quiesce(~0u);
@@ -304,6 +339,12 @@ future<> shutdown(smp_runtime& rt) {
 
 }  // namespace
 }  // namespace smp_internal
+
+void smp::at_shutdown(noncopyable_function<future<>()> f) {
+  if (smp_internal::runtime.load() == nullptr) return;  // a lone reactor: never run
+  if (shutdown_hooks == nullptr) shutdown_hooks = new std::vector<noncopyable_function<future<>()>>;
+  shutdown_hooks->push_back(std::move(f));
+}
 
 int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   using smp_internal::smp_runtime;

@@ -214,6 +214,15 @@ class smp {
   /// started. One smp::run() at a time per process.
   static int run(smp_options options, noncopyable_function<future<int>()> main);
 
+  /// Registers `f` to run on this shard when smp::run() shuts down: once
+  /// main's future has resolved and the grace period has passed, while the
+  /// shards still take messages and before any stops (a service that polls
+  /// on every shard, such as the native network stack, stops here). All
+  /// shards run their hooks at the same time; each shard runs its own one
+  /// after another, the last registered first; a failure is logged and the
+  /// next runs. Outside smp::run() (a lone reactor) hooks never run.
+  static void at_shutdown(noncopyable_function<future<>()> f);
+
   /// Runs `func()` on `shard` and returns its result here. `func` is moved
   /// into the message, called on `shard`, and destroyed there once its
   /// future resolves. Fails with shard_stopped_error if `shard` does not

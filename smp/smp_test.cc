@@ -177,6 +177,33 @@ TEST(smp, shutdown_refuses_a_sender_that_never_stops) {
   EXPECT_TRUE(sender_refused.load());
 }
 
+TEST(smp, shutdown_hooks_run_on_every_shard_last_first_while_messages_flow) {
+  static std::atomic<int> ran{0};
+  static std::vector<int> order[2];
+  ran = 0;
+  order[0].clear();
+  order[1].clear();
+  run_on_two_shards([]() -> future<> {
+    co_await smp::invoke_on_all([] {
+      const unsigned me = this_shard_id();
+      smp::at_shutdown([me] {
+        order[me].push_back(1);
+        return make_ready_future<>();
+      });
+      smp::at_shutdown([me]() -> future<> {
+        order[me].push_back(2);
+        // A hook may still message another shard.
+        co_await smp::submit_to(1 - me, [] {});
+        ++ran;
+      });
+      smp::at_shutdown([]() -> future<> { throw std::runtime_error("this hook fails; the others still run"); });
+    });
+    EXPECT_EQ(ran.load(), 0) << "hooks wait for main";
+  });
+  EXPECT_EQ(ran.load(), 2);
+  for (auto& o : order) EXPECT_EQ(o, (std::vector<int>{2, 1}));
+}
+
 TEST(smp, a_sleeping_shard_wakes_for_a_message) {
   run_on_two_shards([]() -> future<> {
     auto sleeps_of_shard_1 = [] { return smp::submit_to(1, [] { return engine().stats().sleeps; }); };

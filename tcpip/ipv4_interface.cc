@@ -99,7 +99,7 @@ void ipv4_interface::start() {
   });
   _tick.arm_periodic(_config.tick);
   // Gratuitous ARP: who has our address (tell us) — others update their tables.
-  send_arp(1, ethernet_address(), _config.address);
+  if (_config.announce) send_arp(1, ethernet_address(), _config.address);
 }
 
 future<> ipv4_interface::stop() {
@@ -117,6 +117,14 @@ future<> ipv4_interface::stop() {
 }
 
 void ipv4_interface::set_handler(std::uint8_t protocol, protocol_handler h) { _handlers[protocol] = std::move(h); }
+
+void ipv4_interface::set_error_handler(std::uint8_t protocol, error_handler h) {
+  _error_handlers[protocol] = std::move(h);
+}
+
+void ipv4_interface::learn_neighbour(std::uint32_t ip, ethernet_address mac, bool for_us) {
+  _arp.learn(ip, mac, lowres_clock::now(), for_us);
+}
 
 bool ipv4_interface::poll() noexcept {
   _arrived.store(false, std::memory_order_relaxed);
@@ -175,6 +183,7 @@ void ipv4_interface::receive_arp(std::span<const std::uint8_t> payload) {
     return;
   }
   _arp.learn(m.sender_ip, m.sender_mac, lowres_clock::now(), for_us);
+  if (_arp_listener) _arp_listener(m.sender_ip, m.sender_mac, for_us);
   if (for_us && m.op == arp_message::operation::request) {
     ++_stats.arp_replies_sent;
     send_arp(2, m.sender_mac, m.sender_ip);
@@ -242,6 +251,11 @@ void ipv4_interface::deliver(const ipv4_header& h, packet data) {
       answer_echo(h, std::move(data));
       return;
     }
+    if (icmp.type == static_cast<std::uint8_t>(icmp_type::destination_unreachable) ||
+        icmp.type == static_cast<std::uint8_t>(icmp_type::time_exceeded)) {
+      deliver_icmp_error(icmp, data);
+      return;
+    }
   }
   auto& handler = _handlers[h.protocol];
   if (!handler) {
@@ -254,6 +268,27 @@ void ipv4_interface::deliver(const ipv4_header& h, packet data) {
     ip_log.warn("protocol {} handler failed: {}", h.protocol, e.what());
   } catch (...) {
     ip_log.warn("protocol {} handler failed with an unknown exception", h.protocol);
+  }
+}
+
+void ipv4_interface::deliver_icmp_error(const icmp_header& icmp, const packet& data) {
+  // The quoted header (with options, up to 60 bytes) and 8 bytes of its
+  // data, copied out of the message.
+  std::array<std::uint8_t, 60 + 8> quoted_bytes;
+  const std::size_t n = std::min(quoted_bytes.size(), data.len() - icmp_header::size);
+  wire::copy_at(data, icmp_header::size, std::span<std::uint8_t>(quoted_bytes.data(), n));
+  std::span<const std::uint8_t> quoted(quoted_bytes.data(), n);
+  ipv4_header original;
+  if (ipv4_header::parse_quoted(quoted, original) != ipv4_error::none || original.source != _config.address ||
+      quoted.size() < std::size_t{original.header_length} + 8 || !_error_handlers[original.protocol]) {
+    ++_stats.icmp_errors_dropped;
+    return;
+  }
+  ++_stats.icmp_errors;
+  try {
+    _error_handlers[original.protocol](icmp, original, quoted.subspan(original.header_length, 8));
+  } catch (const std::exception& e) {
+    ip_log.warn("protocol {} error handler failed: {}", original.protocol, e.what());
   }
 }
 

@@ -31,6 +31,7 @@
 #include "net/packet.h"
 #include "tcpip/arp_cache.h"
 #include "tcpip/device.h"
+#include "tcpip/icmp_header.h"
 #include "tcpip/ipv4_header.h"
 #include "tcpip/ipv4_reassembly.h"
 
@@ -49,6 +50,9 @@ struct interface_config {
   /// residue, so that two shards' datagrams to one peer never share one).
   std::uint16_t id_first = 1;
   std::uint16_t id_step = 1;
+  /// Whether start() announces the address (a gratuitous ARP): one
+  /// interface per device does (a stack's other shards do not).
+  bool announce = true;
 };
 
 struct interface_stats {
@@ -69,12 +73,22 @@ struct interface_stats {
   std::uint64_t too_big = 0;           // don't-fragment and over the MTU
   std::uint64_t bad_source = 0;        // a source no host has (broadcast, multicast, 0, loopback, ours)
   std::uint64_t no_memory = 0;         // frames dropped for want of memory
+  std::uint64_t icmp_errors = 0;       // unreachables and time-exceeded passed to a transport
+  std::uint64_t icmp_errors_dropped = 0;  // ones quoting no datagram of ours, or for no transport
 };
 
 class ipv4_interface {
  public:
   /// A protocol's datagrams addressed to us: the header and the data.
   using protocol_handler = noncopyable_function<void(const ipv4_header&, packet)>;
+  /// An ICMP error (destination unreachable, time exceeded) about a
+  /// datagram we sent: the ICMP header, the quoted IPv4 header and the
+  /// quoted bytes of its data (at least 8: the transport's ports).
+  using error_handler =
+      noncopyable_function<void(const icmp_header&, const ipv4_header& quoted, std::span<const std::uint8_t> data)>;
+  /// An address learned from an ARP message (`for_us`: one addressed to
+  /// us), for a stack whose other shards keep caches of their own.
+  using arp_listener = noncopyable_function<void(std::uint32_t ip, ethernet_address mac, bool for_us)>;
 
   /// Throws std::invalid_argument for an address of 0, a netmask that is
   /// not a prefix, or a gateway off the network.
@@ -92,6 +106,13 @@ class ipv4_interface {
   future<> stop();
 
   void set_handler(std::uint8_t protocol, protocol_handler h);
+  /// Where ICMP errors about `protocol`'s datagrams go (without one they
+  /// are counted and dropped).
+  void set_error_handler(std::uint8_t protocol, error_handler h);
+  void set_arp_listener(arp_listener l) { _arp_listener = std::move(l); }
+  /// Learns what another shard's interface on the same device learned
+  /// (see arp_listener): waiting sends to `ip` go.
+  void learn_neighbour(std::uint32_t ip, ethernet_address mac, bool for_us);
 
   /// Takes one received frame as polling does: for the fuzz target and
   /// for tests that feed frames without a device. (Replies need start().)
@@ -119,6 +140,7 @@ class ipv4_interface {
   void receive_arp(std::span<const std::uint8_t> payload);
   void receive_ipv4(received_frame& f, std::size_t ip_at);
   void deliver(const ipv4_header& h, packet data);
+  void deliver_icmp_error(const icmp_header& icmp, const packet& data);
   void answer_echo(const ipv4_header& h, packet data) noexcept;
   void send_arp(std::uint16_t operation, ethernet_address target_mac, std::uint32_t target_ip) noexcept;
   // Hands `frame` (its IP part) to the device behind an Ethernet header.
@@ -135,6 +157,8 @@ class ipv4_interface {
   arp_cache _arp;
   ipv4_reassembler _reassembly;
   std::array<protocol_handler, 256> _handlers;
+  std::array<error_handler, 256> _error_handlers;
+  arp_listener _arp_listener;
   std::unique_ptr<queue_poller> _poller;
   timer<lowres_clock> _tick;
   gate _sends;

@@ -33,9 +33,14 @@ std::system_error error(int code, const char* what) { return std::system_error(c
 // A bound port: what the layer delivers to and the channel reads from.
 // Owned by the channel; the layer's table points at it while bound.
 struct udp_layer::socket {
+  // A datagram, or an ICMP error about one we sent.
+  struct item {
+    udp_datagram datagram;
+    std::exception_ptr error;
+  };
   explicit socket(std::size_t queue_max) : inbox(queue_max) {}
   std::uint16_t port = 0;
-  reef::queue<udp_datagram> inbox;
+  reef::queue<item> inbox;
 };
 
 class native_udp_channel final : public udp_channel_impl {
@@ -68,7 +73,12 @@ class native_udp_channel final : public udp_channel_impl {
     }
   }
 
-  future<udp_datagram> receive() override { return _socket.inbox.pop_eventually(); }
+  future<udp_datagram> receive() override {
+    return _socket.inbox.pop_eventually().then([](udp_layer::socket::item i) {
+      if (i.error) std::rethrow_exception(i.error);
+      return std::move(i.datagram);
+    });
+  }
 
   socket_address local_address() const override { return address_of(_layer._ip.address(), _socket.port); }
 
@@ -89,10 +99,15 @@ udp_layer::udp_layer(ipv4_interface& ip, udp_limits limits)
     : _ip(ip), _limits(limits), _next_ephemeral(limits.ephemeral_first) {
   _ip.set_handler(static_cast<std::uint8_t>(ip_protocol::udp),
                   [this](const ipv4_header& h, packet data) { receive(h, std::move(data)); });
+  _ip.set_error_handler(static_cast<std::uint8_t>(ip_protocol::udp),
+                        [this](const icmp_header& icmp, const ipv4_header& quoted, std::span<const std::uint8_t> data) {
+                          receive_error(icmp, quoted, data);
+                        });
 }
 
 udp_layer::~udp_layer() {
   _ip.set_handler(static_cast<std::uint8_t>(ip_protocol::udp), nullptr);
+  _ip.set_error_handler(static_cast<std::uint8_t>(ip_protocol::udp), nullptr);
   REEF_ASSERT(_ports.empty(), "udp_layer destroyed while channels are bound");
 }
 
@@ -109,7 +124,7 @@ udp_channel udp_layer::make_channel(const socket_address& local) {
       const std::uint16_t candidate = _next_ephemeral;
       _next_ephemeral = candidate == _limits.ephemeral_last ? _limits.ephemeral_first
                                                             : static_cast<std::uint16_t>(candidate + 1);
-      if (!_ports.contains(candidate)) port = candidate;
+      if (!_ports.contains(candidate) && (!_ephemeral_ok || _ephemeral_ok(candidate))) port = candidate;
     }
     if (port == 0) throw error(EADDRINUSE, "udp bind: no ephemeral port free");
   } else if (_ports.contains(port)) {
@@ -137,10 +152,33 @@ void udp_layer::receive(const ipv4_header& h, packet data) noexcept {
   }
   try {
     packet payload = data.share(udp_header::size, u.length - udp_header::size);
-    s.inbox.push(udp_datagram{payload.linearize(), address_of(h.source, u.source_port)});
+    s.inbox.push(socket::item{udp_datagram{payload.linearize(), address_of(h.source, u.source_port)}, nullptr});
     ++_stats.received;
   } catch (const std::exception&) {
     ++_stats.queue_full;  // no memory for it: dropped as if the queue were full
+  }
+}
+
+void udp_layer::receive_error(const icmp_header& icmp, const ipv4_header& quoted,
+                              std::span<const std::uint8_t> data) noexcept {
+  // The quoted datagram went from one of our ports: that socket hears.
+  auto it = _ports.find(wire::get16(data, 0));
+  if (it == _ports.end() || it->second->inbox.full()) return;
+  int code = ETIMEDOUT;  // time exceeded
+  if (icmp.type == static_cast<std::uint8_t>(icmp_type::destination_unreachable)) {
+    switch (static_cast<icmp_unreachable>(icmp.code)) {
+      case icmp_unreachable::network: code = ENETUNREACH; break;
+      case icmp_unreachable::port: case icmp_unreachable::protocol: code = ECONNREFUSED; break;
+      case icmp_unreachable::fragmentation_needed: code = EMSGSIZE; break;
+      default: code = EHOSTUNREACH; break;
+    }
+  }
+  try {
+    const std::string what =
+        "udp: ICMP from the path to " + ipv4_to_string(quoted.destination) + ":" + std::to_string(wire::get16(data, 2));
+    it->second->inbox.push(socket::item{{}, std::make_exception_ptr(error(code, what.c_str()))});
+    ++_stats.icmp_errors;
+  } catch (const std::exception&) {
   }
 }
 

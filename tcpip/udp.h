@@ -13,6 +13,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "core/function.h"
 #include "core/timer.h"
 #include "net/api.h"
 #include "tcpip/ipv4_interface.h"
@@ -33,6 +34,7 @@ struct udp_stats {
   std::uint64_t no_port = 0;       // nobody bound: port unreachable (if not rate limited)
   std::uint64_t unreachables_sent = 0;
   std::uint64_t queue_full = 0;    // dropped: the socket's queue was full
+  std::uint64_t icmp_errors = 0;   // unreachables reported to a socket
 };
 
 class udp_layer {
@@ -46,20 +48,37 @@ class udp_layer {
   /// A socket bound to `local`'s port (0: an ephemeral port), on the
   /// interface's address (`local`'s address must be it or 0.0.0.0).
   /// Throws std::system_error: EADDRINUSE, EADDRNOTAVAIL, EAFNOSUPPORT.
+  ///
+  /// An ICMP error about a datagram the socket sent (port or host
+  /// unreachable, time exceeded) waits in its queue like a datagram:
+  /// the receive() that meets it fails with std::system_error
+  /// (ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, EMSGSIZE or ETIMEDOUT,
+  /// naming the peer), and the channel goes on.
   udp_channel make_channel(const socket_address& local);
+
+  /// Ephemeral ports this layer may give out (a sharded stack gives each
+  /// shard those whose replies come back to it); all by default.
+  void set_ephemeral_filter(noncopyable_function<bool(std::uint16_t)> f) { _ephemeral_ok = std::move(f); }
+
+  /// A UDP datagram for us (the interface's handler calls it; a sharded
+  /// stack calls it with datagrams another shard received).
+  void receive(const ipv4_header& h, packet data) noexcept;
+  /// An ICMP error about a datagram we sent (the interface's error
+  /// handler calls it).
+  void receive_error(const icmp_header& icmp, const ipv4_header& quoted, std::span<const std::uint8_t> data) noexcept;
 
   const udp_stats& stats() const noexcept { return _stats; }
 
   struct socket;  // a bound port's state (udp.cc)
 
  private:
-  void receive(const ipv4_header& h, packet data) noexcept;
   void port_unreachable(const ipv4_header& h, const packet& data) noexcept;
 
   ipv4_interface& _ip;
   udp_limits _limits;
   std::unordered_map<std::uint16_t, socket*> _ports;
   std::uint16_t _next_ephemeral;
+  noncopyable_function<bool(std::uint16_t)> _ephemeral_ok;
   udp_stats _stats;
   // Port unreachables: a budget refilled once a second.
   lowres_clock::time_point _budget_since{};

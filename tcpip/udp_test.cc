@@ -1,6 +1,6 @@
 // UDP on the native stack over the virtual link: datagrams both ways with
-// their source, one over the MTU, port unreachable for a closed port, a
-// full receive queue, and binding errors.
+// their source, one over the MTU, port unreachable for a closed port (and
+// the sender's socket told), a full receive queue, and binding errors.
 #include "tcpip/udp.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +13,7 @@
 #include "core/coroutine.h"
 #include "core/sleep.h"
 #include "core/testing/test.h"
+#include "tcpip/checksum.h"
 #include "tcpip/icmp_header.h"
 #include "tcpip/testing/two_hosts.h"
 #include "tcpip/udp_header.h"
@@ -38,6 +39,10 @@ socket_address at(std::uint32_t ip, std::uint16_t port) {
   in_addr a{};
   a.s_addr = htonl(ip);
   return socket_address(inet_address(a), port);
+}
+
+packet packet_of(const std::vector<std::uint8_t>& bytes) {
+  return packet::copy_of(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 std::string text_of(const udp_datagram& d) { return std::string(d.data.get(), d.data.size()); }
@@ -68,25 +73,56 @@ REEF_TEST(udp, datagrams_go_both_ways_with_their_source) {
 
 REEF_TEST(udp, a_closed_port_is_answered_with_port_unreachable) {
   udp_hosts h;
-  std::vector<std::uint16_t> unreachable_ports;
-  h.a.set_handler(1, [&](const ipv4_header&, packet data) {
-    icmp_header icmp;
-    ASSERT_EQ(icmp_header::parse(data, icmp), icmp_error::none);
-    ASSERT_EQ(icmp.type, static_cast<std::uint8_t>(icmp_type::destination_unreachable));
-    EXPECT_EQ(icmp.code, static_cast<std::uint8_t>(icmp_unreachable::port));
-    // The quoted datagram: its IP header, then the UDP header's 8 bytes.
-    auto bytes = data.linearize();
-    std::span<const std::uint8_t> b(reinterpret_cast<const std::uint8_t*>(bytes.get()), bytes.size());
-    ipv4_header quoted;
-    ASSERT_EQ(ipv4_header::parse_quoted(b.subspan(8), quoted), ipv4_error::none);
-    EXPECT_EQ(quoted.destination, b_ip);
-    unreachable_ports.push_back(wire::get16(b, 8 + 20 + 2));
-  });
+  // The unreachable goes back to the socket that sent: its next receive
+  // fails, naming the peer, and the one after that gets datagrams again.
   auto client = h.udp_a.make_channel(at(0, 0));
   co_await client.send(at(b_ip, 9999), "anyone?");
-  co_await wait_until([&] { return !unreachable_ports.empty(); });
-  EXPECT_EQ(unreachable_ports, std::vector<std::uint16_t>{9999});
+  try {
+    co_await client.receive();
+    ADD_FAILURE() << "a receive after sending to a closed port";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ECONNREFUSED);
+    EXPECT_NE(std::string(e.what()).find("10.0.0.2:9999"), std::string::npos) << e.what();
+  }
   EXPECT_EQ(h.udp_b.stats().no_port, 1u);
+  EXPECT_EQ(h.a.stats().icmp_errors, 1u);
+  EXPECT_EQ(h.udp_a.stats().icmp_errors, 1u);
+  auto server = h.udp_b.make_channel(at(0, 9999));
+  co_await server.send(client.local_address(), "now someone");
+  EXPECT_EQ(text_of(co_await client.receive()), "now someone");
+  server.close();
+  client.close();
+  co_await h.stop();
+}
+
+// An unreachable that quotes a datagram we never sent, or is cut short,
+// is counted and reaches no socket.
+REEF_TEST(udp, icmp_errors_that_quote_no_datagram_of_ours_are_dropped) {
+  udp_hosts h;
+  auto client = h.udp_a.make_channel(at(0, 0));
+  // From B: port unreachable quoting a datagram from 10.0.0.9 (not A).
+  std::vector<std::uint8_t> m(8 + 20 + 8, 0);
+  m[0] = 3;
+  m[1] = 3;
+  ipv4_header quoted;
+  quoted.protocol = 17;
+  quoted.source = 0x0a000009;
+  quoted.destination = b_ip;
+  quoted.total_length = 28;
+  quoted.write(std::span<std::uint8_t>(m).subspan(8));
+  wire::put16(m, 8 + 20, client.local_address().port());
+  wire::put16(m, 2, internet_checksum(m));
+  co_await h.b.send(a_ip, 1, packet_of(m));
+  // Cut short: the quoted header without its 8 bytes of data.
+  std::vector<std::uint8_t> shortened(8 + 20, 0);
+  shortened[0] = 3;
+  quoted.source = a_ip;
+  quoted.write(std::span<std::uint8_t>(shortened).subspan(8));
+  wire::put16(shortened, 2, internet_checksum(shortened));
+  co_await h.b.send(a_ip, 1, packet_of(shortened));
+  co_await wait_until([&] { return h.a.stats().icmp_errors_dropped == 2; });
+  EXPECT_EQ(h.a.stats().icmp_errors_dropped, 2u);
+  EXPECT_EQ(h.udp_a.stats().icmp_errors, 0u);
   client.close();
   co_await h.stop();
 }
@@ -116,15 +152,13 @@ REEF_TEST(udp, a_full_queue_drops_and_counts) {
 // sent (only counted), and a full ephemeral range refuses a new socket.
 REEF_TEST(udp, unreachables_are_rate_limited_and_ephemeral_ports_run_out) {
   udp_hosts h({}, {.ephemeral_first = 40000, .ephemeral_last = 40001, .unreachables_per_second = 3});
-  int unreachables = 0;
-  h.a.set_handler(1, [&](const ipv4_header&, packet) { ++unreachables; });
   auto client = h.udp_a.make_channel(at(0, 0));
   for (int i = 0; i < 10; ++i) co_await client.send(at(b_ip, 9999), "anyone?");
   co_await wait_until([&] { return h.udp_b.stats().no_port == 10; });
   EXPECT_EQ(h.udp_b.stats().no_port, 10u);
   EXPECT_LE(h.udp_b.stats().unreachables_sent, 3u) << "the budget is 3 a second";
-  co_await wait_until([&] { return unreachables == static_cast<int>(h.udp_b.stats().unreachables_sent); });
-  EXPECT_EQ(unreachables, static_cast<int>(h.udp_b.stats().unreachables_sent));
+  co_await wait_until([&] { return h.udp_a.stats().icmp_errors == h.udp_b.stats().unreachables_sent; });
+  EXPECT_EQ(h.udp_a.stats().icmp_errors, h.udp_b.stats().unreachables_sent);
   // Ports 40000 and 40001 only: the client has one, one is left.
   auto second = h.udp_a.make_channel(at(0, 0));
   EXPECT_EQ(second.local_address().port() + client.local_address().port(), 80001);

@@ -26,17 +26,26 @@ inline void put32(std::span<std::uint8_t> b, std::size_t at, std::uint32_t v) no
   for (std::size_t i = 0; i < 4; ++i) b[at + i] = static_cast<std::uint8_t>(v >> (24 - 8 * i));
 }
 
-/// Copies the first out.size() bytes of `p` (which has at least as many)
-/// into `out`, across its fragments: a header read from a packet in
-/// pieces.
-inline void copy_front(const packet& p, std::span<std::uint8_t> out) noexcept {
+/// Copies out.size() bytes of `p` from `offset` (it has that many) into
+/// `out`, across its fragments.
+inline void copy_at(const packet& p, std::size_t offset, std::span<std::uint8_t> out) noexcept {
   std::size_t at = 0;
   for (const fragment& f : p.fragments()) {
     if (at == out.size()) break;
-    const std::size_t n = std::min(out.size() - at, f.size);
-    std::memcpy(out.data() + at, f.base, n);
+    if (offset >= f.size) {
+      offset -= f.size;
+      continue;
+    }
+    const std::size_t n = std::min(out.size() - at, f.size - offset);
+    std::memcpy(out.data() + at, f.base + offset, n);
     at += n;
+    offset = 0;
   }
 }
+
+/// Copies the first out.size() bytes of `p` (which has at least as many)
+/// into `out`, across its fragments: a header read from a packet in
+/// pieces.
+inline void copy_front(const packet& p, std::span<std::uint8_t> out) noexcept { copy_at(p, 0, out); }
 
 }  // namespace reef::tcpip::wire
