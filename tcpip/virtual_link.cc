@@ -200,7 +200,7 @@ class end_device final : public device {
     _info.queues = link.options.queues;
     _info.offloads = link.options.offloads;
     _info.rss_hash = link.options.rss_hash;
-    _info.rss_key = link.options.rss_key;
+    _info.rss_key = link.options.advertised_rss_key.value_or(link.options.rss_key);
     _info.redirection = link.table.entries();
   }
   const device_info& info() const noexcept override { return _info; }

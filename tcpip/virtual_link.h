@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "tcpip/device.h"
@@ -39,6 +40,9 @@ struct virtual_link_options {
   /// the software one).
   bool rss_hash = true;
   toeplitz_key rss_key = default_toeplitz_key;
+  /// The key the ends say they hash with (device_info::rss_key), if not
+  /// rss_key: a device that lies, whose hash disagrees with the stack's.
+  std::optional<toeplitz_key> advertised_rss_key;
   device_offloads offloads;
   link_faults faults;
   /// Where to write a pcap file of every frame that crossed; "" for none.

@@ -1,0 +1,365 @@
+#include "tcpip/native_stack.h"
+
+#include <cerrno>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include "core/coroutine.h"
+#include "core/log.h"
+#include "core/reactor.h"
+#include "smp/foreign_ptr.h"
+#include "smp/smp.h"
+#include "tcpip/wire.h"
+
+namespace reef::tcpip {
+
+namespace {
+
+logger stack_log("native_stack");
+
+std::system_error error(int code, const char* what) { return std::system_error(code, std::system_category(), what); }
+
+using foreign_packet = foreign_ptr<std::unique_ptr<packet>>;
+
+foreign_packet make_foreign_packet(packet p) { return make_foreign(std::make_unique<packet>(std::move(p))); }
+
+// A packet over the bytes of another shard's packet: when the last view
+// of them goes, the original goes back to its shard to be freed there.
+packet adopt(foreign_packet p) {
+  const std::vector<fragment> pieces = p->fragments();
+  if (pieces.empty()) return packet();
+  packet out(pieces.front(), make_deleter([p = std::move(p)] {}));
+  for (std::size_t i = 1; i < pieces.size(); ++i) out.append(packet(pieces[i], deleter()));
+  return out;
+}
+
+steering_config steering_of(const native_stack_options& o) {
+  return steering_config{smp::count, o.hw_queue_weight, o.udp.ephemeral_first, o.udp.ephemeral_last};
+}
+
+}  // namespace
+
+struct native_stack::forwarded {
+  foreign_packet frame;
+  std::optional<std::uint32_t> rss_hash;
+  checksum_status checksum = checksum_status::unknown;
+};
+
+struct native_stack::relayed {
+  foreign_packet frame;
+  tx_offload offload;
+};
+
+// What the shard's IPv4 interface sees as its queue. On a queue's owner:
+// the device's queue, with the frames of other shards' flows taken out
+// and forwarded. On a shard without a queue: nothing to receive (frames
+// come forwarded), and what it transmits goes to the queue's owner.
+class native_stack::queue_front final : public device_queue {
+ public:
+  queue_front(native_stack& stack, std::unique_ptr<device_queue> queue)
+      : _stack(stack), _queue(std::move(queue)) {}
+
+  std::size_t receive(std::vector<received_frame>& out, std::size_t max) override {
+    _stack.flush_relays();
+    if (!_queue) return 0;
+    const flow_steering& steering = _stack._network.steering();
+    if (steering.shards() == 1) return _queue->receive(out, max);
+    _frames.clear();
+    const std::size_t n = _queue->receive(_frames, max);
+    for (auto& f : _frames) {
+      std::span<const std::uint8_t> head;
+      if (!f.frame.fragments().empty()) {
+        const fragment& first = f.frame.fragments().front();
+        head = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(first.base), first.size);
+      }
+      const unsigned shard = steering.shard_of_frame(head, f.rss_hash, _stack._shard);
+      if (shard == _stack._shard) {
+        out.push_back(std::move(f));
+      } else {
+        _stack.forward_frame(shard, std::move(f));
+      }
+    }
+    _frames.clear();
+    _stack.flush_forwards();
+    return n;
+  }
+
+  std::size_t transmit(std::span<tx_frame> frames) override {
+    if (_queue) return _queue->transmit(frames);
+    std::size_t taken = 0;
+    while (taken < frames.size() && _stack.relay(frames[taken])) ++taken;
+    // The interface's poller sends them on (flush_relays) before the
+    // reactor sleeps.
+    if (taken > 0 && _notify) _notify();
+    return taken;
+  }
+
+  void on_arrival(noncopyable_function<void()> notify) override {
+    if (_queue) {
+      _queue->on_arrival(std::move(notify));
+    } else {
+      _notify = std::move(notify);
+    }
+  }
+
+ private:
+  native_stack& _stack;
+  std::unique_ptr<device_queue> _queue;
+  std::vector<received_frame> _frames;
+  noncopyable_function<void()> _notify;  // a follower's: run on its own thread only
+};
+
+native_stack::native_stack(native_network& network, unsigned shard)
+    : _network(network), _shard(shard), _outgoing(smp::count), _in_flight(smp::count, 0) {}
+
+native_stack::~native_stack() { REEF_ASSERT(!_started, "native_stack destroyed while running"); }
+
+void native_stack::start() {
+  const flow_steering& steering = _network.steering();
+  interface_config config = _network.options().ip;
+  config.id_first = static_cast<std::uint16_t>(config.id_first + _shard);
+  config.id_step = static_cast<std::uint16_t>(config.id_step * steering.shards());
+  config.announce = config.announce && _shard == 0;
+  std::unique_ptr<device_queue> queue;
+  if (steering.owns_queue(_shard)) queue = _network.dev().open_queue(_shard);
+  _device_queue = queue.get();
+  _ip.emplace(_network.dev(), std::make_unique<queue_front>(*this, std::move(queue)), config);
+  _udp.emplace(*_ip, _network.options().udp);
+  if (steering.shards() > 1) {
+    _udp->set_ephemeral_filter([this](std::uint16_t port) {
+      return _network.steering().ephemeral_port_of(_shard, port);
+    });
+    _ip->set_handler(static_cast<std::uint8_t>(ip_protocol::udp),
+                     [this](const ipv4_header& h, packet data) { receive_udp(h, std::move(data)); });
+    _ip->set_arp_listener([this](std::uint32_t ip, ethernet_address mac, bool for_us) {
+      // Every shard's cache learns it (a shard waiting for this address
+      // sends on).
+      for (unsigned s = 0; s < smp::count; ++s) {
+        if (s == _shard) continue;
+        send_to(s, 1, [network = &_network, ip, mac, for_us] {
+          if (native_stack* stack = network->running()) stack->take_neighbour(ip, mac, for_us);
+        });
+      }
+    });
+  }
+  _ip->start();
+  _started = true;
+}
+
+future<> native_stack::stop() {
+  if (!_started) co_return;
+  _started = false;
+  co_await _ip->stop();
+  for (auto& batch : _outgoing) batch.clear();
+  _to_transmit.clear();
+  co_await _messages.close();
+}
+
+server_socket native_stack::listen(const socket_address&, const listen_options&) {
+  throw error(EPROTONOSUPPORT, "listen: the native stack has no TCP yet");
+}
+
+future<connected_socket> native_stack::connect(const socket_address&, const connect_options&) {
+  return make_exception_future<connected_socket>(error(EPROTONOSUPPORT, "connect: the native stack has no TCP yet"));
+}
+
+udp_channel native_stack::make_udp_channel(const socket_address& local) { return _udp->make_channel(local); }
+
+native_stack_stats native_stack::stats() const {
+  native_stack_stats s = _stats;
+  if (_ip) s.ip = _ip->stats();
+  if (_udp) s.udp = _udp->stats();
+  if (_device_queue) s.queue = _device_queue->stats();
+  return s;
+}
+
+bool native_stack::reserve(unsigned shard, std::size_t frames) noexcept {
+  return _in_flight[shard] + frames <= _network.options().in_flight_max;
+}
+
+template <typename Func>
+void native_stack::send_to(unsigned shard, std::size_t frames, Func&& f) noexcept {
+  try {
+    gate::holder hold = _messages.hold();
+    _in_flight[shard] += frames;
+    (void)smp::submit_to(shard, std::forward<Func>(f))
+        .then_wrapped([this, shard, frames, hold = std::move(hold)](future<> done) {
+          _in_flight[shard] -= frames;
+          done.ignore_ready_future();  // a stopped shard: what it carried is dropped
+        });
+  } catch (...) {
+    _stats.forward_dropped += frames;  // stopping, or no memory for the message
+  }
+}
+
+void native_stack::forward_frame(unsigned shard, received_frame f) noexcept {
+  try {
+    _outgoing[shard].push_back(forwarded{make_foreign_packet(std::move(f.frame)), f.rss_hash, f.checksum});
+  } catch (...) {
+    ++_stats.forward_dropped;
+  }
+}
+
+void native_stack::flush_forwards() noexcept {
+  for (unsigned s = 0; s < _outgoing.size(); ++s) {
+    auto& batch = _outgoing[s];
+    if (batch.empty()) continue;
+    const std::size_t room = _network.options().in_flight_max - std::min(_in_flight[s], _network.options().in_flight_max);
+    if (batch.size() > room) {
+      _stats.forward_dropped += batch.size() - room;
+      batch.resize(room);
+    }
+    if (batch.empty()) continue;
+    const std::size_t n = batch.size();
+    _stats.forwarded += n;
+    send_to(s, n, [network = &_network, frames = std::move(batch)]() mutable {
+      if (native_stack* stack = network->running()) stack->take_forwarded(std::move(frames));
+    });
+    batch = std::vector<forwarded>();
+  }
+}
+
+void native_stack::take_forwarded(std::vector<forwarded> frames) noexcept {
+  for (auto& f : frames) {
+    ++_stats.forwarded_in;
+    try {
+      _ip->process(received_frame{adopt(std::move(f.frame)), f.rss_hash, f.checksum});
+    } catch (...) {
+      ++_stats.ip.no_memory;
+    }
+  }
+}
+
+void native_stack::receive_udp(const ipv4_header& h, packet data) noexcept {
+  // A datagram reassembled here, or one the device hashed other than we
+  // do, may belong to another shard.
+  if (data.len() >= 4) {
+    std::array<std::uint8_t, 4> ports;
+    wire::copy_front(data, ports);
+    const unsigned shard = _network.steering().shard_of_datagram(h.protocol, h.source, h.destination,
+                                                                 wire::get16(ports, 0), wire::get16(ports, 2));
+    if (shard != _shard) {
+      if (!reserve(shard, 1)) {
+        ++_stats.forward_dropped;
+        return;
+      }
+      try {
+        ++_stats.forwarded;
+        send_to(shard, 1, [network = &_network, h, d = forwarded{make_foreign_packet(std::move(data)), std::nullopt, checksum_status::unknown}]() mutable {
+          if (native_stack* stack = network->running()) stack->take_datagram(h, std::move(d));
+        });
+      } catch (...) {
+        ++_stats.forward_dropped;
+      }
+      return;
+    }
+  }
+  _udp->receive(h, std::move(data));
+}
+
+void native_stack::take_datagram(const ipv4_header& h, forwarded d) noexcept {
+  ++_stats.forwarded_in;
+  try {
+    _udp->receive(h, adopt(std::move(d.frame)));
+  } catch (...) {
+    ++_stats.ip.no_memory;
+  }
+}
+
+bool native_stack::relay(tx_frame& f) noexcept {
+  const unsigned owner = _network.steering().transmitter_of(_shard);
+  if (!reserve(owner, _to_transmit.size() + 1)) return false;
+  try {
+    _to_transmit.push_back(relayed{make_foreign_packet(std::move(f.frame)), f.offload});
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+void native_stack::flush_relays() noexcept {
+  if (_to_transmit.empty()) return;
+  const std::size_t n = _to_transmit.size();
+  _stats.relayed += n;
+  send_to(_network.steering().transmitter_of(_shard), n,
+          [network = &_network, frames = std::move(_to_transmit)]() mutable {
+            if (native_stack* stack = network->running()) stack->take_relayed(std::move(frames));
+          });
+  _to_transmit = std::vector<relayed>();
+}
+
+void native_stack::take_relayed(std::vector<relayed> frames) noexcept {
+  if (!_device_queue) return;
+  try {
+    std::vector<tx_frame> out;
+    out.reserve(frames.size());
+    for (auto& f : frames) out.push_back(tx_frame{adopt(std::move(f.frame)), f.offload});
+    const std::size_t taken = _device_queue->transmit(out);
+    _stats.relayed_in += taken;
+    _stats.forward_dropped += out.size() - taken;
+  } catch (...) {
+    _stats.forward_dropped += frames.size();
+  }
+}
+
+void native_stack::take_neighbour(std::uint32_t ip, ethernet_address mac, bool for_us) noexcept {
+  try {
+    _ip->learn_neighbour(ip, mac, for_us);
+  } catch (...) {
+    ++_stats.ip.no_memory;
+  }
+}
+
+native_network::native_network(device& dev, native_stack_options options)
+    : _device(dev),
+      _options(std::move(options)),
+      _steering(dev.info(), steering_of(_options)),
+      _shards(smp::count),
+      _stopped(smp::count, 0) {}
+
+native_network::~native_network() {
+  for (auto& s : _shards) REEF_ASSERT(!s, "native_network destroyed before stop() ended");
+}
+
+native_stack& native_network::local() {
+  const unsigned me = this_shard_id();
+  if (_stopped[me]) throw error(ENETDOWN, "the native stack has stopped on this shard");
+  if (!_shards[me]) {
+    auto stack = std::make_unique<native_stack>(*this, me);
+    stack->start();
+    _shards[me] = std::move(stack);
+  }
+  return *_shards[me];
+}
+
+native_stack* native_network::running() noexcept {
+  const unsigned shard = this_shard_id();
+  if (_stopped[shard]) return nullptr;
+  try {
+    return &local();
+  } catch (const std::exception& e) {
+    stack_log.error("the native stack could not start on shard {}: {}", shard, e.what());
+    return nullptr;
+  }
+}
+
+future<> native_network::start() {
+  return smp::invoke_on_all([this] { local(); });
+}
+
+future<> native_network::stop_shards() {
+  return smp::invoke_on_all([this]() -> future<> {
+    const unsigned me = this_shard_id();
+    _stopped[me] = 1;
+    if (_shards[me]) co_await _shards[me]->stop();
+  });
+}
+
+future<> native_network::stop() {
+  co_await stop_shards();
+  // Every shard's messages are answered: the stacks go.
+  co_await smp::invoke_on_all([this] { _shards[this_shard_id()].reset(); });
+}
+
+}  // namespace reef::tcpip
