@@ -53,7 +53,14 @@ bool abseil_internal(const absl::CommandLineFlag& flag) {
   return file.find("absl/") != std::string::npos;
 }
 
+std::vector<std::string (*)()>& command_line_checks() {
+  static auto* checks = new std::vector<std::string (*)()>;
+  return *checks;
+}
+
 }  // namespace
+
+void add_command_line_check(std::string (*check)()) { command_line_checks().push_back(check); }
 
 command_line parse_command_line(int argc, const char* const* argv) {
   command_line out;
@@ -107,6 +114,12 @@ command_line parse_command_line(int argc, const char* const* argv) {
     if (!flag->ParseFrom(absl::string_view(value->data(), value->size()), &why)) {
       out.error = "flag --" + dashed(name) + ": bad value '" + std::string(*value) + "': " + why;
       return out;
+    }
+  }
+  if (!out.help) {
+    for (auto* check : command_line_checks()) {
+      out.error = check();
+      if (!out.error.empty()) return out;
     }
   }
   return out;

@@ -39,6 +39,12 @@ struct command_line {
 /// refuses.
 command_line parse_command_line(int argc, const char* const* argv);
 
+/// Adds a check that parse_command_line() runs once every flag is parsed,
+/// for what no single flag can say alone (a gateway off the host's
+/// network): it returns "" or what is wrong, naming the flags. Register
+/// before main() (a static initializer of the flags' library).
+void add_command_line_check(std::string (*check)());
+
 /// The flags of this program (not Abseil's own), one per line, with their
 /// help and default, dashes in names.
 std::string usage(const std::string& program);

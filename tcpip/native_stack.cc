@@ -348,12 +348,14 @@ future<> native_network::start() {
   return smp::invoke_on_all([this] { local(); });
 }
 
+future<> native_network::stop_local() {
+  const unsigned me = this_shard_id();
+  _stopped[me] = 1;
+  if (_shards[me]) co_await _shards[me]->stop();
+}
+
 future<> native_network::stop_shards() {
-  return smp::invoke_on_all([this]() -> future<> {
-    const unsigned me = this_shard_id();
-    _stopped[me] = 1;
-    if (_shards[me]) co_await _shards[me]->stop();
-  });
+  return smp::invoke_on_all([this] { return stop_local(); });
 }
 
 future<> native_network::stop() {

@@ -142,6 +142,8 @@ class native_network {
   /// Stops every shard's stack but leaves them (and their channels) in
   /// place: for a stack that lives as long as the process.
   future<> stop_shards();
+  /// stop_shards() for this shard alone (an smp::at_shutdown hook).
+  future<> stop_local();
   /// This shard's stack if it runs or can start; nullptr once stopped.
   native_stack* running() noexcept;
 

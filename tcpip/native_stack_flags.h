@@ -1,0 +1,41 @@
+// The native stack's command-line flags, and "native" in the stack
+// registry (net/stack.h). Linking this target defines the flags and makes
+// --network-stack native available; the stack then opens the TAP device
+// and starts on every shard at its first use, and stops at smp's
+// shutdown.
+//
+//   --tap-device NAME            the TAP interface (default tap0)
+//   --host-ipv4-addr A.B.C.D[/N] the stack's address (default 192.168.122.2;
+//                                /N sets the netmask too)
+//   --netmask-ipv4-addr A.B.C.D  (default 255.255.255.0)
+//   --gw-ipv4-addr A.B.C.D       the default gateway (default: none)
+//   --hw-queue-weight W          the share of its queue's flows a queue
+//                                owner keeps, 0 to 1 (default 1)
+//   --native-stack-mtu N         the IP MTU, 68 to 9000 (default: the
+//                                interface's)
+//
+// A bad value, or flags that disagree (a gateway off the network), stop
+// the program at parse time with a message naming the flag (exit status 2
+// through app_template).
+//
+// Thread rules: parsed on the main thread before shards start.
+#pragma once
+
+#include "tcpip/native_stack.h"
+#include "tcpip/tap_device.h"
+
+namespace reef::tcpip {
+
+struct native_stack_config {
+  tap_options tap;
+  native_stack_options stack;
+};
+
+/// What the flags say (checked when they were parsed).
+native_stack_config native_stack_config_from_flags();
+
+/// On a shard inside smp::run, once "native" is in use: the process's
+/// network (nullptr before its first use).
+native_network* process_native_network() noexcept;
+
+}  // namespace reef::tcpip

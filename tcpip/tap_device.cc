@@ -1,0 +1,279 @@
+#include "tcpip/tap_device.h"
+
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <stdexcept>
+#include <system_error>
+
+#include "core/log.h"
+#include "core/lw_shared_ptr.h"
+#include "core/reactor.h"
+
+namespace reef::tcpip {
+
+namespace {
+
+logger tap_log("tap");
+
+// The virtio-net header in front of every frame (linux/virtio_net.h,
+// which C++ cannot include), in the host's byte order (a TAP's default).
+struct virtio_net_hdr {
+  std::uint8_t flags;
+  std::uint8_t gso_type;
+  std::uint16_t hdr_len;
+  std::uint16_t gso_size;
+  std::uint16_t csum_start;
+  std::uint16_t csum_offset;
+};
+static_assert(sizeof(virtio_net_hdr) == 10);
+constexpr std::uint8_t vnet_needs_checksum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+constexpr std::uint8_t vnet_data_valid = 2;      // VIRTIO_NET_HDR_F_DATA_VALID
+
+constexpr std::size_t vnet_header_size = sizeof(virtio_net_hdr);
+
+// Frames read and not yet taken by receive(), per queue, at most.
+constexpr std::size_t ready_max = 1024;
+
+std::system_error os_error(int code, const std::string& what) {
+  return std::system_error(code, std::system_category(), what);
+}
+
+// One queue's descriptor, and the I/O in flight on it. Shared by the
+// queue and its operations' continuations: the descriptor is closed when
+// the last of them lets go, so nothing in flight ever meets a closed or
+// reused number.
+struct tap_state {
+  explicit tap_state(int f) : fd(f) {}
+  ~tap_state() { ::close(fd); }
+  int fd;
+  bool closed = false;
+  unsigned reads = 0;
+  unsigned writes = 0;
+  std::deque<received_frame> ready;
+  noncopyable_function<void()> notify;
+  device_queue_stats* stats = nullptr;  // the queue's, while it lives
+  std::uint64_t read_errors = 0;
+};
+
+// A frame being written: the header, the iovecs and what keeps the bytes.
+struct pending_write {
+  virtio_net_hdr header{};
+  std::vector<iovec> iov;
+  packet frame;
+};
+
+class tap_queue final : public device_queue {
+ public:
+  tap_queue(int fd, std::size_t frame_max, const tap_options& options)
+      : _state(make_lw_shared<tap_state>(fd)), _frame_max(frame_max), _options(options) {
+    _state->stats = &_stats;
+    for (unsigned i = 0; i < _options.reads_in_flight; ++i) start_read(_state, _frame_max);
+  }
+
+  ~tap_queue() override {
+    _state->closed = true;
+    _state->stats = nullptr;
+    _state->notify = {};
+    _state->ready.clear();
+    engine().io().cancel(_state->fd);
+  }
+
+  std::size_t receive(std::vector<received_frame>& out, std::size_t max) override {
+    std::size_t n = 0;
+    while (n < max && !_state->ready.empty()) {
+      out.push_back(std::move(_state->ready.front()));
+      _state->ready.pop_front();
+      ++n;
+    }
+    return n;
+  }
+
+  std::size_t transmit(std::span<tx_frame> frames) override {
+    std::size_t taken = 0;
+    for (auto& f : frames) {
+      if (_state->writes >= _options.writes_in_flight) break;
+      auto w = std::make_unique<pending_write>();
+      w->iov.reserve(1 + f.frame.nr_frags());
+      w->iov.push_back(iovec{&w->header, vnet_header_size});
+      for (const fragment& piece : f.frame.fragments()) w->iov.push_back(iovec{piece.base, piece.size});
+      const std::size_t bytes = f.frame.len();
+      w->frame = std::move(f.frame);
+      ++_state->writes;
+      ++_stats.tx_frames;
+      _stats.tx_bytes += bytes;
+      pending_write* raw = w.release();
+      (void)engine()
+          .io()
+          .submit(io_request::writev(_state->fd, raw->iov.data(), static_cast<int>(raw->iov.size())))
+          .then([state = _state, raw](long rc) {
+            std::unique_ptr<pending_write> done(raw);
+            --state->writes;
+            if (rc < 0 && rc != -ECANCELED && state->stats != nullptr) {
+              ++state->stats->tx_refused;
+              tap_log.debug("a frame was not written: {}", std::strerror(static_cast<int>(-rc)));
+            }
+          });
+      ++taken;
+    }
+    _stats.tx_refused += frames.size() - taken;
+    return taken;
+  }
+
+  void on_arrival(noncopyable_function<void()> notify) override { _state->notify = std::move(notify); }
+
+ private:
+  // Keeps one read in flight; its completion queues the frame and starts
+  // the next.
+  static void start_read(lw_shared_ptr<tap_state> state, std::size_t frame_max) {
+    temporary_buffer<char> buffer(vnet_header_size + frame_max);
+    char* at = buffer.get_write();
+    ++state->reads;
+    (void)engine()
+        .io()
+        .submit(io_request::read(state->fd, at, buffer.size()))
+        .then([state, frame_max, buffer = std::move(buffer)](long rc) mutable {
+          --state->reads;
+          if (state->closed) return;
+          if (rc < 0) {
+            if (rc == -ECANCELED) return;  // the reactor is stopping
+            if (rc != -EAGAIN && rc != -EINTR) {
+              // The interface went away: this read ends (the others meet
+              // the same and end too).
+              ++state->read_errors;
+              tap_log.warn("reading the TAP queue failed: {}", std::strerror(static_cast<int>(-rc)));
+              return;
+            }
+          } else if (static_cast<std::size_t>(rc) > vnet_header_size) {
+            virtio_net_hdr header;
+            std::memcpy(&header, buffer.get(), vnet_header_size);
+            buffer.trim(static_cast<std::size_t>(rc));
+            buffer.trim_front(vnet_header_size);
+            // Frames the kernel checked: good. (With no offloads asked for,
+            // none comes with a checksum left to finish.)
+            const bool good = (header.flags & vnet_data_valid) != 0 && (header.flags & vnet_needs_checksum) == 0;
+            if (state->stats != nullptr) {
+              ++state->stats->rx_frames;
+              state->stats->rx_bytes += buffer.size();
+            }
+            // Frames nobody polls (a stopped stack) wait up to a bound.
+            if (state->ready.size() >= ready_max) {
+              if (state->stats != nullptr) ++state->stats->rx_dropped;
+            } else {
+              try {
+                state->ready.push_back(received_frame{packet(std::move(buffer)), std::nullopt,
+                                                      good ? checksum_status::good : checksum_status::unknown});
+              } catch (...) {
+                if (state->stats != nullptr) ++state->stats->rx_dropped;
+              }
+            }
+            if (state->notify) state->notify();
+          }
+          start_read(std::move(state), frame_max);
+        });
+  }
+
+  lw_shared_ptr<tap_state> _state;
+  std::size_t _frame_max;
+  tap_options _options;
+};
+
+// Opens one queue of the interface.
+int open_tap_queue(const std::string& name, bool multi_queue) {
+  int fd = ::open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+  if (fd < 0) throw os_error(errno, "TAP " + name + ": opening /dev/net/tun");
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  if (multi_queue) ifr.ifr_flags |= IFF_MULTI_QUEUE;
+  if (::ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    const int e = errno;
+    ::close(fd);
+    throw os_error(e, "TAP " + name + ": attaching (TUNSETIFF)");
+  }
+  int header_size = vnet_header_size;
+  // No offloads: the kernel finishes every checksum before a frame comes
+  // here, and segments nothing (frames it checked say so all the same).
+  if (::ioctl(fd, TUNSETVNETHDRSZ, &header_size) < 0 || ::ioctl(fd, TUNSETOFFLOAD, 0) < 0) {
+    const int e = errno;
+    ::close(fd);
+    throw os_error(e, "TAP " + name + ": setting the virtio-net header");
+  }
+  return fd;
+}
+
+}  // namespace
+
+tap_device::tap_device(tap_options options) : _options(std::move(options)) {
+  if (_options.name.empty() || _options.name.size() >= IFNAMSIZ) {
+    throw std::invalid_argument("TAP: an interface name of 1 to 15 bytes, not '" + _options.name + "'");
+  }
+  if (_options.queues == 0) throw std::invalid_argument("TAP " + _options.name + ": 0 queues");
+  if (_options.reads_in_flight == 0 || _options.writes_in_flight == 0) {
+    throw std::invalid_argument("TAP " + _options.name + ": no reads or writes in flight");
+  }
+  try {
+    // A single-queue interface refuses IFF_MULTI_QUEUE: take it as it is
+    // when one queue is asked for.
+    try {
+      _fds.push_back(open_tap_queue(_options.name, true));
+    } catch (const std::system_error& e) {
+      if (_options.queues != 1 || e.code().value() != EINVAL) throw;
+      _fds.push_back(open_tap_queue(_options.name, false));
+    }
+    for (unsigned q = 1; q < _options.queues; ++q) _fds.push_back(open_tap_queue(_options.name, true));
+    std::uint16_t mtu = 1500;
+    int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s >= 0) {
+      ifreq ifr{};
+      std::strncpy(ifr.ifr_name, _options.name.c_str(), IFNAMSIZ - 1);
+      if (::ioctl(s, SIOCGIFMTU, &ifr) == 0 && ifr.ifr_mtu > 0 && ifr.ifr_mtu <= 65535) {
+        mtu = static_cast<std::uint16_t>(ifr.ifr_mtu);
+      }
+      ::close(s);
+    }
+    if (_options.mtu) mtu = *_options.mtu;
+    if (mtu < 68 || mtu > 9000) {
+      throw std::invalid_argument("TAP " + _options.name + ": an MTU of " + std::to_string(mtu) +
+                                  " (68 to 9000)");
+    }
+    _info.mac = _options.mac;
+    _info.mtu = mtu;
+    _info.queues = _options.queues;
+    _info.rss_hash = false;
+  } catch (...) {
+    for (int fd : _fds) ::close(fd);
+    throw;
+  }
+}
+
+tap_device::~tap_device() {
+  for (int fd : _fds) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+std::unique_ptr<device_queue> tap_device::open_queue(unsigned index) {
+  if (index >= _fds.size() || _fds[index] < 0) {
+    throw std::invalid_argument("TAP " + _options.name + ": queue " + std::to_string(index) +
+                                " is not there or already open");
+  }
+  // On the driving shard, through its reactor's I/O backend: epoll needs
+  // a descriptor that does not block; io_uring waits for it itself.
+  if (std::string(engine().io().name()) == "epoll") {
+    ::fcntl(_fds[index], F_SETFL, ::fcntl(_fds[index], F_GETFL) | O_NONBLOCK);
+  }
+  auto queue = std::make_unique<tap_queue>(_fds[index], std::size_t{_info.mtu} + 14 + 4, _options);
+  _fds[index] = -1;  // the queue's now
+  return queue;
+}
+
+}  // namespace reef::tcpip

@@ -1,0 +1,67 @@
+// A Linux TAP interface as a native stack device: Ethernet frames to and
+// from the kernel, which sees them as a network interface of its own (the
+// "wire" ends there). Opened by name; the interface is made and set up
+// by the user or the test (`ip tuntap add dev tap0 mode tap multi_queue`,
+// `ip addr add`, `ip link set up`), or made here if absent (root).
+//
+//   tcpip::tap_device tap({.name = "tap0", .queues = 2});
+//   native_network net(tap, {...});
+//
+// Each queue is a descriptor of its own (IFF_MULTI_QUEUE; the kernel
+// keeps a flow on the queue that last sent it), read and written through
+// the reactor's I/O backend: on io_uring, reads are kept in flight and
+// frames are written in the loop's batch, not a system call each. Frames
+// carry the virtio-net header: a frame the kernel says it checked comes in
+// as checksum_status::good. (No offloads are asked of the kernel yet: it
+// finishes every checksum and segments nothing; TCP will want TSO.)
+//
+// Thread rules: made on any thread; each queue is opened, driven and
+// destroyed on one shard. The device outlives its queues.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tcpip/device.h"
+
+namespace reef::tcpip {
+
+struct tap_options {
+  std::string name;  // the interface, at most 15 bytes
+  unsigned queues = 1;
+  /// The IP MTU the stack uses; by default the interface's.
+  std::optional<std::uint16_t> mtu;
+  /// The native stack's own MAC (the kernel's side has another).
+  ethernet_address mac{{0x02, 0x52, 0x45, 0x45, 0x46, 0x01}};
+  /// Reads kept in flight per queue (frames that can arrive between two
+  /// polls without waiting in the kernel).
+  unsigned reads_in_flight = 64;
+  /// Frames written and not yet done per queue; transmit() takes no more.
+  unsigned writes_in_flight = 256;
+};
+
+class tap_device final : public device {
+ public:
+  /// Opens the interface's queues. Throws std::system_error naming the
+  /// interface (no such device and no right to make one, a single-queue
+  /// interface asked for more queues, ...) or std::invalid_argument (a
+  /// bad name, 0 queues, an MTU outside 68..9000).
+  explicit tap_device(tap_options options);
+  ~tap_device() override;
+
+  const device_info& info() const noexcept override { return _info; }
+  /// On the shard that will drive it.
+  std::unique_ptr<device_queue> open_queue(unsigned index) override;
+
+  const std::string& name() const noexcept { return _options.name; }
+
+ private:
+  tap_options _options;
+  device_info _info;
+  std::vector<int> _fds;  // per queue; -1 once its queue took it
+};
+
+}  // namespace reef::tcpip
