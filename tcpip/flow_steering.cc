@@ -89,13 +89,19 @@ flow_steering::flow_steering(const device_info& info, steering_config config)
   }
 }
 
+std::optional<unsigned> flow_steering::port_owner(std::uint8_t protocol, std::uint16_t destination_port) const noexcept {
+  if (protocol != static_cast<std::uint8_t>(ip_protocol::udp)) return std::nullopt;
+  if (destination_port == dhcp_client_port) return 0;
+  if (destination_port >= _config.ephemeral_first && destination_port <= _config.ephemeral_last) {
+    return (destination_port - _config.ephemeral_first) % _config.shards;
+  }
+  return std::nullopt;
+}
+
 unsigned flow_steering::shard_of_datagram(std::uint8_t protocol, std::uint32_t source, std::uint32_t destination,
                                           std::uint16_t source_port, std::uint16_t destination_port) const noexcept {
   if (_config.shards == 1) return 0;
-  if (protocol == static_cast<std::uint8_t>(ip_protocol::udp) && destination_port >= _config.ephemeral_first &&
-      destination_port <= _config.ephemeral_last) {
-    return (destination_port - _config.ephemeral_first) % _config.shards;
-  }
+  if (auto owner = port_owner(protocol, destination_port)) return *owner;
   return shard_of_hash(_hash.ipv4_ports(source, destination, source_port, destination_port));
 }
 
@@ -114,10 +120,7 @@ unsigned flow_steering::shard_of_frame(std::span<const std::uint8_t> frame, std:
     if (has_ports(h.protocol) && data.size() >= 4) {
       const std::uint16_t sport = wire::get16(data, 0);
       const std::uint16_t dport = wire::get16(data, 2);
-      if (device_hash && !(h.protocol == static_cast<std::uint8_t>(ip_protocol::udp) &&
-                           dport >= _config.ephemeral_first && dport <= _config.ephemeral_last)) {
-        return shard_of_hash(*device_hash);
-      }
+      if (device_hash && !port_owner(h.protocol, dport)) return shard_of_hash(*device_hash);
       return shard_of_datagram(h.protocol, h.source, h.destination, sport, dport);
     }
     if (h.protocol == static_cast<std::uint8_t>(ip_protocol::icmp) && data.size() >= icmp_header::size &&

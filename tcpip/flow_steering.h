@@ -13,10 +13,11 @@
 // to its own followers. --hw-queue-weight says how big a share the owner
 // keeps (1: the same as each follower, 0: none while it has followers).
 //
-// Two exceptions to the hash. UDP to an ephemeral port goes to the shard
-// that gave the port out: port p of the range [first, last] belongs to
-// shard (p - first) % shards, and a shard binds only its own ports (the
-// peer is not known when the port is chosen, so no hash could pick it).
+// Exceptions to the hash. UDP to an ephemeral port goes to the shard that
+// gave the port out: port p of the range [first, last] belongs to shard
+// (p - first) % shards, and a shard binds only its own ports (the peer is
+// not known when the port is chosen, so no hash could pick it). UDP to
+// the DHCP client's port (68) goes to shard 0, where the client runs.
 // IP fragments carry no ports: they are hashed by their addresses, and
 // the shard that reassembles a datagram hands it on if its ports name
 // another (shard_of_datagram). ICMP errors go to the shard of the flow of
@@ -75,7 +76,12 @@ class flow_steering {
   const toeplitz_hash& hash() const noexcept { return _hash; }
   const std::vector<std::uint16_t>& table() const noexcept { return _table; }
 
+  static constexpr std::uint16_t dhcp_client_port = 68;
+
  private:
+  // The shard a UDP port names whatever the hash, if it names one.
+  std::optional<unsigned> port_owner(std::uint8_t protocol, std::uint16_t destination_port) const noexcept;
+
   steering_config _config;
   unsigned _queues;
   toeplitz_hash _hash;

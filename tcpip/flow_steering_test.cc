@@ -105,6 +105,9 @@ TEST(flow_steering, frames_go_where_their_flow_s_datagrams_go) {
     EXPECT_EQ(s.shard_of_frame(udp_frame(a_ip, b_ip, 53, port), 7u, 3), owner);
   }
   EXPECT_FALSE(s.ephemeral_port_of(0, 80)) << "not in the range";
+  // DHCP's answers: shard 0, where the client runs.
+  EXPECT_EQ(s.shard_of_frame(udp_frame(a_ip, 0xffffffff, 67, 68), 7u, 3), 0u);
+  EXPECT_EQ(s.shard_of_datagram(17, a_ip, b_ip, 67, 68), 0u);
   // A fragment: by its addresses (its later pieces have no ports).
   ipv4_header piece;
   piece.protocol = 17;

@@ -61,13 +61,35 @@ ipv4_interface::ipv4_interface(device& dev, std::unique_ptr<device_queue> queue,
       _arp([this](std::uint32_t ip) { send_arp(1, ethernet_address(), ip); }, config.arp),
       _reassembly(config.reassembly),
       _next_id(config.id_first) {
-  const std::uint32_t host_bits = ~_config.netmask;
-  if (_config.address == 0) throw std::invalid_argument("IPv4 interface: address 0.0.0.0");
+  check_address(_config.address, _config.netmask, _config.gateway);
+}
+
+void ipv4_interface::check_address(std::uint32_t address, std::uint32_t netmask, std::optional<std::uint32_t> gateway) {
+  const std::uint32_t host_bits = ~netmask;
   if ((host_bits & (host_bits + 1)) != 0) {
-    throw std::invalid_argument("IPv4 interface: netmask " + ipv4_to_string(_config.netmask) + " is not a prefix");
+    throw std::invalid_argument("IPv4 interface: netmask " + ipv4_to_string(netmask) + " is not a prefix");
   }
-  if (_config.gateway && !on_network(*_config.gateway)) {
-    throw std::invalid_argument("IPv4 interface: gateway " + ipv4_to_string(*_config.gateway) + " is off the network");
+  if (address == 0) {
+    if (gateway) throw std::invalid_argument("IPv4 interface: a gateway without an address");
+    return;
+  }
+  if ((address >> 24) == 127 || (address >> 28) >= 0xe || (host_bits != 0 && ((address & host_bits) == 0 ||
+                                                                               (address & host_bits) == host_bits))) {
+    throw std::invalid_argument("IPv4 interface: " + ipv4_to_string(address) + " is not a host's address");
+  }
+  if (gateway && ((*gateway & netmask) != (address & netmask) || *gateway == address)) {
+    throw std::invalid_argument("IPv4 interface: gateway " + ipv4_to_string(*gateway) + " is off the network");
+  }
+}
+
+void ipv4_interface::set_address(std::uint32_t address, std::uint32_t netmask, std::optional<std::uint32_t> gateway) {
+  check_address(address, netmask, gateway);
+  const bool changed = address != _config.address;
+  _config.address = address;
+  _config.netmask = netmask;
+  _config.gateway = gateway;
+  if (changed && _started && !_stopped && _config.announce && address != 0) {
+    send_arp(1, ethernet_address(), address);
   }
 }
 
@@ -99,7 +121,7 @@ void ipv4_interface::start() {
   });
   _tick.arm_periodic(_config.tick);
   // Gratuitous ARP: who has our address (tell us) — others update their tables.
-  if (_config.announce) send_arp(1, ethernet_address(), _config.address);
+  if (_config.announce && _config.address != 0) send_arp(1, ethernet_address(), _config.address);
 }
 
 future<> ipv4_interface::stop() {
@@ -172,7 +194,7 @@ void ipv4_interface::receive_arp(std::span<const std::uint8_t> payload) {
     ++_stats.arp_errors;
     return;
   }
-  const bool for_us = m.target_ip == _config.address;
+  const bool for_us = _config.address != 0 && m.target_ip == _config.address;
   // Senders off our network are no neighbours of ours; a sender MAC that
   // is ours, zero or a group, or an IP no single host has, is a lie.
   const std::uint32_t network = _config.address & _config.netmask;
@@ -216,8 +238,10 @@ void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) {
   }
   // RFC 1122 3.2.1.3: a source no single host has is discarded (a reply
   // to it would go to many, or nowhere).
-  if (h.source == 0 || is_broadcast(h.source) || (h.source >> 28) == 0xe || (h.source >> 24) == 127 ||
-      h.source == _config.address) {
+  // (0.0.0.0 is a host that has no address yet, and may only broadcast:
+  // DHCP.)
+  if ((h.source == 0 && !is_broadcast(h.destination)) || is_broadcast(h.source) || (h.source >> 28) == 0xe ||
+      (h.source >> 24) == 127 || (h.source == _config.address && h.source != 0)) {
     ++_stats.bad_source;
     return;
   }
@@ -348,6 +372,10 @@ void ipv4_interface::transmit_datagrams(std::vector<packet> datagrams, ethernet_
 
 future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, packet data, bool dont_fragment) {
   if (!_started || _stopped) return make_exception_future<>(error(ENETDOWN, "IPv4: the interface is not running"));
+  if (_config.address == 0 && destination != 0xffffffff) {
+    ++_stats.unroutable;
+    return make_exception_future<>(error(ENETUNREACH, "IPv4: no address yet (only broadcasts go)"));
+  }
   try {
     gate::holder hold = _sends.hold();
     if (destination == _config.address) {

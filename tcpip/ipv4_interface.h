@@ -38,7 +38,9 @@
 namespace reef::tcpip {
 
 struct interface_config {
-  std::uint32_t address = 0;  // host byte order
+  /// Host byte order; 0: none yet (DHCP): only broadcasts are sent and
+  /// received until set_address().
+  std::uint32_t address = 0;
   std::uint32_t netmask = 0xffffff00;
   std::optional<std::uint32_t> gateway;  // for destinations off the network
   arp_limits arp;
@@ -90,7 +92,8 @@ class ipv4_interface {
   /// us), for a stack whose other shards keep caches of their own.
   using arp_listener = noncopyable_function<void(std::uint32_t ip, ethernet_address mac, bool for_us)>;
 
-  /// Throws std::invalid_argument for an address of 0, a netmask that is
+  /// Throws std::invalid_argument for an address no host has (the
+  /// network's own, its broadcast, loopback, a group), a netmask that is
   /// not a prefix, or a gateway off the network.
   ipv4_interface(device& dev, std::unique_ptr<device_queue> queue, interface_config config);
   ~ipv4_interface();
@@ -106,6 +109,9 @@ class ipv4_interface {
   future<> stop();
 
   void set_handler(std::uint8_t protocol, protocol_handler h);
+  /// Takes a new address (DHCP), announced as at start. Throws
+  /// std::invalid_argument as the constructor does.
+  void set_address(std::uint32_t address, std::uint32_t netmask, std::optional<std::uint32_t> gateway);
   /// Where ICMP errors about `protocol`'s datagrams go (without one they
   /// are counted and dropped).
   void set_error_handler(std::uint8_t protocol, error_handler h);
@@ -130,11 +136,14 @@ class ipv4_interface {
   const arp_cache& arp() const noexcept { return _arp; }
   const ipv4_reassembler& reassembly() const noexcept { return _reassembly; }
   std::uint32_t address() const noexcept { return _config.address; }
+  std::uint32_t netmask() const noexcept { return _config.netmask; }
+  std::optional<std::uint32_t> gateway() const noexcept { return _config.gateway; }
   const device_info& info() const noexcept { return _device.info(); }
 
  private:
   class queue_poller;
 
+  static void check_address(std::uint32_t address, std::uint32_t netmask, std::optional<std::uint32_t> gateway);
   bool poll() noexcept;
   void receive(received_frame f) noexcept;
   void receive_arp(std::span<const std::uint8_t> payload);

@@ -232,14 +232,47 @@ REEF_TEST(ipv4_interface, garbage_frames_are_counted_and_the_host_still_answers)
 TEST(ipv4_interface, refuses_configurations_that_cannot_work) {
   virtual_link link;
   auto make = [&](interface_config c) { ipv4_interface(link.end(0), nullptr, c); };
-  interface_config zero = config_of(0);
-  EXPECT_THROW(make(zero), std::invalid_argument);
+  EXPECT_NO_THROW(make(config_of(0))) << "no address yet (DHCP)";
+  for (std::uint32_t not_a_host : {0x0a000000u, 0x0a0000ffu, 0x7f000001u, 0xe0000001u}) {
+    EXPECT_THROW(make(config_of(not_a_host)), std::invalid_argument) << ipv4_to_string(not_a_host);
+  }
+  interface_config no_address_but_a_gateway = config_of(0);
+  no_address_but_a_gateway.gateway = 0x0a000001;
+  EXPECT_THROW(make(no_address_but_a_gateway), std::invalid_argument);
   interface_config holes = config_of(a_ip);
   holes.netmask = 0xff00ff00;
   EXPECT_THROW(make(holes), std::invalid_argument);
   interface_config far_gateway = config_of(a_ip);
   far_gateway.gateway = 0xc0a80101;
   EXPECT_THROW(make(far_gateway), std::invalid_argument);
+}
+
+// Without an address (before DHCP): broadcasts go out from 0.0.0.0 and
+// broadcasts come in; nothing else is sent. Then an address is set, and
+// unicast works from it.
+REEF_TEST(ipv4_interface, starts_without_an_address_and_takes_one_later) {
+  two_hosts h({}, config_of(0));
+  std::vector<std::uint32_t> b_heard_from;
+  h.b.set_handler(17, [&](const ipv4_header& ip, packet) { b_heard_from.push_back(ip.source); });
+  int a_heard = 0;
+  h.a.set_handler(17, [&](const ipv4_header&, packet) { ++a_heard; });
+  try {
+    co_await h.a.send(b_ip, 17, packet::copy_of("unicast"));
+    ADD_FAILURE() << "a unicast without an address";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ENETUNREACH);
+  }
+  co_await h.a.send(0xffffffff, 17, packet::copy_of("broadcast"));
+  co_await h.b.send(0xffffffff, 17, packet::copy_of("to all"));
+  co_await wait_until([&] { return !b_heard_from.empty() && a_heard == 1; });
+  EXPECT_EQ(b_heard_from, std::vector<std::uint32_t>{0});
+  EXPECT_EQ(a_heard, 1);
+  EXPECT_THROW(h.a.set_address(0x0a0000ff, 0xffffff00, std::nullopt), std::invalid_argument);
+  h.a.set_address(0x0a000005, 0xffffff00, std::nullopt);
+  co_await h.a.send(b_ip, 17, packet::copy_of("unicast"));
+  co_await wait_until([&] { return b_heard_from.size() == 2; });
+  EXPECT_EQ(b_heard_from.back(), 0x0a000005u);
+  co_await h.stop();
 }
 
 }  // namespace

@@ -350,8 +350,26 @@ future<> native_network::start() {
 
 future<> native_network::stop_local() {
   const unsigned me = this_shard_id();
+  if (me == 0 && _dhcp) {
+    co_await _dhcp->stop();
+    _dhcp.reset();
+  }
   _stopped[me] = 1;
   if (_shards[me]) co_await _shards[me]->stop();
+}
+
+future<dhcp_lease> native_network::start_dhcp(dhcp_options options) {
+  REEF_ASSERT(this_shard_id() == 0 && !_dhcp, "start_dhcp() on shard 0, once");
+  native_stack& stack = local();
+  _dhcp = std::make_unique<dhcp_client>(stack.ip(), stack.udp(), options, [this](const dhcp_lease* lease) {
+    const std::uint32_t address = lease ? lease->address : 0;
+    const std::uint32_t netmask = lease ? lease->netmask : 0xffffff00;
+    const std::optional<std::uint32_t> gateway = lease ? lease->gateway : std::nullopt;
+    return smp::invoke_on_all([this, address, netmask, gateway] {
+      if (native_stack* s = running()) s->ip().set_address(address, netmask, gateway);
+    });
+  });
+  return _dhcp->acquire();
 }
 
 future<> native_network::stop_shards() {

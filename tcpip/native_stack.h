@@ -37,6 +37,7 @@
 #include "core/gate.h"
 #include "net/stack.h"
 #include "tcpip/device.h"
+#include "tcpip/dhcp.h"
 #include "tcpip/flow_steering.h"
 #include "tcpip/ipv4_interface.h"
 #include "tcpip/udp.h"
@@ -147,6 +148,14 @@ class native_network {
   /// This shard's stack if it runs or can start; nullptr once stopped.
   native_stack* running() noexcept;
 
+  /// On shard 0, once started, with no address configured: runs the DHCP
+  /// client there, every lease applied on every shard. Resolves with the
+  /// first lease (fails as dhcp_client::acquire() does; the client goes on
+  /// searching). The client stops with shard 0's stack.
+  future<dhcp_lease> start_dhcp(dhcp_options options = {});
+  /// Shard 0's DHCP client, if started.
+  const dhcp_client* dhcp() const noexcept { return _dhcp.get(); }
+
   device& dev() noexcept { return _device; }
   const native_stack_options& options() const noexcept { return _options; }
   const flow_steering& steering() const noexcept { return _steering; }
@@ -158,6 +167,7 @@ class native_network {
   // Slot s is made, used and destroyed on shard s only.
   std::vector<std::unique_ptr<native_stack>> _shards;
   std::vector<char> _stopped;
+  std::unique_ptr<dhcp_client> _dhcp;  // shard 0's
 };
 
 }  // namespace reef::tcpip

@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "core/log.h"
 #include "core/reactor_flags.h"
+#include "core/shared_future.h"
 #include "smp/smp.h"
 
 namespace reef::tcpip {
@@ -152,6 +153,7 @@ ABSL_FLAG(reef::tcpip::optional_address, gw_ipv4_addr, reef::tcpip::optional_add
           "the native stack's default gateway (none if empty)");
 ABSL_FLAG(reef::tcpip::queue_weight, hw_queue_weight, reef::tcpip::queue_weight{},
           "the share of its queue's flows a queue owner keeps where shards without queues lean on it (0 to 1)");
+ABSL_FLAG(bool, dhcp, false, "ask a DHCP server for the native stack's address (--host-ipv4-addr is not used)");
 ABSL_FLAG(reef::tcpip::mtu, native_stack_mtu, reef::tcpip::mtu{},
           "the native stack's IP MTU, 68 to 9000 (empty: the interface's)");
 
@@ -163,6 +165,7 @@ std::string check_flags() {
   try {
     native_stack_config c = native_stack_config_from_flags();
     if (c.tap.name.empty() || c.tap.name.size() > 15) return "flag --tap-device: an interface name of 1 to 15 bytes";
+    if (c.dhcp) return "";
     const std::uint32_t mask = c.stack.ip.netmask;
     const std::uint32_t address = c.stack.ip.address;
     if ((address & ~mask) == 0 || (address | mask) == 0xffffffff) {
@@ -186,7 +189,15 @@ struct process_network {
   std::mutex mutex;
   std::unique_ptr<tap_device> tap;
   std::unique_ptr<native_network> network;
+  bool dhcp = false;
+  std::optional<shared_future<dhcp_lease>> first_lease;  // shard 0's
 };
+
+// On shard 0: the DHCP client started once, and its first lease.
+shared_future<dhcp_lease>& dhcp_started(process_network& p) {
+  if (!p.first_lease) p.first_lease.emplace(p.network->start_dhcp());
+  return *p.first_lease;
+}
 
 process_network& the_network() {
   static auto* n = new process_network;
@@ -208,11 +219,15 @@ native_network& network_for_this_shard() {
       p.tap = std::make_unique<tap_device>(c.tap);
     }
     p.network = std::make_unique<native_network>(*p.tap, c.stack);
+    p.dhcp = c.dhcp;
     native_network* net = p.network.get();
     // Every shard: its queue polled from now on, and stopped at shutdown.
-    (void)smp::invoke_on_all([net] {
+    (void)smp::invoke_on_all([net, &p] {
       net->local();
       smp::at_shutdown([net] { return net->stop_local(); });
+      if (p.dhcp && this_shard_id() == 0) {
+        (void)dhcp_started(p).get_future().discard_result().handle_exception([](std::exception_ptr) {});  // logged
+      }
     }).handle_exception([](std::exception_ptr e) {
       try {
         std::rethrow_exception(e);
@@ -256,9 +271,26 @@ native_stack_config native_stack_config_from_flags() {
   c.stack.ip.netmask = host.prefix >= 0 ? netmask_of(host.prefix) : absl::GetFlag(FLAGS_netmask_ipv4_addr).mask;
   c.stack.ip.gateway = absl::GetFlag(FLAGS_gw_ipv4_addr).address;
   c.stack.hw_queue_weight = absl::GetFlag(FLAGS_hw_queue_weight).value;
+  c.dhcp = absl::GetFlag(FLAGS_dhcp);
+  if (c.dhcp) {
+    c.stack.ip.address = 0;
+    c.stack.ip.gateway.reset();
+  }
   const int m = absl::GetFlag(FLAGS_native_stack_mtu).value;
   if (m != 0) c.tap.mtu = static_cast<std::uint16_t>(m);
   return c;
+}
+
+future<> native_stack_configured() {
+  auto& p = the_network();
+  if (this_shard_id() != 0) {
+    return smp::submit_to(0, [] { return native_stack_configured(); });
+  }
+  {
+    std::lock_guard lock(p.mutex);
+    if (!p.network || !p.dhcp) return make_ready_future<>();
+  }
+  return dhcp_started(p).get_future().discard_result();
 }
 
 native_network* process_native_network() noexcept {

@@ -9,6 +9,9 @@
 //                                /N sets the netmask too)
 //   --netmask-ipv4-addr A.B.C.D  (default 255.255.255.0)
 //   --gw-ipv4-addr A.B.C.D       the default gateway (default: none)
+//   --dhcp                       ask a DHCP server for the address, netmask
+//                                and gateway instead (shard 0 runs the client;
+//                                every shard takes each lease)
 //   --hw-queue-weight W          the share of its queue's flows a queue
 //                                owner keeps, 0 to 1 (default 1)
 //   --native-stack-mtu N         the IP MTU, 68 to 9000 (default: the
@@ -29,6 +32,7 @@ namespace reef::tcpip {
 struct native_stack_config {
   tap_options tap;
   native_stack_options stack;
+  bool dhcp = false;
 };
 
 /// What the flags say (checked when they were parsed).
@@ -37,5 +41,10 @@ native_stack_config native_stack_config_from_flags();
 /// On a shard inside smp::run, once "native" is in use: the process's
 /// network (nullptr before its first use).
 native_network* process_native_network() noexcept;
+
+/// Resolves once the process's native stack has an address: at once for
+/// a static one, or with DHCP's first lease (failing if none came within
+/// the client's timeout). Ready at once where "native" is not in use.
+future<> native_stack_configured();
 
 }  // namespace reef::tcpip

@@ -80,6 +80,9 @@ future<> log_native_stats() {
         a.ip.ipv4_errors += b.ip.ipv4_errors;
         a.ip.not_ours += b.ip.not_ours;
         a.ip.no_memory += b.ip.no_memory;
+        a.ip.not_our_address += b.ip.not_our_address;
+        a.ip.bad_source += b.ip.bad_source;
+        a.ip.unknown_type += b.ip.unknown_type;
         a.udp.received += b.udp.received;
         a.udp.errors += b.udp.errors;
         a.udp.no_port += b.udp.no_port;
@@ -90,9 +93,9 @@ future<> log_native_stats() {
       });
   echo_log.info(
       "native stack: rx_frames={} tx_frames={} ethernet_errors={} arp_errors={} ipv4_errors={} not_ours={} "
-      "no_memory={} udp_received={} udp_errors={} udp_no_port={} forwarded={} forward_dropped={} relayed={}",
+      "no_memory={} not_our_address={} bad_source={} unknown_type={} udp_received={} udp_errors={} udp_no_port={} forwarded={} forward_dropped={} relayed={}",
       s.ip.rx_frames, s.ip.tx_frames, s.ip.ethernet_errors, s.ip.arp_errors, s.ip.ipv4_errors, s.ip.not_ours,
-      s.ip.no_memory, s.udp.received, s.udp.errors, s.udp.no_port, s.forwarded, s.forward_dropped, s.relayed);
+      s.ip.no_memory, s.ip.not_our_address, s.ip.bad_source, s.ip.unknown_type, s.udp.received, s.udp.errors, s.udp.no_port, s.forwarded, s.forward_dropped, s.relayed);
 }
 
 future<int> run_echo() {
@@ -116,9 +119,18 @@ future<int> run_echo() {
   } catch (const std::exception& e) {
     failed = e.what();
   }
+  if (failed.empty()) {
+    // With --dhcp: an address first.
+    try {
+      co_await tcpip::native_stack_configured();
+    } catch (const std::exception& e) {
+      failed = e.what();
+    }
+  }
   if (!failed.empty()) {
     echo_log.error("cannot echo on port {}: {}", port, failed);
     co_await close_all();
+    if (tcpip::process_native_network() != nullptr) co_await log_native_stats();
     co_return 1;
   }
   echo_log.info("echoing on {} with {} shard(s), {} stack, reactor backend {}", channel->local_address(), smp::count,

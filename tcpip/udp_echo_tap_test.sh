@@ -7,7 +7,8 @@
 # shards), of every size up to the largest (fragmented both ways), hears
 # "connection refused" from a closed port, and throws malformed frames at
 # it, after which it still answers. On both reactor backends, one and two
-# shards. Bad flag values stop udp_echo with status 2 naming the flag.
+# shards. With --dhcp, dnsmasq (in the namespace) hands the stack its
+# address. Bad flag values stop udp_echo with status 2 naming the flag.
 #
 # Needs root (namespaces, TAP): the tests and CI run as root.
 set -uo pipefail
@@ -17,8 +18,11 @@ work=$(mktemp -d)
 ns=reef-tap-$$
 tap=rtap$$
 pid=
+dnsmasq_pid=
+address=
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+  [ -n "$dnsmasq_pid" ] && kill -KILL "$dnsmasq_pid" 2>/dev/null
   ip netns del "$ns" 2>/dev/null
   rm -rf "$work"
 }
@@ -72,7 +76,7 @@ must "TAP up" ip -n "$ns" link set "$tap" up >/dev/null
 cat >"$work/client.py" <<'PY'
 import socket, struct, sys
 
-server = ("10.77.0.2", 7)
+server = (sys.argv[1], 7)
 
 def exchange(s, data):
     s.sendto(data, server)
@@ -100,7 +104,7 @@ for n in (1, 1472, 1473, 4000, 20000, 65507):
 # on a connected socket.
 closed = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 closed.settimeout(5)
-closed.connect(("10.77.0.2", 9))
+closed.connect((sys.argv[1], 9))
 closed.send(b"anyone?")
 try:
     closed.recv(100)
@@ -130,7 +134,7 @@ def checksum(b):
 def ip(payload, proto=17, flags_frag=0, total=None, ihl=5, ident=1, good=True, options=b""):
     total = total if total is not None else 20 + len(options) + len(payload)
     h = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, total, ident, flags_frag, 64, proto, 0,
-                    socket.inet_aton("10.77.0.1"), socket.inet_aton("10.77.0.2")) + options
+                    socket.inet_aton("10.77.0.1"), socket.inet_aton(sys.argv[3])) + options
     c = checksum(h) if good else 0x1234
     return h[:10] + struct.pack("!H", c) + h[12:] + payload
 
@@ -162,22 +166,61 @@ for f in frames:
 print("sent", len(frames))
 PY
 
-run_case() {
-  local backend=$1 shards=$2
+# Starts udp_echo (--dhcp: with dnsmasq serving the namespace's network)
+# and waits until it echoes; sets $pid and $address.
+start_echo() {
+  local backend=$1 shards=$2 mode=$3
   : >"$work/echo.log"
+  local how=(--host-ipv4-addr 10.77.0.2/24)
+  if [ "$mode" == dhcp ]; then
+    how=(--dhcp)
+    : >"$work/dnsmasq.log"
+    ip netns exec "$ns" /usr/sbin/dnsmasq --no-daemon --port=0 --interface="$tap" --bind-interfaces \
+      --dhcp-range=10.77.0.50,10.77.0.59,255.255.255.0,2m --dhcp-leasefile="$work/leases" \
+      --pid-file="$work/dnsmasq.pid" --log-dhcp >>"$work/dnsmasq.log" 2>&1 &
+    dnsmasq_pid=$!
+    local i
+    for i in $(seq 100); do
+      grep -q "sockets bound" "$work/dnsmasq.log" && break
+      sleep 0.1
+    done
+    grep -q "sockets bound" "$work/dnsmasq.log" || fail "dnsmasq did not start: $(cat "$work/dnsmasq.log")"
+  fi
   # (Not through in_ns: $! must be udp_echo itself, which `ip netns exec`
   # becomes, for the SIGTERM below.)
-  ip netns exec "$ns" "$echo_bin" --network-stack native --tap-device "$tap" --host-ipv4-addr 10.77.0.2/24 \
+  ip netns exec "$ns" "$echo_bin" --network-stack native --tap-device "$tap" "${how[@]}" \
     --reactor-backend "$backend" --smp "$shards" --memory 512M >>"$work/echo.log" 2>&1 &
   pid=$!
   local i
   for i in $(seq 300); do
-    grep -q "echoing on 10.77.0.2:7" "$work/echo.log" && break
-    kill -0 "$pid" 2>/dev/null || fail "$backend/$shards: udp_echo exited before it echoed"
+    grep -q "echoing on 10.77.0.[0-9]*:7" "$work/echo.log" && break
+    kill -0 "$pid" 2>/dev/null || fail "$backend/$shards/$mode: udp_echo exited before it echoed"
     sleep 0.1
   done
-  grep -q "echoing on 10.77.0.2:7" "$work/echo.log" || fail "$backend/$shards: udp_echo did not start in 30 s"
+  address=$(grep -o "echoing on 10.77.0.[0-9]*" "$work/echo.log" | cut -d' ' -f3)
+  [ -n "$address" ] || fail "$backend/$shards/$mode: udp_echo did not start in 30 s"
+}
 
+stop_echo() {
+  local what=$1
+  kill -TERM "$pid"
+  local rc
+  wait "$pid"
+  rc=$?
+  pid=
+  [ "$rc" -eq 0 ] || fail "$what: udp_echo exited with status $rc after SIGTERM"
+  grep -q "stopped after echoing" "$work/echo.log" || fail "$what: no 'stopped' line"
+  if [ -n "$dnsmasq_pid" ]; then
+    kill "$dnsmasq_pid"
+    wait "$dnsmasq_pid" 2>/dev/null
+    dnsmasq_pid=
+  fi
+}
+
+run_case() {
+  local backend=$1 shards=$2
+  start_echo "$backend" "$shards" static
+  [ "$address" == 10.77.0.2 ] || fail "$backend/$shards: echoing on $address"
   local out
   out=$(must "$backend/$shards: ping" in_ns ping -c 3 -i 0.2 -W 5 10.77.0.2)
   grep -q " 3 received" <<<"$out" || fail "$backend/$shards: ping: $out"
@@ -185,19 +228,13 @@ run_case() {
   grep -qi "02:52:45:45:46:01" <<<"$out" || fail "$backend/$shards: arping does not show the stack's MAC: $out"
   out=$(must "$backend/$shards: ip neigh" ip -n "$ns" neigh show 10.77.0.2)
   grep -qi "02:52:45:45:46:01" <<<"$out" || fail "$backend/$shards: ip neigh: $out"
-  out=$(must "$backend/$shards: UDP client" in_ns timeout 120 "$python" "$work/client.py")
+  out=$(must "$backend/$shards: UDP client" in_ns timeout 120 "$python" "$work/client.py" 10.77.0.2)
   [ "$out" == "ok" ] || fail "$backend/$shards: UDP client: $out"
-  must "$backend/$shards: garbage" in_ns timeout 60 "$python" "$work/garbage.py" "$tap" 02:52:45:45:46:01 >/dev/null
-  out=$(must "$backend/$shards: UDP client after the garbage" in_ns timeout 120 "$python" "$work/client.py")
+  must "$backend/$shards: garbage" in_ns timeout 60 "$python" "$work/garbage.py" "$tap" 02:52:45:45:46:01 10.77.0.2 >/dev/null
+  out=$(must "$backend/$shards: UDP client after the garbage" in_ns timeout 120 "$python" "$work/client.py" 10.77.0.2)
   [ "$out" == "ok" ] || fail "$backend/$shards: UDP client after the garbage: $out"
 
-  kill -TERM "$pid"
-  local rc
-  wait "$pid"
-  rc=$?
-  pid=
-  [ "$rc" -eq 0 ] || fail "$backend/$shards: udp_echo exited with status $rc after SIGTERM"
-  grep -q "stopped after echoing" "$work/echo.log" || fail "$backend/$shards: no 'stopped' line"
+  stop_echo "$backend/$shards"
   # The garbage was seen and counted, each by its layer.
   local counts
   counts=$(grep "native stack:" "$work/echo.log") || fail "$backend/$shards: no counts logged"
@@ -209,9 +246,27 @@ run_case() {
   echo "ok: $backend, $shards shard(s); $(sed -e "s/.*native stack: //" <<<"$counts")"
 }
 
+# dnsmasq hands the stack its address; the kernel's tools and the client
+# then reach it there.
+run_dhcp_case() {
+  local backend=$1 shards=$2
+  start_echo "$backend" "$shards" dhcp
+  local out
+  out=$(must "$backend/$shards/dhcp: ping" in_ns ping -c 2 -i 0.2 -W 5 "$address")
+  grep -q " 2 received" <<<"$out" || fail "$backend/$shards/dhcp: ping $address: $out"
+  out=$(must "$backend/$shards/dhcp: UDP client" in_ns timeout 120 "$python" "$work/client.py" "$address")
+  [ "$out" == "ok" ] || fail "$backend/$shards/dhcp: UDP client: $out"
+  grep -qi "02:52:45:45:46:01 $address" "$work/leases" || fail "$backend/$shards/dhcp: dnsmasq's leases: $(cat "$work/leases")"
+  grep -q "DHCPACK(.*) $address" "$work/dnsmasq.log" || fail "$backend/$shards/dhcp: no DHCPACK in dnsmasq's log"
+  stop_echo "$backend/$shards/dhcp"
+  rm -f "$work/leases"
+  echo "ok: $backend, $shards shard(s), DHCP gave $address"
+}
+
 for backend in io_uring epoll; do
   for shards in 1 2; do
     run_case "$backend" "$shards"
   done
+  run_dhcp_case "$backend" 2
 done
 echo PASS
