@@ -59,6 +59,11 @@ void packet::trim_front(std::size_t n) noexcept {
   REEF_ASSERT(n <= _len, "packet::trim_front past the end");
   _len -= n;
   _room_in_front = 0;  // the room no longer borders the first byte we own
+  if (!_fragments.empty() && n < _fragments.front().size) {  // the common case: within the first piece
+    _fragments.front().base += n;
+    _fragments.front().size -= n;
+    return;
+  }
   std::size_t i = 0;
   while (n > 0 && n >= _fragments[i].size) {
     n -= _fragments[i].size;
@@ -73,6 +78,11 @@ void packet::trim_front(std::size_t n) noexcept {
 
 void packet::trim_back_to(std::size_t n) noexcept {
   REEF_ASSERT(n <= _len, "packet::trim_back_to past the end");
+  if (_fragments.size() == 1 && n > 0) {  // the common case
+    _fragments.front().size = n;
+    _len = n;
+    return;
+  }
   std::size_t kept = 0;
   std::size_t i = 0;
   for (; i < _fragments.size() && kept < n; ++i) {

@@ -12,11 +12,16 @@
 #include <cstddef>
 #include <string_view>
 #include <utility>
-#include <vector>
+#include <span>
 
+#include "core/small_vector.h"
 #include "core/temporary_buffer.h"
 
 namespace reef {
+
+/// A deleter is one pointer: moving its bytes moves it.
+template <>
+struct is_trivially_relocatable<deleter> : std::true_type {};
 
 /// One contiguous piece of a packet.
 struct fragment {
@@ -67,14 +72,16 @@ class packet {
 
   std::size_t len() const noexcept { return _len; }
   std::size_t nr_frags() const noexcept { return _fragments.size(); }
-  const std::vector<fragment>& fragments() const noexcept { return _fragments; }
+  std::span<const fragment> fragments() const noexcept { return _fragments; }
 
   /// The bytes in one buffer (no copy if there is one fragment).
   temporary_buffer<char> linearize();
 
  private:
-  std::vector<fragment> _fragments;
-  std::vector<deleter> _deleters;
+  // (Room for a payload, a header buffer and their deleters without an
+  // allocation: the common packet.)
+  small_vector<fragment, 2> _fragments;
+  small_vector<deleter, 2> _deleters;
   std::size_t _len = 0;
   // Room left in front of the first fragment, when it is header space.
   std::size_t _room_in_front = 0;

@@ -5,16 +5,12 @@
 
 namespace reef::tcpip {
 
-namespace {
-
-packet with_header(ipv4_header h, packet data) {
+packet with_ipv4_header(ipv4_header h, packet data) {
   h.total_length = static_cast<std::uint16_t>(ipv4_header::min_size + data.len());
   char* room = data.prepend_header(ipv4_header::min_size);
   h.write(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(room), ipv4_header::min_size));
   return data;
 }
-
-}  // namespace
 
 std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t mtu) {
   std::vector<packet> out;
@@ -22,7 +18,7 @@ std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t
   if (mtu < ipv4_header::min_size + 8) return out;
   if (h.fragment_offset + data.len() + ipv4_header::min_size > ipv4_header::max_datagram) return out;
   if (ipv4_header::min_size + data.len() <= mtu) {
-    out.push_back(with_header(h, std::move(data)));
+    out.push_back(with_ipv4_header(h, std::move(data)));
     return out;
   }
   if (h.dont_fragment) return out;
@@ -34,7 +30,7 @@ std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t
     ipv4_header piece = h;
     piece.fragment_offset = static_cast<std::uint16_t>(h.fragment_offset + at);
     piece.more_fragments = at + length < total || h.more_fragments;
-    out.push_back(with_header(piece, data.share(at, length)));
+    out.push_back(with_ipv4_header(piece, data.share(at, length)));
   }
   return out;
 }

@@ -157,12 +157,12 @@ bool ipv4_interface::poll() noexcept {
   } catch (...) {
     ++_stats.no_memory;  // the device could not hand its frames over
   }
-  for (auto& f : _batch) receive(std::move(f));
+  for (auto& f : _batch) receive(f);
   _batch.clear();
   return n > 0;
 }
 
-void ipv4_interface::receive(received_frame f) noexcept {
+void ipv4_interface::receive(received_frame& f) noexcept {
   ++_stats.rx_frames;
   try {
     auto bytes = front(f.frame, ethernet_header::size + 28);  // an ARP message, or an IPv4 header
@@ -245,8 +245,11 @@ void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) {
     ++_stats.bad_source;
     return;
   }
-  // The data: past the header, up to the total length (a frame may pad).
-  packet data = p.share(ip_at + h.header_length, h.data_length());
+  // The data: past the header, up to the total length (a frame may pad),
+  // in the frame's own memory.
+  p.trim_front(ip_at + h.header_length);
+  p.trim_back_to(h.data_length());
+  packet data = std::move(p);
   if (h.is_fragment()) {
     auto whole = _reassembly.add(h, std::move(data), lowres_clock::now());
     if (!whole) return;
@@ -404,6 +407,16 @@ future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, 
     h.source = _config.address;
     h.destination = destination;
     h.dont_fragment = dont_fragment;
+    // The common case first: one datagram to a neighbour we know.
+    if (ipv4_header::min_size + data.len() <= _device.info().mtu && !is_broadcast(destination)) {
+      const std::uint32_t hop = on_network(destination) ? destination : _config.gateway.value_or(0);
+      if (hop != 0) {
+        if (auto mac = _arp.lookup(hop, lowres_clock::now())) {
+          transmit(with_ipv4_header(h, std::move(data)), *mac, static_cast<std::uint16_t>(ether_type::ipv4));
+          return make_ready_future<>();
+        }
+      }
+    }
     std::vector<packet> datagrams = fragment_ipv4(h, std::move(data), _device.info().mtu);
     if (datagrams.empty()) {
       ++_stats.too_big;

@@ -122,7 +122,7 @@ class ipv4_interface {
 
   /// Takes one received frame as polling does: for the fuzz target and
   /// for tests that feed frames without a device. (Replies need start().)
-  void process(received_frame f) noexcept { receive(std::move(f)); }
+  void process(received_frame f) noexcept { receive(f); }
 
   /// Sends `data` as the data of an IPv4 datagram: routed (on the network,
   /// else through the gateway), its next hop resolved, fragmented to the
@@ -145,7 +145,7 @@ class ipv4_interface {
 
   static void check_address(std::uint32_t address, std::uint32_t netmask, std::optional<std::uint32_t> gateway);
   bool poll() noexcept;
-  void receive(received_frame f) noexcept;
+  void receive(received_frame& f) noexcept;
   void receive_arp(std::span<const std::uint8_t> payload);
   void receive_ipv4(received_frame& f, std::size_t ip_at);
   void deliver(const ipv4_header& h, packet data);

@@ -27,7 +27,8 @@ foreign_packet make_foreign_packet(packet p) { return make_foreign(std::make_uni
 // A packet over the bytes of another shard's packet: when the last view
 // of them goes, the original goes back to its shard to be freed there.
 packet adopt(foreign_packet p) {
-  const std::vector<fragment> pieces = p->fragments();
+  const auto view = p->fragments();
+  const std::vector<fragment> pieces(view.begin(), view.end());
   if (pieces.empty()) return packet();
   packet out(pieces.front(), make_deleter([p = std::move(p)] {}));
   for (std::size_t i = 1; i < pieces.size(); ++i) out.append(packet(pieces[i], deleter()));

@@ -151,8 +151,9 @@ void udp_layer::receive(const ipv4_header& h, packet data) noexcept {
     return;
   }
   try {
-    packet payload = data.share(udp_header::size, u.length - udp_header::size);
-    s.inbox.push(socket::item{udp_datagram{payload.linearize(), address_of(h.source, u.source_port)}, nullptr});
+    data.trim_front(udp_header::size);
+    data.trim_back_to(u.length - udp_header::size);
+    s.inbox.push(socket::item{udp_datagram{data.linearize(), address_of(h.source, u.source_port)}, nullptr});
     ++_stats.received;
   } catch (const std::exception&) {
     ++_stats.queue_full;  // no memory for it: dropped as if the queue were full
