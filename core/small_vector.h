@@ -31,6 +31,9 @@ struct is_trivially_relocatable : std::is_trivially_copyable<T> {};
 template <typename T, std::size_t N>
 class small_vector {
   static_assert(N > 0);
+  // (Growing moves the elements: a move that throws would leave them
+  // half moved.)
+  static_assert(std::is_nothrow_move_constructible_v<T>, "small_vector needs elements that move without throwing");
 
  public:
   using value_type = T;
@@ -87,6 +90,7 @@ class small_vector {
   void reserve(std::size_t n) {
     if (n <= _capacity) return;
     const std::size_t capacity = std::max(n, _capacity * 2);
+    if (capacity > std::size_t(-1) / sizeof(T)) throw std::bad_alloc();
     T* fresh = static_cast<T*>(::operator new(capacity * sizeof(T), std::align_val_t(alignof(T))));
     for (std::size_t i = 0; i < _size; ++i) {
       new (fresh + i) T(std::move(_data[i]));
@@ -99,8 +103,14 @@ class small_vector {
 
   template <typename... A>
   T& emplace_back(A&&... a) {
-    if (_size == _capacity) reserve(_size + 1);
-    new (_data + _size) T(std::forward<A>(a)...);
+    if (_size == _capacity) {
+      // Made before the elements move: `a` may be one of them.
+      T made(std::forward<A>(a)...);
+      reserve(_size + 1);
+      new (_data + _size) T(std::move(made));
+    } else {
+      new (_data + _size) T(std::forward<A>(a)...);
+    }
     return _data[_size++];
   }
   void push_back(const T& v) { emplace_back(v); }

@@ -23,6 +23,7 @@
 #include <utility>
 
 #include "core/assert.h"
+#include "core/small_vector.h"
 
 namespace reef {
 
@@ -71,6 +72,11 @@ class deleter {
 
   impl* _impl = nullptr;
 };
+
+/// A deleter is one pointer: moving its bytes moves it (small_vector
+/// relocates deleters so).
+template <>
+struct is_trivially_relocatable<deleter> : std::true_type {};
 
 namespace core_internal {
 

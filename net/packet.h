@@ -19,10 +19,6 @@
 
 namespace reef {
 
-/// A deleter is one pointer: moving its bytes moves it.
-template <>
-struct is_trivially_relocatable<deleter> : std::true_type {};
-
 /// One contiguous piece of a packet.
 struct fragment {
   char* base;

@@ -41,20 +41,31 @@ thread_local promise<>* all_answered = nullptr;
 // it is on its way.
 thread_local bool shard_stopping = false;
 
-// What smp::at_shutdown() registered on this shard, in order.
-thread_local std::vector<noncopyable_function<future<>()>>* shutdown_hooks = nullptr;
+// What smp::at_shutdown() registered on this shard, in order; and whether
+// they have run (later ones are refused).
+using shutdown_hook = noncopyable_function<future<>()>;
+thread_local std::vector<shutdown_hook>* shutdown_hooks = nullptr;
+thread_local bool shutdown_hooks_ran = false;
 
-// Runs this shard's hooks, the last registered first.
+void drop_shutdown_hooks() noexcept {
+  delete shutdown_hooks;
+  shutdown_hooks = nullptr;
+}
+
+// Runs this shard's hooks, the last registered first. Each is called
+// where it stays until its future resolves: a coroutine lambda's frame
+// refers to the closure it was called on.
 future<> run_shutdown_hooks() {
+  shutdown_hooks_ran = true;
   return repeat([] {
     if (shutdown_hooks == nullptr || shutdown_hooks->empty()) {
-      delete shutdown_hooks;
-      shutdown_hooks = nullptr;
+      drop_shutdown_hooks();
       return make_ready_future<stop_iteration>(stop_iteration::yes);
     }
-    auto hook = std::move(shutdown_hooks->back());
+    auto hook = std::make_unique<shutdown_hook>(std::move(shutdown_hooks->back()));
     shutdown_hooks->pop_back();
-    return futurize_invoke(hook)
+    auto running = futurize_invoke(*hook);
+    return std::move(running)
         .then_wrapped([hook = std::move(hook)](future<> done) {
           if (done.failed()) {
             try {
@@ -342,6 +353,10 @@ future<> shutdown(smp_runtime& rt) {
 
 void smp::at_shutdown(noncopyable_function<future<>()> f) {
   if (smp_internal::runtime.load() == nullptr) return;  // a lone reactor: never run
+  if (shutdown_hooks_ran) {
+    smp_logger().warn("a shutdown hook registered after this shard's hooks ran is not run");
+    return;
+  }
   if (shutdown_hooks == nullptr) shutdown_hooks = new std::vector<noncopyable_function<future<>()>>;
   shutdown_hooks->push_back(std::move(f));
 }
@@ -376,6 +391,7 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
     try {
       rt.threads.emplace_back([&rt, &options, s, o = shard_options(s)] {
         smp_internal::this_shard = s;
+        shutdown_hooks_ran = false;
         memory::bind_this_thread_to_shard(s);
         // Declared before the reactor, so destroyed after it.
         struct unbind_at_exit {
@@ -399,6 +415,7 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
         r->add_poller(&poller);
         r->run();
         r->remove_poller(&poller);
+        drop_shutdown_hooks();  // (registered too late to run)
         // Foreign threads must find the inbox closed before the reactor goes
         // (their work still in flight fails), and what others dropped of
         // this shard's is deleted here, on its thread.
@@ -417,6 +434,8 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 
   smp_internal::this_shard = 0;
+  shutdown_hooks_ran = false;
+  drop_shutdown_hooks();  // (a previous run's, never run)
   memory::bind_this_thread_to_shard(0);
   if (options.pin_threads && !options.cpus.empty()) smp_internal::pin_to(options.cpus[0].os_index);
   std::unique_ptr<reactor> r;
@@ -445,6 +464,7 @@ int smp::run(smp_options options, noncopyable_function<future<int>()> main) {
   rt.queues_ready.count_down();
 
   auto finish = [&] {
+    drop_shutdown_hooks();  // (a run that never shut down cleanly)
     rt.reactors_may_go.count_down();
     for (auto& t : rt.threads) t.join();
     rt.running.store(false);

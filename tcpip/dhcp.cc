@@ -91,16 +91,20 @@ future<> dhcp_client::receive_loop() {
     }
     dhcp_message m;
     auto bytes = std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(d.data.get()), d.data.size());
-    if (auto e = dhcp_message::parse(bytes, m); e != dhcp_error::none) {
-      ++_stats.malformed;
-      dhcp_log.debug("a reply from {} refused: error {}", d.source, static_cast<int>(e));
-      continue;
+    try {
+      if (auto e = dhcp_message::parse(bytes, m); e != dhcp_error::none) {
+        ++_stats.malformed;
+        dhcp_log.debug("a reply from {} refused: error {}", d.source, static_cast<int>(e));
+        continue;
+      }
+      accept(m);
+    } catch (const std::bad_alloc&) {
+      ++_stats.malformed;  // no memory for its options: dropped
     }
-    accept(m);
   }
 }
 
-void dhcp_client::accept(const dhcp_message& m) noexcept {
+void dhcp_client::accept(const dhcp_message& m) {
   if (m.xid != _xid || m.chaddr != _ip.info().mac || !_reply ||
       std::find(_awaited.begin(), _awaited.end(), m.type) == _awaited.end()) {
     ++_stats.ignored;
@@ -126,6 +130,10 @@ future<std::optional<dhcp_message>> dhcp_client::exchange(dhcp_message m, std::u
   while (!_stop.abort_requested()) {
     m.xid = _xid;
     m.chaddr = _ip.info().mac;
+    // The waiter first: a reply may come before the send resolves, and
+    // stop() must find it.
+    _reply.emplace();
+    future<dhcp_message> reply = _reply->get_future();
     try {
       auto bytes = m.write();
       ++_stats.sent;
@@ -135,11 +143,8 @@ future<std::optional<dhcp_message>> dhcp_client::exchange(dhcp_message m, std::u
       dhcp_log.debug("sending a DHCP message failed: {}", e.what());
     }
     const auto now = clock_type::now();
-    if (now >= give_up) co_return std::nullopt;
     const auto deadline = std::min(give_up, now + retry);
     retry = std::min(retry * 2, _options.retry_max);
-    _reply.emplace();
-    future<dhcp_message> reply = _reply->get_future();
     try {
       co_return co_await with_timeout(deadline, std::move(reply));
     } catch (const timed_out_error&) {
@@ -165,17 +170,31 @@ std::optional<dhcp_lease> dhcp_client::lease_of(const dhcp_message& ack) const {
       break;
     }
   }
-  l.server = ack.server_id;
+  l.server = ack.server_id;  // (0 if the ACK left it out: the caller keeps the one it knows)
   l.dns_servers = ack.dns_servers;
-  const std::uint32_t lease = *ack.lease_seconds;
+  // (At least a second each, so that a lease of 1 s cannot spin the
+  // renewal loop.)
+  const std::uint64_t lease = std::max<std::uint32_t>(*ack.lease_seconds, 1);
   l.lease = std::chrono::seconds(lease);
-  l.rebind = std::chrono::seconds(std::min<std::uint64_t>(ack.rebind_seconds.value_or(lease / 8 * 7), lease));
-  l.renew = std::chrono::seconds(std::min<std::uint64_t>(ack.renew_seconds.value_or(lease / 2), l.rebind.count()));
+  l.rebind = std::chrono::seconds(std::clamp<std::uint64_t>(ack.rebind_seconds.value_or(lease / 8 * 7), 1, lease));
+  l.renew = std::chrono::seconds(
+      std::clamp<std::uint64_t>(ack.renew_seconds.value_or(lease / 2), 1, static_cast<std::uint64_t>(l.rebind.count())));
   return l;
 }
 
 future<std::optional<dhcp_lease>> dhcp_client::obtain() {
+  bool pause = false;
   while (!_stop.abort_requested()) {
+    if (pause) {
+      // After a refusal: not at once again (a server that refuses every
+      // request must not make the client spin).
+      try {
+        co_await sleep_abortable(_options.first_retry, _stop);
+      } catch (...) {
+        co_return std::nullopt;
+      }
+    }
+    pause = true;
     ++_xid;
     dhcp_message discover;
     discover.type = dhcp_type::discover;
@@ -198,34 +217,39 @@ future<std::optional<dhcp_lease>> dhcp_client::obtain() {
       continue;
     }
     auto lease = lease_of(*answer);
-    if (!lease) {
+    if (!lease || lease->address != offer->yiaddr) {
       ++_stats.malformed;
       continue;
     }
+    if (lease->server == 0) lease->server = offer->server_id;
     co_return lease;
   }
   co_return std::nullopt;
 }
 
-future<bool> dhcp_client::extend(dhcp_lease& lease, bool rebinding, clock_type::time_point until) {
+future<dhcp_client::renewal> dhcp_client::extend(dhcp_lease& lease, bool rebinding, clock_type::time_point until) {
   ++_xid;
   dhcp_message request;
   request.type = dhcp_type::request;
   request.ciaddr = lease.address;
   _awaited = {dhcp_type::ack, dhcp_type::nak};
-  auto answer = co_await exchange(request, rebinding ? broadcast_address : lease.server, until);
-  if (!answer) co_return false;
+  // Renewing asks the server that gave the lease; rebinding (or a server
+  // we do not know) asks everyone.
+  const bool broadcast = rebinding || lease.server == 0;
+  auto answer = co_await exchange(request, broadcast ? broadcast_address : lease.server, until);
+  if (!answer) co_return renewal::no_answer;
   if (answer->type == dhcp_type::nak) {
     ++_stats.naks;
-    co_return false;
+    co_return renewal::refused;
   }
   auto renewed = lease_of(*answer);
   if (!renewed || renewed->address != lease.address) {
     ++_stats.malformed;
-    co_return false;
+    co_return renewal::no_answer;
   }
+  if (renewed->server == 0) renewed->server = lease.server;
   lease = *renewed;
-  co_return true;
+  co_return renewal::kept;
 }
 
 future<> dhcp_client::run() {
@@ -244,10 +268,14 @@ future<> dhcp_client::run() {
       for (;;) {
         const auto granted = clock_type::now();
         co_await sleep_abortable(lease->renew, _stop);
-        bool kept = co_await extend(*lease, false, granted + lease->rebind);
-        if (!kept && !_stop.abort_requested()) kept = co_await extend(*lease, true, granted + lease->lease);
+        // Renewing from T1, rebinding from T2; a NAK ends the lease at once
+        // (RFC 2131 4.4.5).
+        auto outcome = co_await extend(*lease, false, granted + lease->rebind);
+        if (outcome == renewal::no_answer && !_stop.abort_requested()) {
+          outcome = co_await extend(*lease, true, granted + lease->lease);
+        }
         if (_stop.abort_requested()) co_return;
-        if (!kept) break;
+        if (outcome != renewal::kept) break;
         co_await _listener(&*lease);
         ++_stats.leases;
       }

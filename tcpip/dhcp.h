@@ -89,8 +89,9 @@ class dhcp_client {
   future<std::optional<dhcp_message>> exchange(dhcp_message m, std::uint32_t destination,
                                                std::chrono::steady_clock::time_point give_up);
   future<std::optional<dhcp_lease>> obtain();
-  future<bool> extend(dhcp_lease& lease, bool rebinding, std::chrono::steady_clock::time_point until);
-  void accept(const dhcp_message& m) noexcept;
+  enum class renewal { kept, refused, no_answer };
+  future<renewal> extend(dhcp_lease& lease, bool rebinding, std::chrono::steady_clock::time_point until);
+  void accept(const dhcp_message& m);
   std::optional<dhcp_lease> lease_of(const dhcp_message& ack) const;
 
   ipv4_interface& _ip;

@@ -42,7 +42,7 @@ bool read_address(std::span<const std::uint8_t> value, std::uint32_t& out) {
 
 }  // namespace
 
-dhcp_error dhcp_message::parse(std::span<const std::uint8_t> b, dhcp_message& out) noexcept {
+dhcp_error dhcp_message::parse(std::span<const std::uint8_t> b, dhcp_message& out) {
   if (b.size() < options_at) return dhcp_error::truncated;
   if (b[0] != 2 || b[1] != 1 || b[2] != 6) return dhcp_error::not_a_reply;
   if (wire::get32(b, cookie_at) != magic_cookie) return dhcp_error::bad_cookie;

@@ -60,8 +60,9 @@ struct dhcp_message {
   std::optional<std::uint32_t> renew_seconds;   // 58 (T1)
   std::optional<std::uint32_t> rebind_seconds;  // 59 (T2)
 
-  /// Reads a server's reply from a UDP datagram's data.
-  static dhcp_error parse(std::span<const std::uint8_t> bytes, dhcp_message& out) noexcept;
+  /// Reads a server's reply from a UDP datagram's data. Throws only
+  /// std::bad_alloc (its address lists).
+  static dhcp_error parse(std::span<const std::uint8_t> bytes, dhcp_message& out);
   /// A client's message: the fixed part, the cookie, the message type,
   /// the requested address and server (if set), the parameters it asks
   /// for, the end. Padded to the 300 bytes BOOTP relays expect.

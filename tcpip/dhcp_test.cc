@@ -189,6 +189,7 @@ struct client_side {
         client(h.a, udp, options, [&h, this](const dhcp_lease* lease) {
           ++applied;
           if (lease == nullptr) {
+            ++ended;
             h.a.set_address(0, 0xffffff00, std::nullopt);
           } else {
             h.a.set_address(lease->address, lease->netmask, lease->gateway);
@@ -198,6 +199,7 @@ struct client_side {
   udp_layer udp;
   dhcp_client client;
   int applied = 0;
+  int ended = 0;  // leases given up
 };
 
 REEF_TEST(dhcp_client, leases_an_address_and_renews_it_from_the_server_at_t1) {
@@ -280,6 +282,29 @@ REEF_TEST(dhcp_client, a_lease_the_server_stops_renewing_ends_and_the_address_go
   co_await wait_until([&] { return c.client.stats().expired == 1; }, 6000ms);
   EXPECT_EQ(c.client.stats().expired, 1u);
   EXPECT_EQ(h.a.address(), 0u) << "the lease ended";
+  co_await c.client.stop();
+  s.channel.close();
+  co_await std::move(serving);
+  co_await h.stop();
+}
+
+// A NAK to a renewal ends the lease at once, long before it would run
+// out (RFC 2131 4.4.5).
+REEF_TEST(dhcp_client, a_nak_to_a_renewal_ends_the_lease_at_once) {
+  two_hosts h({}, config_of(0));
+  server s(h);
+  auto serving = s.serve([&](std::uint8_t type, std::uint32_t xid, std::uint32_t ciaddr) {
+    std::vector<std::vector<std::uint8_t>> out;
+    if (type == 1) out.push_back(reply(2, xid, 0x0a000032, lease_options(600, 1, 500)));
+    if (type == 3) out.push_back(reply(ciaddr == 0 ? 5 : 6, xid, 0x0a000032, lease_options(600, 1, 500)));
+    return out;
+  });
+  client_side c(h);
+  co_await c.client.acquire();
+  co_await wait_until([&] { return c.client.stats().expired == 1; }, 5000ms);
+  EXPECT_EQ(c.client.stats().expired, 1u) << "the lease runs 600 s: only the NAK ends it";
+  EXPECT_GE(c.client.stats().naks, 1u);
+  EXPECT_EQ(c.ended, 1) << "the address was given up";
   co_await c.client.stop();
   s.channel.close();
   co_await std::move(serving);

@@ -130,7 +130,8 @@ unsigned flow_steering::shard_of_frame(std::span<const std::uint8_t> frame, std:
       // datagrams come back from its destination.
       ipv4_header quoted;
       auto q = data.subspan(icmp_header::size);
-      if (peek_ipv4(q, quoted) && has_ports(quoted.protocol) && q.size() >= std::size_t{quoted.header_length} + 4) {
+      if (peek_ipv4(q, quoted) && has_ports(quoted.protocol) && quoted.fragment_offset == 0 &&
+          q.size() >= std::size_t{quoted.header_length} + 4) {
         return shard_of_datagram(quoted.protocol, quoted.destination, quoted.source,
                                  wire::get16(q, quoted.header_length + 2u), wire::get16(q, quoted.header_length));
       }

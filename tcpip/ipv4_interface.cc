@@ -205,7 +205,10 @@ void ipv4_interface::receive_arp(std::span<const std::uint8_t> payload) {
     return;
   }
   _arp.learn(m.sender_ip, m.sender_mac, lowres_clock::now(), for_us);
-  if (_arp_listener) _arp_listener(m.sender_ip, m.sender_mac, for_us);
+  // Other shards hear of what was addressed to us (replies to our
+  // requests, requests for our address): not of every ARP message on
+  // the network.
+  if (for_us && _arp_listener) _arp_listener(m.sender_ip, m.sender_mac, for_us);
   if (for_us && m.op == arp_message::operation::request) {
     ++_stats.arp_replies_sent;
     send_arp(2, m.sender_mac, m.sender_ip);
@@ -232,15 +235,16 @@ void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) {
     ++_stats.ipv4_errors;
     return;
   }
-  if (h.destination != _config.address && !is_broadcast(h.destination)) {
+  if ((h.destination != _config.address || h.destination == 0) && !is_broadcast(h.destination)) {
     ++_stats.not_our_address;
     return;
   }
   // RFC 1122 3.2.1.3: a source no single host has is discarded (a reply
   // to it would go to many, or nowhere).
-  // (0.0.0.0 is a host that has no address yet, and may only broadcast:
-  // DHCP.)
-  if ((h.source == 0 && !is_broadcast(h.destination)) || is_broadcast(h.source) || (h.source >> 28) == 0xe ||
+  // (0.0.0.0 is a host that has no address yet, and may only broadcast
+  // UDP: DHCP.)
+  if ((h.source == 0 && (!is_broadcast(h.destination) || h.protocol != static_cast<std::uint8_t>(ip_protocol::udp))) ||
+      is_broadcast(h.source) || (h.source >> 28) == 0xe ||
       (h.source >> 24) == 127 || (h.source == _config.address && h.source != 0)) {
     ++_stats.bad_source;
     return;
@@ -280,7 +284,7 @@ void ipv4_interface::deliver(const ipv4_header& h, packet data) {
     }
     if (icmp.type == static_cast<std::uint8_t>(icmp_type::destination_unreachable) ||
         icmp.type == static_cast<std::uint8_t>(icmp_type::time_exceeded)) {
-      deliver_icmp_error(icmp, data);
+      deliver_icmp_error(h, icmp, data);
       return;
     }
   }
@@ -298,7 +302,12 @@ void ipv4_interface::deliver(const ipv4_header& h, packet data) {
   }
 }
 
-void ipv4_interface::deliver_icmp_error(const icmp_header& icmp, const packet& data) {
+void ipv4_interface::deliver_icmp_error(const ipv4_header& h, const icmp_header& icmp, const packet& data) {
+  // Only to us, never to a broadcast (RFC 1122 3.2.2).
+  if (h.destination != _config.address || _config.address == 0) {
+    ++_stats.icmp_errors_dropped;
+    return;
+  }
   // The quoted header (with options, up to 60 bytes) and 8 bytes of its
   // data, copied out of the message.
   std::array<std::uint8_t, 60 + 8> quoted_bytes;
@@ -306,8 +315,15 @@ void ipv4_interface::deliver_icmp_error(const icmp_header& icmp, const packet& d
   wire::copy_at(data, icmp_header::size, std::span<std::uint8_t>(quoted_bytes.data(), n));
   std::span<const std::uint8_t> quoted(quoted_bytes.data(), n);
   ipv4_header original;
+  // A datagram of ours, its first piece (a later one quotes data, not
+  // ports); and a port or protocol unreachable comes from the host we
+  // sent to, not a router on the way.
+  const bool from_the_host = icmp.type != static_cast<std::uint8_t>(icmp_type::destination_unreachable) ||
+                             (icmp.code != static_cast<std::uint8_t>(icmp_unreachable::port) &&
+                              icmp.code != static_cast<std::uint8_t>(icmp_unreachable::protocol));
   if (ipv4_header::parse_quoted(quoted, original) != ipv4_error::none || original.source != _config.address ||
-      quoted.size() < std::size_t{original.header_length} + 8 || !_error_handlers[original.protocol]) {
+      original.fragment_offset != 0 || quoted.size() < std::size_t{original.header_length} + 8 ||
+      !_error_handlers[original.protocol] || (!from_the_host && h.source != original.destination)) {
     ++_stats.icmp_errors_dropped;
     return;
   }

@@ -88,8 +88,9 @@ class ipv4_interface {
   /// quoted bytes of its data (at least 8: the transport's ports).
   using error_handler =
       noncopyable_function<void(const icmp_header&, const ipv4_header& quoted, std::span<const std::uint8_t> data)>;
-  /// An address learned from an ARP message (`for_us`: one addressed to
-  /// us), for a stack whose other shards keep caches of their own.
+  /// An address learned from an ARP message addressed to us (a reply to
+  /// our request, a request for our address), for a stack whose other
+  /// shards keep caches of their own.
   using arp_listener = noncopyable_function<void(std::uint32_t ip, ethernet_address mac, bool for_us)>;
 
   /// Throws std::invalid_argument for an address no host has (the
@@ -149,7 +150,7 @@ class ipv4_interface {
   void receive_arp(std::span<const std::uint8_t> payload);
   void receive_ipv4(received_frame& f, std::size_t ip_at);
   void deliver(const ipv4_header& h, packet data);
-  void deliver_icmp_error(const icmp_header& icmp, const packet& data);
+  void deliver_icmp_error(const ipv4_header& h, const icmp_header& icmp, const packet& data);
   void answer_echo(const ipv4_header& h, packet data) noexcept;
   void send_arp(std::uint16_t operation, ethernet_address target_mac, std::uint32_t target_ip) noexcept;
   // Hands `frame` (its IP part) to the device behind an Ethernet header.

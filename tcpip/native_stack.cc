@@ -138,8 +138,14 @@ void native_stack::start() {
       // sends on).
       for (unsigned s = 0; s < smp::count; ++s) {
         if (s == _shard) continue;
+        if (!reserve(s, 1)) {
+          ++_stats.forward_dropped;
+          continue;
+        }
+        // (To a stopping shard too: its sends waiting for this address
+        // end sooner.)
         send_to(s, 1, [network = &_network, ip, mac, for_us] {
-          if (native_stack* stack = network->running()) stack->take_neighbour(ip, mac, for_us);
+          if (native_stack* stack = network->existing()) stack->take_neighbour(ip, mac, for_us);
         });
       }
     });
@@ -305,6 +311,7 @@ void native_stack::take_relayed(std::vector<relayed> frames) noexcept {
 }
 
 void native_stack::take_neighbour(std::uint32_t ip, ethernet_address mac, bool for_us) noexcept {
+  if (!_ip) return;
   try {
     _ip->learn_neighbour(ip, mac, for_us);
   } catch (...) {
@@ -340,10 +347,14 @@ native_stack* native_network::running() noexcept {
   try {
     return &local();
   } catch (const std::exception& e) {
+    // Once: what comes from other shards is dropped from now on.
+    _stopped[shard] = 1;
     stack_log.error("the native stack could not start on shard {}: {}", shard, e.what());
     return nullptr;
   }
 }
+
+native_stack* native_network::existing() noexcept { return _shards[this_shard_id()].get(); }
 
 future<> native_network::start() {
   return smp::invoke_on_all([this] { local(); });

@@ -145,8 +145,11 @@ class native_network {
   future<> stop_shards();
   /// stop_shards() for this shard alone (an smp::at_shutdown hook).
   future<> stop_local();
-  /// This shard's stack if it runs or can start; nullptr once stopped.
+  /// This shard's stack if it runs or can start; nullptr once stopped
+  /// (or once it failed to start: logged once).
   native_stack* running() noexcept;
+  /// This shard's stack if it was made, running or stopping.
+  native_stack* existing() noexcept;
 
   /// On shard 0, once started, with no address configured: runs the DHCP
   /// client there, every lease applied on every shard. Resolves with the

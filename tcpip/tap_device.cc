@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/lw_shared_ptr.h"
 #include "core/reactor.h"
+#include "core/sleep.h"
 
 namespace reef::tcpip {
 
@@ -132,53 +133,77 @@ class tap_queue final : public device_queue {
 
  private:
   // Keeps one read in flight; its completion queues the frame and starts
-  // the next.
-  static void start_read(lw_shared_ptr<tap_state> state, std::size_t frame_max) {
-    temporary_buffer<char> buffer(vnet_header_size + frame_max);
-    char* at = buffer.get_write();
-    ++state->reads;
-    (void)engine()
-        .io()
-        .submit(io_request::read(state->fd, at, buffer.size()))
-        .then([state, frame_max, buffer = std::move(buffer)](long rc) mutable {
-          --state->reads;
-          if (state->closed) return;
-          if (rc < 0) {
-            if (rc == -ECANCELED) return;  // the reactor is stopping
-            if (rc != -EAGAIN && rc != -EINTR) {
-              // The interface went away: this read ends (the others meet
-              // the same and end too).
-              ++state->read_errors;
-              tap_log.warn("reading the TAP queue failed: {}", std::strerror(static_cast<int>(-rc)));
+  // the next. A read that fails (the interface went away, no memory)
+  // starts again a little later: a queue never goes deaf for good.
+  static void start_read(lw_shared_ptr<tap_state> state, std::size_t frame_max) noexcept {
+    if (state->closed) return;
+    try {
+      temporary_buffer<char> buffer(vnet_header_size + frame_max);
+      char* at = buffer.get_write();
+      ++state->reads;
+      (void)engine()
+          .io()
+          .submit(io_request::read(state->fd, at, buffer.size()))
+          .then([state, frame_max, buffer = std::move(buffer)](long rc) mutable {
+            --state->reads;
+            if (state->closed || rc == -ECANCELED) return;  // the queue or the reactor is stopping
+            if (rc < 0 && rc != -EAGAIN && rc != -EINTR) {
+              if (state->read_errors++ % 1024 == 0) {
+                tap_log.warn("reading the TAP queue failed: {}", std::strerror(static_cast<int>(-rc)));
+              }
+              restart_later(std::move(state), frame_max);
               return;
             }
-          } else if (static_cast<std::size_t>(rc) > vnet_header_size) {
-            virtio_net_hdr header;
-            std::memcpy(&header, buffer.get(), vnet_header_size);
-            buffer.trim(static_cast<std::size_t>(rc));
-            buffer.trim_front(vnet_header_size);
-            // Frames the kernel checked: good. (With no offloads asked for,
-            // none comes with a checksum left to finish.)
-            const bool good = (header.flags & vnet_data_valid) != 0 && (header.flags & vnet_needs_checksum) == 0;
-            if (state->stats != nullptr) {
-              ++state->stats->rx_frames;
-              state->stats->rx_bytes += buffer.size();
-            }
-            // Frames nobody polls (a stopped stack) wait up to a bound.
-            if (state->ready.size() >= ready_max) {
-              if (state->stats != nullptr) ++state->stats->rx_dropped;
-            } else {
-              try {
-                state->ready.push_back(received_frame{packet(std::move(buffer)), std::nullopt,
-                                                      good ? checksum_status::good : checksum_status::unknown});
-              } catch (...) {
-                if (state->stats != nullptr) ++state->stats->rx_dropped;
-              }
-            }
-            if (state->notify) state->notify();
-          }
-          start_read(std::move(state), frame_max);
-        });
+            if (rc > 0) take(*state, std::move(buffer), static_cast<std::size_t>(rc), frame_max);
+            start_read(std::move(state), frame_max);
+          });
+    } catch (...) {
+      ++state->read_errors;
+      restart_later(std::move(state), frame_max);
+    }
+  }
+
+  static void restart_later(lw_shared_ptr<tap_state> state, std::size_t frame_max) noexcept {
+    try {
+      (void)sleep(std::chrono::milliseconds(100)).then([state = std::move(state), frame_max]() mutable {
+        start_read(std::move(state), frame_max);
+      });
+    } catch (...) {
+      // No memory even for the timer: this read is lost (counted).
+    }
+  }
+
+  // A frame of `bytes` (the virtio-net header first) read into `buffer`.
+  static void take(tap_state& state, temporary_buffer<char> buffer, std::size_t bytes, std::size_t frame_max) {
+    if (bytes <= vnet_header_size) return;
+    if (bytes >= vnet_header_size + frame_max) {
+      // It filled the buffer: the kernel may have cut it.
+      if (state.stats != nullptr) ++state.stats->rx_dropped;
+      return;
+    }
+    virtio_net_hdr header;
+    std::memcpy(&header, buffer.get(), vnet_header_size);
+    buffer.trim(bytes);
+    buffer.trim_front(vnet_header_size);
+    // Frames the kernel checked: good. (With no offloads asked for, none
+    // comes with a checksum left to finish.)
+    const bool good = (header.flags & vnet_data_valid) != 0 && (header.flags & vnet_needs_checksum) == 0;
+    if (state.stats != nullptr) {
+      ++state.stats->rx_frames;
+      state.stats->rx_bytes += buffer.size();
+    }
+    // Frames nobody polls (a stopped stack) wait up to a bound.
+    if (state.ready.size() >= ready_max) {
+      if (state.stats != nullptr) ++state.stats->rx_dropped;
+    } else {
+      try {
+        state.ready.push_back(received_frame{packet(std::move(buffer)), std::nullopt,
+                                             good ? checksum_status::good : checksum_status::unknown});
+      } catch (...) {
+        if (state.stats != nullptr) ++state.stats->rx_dropped;
+      }
+    }
+    if (state.notify) state.notify();
   }
 
   lw_shared_ptr<tap_state> _state;
@@ -240,6 +265,7 @@ tap_device::tap_device(tap_options options) : _options(std::move(options)) {
       }
       ::close(s);
     }
+    _interface_mtu = mtu;
     if (_options.mtu) mtu = *_options.mtu;
     if (mtu < 68 || mtu > 9000) {
       throw std::invalid_argument("TAP " + _options.name + ": an MTU of " + std::to_string(mtu) +
@@ -271,7 +297,11 @@ std::unique_ptr<device_queue> tap_device::open_queue(unsigned index) {
   if (std::string(engine().io().name()) == "epoll") {
     ::fcntl(_fds[index], F_SETFL, ::fcntl(_fds[index], F_GETFL) | O_NONBLOCK);
   }
-  auto queue = std::make_unique<tap_queue>(_fds[index], std::size_t{_info.mtu} + 14 + 4, _options);
+  // Room for the largest frame either side may send: the kernel's
+  // interface may have a larger MTU than the stack uses (a frame that
+  // fills the buffer is taken as cut, and dropped).
+  const std::size_t frame_max = std::size_t{std::max(_info.mtu, _interface_mtu)} + 14 + 4 + 1;
+  auto queue = std::make_unique<tap_queue>(_fds[index], frame_max, _options);
   _fds[index] = -1;  // the queue's now
   return queue;
 }

@@ -61,6 +61,7 @@ class tap_device final : public device {
  private:
   tap_options _options;
   device_info _info;
+  std::uint16_t _interface_mtu = 1500;  // the kernel side's
   std::vector<int> _fds;  // per queue; -1 once its queue took it
 };
 

@@ -6,6 +6,7 @@
 #include <system_error>
 #include <utility>
 
+#include "core/lw_shared_ptr.h"
 #include "core/queue.h"
 #include "tcpip/checksum.h"
 #include "tcpip/icmp_header.h"
@@ -37,10 +38,15 @@ struct udp_layer::socket {
   struct item {
     udp_datagram datagram;
     std::exception_ptr error;
+    lw_shared_ptr<bool> error_queued;  // an error's: cleared when it is taken
   };
-  explicit socket(std::size_t queue_max) : inbox(queue_max) {}
+  explicit socket(std::size_t queue_max) : inbox(queue_max), error_queued(make_lw_shared<bool>(false)) {}
   std::uint16_t port = 0;
   reef::queue<item> inbox;
+  // Whether an error waits in the inbox: no second one is queued behind
+  // it (a flood of them must not crowd datagrams out). Shared with the
+  // queued error, which may be taken after the channel is gone.
+  lw_shared_ptr<bool> error_queued;
 };
 
 class native_udp_channel final : public udp_channel_impl {
@@ -75,7 +81,10 @@ class native_udp_channel final : public udp_channel_impl {
 
   future<udp_datagram> receive() override {
     return _socket.inbox.pop_eventually().then([](udp_layer::socket::item i) {
-      if (i.error) std::rethrow_exception(i.error);
+      if (i.error) {
+        *i.error_queued = false;
+        std::rethrow_exception(i.error);
+      }
       return std::move(i.datagram);
     });
   }
@@ -153,7 +162,7 @@ void udp_layer::receive(const ipv4_header& h, packet data) noexcept {
   try {
     data.trim_front(udp_header::size);
     data.trim_back_to(u.length - udp_header::size);
-    s.inbox.push(socket::item{udp_datagram{data.linearize(), address_of(h.source, u.source_port)}, nullptr});
+    s.inbox.push(socket::item{udp_datagram{data.linearize(), address_of(h.source, u.source_port)}, nullptr, {}});
     ++_stats.received;
   } catch (const std::exception&) {
     ++_stats.queue_full;  // no memory for it: dropped as if the queue were full
@@ -164,7 +173,7 @@ void udp_layer::receive_error(const icmp_header& icmp, const ipv4_header& quoted
                               std::span<const std::uint8_t> data) noexcept {
   // The quoted datagram went from one of our ports: that socket hears.
   auto it = _ports.find(wire::get16(data, 0));
-  if (it == _ports.end() || it->second->inbox.full()) return;
+  if (it == _ports.end() || it->second->inbox.full() || *it->second->error_queued) return;
   int code = ETIMEDOUT;  // time exceeded
   if (icmp.type == static_cast<std::uint8_t>(icmp_type::destination_unreachable)) {
     switch (static_cast<icmp_unreachable>(icmp.code)) {
@@ -177,7 +186,9 @@ void udp_layer::receive_error(const icmp_header& icmp, const ipv4_header& quoted
   try {
     const std::string what =
         "udp: ICMP from the path to " + ipv4_to_string(quoted.destination) + ":" + std::to_string(wire::get16(data, 2));
-    it->second->inbox.push(socket::item{{}, std::make_exception_ptr(error(code, what.c_str()))});
+    it->second->inbox.push(
+        socket::item{{}, std::make_exception_ptr(error(code, what.c_str())), it->second->error_queued});
+    *it->second->error_queued = true;
     ++_stats.icmp_errors;
   } catch (const std::exception&) {
   }

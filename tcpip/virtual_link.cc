@@ -20,9 +20,12 @@ namespace reef::tcpip {
 
 namespace {
 
+using link_clock = std::chrono::steady_clock;
+
 struct frame_bytes {
   std::vector<std::uint8_t> bytes;
   std::optional<std::uint32_t> rss_hash;
+  link_clock::time_point due;  // when it may be received (delay, rate)
 };
 
 // The RSS hash a NIC computes for `frame`: IPv4 with the ports for TCP and
@@ -89,42 +92,50 @@ struct virtual_link::impl {
 
   // Under `mutex`: a frame from end `from` into the link.
   void carry(unsigned from, std::vector<std::uint8_t> bytes);
-  void deliver(unsigned to, std::vector<std::uint8_t> bytes);
+  // To the end the frame's destination MAC names, or to every end but
+  // `from` (broadcasts, unknown addresses; with two ends: the other).
+  void send_on(unsigned from, std::vector<std::uint8_t> bytes, link_clock::time_point due);
+  void deliver(unsigned to, std::vector<std::uint8_t> bytes, link_clock::time_point due);
   // Calls the notifications deliver() collected (not under the mutex).
   void notify_now();
   // Faults in the direction away from end `from`.
   bool happens(unsigned from, double probability) {
     return probability > 0 && std::uniform_real_distribution<>(0, 1)(random[from]) < probability;
   }
+  unsigned queues_of(unsigned end) const {
+    return options.queues_per_end.empty() ? options.queues : options.queues_per_end[end];
+  }
 
   virtual_link_options options;
   toeplitz_hash hash;
-  redirection_table table;
+  // Per end: its redirection table (ends may have different queue counts).
+  std::vector<redirection_table> tables;
   mutable std::mutex mutex;
-  // One generator per direction: each direction's faults follow the seed
-  // whatever the other does (with one thread driving each end).
-  std::mt19937_64 random[2];
+  // One generator per sending end: each direction's faults follow the
+  // seed whatever the others do (with one thread driving each end).
+  std::vector<std::mt19937_64> random;
   std::optional<pcap_file> pcap;
   virtual_link_stats counts;
-  // Per end: its receive queues, and a frame held back for reordering
-  // (on its way to the other end).
-  std::vector<std::deque<frame_bytes>> queues[2];
-  std::optional<std::vector<std::uint8_t>> held[2];
+  // Per end: its receive queues; a frame it sent that is held back for
+  // reordering; and when its rate limit lets its next frame go.
+  std::vector<std::vector<std::deque<frame_bytes>>> queues;
+  std::vector<std::optional<std::vector<std::uint8_t>>> held;
+  std::vector<link_clock::time_point> free_at;
   // Receive polls since a frame was held: a frame held back goes after
-  // the next frame, or after this many polls of the other end (a delay,
+  // the next frame, or after this many polls of another end (a delay,
   // so that a poller between sends still sees frames out of order).
-  unsigned held_polls[2] = {0, 0};
+  std::vector<unsigned> held_polls;
   static constexpr unsigned hold_polls = 16;
   // Per end and queue: the owner's arrival notification, and whether it
   // is armed (receive() found the queue empty). Notifications are called
   // after the mutex is released: `to_notify` collects them meanwhile.
-  std::vector<noncopyable_function<void()>> notify[2];
-  std::vector<bool> armed[2];
+  std::vector<std::vector<noncopyable_function<void()>>> notify;
+  std::vector<std::vector<bool>> armed;
   std::vector<noncopyable_function<void()>*> to_notify;
   // Held while a notification is called or replaced: an owner that clears
   // its notification (stopping) waits out a call in progress.
   std::mutex notify_mutex;
-  std::unique_ptr<end_device> ends[2];
+  std::vector<std::unique_ptr<end_device>> ends;
 };
 
 class end_queue final : public device_queue {
@@ -137,17 +148,26 @@ class end_queue final : public device_queue {
       std::lock_guard lock(_link.mutex);
       // Polling counts as time passing: a frame held back for reordering
       // with nothing after it goes now.
-      const unsigned from = 1 - _side;
-      if (_link.held[from] && ++_link.held_polls[from] >= virtual_link::impl::hold_polls) {
-        _link.deliver(_side, std::move(*_link.held[from]));
-        _link.held[from].reset();
+      for (unsigned from = 0; from < _link.ends.size(); ++from) {
+        if (from != _side && _link.held[from] && ++_link.held_polls[from] >= virtual_link::impl::hold_polls) {
+          auto bytes = std::move(*_link.held[from]);
+          _link.held[from].reset();
+          _link.send_on(from, std::move(bytes), link_clock::now() + _link.options.faults.delay);
+        }
       }
       auto& q = _link.queues[_side][_index];
-      while (!q.empty() && taken.size() < max) {
+      const auto now = q.empty() ? link_clock::time_point() : link_clock::now();
+      while (!q.empty() && taken.size() < max && q.front().due <= now) {
         taken.push_back(std::move(q.front()));
         q.pop_front();
       }
-      if (taken.empty()) _link.armed[_side][_index] = true;
+      if (!q.empty() && taken.empty()) {
+        // Frames not due yet (delay, rate): the notification keeps the
+        // owner polling until they are.
+        _link.to_notify.push_back(&_link.notify[_side][_index]);
+      } else if (taken.empty()) {
+        _link.armed[_side][_index] = true;
+      }
     }
     _link.notify_now();
     // This shard's own buffers.
@@ -194,14 +214,14 @@ class end_queue final : public device_queue {
 
 class end_device final : public device {
  public:
-  end_device(virtual_link::impl& link, unsigned side) : _link(link), _side(side), _opened(link.options.queues) {
+  end_device(virtual_link::impl& link, unsigned side) : _link(link), _side(side), _opened(link.queues_of(side)) {
     _info.mac.bytes = {0x02, 0, 0, 0, 0, static_cast<std::uint8_t>(side + 1)};
     _info.mtu = link.options.mtu;
-    _info.queues = link.options.queues;
+    _info.queues = link.queues_of(side);
     _info.offloads = link.options.offloads;
     _info.rss_hash = link.options.rss_hash;
     _info.rss_key = link.options.advertised_rss_key.value_or(link.options.rss_key);
-    _info.redirection = link.table.entries();
+    _info.redirection = link.tables[side].entries();
   }
   const device_info& info() const noexcept override { return _info; }
   std::unique_ptr<device_queue> open_queue(unsigned index) override {
@@ -221,28 +241,44 @@ class end_device final : public device {
   std::vector<bool> _opened;
 };
 
-virtual_link::impl::impl(virtual_link_options o)
-    : options(std::move(o)),
-      hash(options.rss_key),
-      table(1, 1),
-      random{std::mt19937_64(options.faults.seed), std::mt19937_64(options.faults.seed ^ 0x9e3779b97f4a7c15ull)} {
-  if (options.queues == 0) throw std::invalid_argument("virtual link: 0 queues");
+virtual_link::impl::impl(virtual_link_options o) : options(std::move(o)), hash(options.rss_key) {
+  if (options.ends < 2 || options.ends > 254) throw std::invalid_argument("virtual link: 2 to 254 ends");
+  if (!options.queues_per_end.empty() && options.queues_per_end.size() != options.ends) {
+    throw std::invalid_argument("virtual link: queues_per_end has " + std::to_string(options.queues_per_end.size()) +
+                                " entries for " + std::to_string(options.ends) + " ends");
+  }
   const device_offloads& offered = options.offloads;
   if (offered.rx_checksum_verified || offered.tx_checksum || offered.tso || offered.lro) {
     throw std::invalid_argument("virtual link: it performs no offloads, so it cannot offer them");
   }
-  std::size_t size = 1;
-  while (size < options.queues) size *= 2;
-  table = redirection_table(options.queues, std::max<std::size_t>(size, 128));
   for (double p : {options.faults.loss, options.faults.duplicate, options.faults.reorder, options.faults.corrupt}) {
     if (!(p >= 0 && p <= 1)) throw std::invalid_argument("virtual link: a fault's probability is not in [0, 1]");
   }
+  if (options.faults.delay.count() < 0) throw std::invalid_argument("virtual link: a negative delay");
+  for (unsigned end = 0; end < options.ends; ++end) {
+    const unsigned q = queues_of(end);
+    if (q == 0) throw std::invalid_argument("virtual link: 0 queues");
+    std::size_t size = 1;
+    while (size < q) size *= 2;
+    tables.emplace_back(q, std::max<std::size_t>(size, 128));
+    // Ends 0 and 1 keep the generators they always had (old seeds
+    // reproduce old runs).
+    const std::uint64_t seed = end == 0 ? options.faults.seed
+                                        : options.faults.seed ^ (0x9e3779b97f4a7c15ull * end);
+    random.emplace_back(seed);
+  }
   if (!options.pcap_path.empty()) pcap.emplace(options.pcap_path);
-  for (unsigned side = 0; side < 2; ++side) {
-    queues[side].resize(options.queues);
-    notify[side].resize(options.queues);
-    armed[side].assign(options.queues, false);
-    ends[side] = std::make_unique<end_device>(*this, side);
+  queues.resize(options.ends);
+  held.resize(options.ends);
+  free_at.resize(options.ends);
+  held_polls.assign(options.ends, 0);
+  notify.resize(options.ends);
+  armed.resize(options.ends);
+  for (unsigned side = 0; side < options.ends; ++side) {
+    queues[side].resize(queues_of(side));
+    notify[side].resize(queues_of(side));
+    armed[side].assign(queues_of(side), false);
+    ends.push_back(std::make_unique<end_device>(*this, side));
   }
 }
 
@@ -261,35 +297,61 @@ void virtual_link::impl::carry(unsigned from, std::vector<std::uint8_t> bytes) {
     bytes[std::uniform_int_distribution<std::size_t>(0, bytes.size() - 1)(random[from])] ^=
         static_cast<std::uint8_t>(1u << std::uniform_int_distribution<>(0, 7)(random[from]));
   }
-  const unsigned to = 1 - from;
+  // The sender's rate: this frame leaves when the ones before it have.
+  auto due = link_clock::now();
+  if (options.faults.rate_bytes_per_second > 0) {
+    due = std::max(due, free_at[from]);
+    free_at[from] = due + std::chrono::nanoseconds(bytes.size() * 1'000'000'000ull /
+                                                   options.faults.rate_bytes_per_second);
+  }
+  due += options.faults.delay;
   const bool twice = happens(from, options.faults.duplicate);
   if (twice) counts.duplicated++;
   if (!held[from] && happens(from, options.faults.reorder)) {
     counts.reordered++;
-    if (twice) deliver(to, bytes);
+    if (twice) send_on(from, bytes, due);
     held[from] = std::move(bytes);
     held_polls[from] = 0;
     return;
   }
-  if (twice) deliver(to, bytes);
-  deliver(to, std::move(bytes));
+  if (twice) send_on(from, bytes, due);
+  send_on(from, std::move(bytes), due);
   if (held[from]) {
-    deliver(to, std::move(*held[from]));
+    auto late = std::move(*held[from]);
     held[from].reset();
+    send_on(from, std::move(late), due);
   }
 }
 
-void virtual_link::impl::deliver(unsigned to, std::vector<std::uint8_t> bytes) {
+void virtual_link::impl::send_on(unsigned from, std::vector<std::uint8_t> bytes, link_clock::time_point due) {
   if (pcap) pcap->write(bytes);
+  if (ends.size() == 2) {
+    deliver(1 - from, std::move(bytes), due);
+    return;
+  }
+  // A switch: the end whose MAC it is (02:00:00:00:00:NN), or all the
+  // others.
+  if (bytes.size() >= 6 && bytes[0] == 0x02 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 0 && bytes[4] == 0 &&
+      bytes[5] >= 1 && bytes[5] <= ends.size()) {
+    const unsigned to = bytes[5] - 1u;
+    if (to != from) deliver(to, std::move(bytes), due);
+    return;
+  }
+  for (unsigned to = 0; to < ends.size(); ++to) {
+    if (to != from) deliver(to, bytes, due);
+  }
+}
+
+void virtual_link::impl::deliver(unsigned to, std::vector<std::uint8_t> bytes, link_clock::time_point due) {
   auto rss = rss_hash_of(hash, bytes);
-  auto& q = queues[to][rss ? table.shard_of(*rss) : 0];
+  const unsigned index = rss ? tables[to].shard_of(*rss) : 0;
+  auto& q = queues[to][index];
   if (q.size() >= options.queue_frames_max) {
     counts.overflowed++;
     return;
   }
   counts.delivered++;
-  q.push_back(frame_bytes{std::move(bytes), options.rss_hash ? rss : std::nullopt});
-  const unsigned index = rss ? table.shard_of(*rss) : 0;
+  q.push_back(frame_bytes{std::move(bytes), options.rss_hash ? rss : std::nullopt, due});
   if (armed[to][index]) {
     armed[to][index] = false;
     to_notify.push_back(&notify[to][index]);  // (called if set, under notify_mutex)
@@ -313,7 +375,10 @@ virtual_link::virtual_link(virtual_link_options options) : _impl(std::make_uniqu
 virtual_link::~virtual_link() = default;
 
 device& virtual_link::end(unsigned side) {
-  if (side > 1) throw std::invalid_argument("virtual link: end " + std::to_string(side) + " (0 or 1)");
+  if (side >= _impl->ends.size()) {
+    throw std::invalid_argument("virtual link: end " + std::to_string(side) + " of " +
+                                std::to_string(_impl->ends.size()));
+  }
   return *_impl->ends[side];
 }
 

@@ -1,9 +1,11 @@
-// Two devices back to back in one process, for tests and benchmarks
-// without the kernel: a frame one end transmits arrives at the other's
-// receive queue that its RSS hash picks. The link can lose, duplicate,
-// reorder and corrupt frames, each from a seeded random generator (a
-// failing run is reproduced from its seed), and write what crossed it to
-// a pcap file (`tcpdump -r` reads it).
+// Devices connected in one process, for tests and benchmarks without the
+// kernel: two back to back, or more on one segment (a switch: a frame for
+// one end's MAC goes to that end, a broadcast or an unknown address to
+// every other end). A frame arrives at the receive queue its RSS hash
+// picks. The link can lose, duplicate, reorder, corrupt, delay and rate
+// limit frames, each fault from a seeded random generator (a failing run
+// is reproduced from its seed), and write what crossed it to a pcap file
+// (`tcpdump -r` reads it).
 //
 //   virtual_link link({.queues = 2, .faults = {.loss = 0.1, .seed = 7}});
 //   auto q = link.end(0).open_queue(0);   // on the shard that drives it
@@ -13,10 +15,12 @@
 // A test device: one mutex guards the link.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tcpip/device.h"
 #include "tcpip/toeplitz.h"
@@ -29,11 +33,21 @@ struct link_faults {
   double duplicate = 0;
   double reorder = 0;  // held back: after the next frame, or 16 polls of the receiving end
   double corrupt = 0;  // one byte flipped
+  /// Every frame arrives this much later (a receiving shard polls until
+  /// it is due).
+  std::chrono::microseconds delay{0};
+  /// Bytes a second each end may send (0: no limit): frames queue behind
+  /// each other at that rate, and past the receive queue's room are
+  /// dropped (counted as overflowed).
+  std::uint64_t rate_bytes_per_second = 0;
   std::uint64_t seed = 1;
 };
 
 struct virtual_link_options {
-  unsigned queues = 1;  // per end
+  unsigned ends = 2;
+  unsigned queues = 1;  // per end, unless queues_per_end says
+  /// Each end's queue count (as many entries as ends), if they differ.
+  std::vector<unsigned> queues_per_end;
   std::uint16_t mtu = 1500;
   /// Whether the ends supply an RSS hash per frame, and with what key (a
   /// key other than the stack's gives a device whose hash disagrees with
@@ -65,15 +79,17 @@ struct virtual_link_stats {
 
 class virtual_link {
  public:
-  /// Throws std::invalid_argument for 0 queues, a probability outside
-  /// [0, 1], offloads (the link performs none), or a pcap file that
-  /// cannot be created.
+  /// Throws std::invalid_argument for fewer than 2 ends (or more than
+  /// 254), 0 queues, queues_per_end not one per end, a probability
+  /// outside [0, 1], a negative delay, offloads (the link performs none),
+  /// or a pcap file that cannot be created.
   explicit virtual_link(virtual_link_options options = {});
   ~virtual_link();
   virtual_link(const virtual_link&) = delete;
   virtual_link& operator=(const virtual_link&) = delete;
 
-  /// End 0 (MAC 02:00:00:00:00:01) or 1 (02:00:00:00:00:02).
+  /// End `side` (< ends): MAC 02:00:00:00:00:01 for end 0, :02 for end
+  /// 1, and so on. Throws std::invalid_argument past the last.
   device& end(unsigned side);
   virtual_link_stats stats() const;
 

@@ -235,6 +235,92 @@ TEST(virtual_link, refuses_options_that_cannot_work) {
   EXPECT_THROW(virtual_link({.pcap_path = "/nonexistent-dir/x.pcap"}), std::invalid_argument);
   EXPECT_THROW(virtual_link({.offloads = {.rx_checksum_verified = true}}), std::invalid_argument);
   EXPECT_THROW(virtual_link({.offloads = {.tx_checksum = true}}), std::invalid_argument);
+  EXPECT_THROW(virtual_link({.ends = 1}), std::invalid_argument);
+  EXPECT_THROW(virtual_link({.ends = 3, .queues_per_end = {1, 2}}), std::invalid_argument);
+  EXPECT_THROW(virtual_link({.queues_per_end = {1, 0}}), std::invalid_argument);
+  EXPECT_THROW(virtual_link({.faults = {.delay = std::chrono::microseconds(-1)}}), std::invalid_argument);
+  virtual_link two;
+  EXPECT_THROW(two.end(2), std::invalid_argument);
+}
+
+// Delay: nothing arrives before it is due (checked at once: no timing
+// race), everything after. Rate: frames go one after another at the
+// rate, so that at once only the first is there.
+TEST(virtual_link, delayed_and_rate_limited_frames_arrive_when_due) {
+  {
+    virtual_link link({.faults = {.delay = std::chrono::milliseconds(200)}});
+    auto tx = link.end(0).open_queue(0);
+    auto rx = link.end(1).open_queue(0);
+    int notified = 0;
+    rx->on_arrival([&] { ++notified; });
+    EXPECT_TRUE(receive_all(*rx).empty());
+    send(*tx, udp_frame(1, 1));
+    EXPECT_TRUE(receive_all(*rx).empty()) << "received before its delay";
+    EXPECT_GT(notified, 0) << "the receiver is told to keep polling";
+    std::vector<received_frame> got;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (got.empty() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      got = receive_all(*rx);
+    }
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(bytes_of(got[0].frame), udp_frame(1, 1));
+  }
+  {
+    // 100 frames of 1042 bytes at 100 kB/s: a second from first to last.
+    virtual_link link({.faults = {.rate_bytes_per_second = 100'000}});
+    auto tx = link.end(0).open_queue(0);
+    auto rx = link.end(1).open_queue(0);
+    for (std::uint32_t i = 0; i < 100; ++i) send(*tx, udp_frame(1, i, 1000));
+    const auto at_once = receive_all(*rx).size();
+    EXPECT_LE(at_once, 10u) << "the rate lets about one frame in 10 ms through";
+    std::size_t total = at_once;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (total < 100 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      total += receive_all(*rx).size();
+    }
+    EXPECT_EQ(total, 100u) << "every frame arrives in the end";
+  }
+}
+
+// Three ends on one segment: a frame for one end's MAC reaches that end
+// alone; a broadcast, or a MAC nobody has, every other end. Ends may have
+// different queue counts.
+TEST(virtual_link, more_than_two_ends_switch_by_mac_and_may_differ_in_queues) {
+  virtual_link link({.ends = 3, .queues_per_end = {1, 1, 4}});
+  EXPECT_EQ(link.end(2).info().queues, 4u);
+  EXPECT_EQ(link.end(2).info().mac, *ethernet_address::parse("02:00:00:00:00:03"));
+  auto q0 = link.end(0).open_queue(0);
+  auto q1 = link.end(1).open_queue(0);
+  std::vector<std::unique_ptr<device_queue>> q2;
+  for (unsigned i = 0; i < 4; ++i) q2.push_back(link.end(2).open_queue(i));
+  auto received_at_2 = [&] {
+    std::size_t n = 0;
+    for (auto& q : q2) n += receive_all(*q).size();
+    return n;
+  };
+  auto frame = udp_frame(1, 1);  // to 02:00:00:00:00:02
+  send(*q0, frame);
+  EXPECT_EQ(receive_all(*q1).size(), 1u);
+  EXPECT_EQ(received_at_2(), 0u);
+  std::copy_n(ethernet_address::parse("02:00:00:00:00:03")->bytes.begin(), 6, frame.begin());
+  for (std::uint16_t port = 1; port <= 64; ++port) {
+    auto f = udp_frame(port, port);
+    std::copy_n(frame.begin(), 6, f.begin());
+    send(*q0, f);
+  }
+  EXPECT_EQ(receive_all(*q1).size(), 0u);
+  std::size_t used_queues = 0;
+  for (auto& q : q2) used_queues += receive_all(*q).empty() ? 0 : 1;
+  EXPECT_GT(used_queues, 1u) << "end 2's four queues share its flows";
+  for (const char* to : {"ff:ff:ff:ff:ff:ff", "02:00:00:00:00:09"}) {
+    std::copy_n(ethernet_address::parse(to)->bytes.begin(), 6, frame.begin());
+    send(*q1, frame);
+    EXPECT_EQ(receive_all(*q0).size(), 1u) << to;
+    EXPECT_EQ(received_at_2(), 1u) << to;
+    EXPECT_EQ(receive_all(*q1).size(), 0u) << "not back to the sender";
+  }
 }
 
 TEST(virtual_link, the_pcap_file_reads_back_with_tcpdump) {
