@@ -9,13 +9,16 @@
 # its links are removed at the end.
 #
 #   tools/bench/udp_echo_tap_vs_veth.sh
-#   COUNT=20000 RUNS=5 tools/bench/udp_echo_tap_vs_veth.sh
+#   COUNT=20000 RUNS=5 BACKEND=epoll tools/bench/udp_echo_tap_vs_veth.sh
+#
+# BACKEND is both servers' reactor backend (default io_uring).
 #
 # Prints the median round trips per second of each and the paired ratios.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 count=${COUNT:-20000}
+backend=${BACKEND:-io_uring}
 runs=${RUNS:-5}
 port=17007
 tools/bazel build --config=release //tcpip:udp_echo >/dev/null 2>&1 ||
@@ -51,7 +54,7 @@ ip -n "$ns" link set "${veth}b" up
 # Starts udp_echo (in the namespace or not) and waits until it echoes.
 start() {
   : >"$work/echo.log"
-  "$@" --smp 1 --cpuset 0 --port "$port" >>"$work/echo.log" 2>&1 &
+  "$@" --smp 1 --cpuset 0 --port "$port" --reactor-backend "$backend" >>"$work/echo.log" 2>&1 &
   pid=$!
   for _ in $(seq 200); do
     grep -q "echoing on" "$work/echo.log" && return
@@ -96,4 +99,4 @@ ratios=$(paste -d' ' <(sed '/^$/d' <<<"$tap_results") <(sed '/^$/d' <<<"$veth_re
   awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' | sort -g)
 printf 'paired ratios (TAP/veth, run by run): median %s, min %s, max %s\n' \
   "$(awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }' <<<"$ratios")" "$(head -1 <<<"$ratios")" "$(tail -1 <<<"$ratios")"
-echo "(32-byte datagrams, one round trip at a time, $count per run, median of $runs)"
+echo "(32-byte datagrams, one round trip at a time, $count per run, median of $runs, reactor backend $backend)"
