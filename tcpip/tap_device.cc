@@ -186,7 +186,13 @@ class tap_queue final : public device_queue {
         for (unsigned i = 0; i < state->read_batch; ++i) {
           temporary_buffer<char> buffer(vnet_header_size + frame_max);
           const ssize_t n = ::read(state->fd, buffer.get_write(), buffer.size());
-          if (n <= 0) break;  // drained (EAGAIN), or an error the next wait reports
+          if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            // The interface went away: not a loop that spins on it.
+            if (state->read_errors++ % 1024 == 0) tap_log.warn("reading the TAP queue failed: {}", std::strerror(errno));
+            restart_later(std::move(state), frame_max, true);
+            return;
+          }
+          if (n <= 0) break;  // drained
           take(*state, std::move(buffer), static_cast<std::size_t>(n), frame_max);
         }
         wait_readable(std::move(state), frame_max);
