@@ -80,6 +80,13 @@ class native_udp_channel final : public udp_channel_impl {
   }
 
   future<udp_datagram> receive() override {
+    // A datagram already waiting: straight out, no continuation.
+    if (!_socket.inbox.empty() && !_closed) {
+      udp_layer::socket::item i = _socket.inbox.pop();
+      if (!i.error) return make_ready_future<udp_datagram>(std::move(i.datagram));
+      *i.error_queued = false;
+      return make_exception_future<udp_datagram>(std::move(i.error));
+    }
     return _socket.inbox.pop_eventually().then([](udp_layer::socket::item i) {
       if (i.error) {
         *i.error_queued = false;
