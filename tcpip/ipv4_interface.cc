@@ -64,6 +64,30 @@ ipv4_interface::ipv4_interface(device& dev, std::unique_ptr<device_queue> queue,
   check_address(_config.address, _config.netmask, _config.gateway);
 }
 
+interface_stats& interface_stats::operator+=(const interface_stats& o) noexcept {
+  static_assert(sizeof(interface_stats) == 19 * sizeof(std::uint64_t), "a count is left out of the sum");
+  rx_frames += o.rx_frames;
+  not_ours += o.not_ours;
+  ethernet_errors += o.ethernet_errors;
+  unknown_type += o.unknown_type;
+  arp_errors += o.arp_errors;
+  arp_replies_sent += o.arp_replies_sent;
+  ipv4_errors += o.ipv4_errors;
+  checksum_bad += o.checksum_bad;
+  not_our_address += o.not_our_address;
+  unknown_protocol += o.unknown_protocol;
+  echo_replies_sent += o.echo_replies_sent;
+  tx_frames += o.tx_frames;
+  tx_refused += o.tx_refused;
+  unroutable += o.unroutable;
+  too_big += o.too_big;
+  bad_source += o.bad_source;
+  no_memory += o.no_memory;
+  icmp_errors += o.icmp_errors;
+  icmp_errors_dropped += o.icmp_errors_dropped;
+  return *this;
+}
+
 void ipv4_interface::check_address(std::uint32_t address, std::uint32_t netmask, std::optional<std::uint32_t> gateway) {
   const std::uint32_t host_bits = ~netmask;
   if ((host_bits & (host_bits + 1)) != 0) {

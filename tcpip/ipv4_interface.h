@@ -77,6 +77,9 @@ struct interface_stats {
   std::uint64_t no_memory = 0;         // frames dropped for want of memory
   std::uint64_t icmp_errors = 0;       // unreachables and time-exceeded passed to a transport
   std::uint64_t icmp_errors_dropped = 0;  // ones quoting no datagram of ours, or for no transport
+
+  /// Adds another shard's counts (a stack's total).
+  interface_stats& operator+=(const interface_stats& o) noexcept;
 };
 
 class ipv4_interface {

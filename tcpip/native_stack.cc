@@ -111,6 +111,28 @@ class native_stack::queue_front final : public device_queue {
   noncopyable_function<void()> _notify;  // a follower's: run on its own thread only
 };
 
+native_stack_stats& native_stack_stats::operator+=(const native_stack_stats& o) noexcept {
+  ip += o.ip;
+  udp += o.udp;
+  forwarded += o.forwarded;
+  forwarded_in += o.forwarded_in;
+  relayed += o.relayed;
+  relayed_in += o.relayed_in;
+  forward_dropped += o.forward_dropped;
+  if (o.queue) {
+    static_assert(sizeof(device_queue_stats) == 6 * sizeof(std::uint64_t), "a count is left out of the sum");
+    device_queue_stats q = queue.value_or(device_queue_stats{});
+    q.rx_frames += o.queue->rx_frames;
+    q.rx_bytes += o.queue->rx_bytes;
+    q.tx_frames += o.queue->tx_frames;
+    q.tx_bytes += o.queue->tx_bytes;
+    q.tx_refused += o.queue->tx_refused;
+    q.rx_dropped += o.queue->rx_dropped;
+    queue = q;
+  }
+  return *this;
+}
+
 native_stack::native_stack(native_network& network, unsigned shard)
     : _network(network), _shard(shard), _outgoing(smp::count), _in_flight(smp::count, 0) {}
 

@@ -67,6 +67,10 @@ struct native_stack_stats {
   std::uint64_t relayed_in = 0;       // frames transmitted for other shards
   std::uint64_t forward_dropped = 0;  // past in_flight_max: dropped
   std::optional<device_queue_stats> queue;  // the device queue this shard drives
+
+  /// Adds another shard's counts (the stack's total; queues' counts add
+  /// up where both have one).
+  native_stack_stats& operator+=(const native_stack_stats& o) noexcept;
 };
 
 class native_network;

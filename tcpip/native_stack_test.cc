@@ -189,6 +189,36 @@ void run_spread(unsigned shard_count, virtual_link_options link_options, int flo
 
 TEST(native_stack, one_shard_each_answers_udp) { run_spread(1, {}, 4); }
 
+// Shards' counts add up to the stack's: every layer, and the device
+// queues of the shards that have one.
+TEST(native_stack, stats_add_up_over_shards) {
+  native_stack_stats a, b;
+  a.ip.rx_frames = 3;
+  a.ip.icmp_errors_dropped = 1;
+  a.udp.received = 2;
+  a.forwarded = 5;
+  b.ip.rx_frames = 4;
+  b.udp.icmp_errors = 6;
+  b.forward_dropped = 7;
+  b.queue = device_queue_stats{};
+  a += b;
+  EXPECT_EQ(a.ip.rx_frames, 7u);
+  EXPECT_EQ(a.ip.icmp_errors_dropped, 1u);
+  EXPECT_EQ(a.udp.received, 2u);
+  EXPECT_EQ(a.udp.icmp_errors, 6u);
+  EXPECT_EQ(a.forwarded, 5u);
+  EXPECT_EQ(a.forward_dropped, 7u);
+  ASSERT_TRUE(a.queue.has_value()) << "b drives a queue";
+  EXPECT_EQ(a.queue->rx_frames, 0u);
+  native_stack_stats with_queue;
+  with_queue.queue = device_queue_stats{};
+  with_queue.queue->rx_frames = 9;
+  a += with_queue;
+  a += with_queue;
+  ASSERT_TRUE(a.queue.has_value());
+  EXPECT_EQ(a.queue->rx_frames, 18u);
+}
+
 TEST(native_stack, two_shards_with_a_queue_each_serve_each_flow_where_its_hash_says) {
   run_spread(2, {.queues = 2}, 24);
 }

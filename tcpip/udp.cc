@@ -111,6 +111,18 @@ class native_udp_channel final : public udp_channel_impl {
   bool _closed = false;
 };
 
+udp_stats& udp_stats::operator+=(const udp_stats& o) noexcept {
+  static_assert(sizeof(udp_stats) == 7 * sizeof(std::uint64_t), "a count is left out of the sum");
+  received += o.received;
+  sent += o.sent;
+  errors += o.errors;
+  no_port += o.no_port;
+  unreachables_sent += o.unreachables_sent;
+  queue_full += o.queue_full;
+  icmp_errors += o.icmp_errors;
+  return *this;
+}
+
 udp_layer::udp_layer(ipv4_interface& ip, udp_limits limits)
     : _ip(ip), _limits(limits), _next_ephemeral(limits.ephemeral_first) {
   _ip.set_handler(static_cast<std::uint8_t>(ip_protocol::udp),

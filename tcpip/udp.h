@@ -35,6 +35,9 @@ struct udp_stats {
   std::uint64_t unreachables_sent = 0;
   std::uint64_t queue_full = 0;    // dropped: the socket's queue was full
   std::uint64_t icmp_errors = 0;   // unreachables reported to a socket
+
+  /// Adds another shard's counts.
+  udp_stats& operator+=(const udp_stats& o) noexcept;
 };
 
 class udp_layer {

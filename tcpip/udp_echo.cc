@@ -71,24 +71,12 @@ future<> close_all() {
 future<> log_native_stats() {
   auto* net = tcpip::process_native_network();
   auto s = co_await smp::map_reduce(
-      [net] { return net->running() ? net->running()->stats() : tcpip::native_stack_stats{}; },
+      [net] {
+        auto* stack = net->running();
+        return stack != nullptr ? stack->stats() : tcpip::native_stack_stats{};
+      },
       tcpip::native_stack_stats{}, [](tcpip::native_stack_stats a, const tcpip::native_stack_stats& b) {
-        a.ip.rx_frames += b.ip.rx_frames;
-        a.ip.tx_frames += b.ip.tx_frames;
-        a.ip.ethernet_errors += b.ip.ethernet_errors;
-        a.ip.arp_errors += b.ip.arp_errors;
-        a.ip.ipv4_errors += b.ip.ipv4_errors;
-        a.ip.not_ours += b.ip.not_ours;
-        a.ip.no_memory += b.ip.no_memory;
-        a.ip.not_our_address += b.ip.not_our_address;
-        a.ip.bad_source += b.ip.bad_source;
-        a.ip.unknown_type += b.ip.unknown_type;
-        a.udp.received += b.udp.received;
-        a.udp.errors += b.udp.errors;
-        a.udp.no_port += b.udp.no_port;
-        a.forwarded += b.forwarded;
-        a.forward_dropped += b.forward_dropped;
-        a.relayed += b.relayed;
+        a += b;
         return a;
       });
   echo_log.info(
