@@ -10,12 +10,12 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <exception>
 #include <optional>
 #include <utility>
 
 #include "core/assert.h"
+#include "core/circular_buffer.h"
 #include "core/future.h"
 
 namespace reef {
@@ -158,7 +158,7 @@ class queue {
     promise<> done;
   };
 
-  std::deque<T> _items;
+  circular_buffer<T> _items;
   std::size_t _max_size;
   std::optional<promise<>> _not_empty;
   std::optional<promise<>> _not_full;

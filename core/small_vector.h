@@ -119,8 +119,17 @@ class small_vector {
   /// Inserts `v` before `at`.
   void insert(const T* at, T v) {
     const std::size_t index = static_cast<std::size_t>(at - _data);
-    emplace_back(std::move(v));
-    std::rotate(_data + index, _data + _size - 1, _data + _size);
+    if constexpr (is_trivially_relocatable<T>::value) {
+      // (A header in front of a packet's fragments: one memmove.)
+      reserve(_size + 1);
+      std::memmove(static_cast<void*>(_data + index + 1), static_cast<const void*>(_data + index),
+                   (_size - index) * sizeof(T));
+      new (_data + index) T(std::move(v));
+      ++_size;
+    } else {
+      emplace_back(std::move(v));
+      std::rotate(_data + index, _data + _size - 1, _data + _size);
+    }
   }
 
   /// Removes [first, last).

@@ -82,5 +82,16 @@ TEST(small_vector, copies) {
   EXPECT_EQ(view.size(), 2u);
 }
 
+TEST(small_vector, inserts_bytewise_movable_elements_anywhere) {
+  // (ints move by memmove: front, middle and end, inline and past it.)
+  small_vector<int, 2> v;
+  v.insert(v.begin(), 2);
+  v.insert(v.begin(), 0);
+  v.insert(v.begin() + 1, 1);  // grows here
+  v.insert(v.end(), 4);
+  v.insert(v.begin() + 3, 3);
+  EXPECT_EQ(std::vector<int>(v.begin(), v.end()), (std::vector<int>{0, 1, 2, 3, 4}));
+}
+
 }  // namespace
 }  // namespace reef

@@ -99,6 +99,26 @@ class object_deleter final : public deleter::impl {
   T _object;
 };
 
+// Bytes that live right behind their deleter, in one allocation (a
+// fresh buffer costs one malloc, not two).
+class inline_bytes_deleter final : public deleter::impl {
+ public:
+  /// Throws std::bad_alloc.
+  static inline_bytes_deleter* make(std::size_t size) {
+    if (size > std::size_t(-1) - sizeof(inline_bytes_deleter)) throw std::bad_alloc();
+    return new (::operator new(sizeof(inline_bytes_deleter) + size)) inline_bytes_deleter();
+  }
+  char* bytes() noexcept { return reinterpret_cast<char*>(this + 1); }
+  // (Not the sized delete the destructor would pass sizeof() to: the
+  // allocation is larger.)
+  static void operator delete(void* p) noexcept { ::operator delete(p); }
+
+ private:
+  inline_bytes_deleter() noexcept = default;
+};
+static_assert(sizeof(inline_bytes_deleter) % alignof(std::max_align_t) == 0,
+              "the bytes behind the deleter are aligned as malloc's");
+
 class free_deleter final : public deleter::impl {
  public:
   explicit free_deleter(void* p) noexcept : _p(p) {}
@@ -135,10 +155,9 @@ class temporary_buffer {
   /// `size` fresh bytes (uninitialized). Throws std::bad_alloc.
   explicit temporary_buffer(std::size_t size) : _size(size) {
     if (size == 0) return;
-    void* p = std::malloc(size);
-    if (p == nullptr) throw std::bad_alloc();
-    _buffer = static_cast<CharType*>(p);
-    _deleter = make_free_deleter(p);
+    auto* owner = core_internal::inline_bytes_deleter::make(size);
+    _buffer = reinterpret_cast<CharType*>(owner->bytes());
+    _deleter = deleter(owner);
   }
 
   /// A copy of `size` bytes at `src`.

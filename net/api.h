@@ -301,7 +301,8 @@ struct udp_datagram {
 class udp_channel_impl {
  public:
   virtual ~udp_channel_impl() = default;
-  virtual future<> send(const socket_address& destination, packet p) = 0;
+  /// (`p` by rvalue reference: the handle's send() moved it already.)
+  virtual future<> send(const socket_address& destination, packet&& p) = 0;
   virtual future<udp_datagram> receive() = 0;
   virtual socket_address local_address() const = 0;
   virtual void close() = 0;

@@ -13,11 +13,6 @@ packet::packet(temporary_buffer<char> buffer) {
   _deleters.push_back(buffer.release());
 }
 
-packet::packet(fragment f, deleter d) : _len(f.size) {
-  _fragments.push_back(f);
-  _deleters.push_back(std::move(d));
-}
-
 void packet::append(temporary_buffer<char> buffer) {
   if (buffer.empty()) return;
   _len += buffer.size();
@@ -44,26 +39,21 @@ char* packet::prepend_header(std::size_t size) {
     _len += size;
     return first.base;
   }
-  // A new small buffer for headers; the header goes at its end, leaving
-  // room in front for the next one.
-  temporary_buffer<char> space(header_room);
-  char* base = space.get_write() + header_room - size;
+  // A new small buffer for headers (one allocation with its deleter); the
+  // header goes at its end, leaving room in front for the next one.
+  auto* space = core_internal::inline_bytes_deleter::make(header_room);
+  deleter owner(space);
+  char* base = space->bytes() + header_room - size;
+  _deleters.push_back(std::move(owner));
   _fragments.insert(_fragments.begin(), fragment{base, size});
-  _deleters.push_back(space.release());
   _room_in_front = header_room - size;
   _len += size;
   return base;
 }
 
-void packet::trim_front(std::size_t n) noexcept {
-  REEF_ASSERT(n <= _len, "packet::trim_front past the end");
+void packet::trim_front_across(std::size_t n) noexcept {
   _len -= n;
-  _room_in_front = 0;  // the room no longer borders the first byte we own
-  if (!_fragments.empty() && n < _fragments.front().size) {  // the common case: within the first piece
-    _fragments.front().base += n;
-    _fragments.front().size -= n;
-    return;
-  }
+  _room_in_front = 0;
   std::size_t i = 0;
   while (n > 0 && n >= _fragments[i].size) {
     n -= _fragments[i].size;
@@ -76,13 +66,7 @@ void packet::trim_front(std::size_t n) noexcept {
   }
 }
 
-void packet::trim_back_to(std::size_t n) noexcept {
-  REEF_ASSERT(n <= _len, "packet::trim_back_to past the end");
-  if (_fragments.size() == 1 && n > 0) {  // the common case
-    _fragments.front().size = n;
-    _len = n;
-    return;
-  }
+void packet::trim_back_across(std::size_t n) noexcept {
   std::size_t kept = 0;
   std::size_t i = 0;
   for (; i < _fragments.size() && kept < n; ++i) {
@@ -109,7 +93,19 @@ packet packet::share(std::size_t offset, std::size_t length) {
   return p;
 }
 
-temporary_buffer<char> packet::linearize() {
+temporary_buffer<char> packet::linearize() && {
+  if (_fragments.size() != 1) {
+    temporary_buffer<char> out = linearize();
+    make_empty();
+    return out;
+  }
+  const fragment f = _fragments.front();
+  deleter all = _deleters.size() == 1 ? std::move(_deleters.front()) : make_object_deleter(std::move(_deleters));
+  make_empty();
+  return temporary_buffer<char>(f.base, f.size, std::move(all));
+}
+
+temporary_buffer<char> packet::linearize() & {
   if (_fragments.size() == 1) {
     fragment f = _fragments.front();
     deleter all = _deleters.size() == 1 ? _deleters.front().share()

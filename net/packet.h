@@ -14,6 +14,7 @@
 #include <utility>
 #include <span>
 
+#include "core/assert.h"
 #include "core/small_vector.h"
 #include "core/temporary_buffer.h"
 
@@ -34,7 +35,10 @@ class packet {
   /// One fragment: the buffer's bytes.
   explicit packet(temporary_buffer<char> buffer);
   /// One fragment over memory released by `d`.
-  packet(fragment f, deleter d);
+  packet(fragment f, deleter d) : _len(f.size) {
+    _fragments.push_back(f);
+    _deleters.push_back(std::move(d));
+  }
   packet(packet&&) noexcept = default;
   packet& operator=(packet&&) noexcept = default;
   packet(const packet&) = delete;
@@ -57,9 +61,27 @@ class packet {
   }
 
   /// Drops `n` bytes from the front. REQUIRES: n <= len().
-  void trim_front(std::size_t n) noexcept;
+  void trim_front(std::size_t n) noexcept {
+    REEF_ASSERT(n <= _len, "packet::trim_front past the end");
+    if (!_fragments.empty() && n < _fragments.front().size) {  // the common case: within the first piece
+      _len -= n;
+      _room_in_front = 0;  // the room no longer borders the first byte we own
+      _fragments.front().base += n;
+      _fragments.front().size -= n;
+      return;
+    }
+    trim_front_across(n);
+  }
   /// Keeps the first `n` bytes. REQUIRES: n <= len().
-  void trim_back_to(std::size_t n) noexcept;
+  void trim_back_to(std::size_t n) noexcept {
+    REEF_ASSERT(n <= _len, "packet::trim_back_to past the end");
+    if (_fragments.size() == 1 && n > 0) {  // the common case
+      _fragments.front().size = n;
+      _len = n;
+      return;
+    }
+    trim_back_across(n);
+  }
 
   /// Another packet over the same bytes.
   packet share();
@@ -71,9 +93,21 @@ class packet {
   std::span<const fragment> fragments() const noexcept { return _fragments; }
 
   /// The bytes in one buffer (no copy if there is one fragment).
-  temporary_buffer<char> linearize();
+  temporary_buffer<char> linearize() &;
+  /// The same, the packet consumed (left empty): a one-fragment packet's
+  /// memory changes hands without a reference taken and dropped.
+  temporary_buffer<char> linearize() &&;
 
  private:
+  void trim_front_across(std::size_t n) noexcept;
+  void trim_back_across(std::size_t n) noexcept;
+  void make_empty() noexcept {
+    _fragments.clear();
+    _deleters.clear();
+    _len = 0;
+    _room_in_front = 0;
+  }
+
   // (Room for a payload, a header buffer and their deleters without an
   // allocation: the common packet.)
   small_vector<fragment, 2> _fragments;

@@ -87,5 +87,36 @@ TEST(packet, linearize_of_one_fragment_copies_nothing) {
   EXPECT_EQ(b.get(), where);
 }
 
+TEST(packet, linearize_of_an_rvalue_hands_the_memory_over) {
+  int released = 0;
+  auto* data = new char[5];
+  std::memcpy(data, "bytes", 5);
+  packet p(fragment{data, 5}, make_deleter([data, &released] {
+             delete[] data;
+             ++released;
+           }));
+  p.trim_front(1);
+  temporary_buffer<char> b = std::move(p).linearize();
+  EXPECT_EQ(p.len(), 0u) << "the packet is left empty";
+  EXPECT_EQ(p.nr_frags(), 0u);
+  EXPECT_EQ(b.get(), data + 1) << "no copy";
+  EXPECT_EQ(b.view(), "ytes");
+  EXPECT_EQ(released, 0);
+  b = temporary_buffer<char>();
+  EXPECT_EQ(released, 1) << "the buffer released it, once";
+
+  // A header and its payload: copied into one buffer; a header in the
+  // same fragment as a payload keeps both deleters alive.
+  packet two = packet::copy_of("data");
+  std::memcpy(two.prepend_header(2), "h:", 2);
+  EXPECT_EQ(std::move(two).linearize().view(), "h:data");
+  EXPECT_EQ(two.len(), 0u);
+  packet p2 = packet::copy_of("abc");
+  p2.append(packet::copy_of("def"));
+  p2.trim_front(3);  // one fragment left, two deleters
+  EXPECT_EQ(p2.nr_frags(), 1u);
+  EXPECT_EQ(std::move(p2).linearize().view(), "def");
+}
+
 }  // namespace
 }  // namespace reef

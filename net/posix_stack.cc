@@ -797,7 +797,7 @@ class posix_udp_channel final : public udp_channel_impl {
   explicit posix_udp_channel(shared_fd fd) : _shared(make_lw_shared<shared>(std::move(fd))), _fd(_shared->fd) {}
   ~posix_udp_channel() override { close(); }
 
-  future<> send(const socket_address& destination, packet p) override {
+  future<> send(const socket_address& destination, packet&& p) override {
     struct state {
       packet p;
       socket_address destination;

@@ -8,33 +8,45 @@ namespace reef::tcpip {
 
 namespace {
 
-// One's complement sum of `n` (even) bytes as big-endian 16-bit words,
-// 8 bytes at a time: the sum of 32-bit halves of native 64-bit loads is
-// the same one's complement sum with its bytes swapped (little-endian
-// loads), which folding and one final swap undo.
-std::uint64_t sum_words(const std::uint8_t* p, std::size_t n) noexcept {
+// One's complement sum of `n` (even) bytes as big-endian 16-bit words.
+// Native 32-bit loads summed into 64 bits (one add each, no carries to
+// chase: 2^32 loads before it could overflow) give the same sum modulo
+// 0xffff, since 2^16 and 2^32 are 1 modulo 0xffff; folding with the
+// carries added back keeps it, and never turns a nonzero sum into 0.
+// Little-endian loads sum the words with their bytes swapped, which one
+// final swap undoes.
+std::uint16_t sum_words(const std::uint8_t* p, std::size_t n) noexcept {
+  REEF_ASSERT(n < (std::size_t{1} << 34), "a checksum over more than 16 GiB at once");
   std::uint64_t sum = 0;
-  while (n >= 8) {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    sum += (w & 0xffffffff) + (w >> 32);
-    p += 8;
-    n -= 8;
+  while (n >= 16) {
+    std::uint32_t w[4];
+    std::memcpy(w, p, 16);
+    sum += std::uint64_t{w[0]} + w[1] + w[2] + w[3];
+    p += 16;
+    n -= 16;
   }
-  while (n >= 2) {
+  while (n >= 4) {
+    std::uint32_t w;
+    std::memcpy(&w, p, 4);
+    sum += w;
+    p += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
     std::uint16_t w;
     std::memcpy(&w, p, 2);
     sum += w;
-    p += 2;
-    n -= 2;
   }
-  // Fold to 16 bits (native order), then swap to big-endian.
-  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
-  const auto s = static_cast<std::uint16_t>(sum);
+  // 64 -> 32 -> 16 bits, each carry added back in.
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  const auto folded = static_cast<std::uint16_t>(sum);
   if constexpr (std::endian::native == std::endian::little) {
-    return static_cast<std::uint16_t>((s >> 8) | (s << 8));
+    return static_cast<std::uint16_t>((folded >> 8) | (folded << 8));
   } else {
-    return s;
+    return folded;
   }
 }
 

@@ -65,6 +65,20 @@ TEST(checksum, any_split_into_pieces_gives_the_sum_of_the_whole) {
   }
 }
 
+TEST(checksum, long_runs_of_ones_carry_as_the_definition_does) {
+  // All-ones words make every partial sum carry: the wide sums' folding
+  // is checked at every length up to a jumbo frame and at 64 KiB.
+  for (std::size_t n : {2, 3, 7, 8, 9, 31, 32, 33, 63, 64, 65, 1500, 9000, 65535}) {
+    std::vector<std::uint8_t> ones(n, 0xff);
+    EXPECT_EQ(internet_checksum(ones), reference(ones)) << n << " bytes of 0xff";
+    std::vector<std::uint8_t> mixed(n, 0xff);
+    mixed[n / 2] = 0x00;
+    mixed[n - 1] = 0x01;
+    EXPECT_EQ(internet_checksum(mixed), reference(mixed)) << n << " bytes, mostly 0xff";
+  }
+  EXPECT_EQ(internet_checksum(std::vector<std::uint8_t>(100, 0)), 0xffff) << "zeros sum to zero, complemented";
+}
+
 TEST(checksum, a_pseudo_header_adds_as_its_bytes_would) {
   // UDP's pseudo header (source, destination, protocol, length) then data.
   const std::uint32_t source = 0xc0a80001;

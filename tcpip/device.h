@@ -122,6 +122,8 @@ class device_queue {
 class device {
  public:
   virtual ~device() = default;
+  /// What the device is. The same object for the device's life (the
+  /// stack keeps the reference rather than call this per frame).
   virtual const device_info& info() const noexcept = 0;
   /// Queue `index` (< info().queues), for the shard that will drive it;
   /// once per index. Throws std::invalid_argument otherwise.

@@ -1,8 +1,6 @@
 #include "tcpip/ethernet.h"
 
-#include "core/assert.h"
 #include "core/text.h"
-#include "tcpip/wire.h"
 
 namespace reef::tcpip {
 
@@ -31,31 +29,10 @@ std::string ethernet_address::to_string() const {
   return out;
 }
 
-ethernet_error ethernet_header::parse(std::span<const std::uint8_t> frame, ethernet_header& out) noexcept {
-  if (frame.size() < size) return ethernet_error::truncated;
-  const std::uint16_t type = wire::get16(frame, 12);
-  if (type < 0x0600) return ethernet_error::not_type;  // an 802.3 length, not a type
-  for (std::size_t i = 0; i < 6; ++i) {
-    out.destination.bytes[i] = frame[i];
-    out.source.bytes[i] = frame[6 + i];
-  }
-  out.type = type;
-  return ethernet_error::none;
-}
-
 std::optional<ethernet_header> ethernet_header::parse(std::span<const std::uint8_t> frame) noexcept {
   ethernet_header h;
   if (parse(frame, h) != ethernet_error::none) return std::nullopt;
   return h;
-}
-
-void ethernet_header::write(std::span<std::uint8_t> out) const noexcept {
-  REEF_ASSERT(out.size() >= size, "no room for an Ethernet header");
-  for (std::size_t i = 0; i < 6; ++i) {
-    out[i] = destination.bytes[i];
-    out[6 + i] = source.bytes[i];
-  }
-  wire::put16(out, 12, type);
 }
 
 }  // namespace reef::tcpip

@@ -5,10 +5,13 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+
+#include "core/assert.h"
 
 namespace reef::tcpip {
 
@@ -55,9 +58,24 @@ struct ethernet_header {
   /// Ethernet II receivers drop.
   static std::optional<ethernet_header> parse(std::span<const std::uint8_t> frame) noexcept;
   /// The same, saying why a frame is refused (for the drop counters).
-  static ethernet_error parse(std::span<const std::uint8_t> frame, ethernet_header& out) noexcept;
+  /// (Inline, as write(): every frame passes here.)
+  static ethernet_error parse(std::span<const std::uint8_t> frame, ethernet_header& out) noexcept {
+    if (frame.size() < size) return ethernet_error::truncated;
+    const auto type = static_cast<std::uint16_t>(frame[12] << 8 | frame[13]);
+    if (type < 0x0600) return ethernet_error::not_type;  // an 802.3 length, not a type
+    std::memcpy(out.destination.bytes.data(), frame.data(), 6);
+    std::memcpy(out.source.bytes.data(), frame.data() + 6, 6);
+    out.type = type;
+    return ethernet_error::none;
+  }
   /// Writes the header's 14 bytes. REQUIRES: out.size() >= size.
-  void write(std::span<std::uint8_t> out) const noexcept;
+  void write(std::span<std::uint8_t> out) const noexcept {
+    REEF_ASSERT(out.size() >= size, "no room for an Ethernet header");
+    std::memcpy(out.data(), destination.bytes.data(), 6);
+    std::memcpy(out.data() + 6, source.bytes.data(), 6);
+    out[12] = static_cast<std::uint8_t>(type >> 8);
+    out[13] = static_cast<std::uint8_t>(type);
+  }
 };
 
 }  // namespace reef::tcpip

@@ -5,11 +5,10 @@
 
 namespace reef::tcpip {
 
-packet with_ipv4_header(ipv4_header h, packet data) {
+void prepend_ipv4_header(ipv4_header h, packet& data) {
   h.total_length = static_cast<std::uint16_t>(ipv4_header::min_size + data.len());
   char* room = data.prepend_header(ipv4_header::min_size);
   h.write(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(room), ipv4_header::min_size));
-  return data;
 }
 
 std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t mtu) {
@@ -18,7 +17,8 @@ std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t
   if (mtu < ipv4_header::min_size + 8) return out;
   if (h.fragment_offset + data.len() + ipv4_header::min_size > ipv4_header::max_datagram) return out;
   if (ipv4_header::min_size + data.len() <= mtu) {
-    out.push_back(with_ipv4_header(h, std::move(data)));
+    prepend_ipv4_header(h, data);
+    out.push_back(std::move(data));
     return out;
   }
   if (h.dont_fragment) return out;
@@ -30,7 +30,9 @@ std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t
     ipv4_header piece = h;
     piece.fragment_offset = static_cast<std::uint16_t>(h.fragment_offset + at);
     piece.more_fragments = at + length < total || h.more_fragments;
-    out.push_back(with_ipv4_header(piece, data.share(at, length)));
+    packet p = data.share(at, length);
+    prepend_ipv4_header(piece, p);
+    out.push_back(std::move(p));
   }
   return out;
 }

@@ -21,7 +21,8 @@ namespace reef::tcpip {
 /// past the 65535 bytes an IPv4 datagram can have.
 std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t mtu);
 
-/// `data` behind header `h` (its total length set): one IP packet.
-packet with_ipv4_header(ipv4_header h, packet data);
+/// Puts header `h` (its total length set from `data`'s) in front of
+/// `data`, which becomes one IP packet.
+void prepend_ipv4_header(ipv4_header h, packet& data);
 
 }  // namespace reef::tcpip

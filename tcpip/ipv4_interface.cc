@@ -56,6 +56,7 @@ class ipv4_interface::queue_poller final : public poller {
 
 ipv4_interface::ipv4_interface(device& dev, std::unique_ptr<device_queue> queue, interface_config config)
     : _device(dev),
+      _info(dev.info()),
       _queue(std::move(queue)),
       _config(config),
       _arp([this](std::uint32_t ip) { send_arp(1, ethernet_address(), ip); }, config.arp),
@@ -195,7 +196,7 @@ void ipv4_interface::receive(received_frame& f) noexcept {
       ++_stats.ethernet_errors;
       return;
     }
-    if (eth.destination != _device.info().mac && !eth.destination.is_broadcast()) {
+    if (eth.destination != _info.mac && !eth.destination.is_broadcast()) {
       ++_stats.not_ours;
       return;
     }
@@ -223,7 +224,7 @@ void ipv4_interface::receive_arp(std::span<const std::uint8_t> payload) {
   // is ours, zero or a group, or an IP no single host has, is a lie.
   const std::uint32_t network = _config.address & _config.netmask;
   if (!on_network(m.sender_ip) || m.sender_ip == network || is_broadcast(m.sender_ip) ||
-      m.sender_ip == _config.address || m.sender_mac == _device.info().mac || m.sender_mac == ethernet_address() ||
+      m.sender_ip == _config.address || m.sender_mac == _info.mac || m.sender_mac == ethernet_address() ||
       m.sender_mac.is_multicast()) {
     ++_stats.arp_errors;
     return;
@@ -251,7 +252,7 @@ void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) {
   }
   // The datagram in one piece, as parse() reads it (a copy only for a
   // frame a device delivered in pieces).
-  if (p.fragments().front().size < p.len()) p = packet(p.linearize());
+  if (p.fragments().front().size < p.len()) p = packet(std::move(p).linearize());
   const fragment& whole_frame = p.fragments().front();
   std::span<const std::uint8_t> ip(reinterpret_cast<const std::uint8_t*>(whole_frame.base) + ip_at, p.len() - ip_at);
   ipv4_header h;
@@ -277,9 +278,8 @@ void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) {
   // in the frame's own memory.
   p.trim_front(ip_at + h.header_length);
   p.trim_back_to(h.data_length());
-  packet data = std::move(p);
   if (h.is_fragment()) {
-    auto whole = _reassembly.add(h, std::move(data), lowres_clock::now());
+    auto whole = _reassembly.add(h, std::move(p), lowres_clock::now());
     if (!whole) return;
     if (h.header_length + whole->len() > ipv4_header::max_datagram) {
       ++_stats.ipv4_errors;  // its pieces ran past 65535 bytes with the header
@@ -292,10 +292,10 @@ void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) {
     deliver(h, std::move(*whole));
     return;
   }
-  deliver(h, std::move(data));
+  deliver(h, std::move(p));
 }
 
-void ipv4_interface::deliver(const ipv4_header& h, packet data) {
+void ipv4_interface::deliver(const ipv4_header& h, packet&& data) {
   if (h.protocol == static_cast<std::uint8_t>(ip_protocol::icmp)) {
     icmp_header icmp;
     if (icmp_header::parse(data, icmp) != icmp_error::none) {
@@ -380,7 +380,7 @@ void ipv4_interface::send_arp(std::uint16_t operation, ethernet_address target_m
   try {
     arp_message m;
     m.op = static_cast<arp_message::operation>(operation);
-    m.sender_mac = _device.info().mac;
+    m.sender_mac = _info.mac;
     m.sender_ip = _config.address;
     m.target_mac = target_mac;
     m.target_ip = target_ip;
@@ -393,9 +393,9 @@ void ipv4_interface::send_arp(std::uint16_t operation, ethernet_address target_m
   }
 }
 
-void ipv4_interface::transmit(packet frame, ethernet_address destination, std::uint16_t type) noexcept {
+void ipv4_interface::transmit(packet&& frame, ethernet_address destination, std::uint16_t type) noexcept {
   try {
-    ethernet_header eth{destination, _device.info().mac, type};
+    ethernet_header eth{destination, _info.mac, type};
     eth.write(bytes_of(frame.prepend_header(ethernet_header::size), ethernet_header::size));
     std::array<tx_frame, 1> one{tx_frame{std::move(frame), {}}};
     if (_queue->transmit(one) == 1) {
@@ -413,7 +413,7 @@ void ipv4_interface::transmit_datagrams(std::vector<packet> datagrams, ethernet_
   for (auto& d : datagrams) transmit(std::move(d), destination, static_cast<std::uint16_t>(ether_type::ipv4));
 }
 
-future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, packet data, bool dont_fragment) {
+future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, packet&& data, bool dont_fragment) {
   if (!_started || _stopped) return make_exception_future<>(error(ENETDOWN, "IPv4: the interface is not running"));
   if (_config.address == 0 && destination != 0xffffffff) {
     ++_stats.unroutable;
@@ -448,16 +448,17 @@ future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, 
     h.destination = destination;
     h.dont_fragment = dont_fragment;
     // The common case first: one datagram to a neighbour we know.
-    if (ipv4_header::min_size + data.len() <= _device.info().mtu && !is_broadcast(destination)) {
+    if (ipv4_header::min_size + data.len() <= _info.mtu && !is_broadcast(destination)) {
       const std::uint32_t hop = on_network(destination) ? destination : _config.gateway.value_or(0);
       if (hop != 0) {
         if (auto mac = _arp.lookup(hop, lowres_clock::now())) {
-          transmit(with_ipv4_header(h, std::move(data)), *mac, static_cast<std::uint16_t>(ether_type::ipv4));
+          prepend_ipv4_header(h, data);
+          transmit(std::move(data), *mac, static_cast<std::uint16_t>(ether_type::ipv4));
           return make_ready_future<>();
         }
       }
     }
-    std::vector<packet> datagrams = fragment_ipv4(h, std::move(data), _device.info().mtu);
+    std::vector<packet> datagrams = fragment_ipv4(h, std::move(data), _info.mtu);
     if (datagrams.empty()) {
       ++_stats.too_big;
       return make_exception_future<>(error(EMSGSIZE, "IPv4: too big to send"));

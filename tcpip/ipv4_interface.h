@@ -6,7 +6,7 @@
 //
 //   ipv4_interface ip(link.end(0), link.end(0).open_queue(0),
 //                     {.address = 0x0a000001, .netmask = 0xffffff00});
-//   ip.set_handler(17, [](const ipv4_header& h, packet data) { ... });
+//   ip.set_handler(17, [](const ipv4_header& h, packet&& data) { ... });
 //   ip.start();                                  // polls from this shard's reactor
 //   co_await ip.send(0x0a000002, 17, std::move(datagram));
 //   co_await ip.stop();
@@ -85,7 +85,9 @@ struct interface_stats {
 class ipv4_interface {
  public:
   /// A protocol's datagrams addressed to us: the header and the data.
-  using protocol_handler = noncopyable_function<void(const ipv4_header&, packet)>;
+  /// (The data by rvalue reference: a packet is ~100 bytes, and on the
+  /// receive path every layer would move it again.)
+  using protocol_handler = noncopyable_function<void(const ipv4_header&, packet&&)>;
   /// An ICMP error (destination unreachable, time exceeded) about a
   /// datagram we sent: the ICMP header, the quoted IPv4 header and the
   /// quoted bytes of its data (at least 8: the transport's ports).
@@ -134,7 +136,9 @@ class ipv4_interface {
   /// std::system_error: ENETUNREACH (no route), EHOSTUNREACH (no ARP
   /// reply), EMSGSIZE (don't-fragment and too big), ENOBUFS (too many
   /// packets wait for addresses).
-  future<> send(std::uint32_t destination, std::uint8_t protocol, packet data, bool dont_fragment = false);
+  /// (`data` by rvalue reference, as for the handlers: taken, unless the
+  /// send fails at once.)
+  future<> send(std::uint32_t destination, std::uint8_t protocol, packet&& data, bool dont_fragment = false);
 
   const interface_stats& stats() const noexcept { return _stats; }
   const arp_cache& arp() const noexcept { return _arp; }
@@ -142,7 +146,7 @@ class ipv4_interface {
   std::uint32_t address() const noexcept { return _config.address; }
   std::uint32_t netmask() const noexcept { return _config.netmask; }
   std::optional<std::uint32_t> gateway() const noexcept { return _config.gateway; }
-  const device_info& info() const noexcept { return _device.info(); }
+  const device_info& info() const noexcept { return _info; }
 
  private:
   class queue_poller;
@@ -152,12 +156,12 @@ class ipv4_interface {
   void receive(received_frame& f) noexcept;
   void receive_arp(std::span<const std::uint8_t> payload);
   void receive_ipv4(received_frame& f, std::size_t ip_at);
-  void deliver(const ipv4_header& h, packet data);
+  void deliver(const ipv4_header& h, packet&& data);
   void deliver_icmp_error(const ipv4_header& h, const icmp_header& icmp, const packet& data);
   void answer_echo(const ipv4_header& h, packet data) noexcept;
   void send_arp(std::uint16_t operation, ethernet_address target_mac, std::uint32_t target_ip) noexcept;
   // Hands `frame` (its IP part) to the device behind an Ethernet header.
-  void transmit(packet frame, ethernet_address destination, std::uint16_t type) noexcept;
+  void transmit(packet&& frame, ethernet_address destination, std::uint16_t type) noexcept;
   void transmit_datagrams(std::vector<packet> datagrams, ethernet_address destination) noexcept;
   bool on_network(std::uint32_t ip) const noexcept { return (ip & _config.netmask) == (_config.address & _config.netmask); }
   bool is_broadcast(std::uint32_t ip) const noexcept {
@@ -165,6 +169,7 @@ class ipv4_interface {
   }
 
   device& _device;
+  const device_info& _info;  // the device's (a virtual call per frame otherwise)
   std::unique_ptr<device_queue> _queue;
   interface_config _config;
   arp_cache _arp;

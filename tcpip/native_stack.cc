@@ -154,7 +154,7 @@ void native_stack::start() {
       return _network.steering().ephemeral_port_of(_shard, port);
     });
     _ip->set_handler(static_cast<std::uint8_t>(ip_protocol::udp),
-                     [this](const ipv4_header& h, packet data) { receive_udp(h, std::move(data)); });
+                     [this](const ipv4_header& h, packet&& data) { receive_udp(h, std::move(data)); });
     _ip->set_arp_listener([this](std::uint32_t ip, ethernet_address mac, bool for_us) {
       // Every shard's cache learns it (a shard waiting for this address
       // sends on).
@@ -260,7 +260,7 @@ void native_stack::take_forwarded(std::vector<forwarded> frames) noexcept {
   }
 }
 
-void native_stack::receive_udp(const ipv4_header& h, packet data) noexcept {
+void native_stack::receive_udp(const ipv4_header& h, packet&& data) noexcept {
   // A datagram reassembled here, or one the device hashed other than we
   // do, may belong to another shard.
   if (data.len() >= 4) {

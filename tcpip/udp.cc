@@ -3,11 +3,12 @@
 #include <netinet/in.h>
 
 #include <cerrno>
+#include <optional>
+#include <string>
 #include <system_error>
 #include <utility>
 
-#include "core/lw_shared_ptr.h"
-#include "core/queue.h"
+#include "core/circular_buffer.h"
 #include "tcpip/checksum.h"
 #include "tcpip/icmp_header.h"
 #include "tcpip/udp_header.h"
@@ -34,30 +35,60 @@ std::system_error error(int code, const char* what) { return std::system_error(c
 // A bound port: what the layer delivers to and the channel reads from.
 // Owned by the channel; the layer's table points at it while bound.
 struct udp_layer::socket {
-  // A datagram, or an ICMP error about one we sent.
+  // A datagram waiting to be read, or an ICMP error about one we sent.
+  // Small: the address and the exception are made when it is read.
   struct item {
-    udp_datagram datagram;
-    std::exception_ptr error;
-    lw_shared_ptr<bool> error_queued;  // an error's: cleared when it is taken
+    temporary_buffer<char> data;
+    std::uint32_t peer = 0;  // the sender; an error's: where the datagram it is about went
+    std::uint16_t peer_port = 0;
+    int error = 0;  // an ICMP error's errno; 0 for a datagram
   };
-  explicit socket(std::size_t queue_max) : inbox(queue_max), error_queued(make_lw_shared<bool>(false)) {}
+
+  explicit socket(std::size_t queue_max) noexcept : queue_max(queue_max) {}
+
+  bool full() const noexcept { return inbox.size() >= queue_max; }
+
+  // To the receive() waiting, or into the inbox. Throws std::bad_alloc
+  // (the inbox grows), with nothing delivered.
+  void deliver(item&& i) {
+    if (!waiter) {
+      const bool is_error = i.error != 0;
+      inbox.push_back(std::move(i));
+      error_queued = error_queued || is_error;
+      return;
+    }
+    promise<udp_datagram> p = std::move(*waiter);
+    waiter.reset();
+    if (i.error != 0) {
+      p.set_exception(icmp_error(i));
+    } else {
+      p.set_value(udp_datagram{std::move(i.data), address_of(i.peer, i.peer_port)});
+    }
+  }
+
+  static std::exception_ptr icmp_error(const item& i) {
+    const std::string what = "udp: ICMP from the path to " + ipv4_to_string(i.peer) + ":" + std::to_string(i.peer_port);
+    return std::make_exception_ptr(error(i.error, what.c_str()));
+  }
+
   std::uint16_t port = 0;
-  reef::queue<item> inbox;
+  std::size_t queue_max;
+  circular_buffer<item> inbox;
+  std::optional<promise<udp_datagram>> waiter;  // a receive() that found the inbox empty
   // Whether an error waits in the inbox: no second one is queued behind
-  // it (a flood of them must not crowd datagrams out). Shared with the
-  // queued error, which may be taken after the channel is gone.
-  lw_shared_ptr<bool> error_queued;
+  // it (a flood of them must not crowd datagrams out).
+  bool error_queued = false;
 };
 
 class native_udp_channel final : public udp_channel_impl {
  public:
   native_udp_channel(udp_layer& layer, std::uint16_t port) : _layer(layer), _socket(layer._limits.receive_queue_max) {
     _socket.port = port;
-    _layer._ports.emplace(port, &_socket);
+    _layer._ports.insert(port, &_socket);
   }
   ~native_udp_channel() override { close(); }
 
-  future<> send(const socket_address& destination, packet p) override {
+  future<> send(const socket_address& destination, packet&& p) override {
     if (_closed) return make_exception_future<>(error(EBADF, "udp send: the channel is closed"));
     if (destination.is_unix() || !destination.address().is_ipv4()) {
       return make_exception_future<>(error(EAFNOSUPPORT, "udp send: the native stack speaks IPv4"));
@@ -70,8 +101,7 @@ class native_udp_channel final : public udp_channel_impl {
       udp_header h{_socket.port, destination.port(), static_cast<std::uint16_t>(udp_header::size + p.len()), 0};
       char* room = p.prepend_header(udp_header::size);
       h.write(bytes_of(room, udp_header::size));
-      h.checksum = udp_checksum(_layer._ip.address(), to, p);
-      h.write(bytes_of(room, udp_header::size));
+      wire::put16(bytes_of(room, udp_header::size), 6, udp_checksum(_layer._ip.address(), to, p));
       ++_layer._stats.sent;
       return _layer._ip.send(to, static_cast<std::uint8_t>(ip_protocol::udp), std::move(p));
     } catch (...) {
@@ -80,20 +110,21 @@ class native_udp_channel final : public udp_channel_impl {
   }
 
   future<udp_datagram> receive() override {
-    // A datagram already waiting: straight out, no continuation.
-    if (!_socket.inbox.empty() && !_closed) {
-      udp_layer::socket::item i = _socket.inbox.pop();
-      if (!i.error) return make_ready_future<udp_datagram>(std::move(i.datagram));
-      *i.error_queued = false;
-      return make_exception_future<udp_datagram>(std::move(i.error));
+    if (_closed) return make_exception_future<udp_datagram>(closed());
+    if (!_socket.inbox.empty()) {
+      // A datagram already waiting: straight out, no continuation.
+      udp_layer::socket::item& i = _socket.inbox.front();
+      future<udp_datagram> f = i.error == 0
+                                   ? make_ready_future<udp_datagram>(
+                                         udp_datagram{std::move(i.data), address_of(i.peer, i.peer_port)})
+                                   : make_exception_future<udp_datagram>(udp_layer::socket::icmp_error(i));
+      if (i.error != 0) _socket.error_queued = false;
+      _socket.inbox.pop_front();
+      return f;
     }
-    return _socket.inbox.pop_eventually().then([](udp_layer::socket::item i) {
-      if (i.error) {
-        *i.error_queued = false;
-        std::rethrow_exception(i.error);
-      }
-      return std::move(i.datagram);
-    });
+    REEF_ASSERT(!_socket.waiter, "a second receive() waits on one UDP channel");
+    _socket.waiter.emplace();
+    return _socket.waiter->get_future();
   }
 
   socket_address local_address() const override { return address_of(_layer._ip.address(), _socket.port); }
@@ -102,14 +133,35 @@ class native_udp_channel final : public udp_channel_impl {
     if (_closed) return;
     _closed = true;
     _layer._ports.erase(_socket.port);
-    _socket.inbox.abort(std::make_exception_ptr(error(ECONNABORTED, "udp receive: the channel is closed")));
+    _socket.inbox.clear();
+    _socket.error_queued = false;
+    if (_socket.waiter) std::exchange(_socket.waiter, std::nullopt)->set_exception(closed());
   }
 
  private:
+  static std::exception_ptr closed() {
+    return std::make_exception_ptr(error(ECONNABORTED, "udp receive: the channel is closed"));
+  }
+
   udp_layer& _layer;
   udp_layer::socket _socket;
   bool _closed = false;
 };
+
+void udp_layer::port_table::insert(std::uint16_t port, socket* s) {
+  auto& page = _pages[port >> 8];
+  if (!page) page = std::make_unique<std::array<socket*, 256>>();  // (zeroed)
+  REEF_ASSERT((*page)[port & 0xff] == nullptr, "a UDP port bound twice");
+  (*page)[port & 0xff] = s;
+  ++_count;
+}
+
+void udp_layer::port_table::erase(std::uint16_t port) noexcept {
+  auto& page = _pages[port >> 8];
+  if (!page || (*page)[port & 0xff] == nullptr) return;
+  (*page)[port & 0xff] = nullptr;
+  --_count;
+}
 
 udp_stats& udp_stats::operator+=(const udp_stats& o) noexcept {
   static_assert(sizeof(udp_stats) == 7 * sizeof(std::uint64_t), "a count is left out of the sum");
@@ -126,7 +178,7 @@ udp_stats& udp_stats::operator+=(const udp_stats& o) noexcept {
 udp_layer::udp_layer(ipv4_interface& ip, udp_limits limits)
     : _ip(ip), _limits(limits), _next_ephemeral(limits.ephemeral_first) {
   _ip.set_handler(static_cast<std::uint8_t>(ip_protocol::udp),
-                  [this](const ipv4_header& h, packet data) { receive(h, std::move(data)); });
+                  [this](const ipv4_header& h, packet&& data) { receive(h, std::move(data)); });
   _ip.set_error_handler(static_cast<std::uint8_t>(ip_protocol::udp),
                         [this](const icmp_header& icmp, const ipv4_header& quoted, std::span<const std::uint8_t> data) {
                           receive_error(icmp, quoted, data);
@@ -161,27 +213,26 @@ udp_channel udp_layer::make_channel(const socket_address& local) {
   return udp_channel(std::make_unique<native_udp_channel>(*this, port));
 }
 
-void udp_layer::receive(const ipv4_header& h, packet data) noexcept {
+void udp_layer::receive(const ipv4_header& h, packet&& data) noexcept {
   udp_header u;
   if (udp_header::parse(data, h.source, h.destination, u) != udp_error::none) {
     ++_stats.errors;
     return;
   }
-  auto it = _ports.find(u.destination_port);
-  if (it == _ports.end()) {
+  socket* s = _ports.find(u.destination_port);
+  if (s == nullptr) {
     ++_stats.no_port;
     if (h.destination == _ip.address()) port_unreachable(h, data);  // not for a broadcast
     return;
   }
-  socket& s = *it->second;
-  if (s.inbox.full()) {
+  if (s->full()) {
     ++_stats.queue_full;
     return;
   }
   try {
     data.trim_front(udp_header::size);
     data.trim_back_to(u.length - udp_header::size);
-    s.inbox.push(socket::item{udp_datagram{data.linearize(), address_of(h.source, u.source_port)}, nullptr, {}});
+    s->deliver(socket::item{std::move(data).linearize(), h.source, u.source_port, 0});
     ++_stats.received;
   } catch (const std::exception&) {
     ++_stats.queue_full;  // no memory for it: dropped as if the queue were full
@@ -191,8 +242,8 @@ void udp_layer::receive(const ipv4_header& h, packet data) noexcept {
 void udp_layer::receive_error(const icmp_header& icmp, const ipv4_header& quoted,
                               std::span<const std::uint8_t> data) noexcept {
   // The quoted datagram went from one of our ports: that socket hears.
-  auto it = _ports.find(wire::get16(data, 0));
-  if (it == _ports.end() || it->second->inbox.full() || *it->second->error_queued) return;
+  socket* s = _ports.find(wire::get16(data, 0));
+  if (s == nullptr || s->full() || s->error_queued) return;
   int code = ETIMEDOUT;  // time exceeded
   if (icmp.type == static_cast<std::uint8_t>(icmp_type::destination_unreachable)) {
     switch (static_cast<icmp_unreachable>(icmp.code)) {
@@ -203,11 +254,7 @@ void udp_layer::receive_error(const icmp_header& icmp, const ipv4_header& quoted
     }
   }
   try {
-    const std::string what =
-        "udp: ICMP from the path to " + ipv4_to_string(quoted.destination) + ":" + std::to_string(wire::get16(data, 2));
-    it->second->inbox.push(
-        socket::item{{}, std::make_exception_ptr(error(code, what.c_str())), it->second->error_queued});
-    *it->second->error_queued = true;
+    s->deliver(socket::item{{}, quoted.destination, wire::get16(data, 2), code});
     ++_stats.icmp_errors;
   } catch (const std::exception&) {
   }

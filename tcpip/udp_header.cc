@@ -41,6 +41,11 @@ udp_error udp_header::parse(std::span<const std::uint8_t> payload, std::uint32_t
 
 udp_error udp_header::parse(const packet& payload, std::uint32_t source, std::uint32_t destination,
                             udp_header& out, bool checksum_verified) noexcept {
+  if (payload.nr_frags() == 1) {  // the common case: a datagram in one piece
+    const fragment& f = payload.fragments().front();
+    return parse(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(f.base), f.size), source,
+                 destination, out, checksum_verified);
+  }
   if (payload.len() < size) return udp_error::truncated;
   std::uint8_t header[size];
   wire::copy_front(payload, header);
