@@ -88,13 +88,8 @@ class circular_buffer {
 
   template <typename... A>
   T& emplace_back(A&&... a) {
-    if (_size == _capacity) {
-      // Made before the elements move: `a` may be one of them.
-      T made(std::forward<A>(a)...);
-      reserve(_size + 1);
-      T* made_here = new (slot(_size)) T(std::move(made));
-      ++_size;
-      return *made_here;
+    if (_size == _capacity) [[unlikely]] {
+      return grow_and_emplace_back(std::forward<A>(a)...);
     }
     T* made_here = new (slot(_size)) T(std::forward<A>(a)...);  // (if it throws, nothing changed)
     ++_size;
@@ -118,6 +113,18 @@ class circular_buffer {
   }
 
  private:
+  // emplace_back() on a full ring, out of line: the common case stays
+  // small enough to inline.
+  template <typename... A>
+  [[gnu::noinline]] T& grow_and_emplace_back(A&&... a) {
+    // Made before the elements move: `a` may be one of them.
+    T made(std::forward<A>(a)...);
+    reserve(_size + 1);
+    T* made_here = new (slot(_size)) T(std::move(made));
+    ++_size;
+    return *made_here;
+  }
+
   T* slot(std::size_t i) noexcept { return _data + ((_begin + i) & (_capacity - 1)); }
   void release() noexcept {
     if (_data != nullptr) ::operator delete(_data, std::align_val_t(alignof(T)));

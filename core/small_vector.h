@@ -103,14 +103,10 @@ class small_vector {
 
   template <typename... A>
   T& emplace_back(A&&... a) {
-    if (_size == _capacity) {
-      // Made before the elements move: `a` may be one of them.
-      T made(std::forward<A>(a)...);
-      reserve(_size + 1);
-      new (_data + _size) T(std::move(made));
-    } else {
-      new (_data + _size) T(std::forward<A>(a)...);
+    if (_size == _capacity) [[unlikely]] {
+      return grow_and_emplace_back(std::forward<A>(a)...);
     }
+    new (_data + _size) T(std::forward<A>(a)...);
     return _data[_size++];
   }
   void push_back(const T& v) { emplace_back(v); }
@@ -120,10 +116,13 @@ class small_vector {
   void insert(const T* at, T v) {
     const std::size_t index = static_cast<std::size_t>(at - _data);
     if constexpr (is_trivially_relocatable<T>::value) {
-      // (A header in front of a packet's fragments: one memmove.)
-      reserve(_size + 1);
-      std::memmove(static_cast<void*>(_data + index + 1), static_cast<const void*>(_data + index),
-                   (_size - index) * sizeof(T));
+      // (A header in front of a packet's fragments.)
+      if (_size == _capacity) [[unlikely]] reserve(_size + 1);
+      // (Element by element from the back: lists this short cost less so
+      // than a call to memmove.)
+      for (std::size_t i = _size; i > index; --i) {
+        std::memcpy(static_cast<void*>(_data + i), static_cast<const void*>(_data + i - 1), sizeof(T));
+      }
       new (_data + index) T(std::move(v));
       ++_size;
     } else {
@@ -153,6 +152,17 @@ class small_vector {
   }
 
  private:
+  // emplace_back() past the capacity, out of line: the common case stays
+  // small enough to inline.
+  template <typename... A>
+  [[gnu::noinline]] T& grow_and_emplace_back(A&&... a) {
+    // Made before the elements move: `a` may be one of them.
+    T made(std::forward<A>(a)...);
+    reserve(_size + 1);
+    new (_data + _size) T(std::move(made));
+    return _data[_size++];
+  }
+
   bool on_heap() const noexcept { return _data != reinterpret_cast<const T*>(_inline); }
   void release_heap() noexcept {
     if (on_heap()) {

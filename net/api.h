@@ -24,6 +24,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <optional>
 #include <memory>
@@ -85,6 +86,17 @@ class socket_address {
   socket_address(inet_address address, std::uint16_t port) noexcept;
   /// From a kernel address (AF_INET, AF_INET6 or AF_UNIX).
   socket_address(const sockaddr* sa, socklen_t length) noexcept;
+  // (Copies move only the bytes an IP address uses, not the 128 of a
+  // sockaddr_storage: datagrams carry one each.)
+  socket_address(const socket_address& o) noexcept : _length(o._length) { copy_storage(o); }
+  socket_address& operator=(const socket_address& o) noexcept {
+    if (this != &o) {
+      _storage = sockaddr_storage{};
+      _length = o._length;
+      copy_storage(o);
+    }
+    return *this;
+  }
 
   /// A Unix-domain socket at `path` in the filesystem, or, for "@name", in
   /// Linux's abstract namespace (no file; gone with its last socket).
@@ -115,6 +127,18 @@ class socket_address {
   std::size_t hash() const noexcept;
 
  private:
+  // REQUIRES: _storage is all zeros (the bytes past o's IP address are).
+  void copy_storage(const socket_address& o) noexcept {
+    static_assert(sizeof(sockaddr_in6) <= ip_bytes && ip_bytes <= sizeof(sockaddr_storage));
+    auto* to = reinterpret_cast<char*>(&_storage);
+    const auto* from = reinterpret_cast<const char*>(&o._storage);
+    std::memcpy(to, from, ip_bytes);
+    if (o._storage.ss_family == AF_UNIX) [[unlikely]] {
+      std::memcpy(to + ip_bytes, from + ip_bytes, sizeof(_storage) - ip_bytes);
+    }
+  }
+  static constexpr std::size_t ip_bytes = 32;  // a sockaddr_in6, rounded up
+
   sockaddr_storage _storage{};
   socklen_t _length = 0;
 };

@@ -29,16 +29,8 @@ void packet::append(packet&& other) {
   other._len = 0;
 }
 
-char* packet::prepend_header(std::size_t size) {
+char* packet::prepend_header_space(std::size_t size) {
   REEF_ASSERT(size <= header_room, "a header larger than packet::header_room");
-  if (_room_in_front >= size && !_fragments.empty()) {
-    fragment& first = _fragments.front();
-    first.base -= size;
-    first.size += size;
-    _room_in_front -= size;
-    _len += size;
-    return first.base;
-  }
   // A new small buffer for headers (one allocation with its deleter); the
   // header goes at its end, leaving room in front for the next one.
   auto* space = core_internal::inline_bytes_deleter::make(header_room);
@@ -93,14 +85,14 @@ packet packet::share(std::size_t offset, std::size_t length) {
   return p;
 }
 
-temporary_buffer<char> packet::linearize() && {
+temporary_buffer<char> packet::linearize_rvalue_slowly() {
   if (_fragments.size() != 1) {
     temporary_buffer<char> out = linearize();
     make_empty();
     return out;
   }
   const fragment f = _fragments.front();
-  deleter all = _deleters.size() == 1 ? std::move(_deleters.front()) : make_object_deleter(std::move(_deleters));
+  deleter all = make_object_deleter(std::move(_deleters));
   make_empty();
   return temporary_buffer<char>(f.base, f.size, std::move(all));
 }

@@ -54,7 +54,17 @@ class packet {
 
   /// Makes `size` (<= header_room) bytes of room in front and returns them
   /// (uninitialized). Successive headers share one small allocation.
-  char* prepend_header(std::size_t size);
+  [[gnu::always_inline]] char* prepend_header(std::size_t size) {
+    if (_room_in_front >= size && !_fragments.empty()) {  // the common case: a header in front of one
+      fragment& first = _fragments.front();
+      first.base -= size;
+      first.size += size;
+      _room_in_front -= size;
+      _len += size;
+      return first.base;
+    }
+    return prepend_header_space(size);
+  }
   template <typename Header>
   Header* prepend_header() {
     return reinterpret_cast<Header*>(prepend_header(sizeof(Header)));
@@ -96,9 +106,18 @@ class packet {
   temporary_buffer<char> linearize() &;
   /// The same, the packet consumed (left empty): a one-fragment packet's
   /// memory changes hands without a reference taken and dropped.
-  temporary_buffer<char> linearize() &&;
+  temporary_buffer<char> linearize() && {
+    if (_fragments.size() == 1 && _deleters.size() == 1) {  // the common case: a received frame's piece
+      temporary_buffer<char> out(_fragments.front().base, _fragments.front().size, std::move(_deleters.front()));
+      make_empty();
+      return out;
+    }
+    return linearize_rvalue_slowly();
+  }
 
  private:
+  char* prepend_header_space(std::size_t size);
+  temporary_buffer<char> linearize_rvalue_slowly();
   void trim_front_across(std::size_t n) noexcept;
   void trim_back_across(std::size_t n) noexcept;
   void make_empty() noexcept {

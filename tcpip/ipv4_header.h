@@ -5,9 +5,13 @@
 // skipped (their length is known from the header length).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+
+#include "core/assert.h"
+#include "tcpip/checksum.h"
 
 namespace reef::tcpip {
 
@@ -55,8 +59,16 @@ struct ipv4_header {
   /// may be longer than the datagram: Ethernet pads) into `out`;
   /// ipv4_error::none or why it was refused. `checksum_verified`: the
   /// device already checked it (receive offload).
-  static ipv4_error parse(std::span<const std::uint8_t> bytes, ipv4_header& out,
-                          bool checksum_verified = false) noexcept;
+  /// On an error, `out` holds what was read so far: nothing to use.
+  /// (Inline: every datagram received passes here.)
+  [[gnu::always_inline]] static ipv4_error parse(std::span<const std::uint8_t> bytes, ipv4_header& out,
+                                                 bool checksum_verified = false) noexcept {
+    if (auto e = read(bytes, out); e != ipv4_error::none) return e;
+    if (bytes.size() < out.total_length) return ipv4_error::truncated;
+    if (!checksum_verified && internet_checksum(bytes.first(out.header_length)) != 0) return ipv4_error::bad_checksum;
+    if (std::size_t{out.fragment_offset} + out.data_length() > max_datagram) return ipv4_error::fragment_too_large;
+    return ipv4_error::none;
+  }
   /// The header an ICMP error quotes (its start and 8 bytes of data, RFC
   /// 792): the version and header length are checked and the header must
   /// be there whole, but its total length may run past what is quoted and
@@ -64,12 +76,68 @@ struct ipv4_header {
   static ipv4_error parse_quoted(std::span<const std::uint8_t> bytes, ipv4_header& out) noexcept;
   /// Writes a 20-byte header (no options) with its checksum.
   /// REQUIRES: out.size() >= min_size.
-  void write(std::span<std::uint8_t> out) const noexcept;
+  void write(std::span<std::uint8_t> out) const noexcept {
+    REEF_ASSERT(out.size() >= min_size, "no room for an IPv4 header");
+    REEF_ASSERT(fragment_offset % 8 == 0, "an IPv4 fragment offset is a multiple of 8");
+    const auto put16 = [&](std::size_t at, std::uint16_t v) {
+      out[at] = static_cast<std::uint8_t>(v >> 8);
+      out[at + 1] = static_cast<std::uint8_t>(v);
+    };
+    out[0] = 0x45;
+    out[1] = tos;
+    put16(2, total_length);
+    put16(4, id);
+    put16(6, static_cast<std::uint16_t>((dont_fragment ? 0x4000 : 0) | (more_fragments ? 0x2000 : 0) |
+                                        (fragment_offset / 8)));
+    out[8] = ttl;
+    out[9] = protocol;
+    put16(12, static_cast<std::uint16_t>(source >> 16));
+    put16(14, static_cast<std::uint16_t>(source));
+    put16(16, static_cast<std::uint16_t>(destination >> 16));
+    put16(18, static_cast<std::uint16_t>(destination));
+    // The checksum from the fields, not read back from the bytes: the
+    // ten 16-bit words, the checksum's own as zero.
+    std::uint32_t sum = (0x45u << 8 | tos) + total_length + id +
+                        ((out[6] << 8) | out[7]) + (std::uint32_t{ttl} << 8 | protocol) + (source >> 16) +
+                        (source & 0xffff) + (destination >> 16) + (destination & 0xffff);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    put16(10, static_cast<std::uint16_t>(~sum));
+  }
 
   bool is_fragment() const noexcept { return more_fragments || fragment_offset != 0; }
   /// 0 for a header whose lengths disagree (one built by hand).
   std::size_t data_length() const noexcept {
     return total_length > header_length ? std::size_t{total_length} - header_length : 0;
+  }
+
+ private:
+  // What parse() and parse_quoted() both check and read: the version, the
+  // header's length (whole in `bytes`), a total length that holds the
+  // header; the fields into `h`.
+  [[gnu::always_inline]] static ipv4_error read(std::span<const std::uint8_t> bytes, ipv4_header& h) noexcept {
+    if (bytes.size() < min_size) return ipv4_error::truncated;
+    if (bytes[0] >> 4 != 4) return ipv4_error::bad_version;
+    const std::size_t length = std::size_t{bytes[0] & 0xfu} * 4;
+    if (length < min_size) return ipv4_error::bad_header_length;
+    if (bytes.size() < length) return ipv4_error::truncated;
+    const auto get16 = [&](std::size_t at) { return static_cast<std::uint16_t>(bytes[at] << 8 | bytes[at + 1]); };
+    const auto get32 = [&](std::size_t at) { return std::uint32_t{get16(at)} << 16 | get16(at + 2); };
+    const std::uint16_t total = get16(2);
+    if (total < length) return ipv4_error::bad_total_length;
+    const std::uint16_t fragment = get16(6);
+    h.tos = bytes[1];
+    h.total_length = total;
+    h.id = get16(4);
+    h.dont_fragment = fragment & 0x4000;
+    h.more_fragments = fragment & 0x2000;
+    h.fragment_offset = static_cast<std::uint16_t>((fragment & 0x1fff) * 8);
+    h.ttl = bytes[8];
+    h.protocol = bytes[9];
+    h.source = get32(12);
+    h.destination = get32(16);
+    h.header_length = static_cast<std::uint8_t>(length);
+    return ipv4_error::none;
   }
 };
 

@@ -2,42 +2,9 @@
 
 #include "core/assert.h"
 #include "tcpip/checksum.h"
-#include "tcpip/ipv4_header.h"
 #include "tcpip/wire.h"
 
 namespace reef::tcpip {
-
-namespace {
-
-void add_pseudo_header(checksummer& c, std::uint32_t source, std::uint32_t destination,
-                       std::uint16_t length) noexcept {
-  c.add_u32(source);
-  c.add_u32(destination);
-  c.add_u16(static_cast<std::uint16_t>(ip_protocol::udp));
-  c.add_u16(length);
-}
-
-}  // namespace
-
-udp_error udp_header::parse(std::span<const std::uint8_t> payload, std::uint32_t source, std::uint32_t destination,
-                            udp_header& out, bool checksum_verified) noexcept {
-  if (payload.size() < size) return udp_error::truncated;
-  const std::uint16_t length = wire::get16(payload, 4);
-  if (length < size) return udp_error::bad_length;
-  if (length > payload.size()) return udp_error::truncated;
-  const std::uint16_t checksum = wire::get16(payload, 6);
-  if (checksum != 0 && !checksum_verified) {
-    checksummer c;
-    add_pseudo_header(c, source, destination, length);
-    c.add(payload.first(length));
-    if (c.get() != 0) return udp_error::bad_checksum;
-  }
-  out.source_port = wire::get16(payload, 0);
-  out.destination_port = wire::get16(payload, 2);
-  out.length = length;
-  out.checksum = checksum;
-  return udp_error::none;
-}
 
 udp_error udp_header::parse(const packet& payload, std::uint32_t source, std::uint32_t destination,
                             udp_header& out, bool checksum_verified) noexcept {
@@ -55,7 +22,7 @@ udp_error udp_header::parse(const packet& payload, std::uint32_t source, std::ui
   const std::uint16_t checksum = wire::get16(header, 6);
   if (checksum != 0 && !checksum_verified) {
     checksummer c;
-    add_pseudo_header(c, source, destination, length);
+    add_udp_pseudo_header(c, source, destination, length);
     c.add(payload, length);
     if (c.get() != 0) return udp_error::bad_checksum;
   }
@@ -77,7 +44,7 @@ void udp_header::write(std::span<std::uint8_t> out) const noexcept {
 std::uint16_t udp_checksum(std::uint32_t source, std::uint32_t destination, const packet& datagram) noexcept {
   REEF_ASSERT(datagram.len() <= 65535, "a UDP datagram longer than its length field can say");
   checksummer c;
-  add_pseudo_header(c, source, destination, static_cast<std::uint16_t>(datagram.len()));
+  add_udp_pseudo_header(c, source, destination, static_cast<std::uint16_t>(datagram.len()));
   c.add(datagram);
   const std::uint16_t sum = c.get();
   return sum == 0 ? 0xffff : sum;

@@ -3,10 +3,13 @@
 // RFC 768 allows for "none computed"), written on send.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
 #include "net/packet.h"
+#include "tcpip/checksum.h"
+#include "tcpip/ipv4_header.h"
 
 namespace reef::tcpip {
 
@@ -17,6 +20,16 @@ enum class udp_error : std::uint8_t {
   bad_length,    // its length is below the header's 8 bytes
   bad_checksum,  // non-zero, and it does not hold
 };
+
+/// Adds UDP's pseudo header (the IPv4 addresses in host order, the
+/// protocol, the UDP length) to a checksum.
+inline void add_udp_pseudo_header(checksummer& c, std::uint32_t source, std::uint32_t destination,
+                                  std::uint16_t length) noexcept {
+  c.add_u32(source);
+  c.add_u32(destination);
+  c.add_u16(static_cast<std::uint16_t>(ip_protocol::udp));
+  c.add_u16(length);
+}
 
 struct udp_header {
   static constexpr std::size_t size = 8;
@@ -30,8 +43,28 @@ struct udp_header {
   /// data, which the UDP length may end before) into `out`, checking the
   /// checksum against the IPv4 addresses (host order) unless
   /// `checksum_verified`.
-  static udp_error parse(std::span<const std::uint8_t> payload, std::uint32_t source, std::uint32_t destination,
-                         udp_header& out, bool checksum_verified = false) noexcept;
+  /// (Inline: every datagram received passes here.)
+  [[gnu::always_inline]] static udp_error parse(std::span<const std::uint8_t> payload, std::uint32_t source,
+                                                std::uint32_t destination, udp_header& out,
+                                                bool checksum_verified = false) noexcept {
+    if (payload.size() < size) return udp_error::truncated;
+    const auto get16 = [&](std::size_t at) { return static_cast<std::uint16_t>(payload[at] << 8 | payload[at + 1]); };
+    const std::uint16_t length = get16(4);
+    if (length < size) return udp_error::bad_length;
+    if (length > payload.size()) return udp_error::truncated;
+    const std::uint16_t checksum = get16(6);
+    if (checksum != 0 && !checksum_verified) {
+      checksummer c;
+      add_udp_pseudo_header(c, source, destination, length);
+      c.add(payload.first(length));
+      if (c.get() != 0) return udp_error::bad_checksum;
+    }
+    out.source_port = get16(0);
+    out.destination_port = get16(2);
+    out.length = length;
+    out.checksum = checksum;
+    return udp_error::none;
+  }
   /// The same for a datagram in pieces (a reassembled one): no copy.
   static udp_error parse(const packet& payload, std::uint32_t source, std::uint32_t destination, udp_header& out,
                          bool checksum_verified = false) noexcept;
