@@ -19,17 +19,6 @@ future<accept_result> server_socket::accept() {
   return _impl->accept();
 }
 
-inet_address::inet_address() noexcept : _family(family::ipv4) {
-  std::memset(&_v6, 0, sizeof(_v6));
-}
-
-inet_address::inet_address(in_addr a) noexcept : _family(family::ipv4) {
-  std::memset(&_v6, 0, sizeof(_v6));
-  _v4 = a;
-}
-
-inet_address::inet_address(in6_addr a) noexcept : _family(family::ipv6) { _v6 = a; }
-
 inet_address inet_address::parse(std::string_view text) {
   std::string s(text);
   in_addr v4;
@@ -80,22 +69,6 @@ std::size_t inet_address::hash() const noexcept {
 }
 
 socket_address::socket_address() noexcept : socket_address(inet_address(), 0) {}
-
-socket_address::socket_address(inet_address address, std::uint16_t port) noexcept {
-  if (address.is_ipv4()) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&_storage);
-    sin->sin_family = AF_INET;
-    sin->sin_addr = address.as_ipv4();
-    sin->sin_port = htons(port);
-    _length = sizeof(sockaddr_in);
-  } else {
-    auto* sin6 = reinterpret_cast<sockaddr_in6*>(&_storage);
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_addr = address.as_ipv6();
-    sin6->sin6_port = htons(port);
-    _length = sizeof(sockaddr_in6);
-  }
-}
 
 socket_address::socket_address(const sockaddr* sa, socklen_t length) noexcept {
   if (length > sizeof(_storage)) length = sizeof(_storage);

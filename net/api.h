@@ -45,9 +45,9 @@ class inet_address {
   enum class family : std::uint8_t { ipv4, ipv6 };
 
   /// 0.0.0.0.
-  inet_address() noexcept;
-  explicit inet_address(in_addr a) noexcept;
-  explicit inet_address(in6_addr a) noexcept;
+  inet_address() noexcept : _family(family::ipv4) { std::memset(&_v6, 0, sizeof(_v6)); }
+  explicit inet_address(in_addr a) noexcept : inet_address() { _v4 = a; }
+  explicit inet_address(in6_addr a) noexcept : _family(family::ipv6) { _v6 = a; }
 
   /// Parses dotted IPv4 ("127.0.0.1") or IPv6 ("::1", "fe80::1").
   /// Throws std::invalid_argument naming the text.
@@ -83,7 +83,21 @@ class socket_address {
 
   /// 0.0.0.0:0.
   socket_address() noexcept;
-  socket_address(inet_address address, std::uint16_t port) noexcept;
+  socket_address(inet_address address, std::uint16_t port) noexcept {
+    if (address.is_ipv4()) {
+      auto* sin = reinterpret_cast<sockaddr_in*>(&_storage);
+      sin->sin_family = AF_INET;
+      sin->sin_addr = address.as_ipv4();
+      sin->sin_port = htons(port);
+      _length = sizeof(sockaddr_in);
+    } else {
+      auto* sin6 = reinterpret_cast<sockaddr_in6*>(&_storage);
+      sin6->sin6_family = AF_INET6;
+      sin6->sin6_addr = address.as_ipv6();
+      sin6->sin6_port = htons(port);
+      _length = sizeof(sockaddr_in6);
+    }
+  }
   /// From a kernel address (AF_INET, AF_INET6 or AF_UNIX).
   socket_address(const sockaddr* sa, socklen_t length) noexcept;
   // (Copies move only the bytes an IP address uses, not the 128 of a

@@ -10,9 +10,16 @@ arp_cache::arp_cache(noncopyable_function<void(std::uint32_t ip)> send_request, 
     : _send_request(std::move(send_request)), _limits(limits) {}
 
 std::optional<ethernet_address> arp_cache::lookup(std::uint32_t ip, time_point now) const noexcept {
-  auto it = _entries.find(ip);
-  if (it == _entries.end() || now - it->second.learned >= _limits.entry_lifetime) return std::nullopt;
-  return it->second.mac;
+  const entry* e = _last;
+  if (e == nullptr || _last_ip != ip) {
+    auto it = _entries.find(ip);
+    if (it == _entries.end()) return std::nullopt;
+    e = &it->second;
+    _last = e;
+    _last_ip = ip;
+  }
+  if (now - e->learned >= _limits.entry_lifetime) return std::nullopt;
+  return e->mac;
 }
 
 void arp_cache::ask(std::uint32_t ip, resolution& r, time_point now) {
@@ -56,6 +63,7 @@ void arp_cache::learn(std::uint32_t ip, ethernet_address mac, time_point now, bo
   } else {
     while (_entries.size() >= _limits.entries_max && !_order.empty()) {
       ++_stats.evicted;
+      _last = nullptr;
       _entries.erase(_order.front());
       _order.pop_front();
     }

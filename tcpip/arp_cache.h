@@ -91,6 +91,11 @@ class arp_cache {
   noncopyable_function<void(std::uint32_t)> _send_request;
   arp_limits _limits;
   std::unordered_map<std::uint32_t, entry> _entries;
+  // The entry lookup() found last: most sends go to the one next hop, and
+  // a hash table's lookup divides. (Nodes stay put until erased, which
+  // forgets this.)
+  mutable std::uint32_t _last_ip = 0;
+  mutable const entry* _last = nullptr;
   std::list<std::uint32_t> _order;  // entries, least recently learned first
   std::unordered_map<std::uint32_t, resolution> _pending;
   std::size_t _waiting_count = 0;

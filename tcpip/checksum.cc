@@ -4,10 +4,6 @@
 
 namespace reef::tcpip {
 
-void checksummer::add(const packet& p) noexcept {
-  for (const fragment& f : p.fragments()) add(f.base, f.size);
-}
-
 void checksummer::add(const packet& p, std::size_t limit) noexcept {
   for (const fragment& f : p.fragments()) {
     if (limit == 0) break;

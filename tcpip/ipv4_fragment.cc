@@ -5,12 +5,6 @@
 
 namespace reef::tcpip {
 
-void prepend_ipv4_header(ipv4_header h, packet& data) {
-  h.total_length = static_cast<std::uint16_t>(ipv4_header::min_size + data.len());
-  char* room = data.prepend_header(ipv4_header::min_size);
-  h.write(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(room), ipv4_header::min_size));
-}
-
 std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t mtu) {
   std::vector<packet> out;
   mtu = std::min<std::size_t>(mtu, ipv4_header::max_datagram);

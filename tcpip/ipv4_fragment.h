@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <vector>
 
 #include "net/packet.h"
@@ -23,6 +25,10 @@ std::vector<packet> fragment_ipv4(const ipv4_header& h, packet data, std::size_t
 
 /// Puts header `h` (its total length set from `data`'s) in front of
 /// `data`, which becomes one IP packet.
-void prepend_ipv4_header(ipv4_header h, packet& data);
+[[gnu::always_inline]] inline void prepend_ipv4_header(ipv4_header h, packet& data) {
+  h.total_length = static_cast<std::uint16_t>(ipv4_header::min_size + data.len());
+  char* room = data.prepend_header(ipv4_header::min_size);
+  h.write(std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(room), ipv4_header::min_size));
+}
 
 }  // namespace reef::tcpip

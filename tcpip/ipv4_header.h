@@ -5,8 +5,10 @@
 // skipped (their length is known from the header length).
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 
@@ -76,33 +78,25 @@ struct ipv4_header {
   static ipv4_error parse_quoted(std::span<const std::uint8_t> bytes, ipv4_header& out) noexcept;
   /// Writes a 20-byte header (no options) with its checksum.
   /// REQUIRES: out.size() >= min_size.
-  void write(std::span<std::uint8_t> out) const noexcept {
+  [[gnu::always_inline]] void write(std::span<std::uint8_t> out) const noexcept {
     REEF_ASSERT(out.size() >= min_size, "no room for an IPv4 header");
     REEF_ASSERT(fragment_offset % 8 == 0, "an IPv4 fragment offset is a multiple of 8");
-    const auto put16 = [&](std::size_t at, std::uint16_t v) {
-      out[at] = static_cast<std::uint8_t>(v >> 8);
-      out[at + 1] = static_cast<std::uint8_t>(v);
-    };
-    out[0] = 0x45;
-    out[1] = tos;
-    put16(2, total_length);
-    put16(4, id);
-    put16(6, static_cast<std::uint16_t>((dont_fragment ? 0x4000 : 0) | (more_fragments ? 0x2000 : 0) |
-                                        (fragment_offset / 8)));
-    out[8] = ttl;
-    out[9] = protocol;
-    put16(12, static_cast<std::uint16_t>(source >> 16));
-    put16(14, static_cast<std::uint16_t>(source));
-    put16(16, static_cast<std::uint16_t>(destination >> 16));
-    put16(18, static_cast<std::uint16_t>(destination));
-    // The checksum from the fields, not read back from the bytes: the
-    // ten 16-bit words, the checksum's own as zero.
-    std::uint32_t sum = (0x45u << 8 | tos) + total_length + id +
-                        ((out[6] << 8) | out[7]) + (std::uint32_t{ttl} << 8 | protocol) + (source >> 16) +
-                        (source & 0xffff) + (destination >> 16) + (destination & 0xffff);
+    // Five 32-bit words, and the checksum summed from the fields rather
+    // than read back from the bytes.
+    const std::uint32_t flags = (dont_fragment ? 0x4000u : 0) | (more_fragments ? 0x2000u : 0) | (fragment_offset / 8u);
+    const std::uint32_t w0 = 0x45u << 24 | std::uint32_t{tos} << 16 | total_length;
+    const std::uint32_t w1 = std::uint32_t{id} << 16 | flags;
+    const std::uint32_t w2 = std::uint32_t{ttl} << 24 | std::uint32_t{protocol} << 16;  // the checksum below
+    std::uint64_t sum = std::uint64_t{w0} + w1 + w2 + source + destination;  // as 32-bit words: folds the same
+    sum = (sum & 0xffffffff) + (sum >> 32);
     sum = (sum & 0xffff) + (sum >> 16);
     sum = (sum & 0xffff) + (sum >> 16);
-    put16(10, static_cast<std::uint16_t>(~sum));
+    sum = (sum & 0xffff) + (sum >> 16);
+    const std::uint32_t words[5] = {w0, w1, w2 | static_cast<std::uint16_t>(~sum), source, destination};
+    for (std::size_t i = 0; i < 5; ++i) {
+      const std::uint32_t be = to_big_endian(words[i]);
+      std::memcpy(out.data() + 4 * i, &be, 4);
+    }
   }
 
   bool is_fragment() const noexcept { return more_fragments || fragment_offset != 0; }
@@ -112,6 +106,14 @@ struct ipv4_header {
   }
 
  private:
+  static constexpr std::uint32_t to_big_endian(std::uint32_t v) noexcept {
+    if constexpr (std::endian::native == std::endian::little) {
+      return (v >> 24) | ((v >> 8) & 0xff00) | ((v << 8) & 0xff0000) | (v << 24);
+    } else {
+      return v;
+    }
+  }
+
   // What parse() and parse_quoted() both check and read: the version, the
   // header's length (whole in `bytes`), a total length that holds the
   // header; the fields into `h`.

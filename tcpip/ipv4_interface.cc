@@ -240,7 +240,8 @@ void ipv4_interface::receive_arp(std::span<const std::uint8_t> payload) {
   }
 }
 
-void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) {
+// (Inline, as deliver(): one call per frame for the whole of IPv4.)
+[[gnu::always_inline]] inline void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) {
   if (f.checksum == checksum_status::bad) {
     ++_stats.checksum_bad;
     return;
@@ -295,7 +296,7 @@ void ipv4_interface::receive_ipv4(received_frame& f, std::size_t ip_at) {
   deliver(h, std::move(p));
 }
 
-void ipv4_interface::deliver(const ipv4_header& h, packet&& data) {
+[[gnu::always_inline]] inline void ipv4_interface::deliver(const ipv4_header& h, packet&& data) {
   if (h.protocol == static_cast<std::uint8_t>(ip_protocol::icmp)) {
     icmp_header icmp;
     if (icmp_header::parse(data, icmp) != icmp_error::none) {
@@ -393,7 +394,9 @@ void ipv4_interface::send_arp(std::uint16_t operation, ethernet_address target_m
   }
 }
 
-void ipv4_interface::transmit(packet&& frame, ethernet_address destination, std::uint16_t type) noexcept {
+// (Inline: send() and transmit() together cost one call per datagram.)
+[[gnu::always_inline]] inline void ipv4_interface::transmit(packet&& frame, ethernet_address destination,
+                                                            std::uint16_t type) noexcept {
   try {
     ethernet_header eth{destination, _info.mac, type};
     eth.write(bytes_of(frame.prepend_header(ethernet_header::size), ethernet_header::size));
@@ -420,8 +423,10 @@ future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, 
     return make_exception_future<>(error(ENETUNREACH, "IPv4: no address yet (only broadcasts go)"));
   }
   try {
-    gate::holder hold = _sends.hold();
+    // (Sends that wait hold the gate, for stop() to wait for them; a send
+    // handed to the device at once has nothing to wait for.)
     if (destination == _config.address) {
+      gate::holder hold = _sends.hold();
       // To ourselves: delivered here, in a task of its own (never inline).
       ipv4_header h;
       h.protocol = protocol;
@@ -481,6 +486,7 @@ future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, 
       return make_ready_future<>();
     }
     // The datagrams wait (bounded by the ARP limits) for the address.
+    gate::holder hold = _sends.hold();
     return _arp.resolve(next_hop, now)
         .then_wrapped([this, datagrams = std::move(datagrams), hold = std::move(hold)](
                           future<ethernet_address> mac) mutable -> future<> {

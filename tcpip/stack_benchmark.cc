@@ -47,7 +47,7 @@ class sink_queue final : public device_queue {
   std::size_t receive(std::vector<received_frame>&, std::size_t) override { return 0; }
   std::size_t transmit(std::span<tx_frame> frames) override {
     _stats.tx_frames += frames.size();
-    for (auto& f : frames) f.frame = packet();
+    for (auto& f : frames) packet sent(std::move(f.frame));  // taken, and freed as a device would once it is out
     return frames.size();
   }
   void on_arrival(noncopyable_function<void()>) override {}

@@ -50,7 +50,7 @@ struct udp_layer::socket {
 
   // To the receive() waiting, or into the inbox. Throws std::bad_alloc
   // (the inbox grows), with nothing delivered.
-  void deliver(item&& i) {
+  [[gnu::always_inline]] void deliver(item&& i) {
     if (!waiter) {
       const bool is_error = i.error != 0;
       inbox.push_back(std::move(i));
@@ -90,18 +90,26 @@ class native_udp_channel final : public udp_channel_impl {
 
   future<> send(const socket_address& destination, packet&& p) override {
     if (_closed) return make_exception_future<>(error(EBADF, "udp send: the channel is closed"));
-    if (destination.is_unix() || !destination.address().is_ipv4()) {
+    if (destination.family() != AF_INET) {
       return make_exception_future<>(error(EAFNOSUPPORT, "udp send: the native stack speaks IPv4"));
     }
     if (p.len() > 65535 - udp_header::size - ipv4_header::min_size) {
       return make_exception_future<>(error(EMSGSIZE, "udp send: datagram too large"));
     }
     try {
-      const std::uint32_t to = ntohl(destination.address().as_ipv4().s_addr);
-      udp_header h{_socket.port, destination.port(), static_cast<std::uint16_t>(udp_header::size + p.len()), 0};
-      char* room = p.prepend_header(udp_header::size);
-      h.write(bytes_of(room, udp_header::size));
-      wire::put16(bytes_of(room, udp_header::size), 6, udp_checksum(_layer._ip.address(), to, p));
+      const auto* sin = reinterpret_cast<const sockaddr_in*>(destination.as_sockaddr());
+      const std::uint32_t to = ntohl(sin->sin_addr.s_addr);
+      const auto length = static_cast<std::uint16_t>(udp_header::size + p.len());
+      udp_header h{_socket.port, ntohs(sin->sin_port), length, 0};
+      // The checksum: the pseudo header, the header's fields (summed, not
+      // read back), then the data.
+      const std::uint32_t from = _layer._ip.address();
+      checksummer c;
+      c.add_words((from >> 16) + (from & 0xffff) + (to >> 16) + (to & 0xffff) +
+                  static_cast<std::uint16_t>(ip_protocol::udp) + length + h.source_port + h.destination_port + length);
+      c.add(p);
+      h.checksum = c.get() == 0 ? 0xffff : c.get();  // (0 would say "none")
+      h.write(bytes_of(p.prepend_header(udp_header::size), udp_header::size));
       ++_layer._stats.sent;
       return _layer._ip.send(to, static_cast<std::uint8_t>(ip_protocol::udp), std::move(p));
     } catch (...) {

@@ -6,13 +6,8 @@
 
 namespace reef::tcpip {
 
-udp_error udp_header::parse(const packet& payload, std::uint32_t source, std::uint32_t destination,
-                            udp_header& out, bool checksum_verified) noexcept {
-  if (payload.nr_frags() == 1) {  // the common case: a datagram in one piece
-    const fragment& f = payload.fragments().front();
-    return parse(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(f.base), f.size), source,
-                 destination, out, checksum_verified);
-  }
+udp_error udp_header::parse_pieces(const packet& payload, std::uint32_t source, std::uint32_t destination,
+                                   udp_header& out, bool checksum_verified) noexcept {
   if (payload.len() < size) return udp_error::truncated;
   std::uint8_t header[size];
   wire::copy_front(payload, header);
@@ -31,14 +26,6 @@ udp_error udp_header::parse(const packet& payload, std::uint32_t source, std::ui
   out.length = length;
   out.checksum = checksum;
   return udp_error::none;
-}
-
-void udp_header::write(std::span<std::uint8_t> out) const noexcept {
-  REEF_ASSERT(out.size() >= size, "no room for a UDP header");
-  wire::put16(out, 0, source_port);
-  wire::put16(out, 2, destination_port);
-  wire::put16(out, 4, length);
-  wire::put16(out, 6, checksum);
 }
 
 std::uint16_t udp_checksum(std::uint32_t source, std::uint32_t destination, const packet& datagram) noexcept {

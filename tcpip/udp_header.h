@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 
+#include "core/assert.h"
 #include "net/packet.h"
 #include "tcpip/checksum.h"
 #include "tcpip/ipv4_header.h"
@@ -25,10 +26,8 @@ enum class udp_error : std::uint8_t {
 /// protocol, the UDP length) to a checksum.
 inline void add_udp_pseudo_header(checksummer& c, std::uint32_t source, std::uint32_t destination,
                                   std::uint16_t length) noexcept {
-  c.add_u32(source);
-  c.add_u32(destination);
-  c.add_u16(static_cast<std::uint16_t>(ip_protocol::udp));
-  c.add_u16(length);
+  c.add_words((source >> 16) + (source & 0xffff) + (destination >> 16) + (destination & 0xffff) +
+              static_cast<std::uint16_t>(ip_protocol::udp) + length);
 }
 
 struct udp_header {
@@ -66,10 +65,32 @@ struct udp_header {
     return udp_error::none;
   }
   /// The same for a datagram in pieces (a reassembled one): no copy.
-  static udp_error parse(const packet& payload, std::uint32_t source, std::uint32_t destination, udp_header& out,
-                         bool checksum_verified = false) noexcept;
+  [[gnu::always_inline]] static udp_error parse(const packet& payload, std::uint32_t source,
+                                                std::uint32_t destination, udp_header& out,
+                                                bool checksum_verified = false) noexcept {
+    if (payload.nr_frags() == 1) [[likely]] {  // a datagram in one piece
+      const fragment& f = payload.fragments().front();
+      return parse(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(f.base), f.size), source,
+                   destination, out, checksum_verified);
+    }
+    return parse_pieces(payload, source, destination, out, checksum_verified);
+  }
   /// Writes the 8 bytes as they are. REQUIRES: out.size() >= size.
-  void write(std::span<std::uint8_t> out) const noexcept;
+  void write(std::span<std::uint8_t> out) const noexcept {
+    REEF_ASSERT(out.size() >= size, "no room for a UDP header");
+    const auto put16 = [&](std::size_t at, std::uint16_t v) {
+      out[at] = static_cast<std::uint8_t>(v >> 8);
+      out[at + 1] = static_cast<std::uint8_t>(v);
+    };
+    put16(0, source_port);
+    put16(2, destination_port);
+    put16(4, length);
+    put16(6, checksum);
+  }
+
+ private:
+  static udp_error parse_pieces(const packet& payload, std::uint32_t source, std::uint32_t destination,
+                                udp_header& out, bool checksum_verified) noexcept;
 };
 
 /// The checksum to put in the header of `datagram` (its 8 header bytes,
