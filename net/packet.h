@@ -37,7 +37,7 @@ class packet {
   /// One fragment over memory released by `d`.
   packet(fragment f, deleter d) : _len(f.size) {
     _fragments.push_back(f);
-    _deleters.push_back(std::move(d));
+    if (d) _deleters.push_back(std::move(d));  // (memory nobody frees needs no deleter)
   }
   packet(packet&&) noexcept = default;
   packet& operator=(packet&&) noexcept = default;
@@ -107,8 +107,9 @@ class packet {
   /// The same, the packet consumed (left empty): a one-fragment packet's
   /// memory changes hands without a reference taken and dropped.
   temporary_buffer<char> linearize() && {
-    if (_fragments.size() == 1 && _deleters.size() == 1) {  // the common case: a received frame's piece
-      temporary_buffer<char> out(_fragments.front().base, _fragments.front().size, std::move(_deleters.front()));
+    if (_fragments.size() == 1 && _deleters.size() <= 1) {  // the common case: a received frame's piece
+      temporary_buffer<char> out(_fragments.front().base, _fragments.front().size,
+                                 _deleters.empty() ? deleter() : std::move(_deleters.front()));
       make_empty();
       return out;
     }

@@ -9,17 +9,12 @@ namespace reef::tcpip {
 arp_cache::arp_cache(noncopyable_function<void(std::uint32_t ip)> send_request, arp_limits limits)
     : _send_request(std::move(send_request)), _limits(limits) {}
 
-std::optional<ethernet_address> arp_cache::lookup(std::uint32_t ip, time_point now) const noexcept {
-  const entry* e = _last;
-  if (e == nullptr || _last_ip != ip) {
-    auto it = _entries.find(ip);
-    if (it == _entries.end()) return std::nullopt;
-    e = &it->second;
-    _last = e;
-    _last_ip = ip;
-  }
-  if (now - e->learned >= _limits.entry_lifetime) return std::nullopt;
-  return e->mac;
+const arp_cache::entry* arp_cache::find(std::uint32_t ip) const noexcept {
+  auto it = _entries.find(ip);
+  if (it == _entries.end()) return nullptr;
+  _last = &it->second;
+  _last_ip = ip;
+  return _last;
 }
 
 void arp_cache::ask(std::uint32_t ip, resolution& r, time_point now) {

@@ -51,7 +51,11 @@ class arp_cache {
   explicit arp_cache(noncopyable_function<void(std::uint32_t ip)> send_request, arp_limits limits = {});
 
   /// The MAC of `ip` if known and not aged out.
-  std::optional<ethernet_address> lookup(std::uint32_t ip, time_point now) const noexcept;
+  std::optional<ethernet_address> lookup(std::uint32_t ip, time_point now) const noexcept {
+    const entry* e = _last != nullptr && _last_ip == ip ? _last : find(ip);
+    if (e == nullptr || now - e->learned >= _limits.entry_lifetime) return std::nullopt;
+    return e->mac;
+  }
   /// The MAC of `ip`: at once if known; otherwise once a reply is learned
   /// (a request goes out now, if none is outstanding for `ip`). Fails with
   /// std::system_error: EHOSTUNREACH after the last try, ENOBUFS when
@@ -87,6 +91,8 @@ class arp_cache {
   };
 
   void ask(std::uint32_t ip, resolution& r, time_point now);
+  // The entry of `ip`, remembered as the last one found; null if none.
+  const entry* find(std::uint32_t ip) const noexcept;
 
   noncopyable_function<void(std::uint32_t)> _send_request;
   arp_limits _limits;

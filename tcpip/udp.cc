@@ -108,7 +108,8 @@ class native_udp_channel final : public udp_channel_impl {
       c.add_words((from >> 16) + (from & 0xffff) + (to >> 16) + (to & 0xffff) +
                   static_cast<std::uint16_t>(ip_protocol::udp) + length + h.source_port + h.destination_port + length);
       c.add(p);
-      h.checksum = c.get() == 0 ? 0xffff : c.get();  // (0 would say "none")
+      const std::uint16_t sum = c.get();
+      h.checksum = sum == 0 ? 0xffff : sum;  // (0 would say "none")
       h.write(bytes_of(p.prepend_header(udp_header::size), udp_header::size));
       ++_layer._stats.sent;
       return _layer._ip.send(to, static_cast<std::uint8_t>(ip_protocol::udp), std::move(p));
