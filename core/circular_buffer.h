@@ -69,21 +69,8 @@ class circular_buffer {
   /// Throws std::bad_alloc; the elements are untouched then.
   void reserve(std::size_t n) {
     if (n <= _capacity) return;
-    std::size_t capacity = std::max<std::size_t>(_capacity, 4);
-    while (capacity < n) {
-      if (capacity > std::size_t(-1) / 2 / sizeof(T)) throw std::bad_alloc();
-      capacity *= 2;
-    }
-    T* fresh = static_cast<T*>(::operator new(capacity * sizeof(T), std::align_val_t(alignof(T))));
-    for (std::size_t i = 0; i < _size; ++i) {
-      T& old = (*this)[i];
-      new (fresh + i) T(std::move(old));
-      old.~T();
-    }
-    release();
-    _data = fresh;
-    _capacity = capacity;
-    _begin = 0;
+    const std::size_t capacity = capacity_for(n);
+    move_to(allocate(capacity), capacity);
   }
 
   template <typename... A>
@@ -114,15 +101,50 @@ class circular_buffer {
 
  private:
   // emplace_back() on a full ring, out of line: the common case stays
-  // small enough to inline.
+  // small enough to inline. The new element is made in the new memory
+  // before the others move there (`a` may be one of them), and if that
+  // throws nothing has changed.
   template <typename... A>
   [[gnu::noinline]] T& grow_and_emplace_back(A&&... a) {
-    // Made before the elements move: `a` may be one of them.
-    T made(std::forward<A>(a)...);
-    reserve(_size + 1);
-    T* made_here = new (slot(_size)) T(std::move(made));
+    const std::size_t capacity = capacity_for(_size + 1);
+    T* fresh = allocate(capacity);
+    T* made;
+    try {
+      made = new (fresh + _size) T(std::forward<A>(a)...);
+    } catch (...) {
+      ::operator delete(fresh, std::align_val_t(alignof(T)));
+      throw;
+    }
+    move_to(fresh, capacity);
     ++_size;
-    return *made_here;
+    return *made;
+  }
+
+  // The smallest power of two (at least 4) that holds `n`. Throws
+  // std::bad_alloc past what memory can hold.
+  std::size_t capacity_for(std::size_t n) const {
+    std::size_t capacity = std::max<std::size_t>(_capacity, 4);
+    while (capacity < n) {
+      if (capacity > std::size_t(-1) / 2 / sizeof(T)) throw std::bad_alloc();
+      capacity *= 2;
+    }
+    return capacity;
+  }
+  static T* allocate(std::size_t capacity) {
+    return static_cast<T*>(::operator new(capacity * sizeof(T), std::align_val_t(alignof(T))));
+  }
+  // Moves the elements to the front of `fresh` (nothing throws) and
+  // makes it the ring.
+  void move_to(T* fresh, std::size_t capacity) noexcept {
+    for (std::size_t i = 0; i < _size; ++i) {
+      T& old = (*this)[i];
+      new (fresh + i) T(std::move(old));
+      old.~T();
+    }
+    release();
+    _data = fresh;
+    _capacity = capacity;
+    _begin = 0;
   }
 
   T* slot(std::size_t i) noexcept { return _data + ((_begin + i) & (_capacity - 1)); }

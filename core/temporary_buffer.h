@@ -155,9 +155,16 @@ class temporary_buffer {
   /// `size` fresh bytes (uninitialized). Throws std::bad_alloc.
   explicit temporary_buffer(std::size_t size) : _size(size) {
     if (size == 0) return;
-    auto* owner = core_internal::inline_bytes_deleter::make(size);
-    _buffer = reinterpret_cast<CharType*>(owner->bytes());
-    _deleter = deleter(owner);
+    if (size <= inline_bytes_max) {
+      auto* owner = core_internal::inline_bytes_deleter::make(size);
+      _buffer = reinterpret_cast<CharType*>(owner->bytes());
+      _deleter = deleter(owner);
+      return;
+    }
+    void* p = std::malloc(size);
+    if (p == nullptr) throw std::bad_alloc();
+    _buffer = static_cast<CharType*>(p);
+    _deleter = make_free_deleter(p);
   }
 
   /// A copy of `size` bytes at `src`.
@@ -249,6 +256,13 @@ class temporary_buffer {
   }
 
  private:
+  // Up to here the bytes live behind their deleter, in one allocation (of
+  // 1 KiB at most). Larger buffers are usually a power of two (4 KiB,
+  // 16 KiB reads), which 16 bytes more would push into the allocator's
+  // next size class: they take a second, small allocation for the
+  // deleter instead.
+  static constexpr std::size_t inline_bytes_max = 1024 - sizeof(core_internal::inline_bytes_deleter);
+
   CharType* _buffer = nullptr;
   std::size_t _size = 0;
   deleter _deleter;

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <new>
+#include <type_traits>
 
 #include "core/assert.h"
 #include "core/sanitizers.h"
@@ -13,52 +14,70 @@ namespace {
 // Header buffers freed on this thread, kept for its next packets' headers:
 // a shard that sends takes one from here rather than from the allocator
 // (a header buffer costs a push and a pop, not a malloc and a free).
-// Bounded; emptied when the thread ends. Off under AddressSanitizer, which
-// could not see a use after free in a recycled buffer.
-class header_space_cache {
- public:
+// Bounded. Trivially destructible, so that it outlives every other
+// thread-local (a shard's stack frees packets as it goes): a cleanup
+// registered at the first buffer kept empties it when the thread ends and
+// sends later frees straight to operator delete. A buffer freed on a
+// shard other than the one that allocated it is kept there too; the
+// native stack sends packets home to be freed (foreign_ptr), so that is
+// rare. Off under AddressSanitizer, which could not see a use after free
+// in a recycled buffer.
+struct header_space_cache {
 #ifdef REEF_ASAN
   static constexpr std::size_t max = 0;
 #else
   static constexpr std::size_t max = 64;
 #endif
-  header_space_cache() noexcept = default;
-  header_space_cache(const header_space_cache&) = delete;
-  header_space_cache& operator=(const header_space_cache&) = delete;
-  ~header_space_cache() {
-    while (_count > 0) ::operator delete(_blocks[--_count]);
-  }
-  void* take() noexcept { return _count > 0 ? _blocks[--_count] : nullptr; }
-  bool keep(void* block) noexcept {
-    if (_count >= max) return false;
-    _blocks[_count++] = block;
-    return true;
-  }
+  void* blocks[max > 0 ? max : 1];
+  std::size_t count;
+  bool cleanup_registered;
+};
+static_assert(std::is_trivially_destructible_v<header_space_cache>);
 
- private:
-  void* _blocks[max > 0 ? max : 1];
-  std::size_t _count = 0;
+thread_local header_space_cache header_spaces{};
+
+struct header_space_cleanup {
+  ~header_space_cleanup() {
+    header_space_cache& cache = header_spaces;
+    while (cache.count > 0) ::operator delete(cache.blocks[--cache.count]);
+    cache.count = header_space_cache::max;  // full from now on: later frees go to operator delete
+  }
 };
 
-thread_local header_space_cache header_spaces;
+void* take_header_block() noexcept {
+  header_space_cache& cache = header_spaces;
+  return cache.count > 0 ? cache.blocks[--cache.count] : nullptr;
+}
+
+bool keep_header_block(void* block) noexcept {
+  header_space_cache& cache = header_spaces;
+  if (cache.count >= header_space_cache::max) return false;
+  if (!cache.cleanup_registered) [[unlikely]] {
+    thread_local header_space_cleanup cleanup;
+    (void)&cleanup;
+    cache.cleanup_registered = true;
+  }
+  cache.blocks[cache.count++] = block;
+  return true;
+}
 
 // Room for a packet's headers and what frees it, in one block.
 class header_space final : public deleter::impl {
  public:
   /// Throws std::bad_alloc.
   static header_space* make() {
-    void* block = header_spaces.take();
+    void* block = take_header_block();
     if (block == nullptr) block = ::operator new(sizeof(header_space));
     return new (block) header_space;  // (default-initialized: the bytes are not zeroed)
   }
   char* bytes() noexcept { return _bytes; }
   static void operator delete(void* block) noexcept {
-    if (!header_spaces.keep(block)) ::operator delete(block);
+    if (!keep_header_block(block)) ::operator delete(block);
   }
 
  private:
   header_space() noexcept = default;
-  char _bytes[packet::header_room];
+  alignas(16) char _bytes[packet::header_room];  // (its end aligned, for headers read as structs)
 };
 
 }  // namespace

@@ -155,13 +155,15 @@ class ipv4_interface {
   bool poll() noexcept;
   void receive(received_frame& f) noexcept;
   void receive_arp(std::span<const std::uint8_t> payload);
-  void receive_ipv4(received_frame& f, std::size_t ip_at);
-  void deliver(const ipv4_header& h, packet&& data);
+  // (receive_ipv4, deliver and transmit: inline, defined in the .cc,
+  // which alone calls them.)
+  inline void receive_ipv4(received_frame& f, std::size_t ip_at);
+  inline void deliver(const ipv4_header& h, packet&& data);
   void deliver_icmp_error(const ipv4_header& h, const icmp_header& icmp, const packet& data);
   void answer_echo(const ipv4_header& h, packet data) noexcept;
   void send_arp(std::uint16_t operation, ethernet_address target_mac, std::uint32_t target_ip) noexcept;
   // Hands `frame` (its IP part) to the device behind an Ethernet header.
-  void transmit(packet&& frame, ethernet_address destination, std::uint16_t type) noexcept;
+  inline void transmit(packet&& frame, ethernet_address destination, std::uint16_t type) noexcept;
   void transmit_datagrams(std::vector<packet> datagrams, ethernet_address destination) noexcept;
   bool on_network(std::uint32_t ip) const noexcept { return (ip & _config.netmask) == (_config.address & _config.netmask); }
   bool is_broadcast(std::uint32_t ip) const noexcept {

@@ -57,10 +57,12 @@ struct udp_layer::socket {
       error_queued = error_queued || is_error;
       return;
     }
+    // (What can throw comes before the waiter is taken.)
+    std::exception_ptr failure = i.error != 0 ? icmp_error(i) : nullptr;
     promise<udp_datagram> p = std::move(*waiter);
     waiter.reset();
-    if (i.error != 0) {
-      p.set_exception(icmp_error(i));
+    if (failure) {
+      p.set_exception(std::move(failure));
     } else {
       p.set_value(udp_datagram{std::move(i.data), address_of(i.peer, i.peer_port)});
     }
@@ -123,13 +125,21 @@ class native_udp_channel final : public udp_channel_impl {
     if (!_socket.inbox.empty()) {
       // A datagram already waiting: straight out, no continuation.
       udp_layer::socket::item& i = _socket.inbox.front();
-      future<udp_datagram> f = i.error == 0
-                                   ? make_ready_future<udp_datagram>(
-                                         udp_datagram{std::move(i.data), address_of(i.peer, i.peer_port)})
-                                   : make_exception_future<udp_datagram>(udp_layer::socket::icmp_error(i));
-      if (i.error != 0) _socket.error_queued = false;
+      if (i.error == 0) {
+        future<udp_datagram> f =
+            make_ready_future<udp_datagram>(udp_datagram{std::move(i.data), address_of(i.peer, i.peer_port)});
+        _socket.inbox.pop_front();
+        return f;
+      }
+      std::exception_ptr failure;
+      try {
+        failure = udp_layer::socket::icmp_error(i);
+      } catch (...) {
+        return make_exception_future<udp_datagram>(std::current_exception());  // (the error stays queued)
+      }
+      _socket.error_queued = false;
       _socket.inbox.pop_front();
-      return f;
+      return make_exception_future<udp_datagram>(std::move(failure));
     }
     REEF_ASSERT(!_socket.waiter, "a second receive() waits on one UDP channel");
     _socket.waiter.emplace();
