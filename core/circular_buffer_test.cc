@@ -10,21 +10,12 @@
 #include <random>
 #include <stdexcept>
 
+#include "core/testing/counted.h"
+
 namespace reef {
 namespace {
 
-int alive = 0;
-
-struct counted {
-  explicit counted(int v = 0) : value(std::make_unique<int>(v)) { ++alive; }
-  counted(counted&& o) noexcept : value(std::move(o.value)) { ++alive; }
-  counted& operator=(counted&& o) noexcept {
-    value = std::move(o.value);
-    return *this;
-  }
-  ~counted() { --alive; }
-  std::unique_ptr<int> value;
-};
+using testing::counted;
 
 TEST(circular_buffer, matches_a_deque_through_wraps_and_growth) {
   std::mt19937 random(7);  // fixed: a failure names its step
@@ -43,7 +34,7 @@ TEST(circular_buffer, matches_a_deque_through_wraps_and_growth) {
         expected.pop_front();
       }
       ASSERT_EQ(ring.size(), expected.size()) << "step " << step;
-      ASSERT_EQ(alive, static_cast<int>(expected.size())) << "step " << step;
+      ASSERT_EQ(counted::alive, static_cast<int>(expected.size())) << "step " << step;
       if (!expected.empty()) {
         ASSERT_EQ(*ring.back().value, expected.back()) << "step " << step;
         const std::size_t middle = expected.size() / 2;
@@ -53,11 +44,11 @@ TEST(circular_buffer, matches_a_deque_through_wraps_and_growth) {
     EXPECT_EQ(ring.capacity() & (ring.capacity() - 1), 0u) << "a power of two";
     ring.clear();
     EXPECT_TRUE(ring.empty());
-    EXPECT_EQ(alive, 0);
+    EXPECT_EQ(counted::alive, 0);
     ring.emplace_back(1);  // usable after clear()
     EXPECT_EQ(*ring.front().value, 1);
   }
-  EXPECT_EQ(alive, 0) << "the destructor destroyed what was left";
+  EXPECT_EQ(counted::alive, 0) << "the destructor destroyed what was left";
 }
 
 TEST(circular_buffer, moves_leave_the_source_empty) {
@@ -73,9 +64,9 @@ TEST(circular_buffer, moves_leave_the_source_empty) {
   c = std::move(b);
   EXPECT_EQ(c.size(), 4u);
   EXPECT_EQ(*c.back().value, 4);
-  EXPECT_EQ(alive, 4) << "the element c held was destroyed";
+  EXPECT_EQ(counted::alive, 4) << "the element c held was destroyed";
   c.clear();
-  EXPECT_EQ(alive, 0);
+  EXPECT_EQ(counted::alive, 0);
 }
 
 struct throws_when_made {

@@ -8,21 +8,12 @@
 #include <string>
 #include <vector>
 
+#include "core/testing/counted.h"
+
 namespace reef {
 namespace {
 
-int alive = 0;
-
-struct counted {
-  explicit counted(int v = 0) : value(std::make_unique<int>(v)) { ++alive; }
-  counted(counted&& o) noexcept : value(std::move(o.value)) { ++alive; }
-  counted& operator=(counted&& o) noexcept {
-    value = std::move(o.value);
-    return *this;
-  }
-  ~counted() { --alive; }
-  std::unique_ptr<int> value;
-};
+using testing::counted;
 
 std::vector<int> values(const small_vector<counted, 2>& v) {
   std::vector<int> out;
@@ -42,9 +33,9 @@ TEST(small_vector, grows_past_its_inline_room_and_keeps_order) {
     EXPECT_EQ(values(v), (std::vector<int>{1, 2, 3, 4}));
     v.resize(1);
     EXPECT_EQ(values(v), (std::vector<int>{1}));
-    EXPECT_EQ(alive, 1);
+    EXPECT_EQ(counted::alive, 1);
   }
-  EXPECT_EQ(alive, 0);
+  EXPECT_EQ(counted::alive, 0);
 }
 
 TEST(small_vector, moves_inline_and_heap_contents) {
@@ -61,9 +52,9 @@ TEST(small_vector, moves_inline_and_heap_contents) {
     EXPECT_TRUE(big.empty());
     big.emplace_back(7);  // usable after a move
     EXPECT_EQ(values(big), std::vector<int>{7});
-    EXPECT_EQ(alive, 5);
+    EXPECT_EQ(counted::alive, 5);
   }
-  EXPECT_EQ(alive, 0);
+  EXPECT_EQ(counted::alive, 0);
 }
 
 TEST(small_vector, copies) {
