@@ -21,11 +21,7 @@ logger dhcp_log("dhcp");
 using clock_type = std::chrono::steady_clock;
 constexpr std::uint32_t broadcast_address = 0xffffffff;
 
-socket_address at(std::uint32_t ip, std::uint16_t port) {
-  in_addr a{};
-  a.s_addr = htonl(ip);
-  return socket_address(inet_address(a), port);
-}
+constexpr auto& at = ipv4_socket_address;
 
 bool host_address(std::uint32_t a) noexcept { return a != 0 && (a >> 24) != 127 && (a >> 28) < 0xe; }
 

@@ -38,11 +38,7 @@ constexpr std::uint32_t peer_ip = 0x0a000002;
 const ethernet_address our_mac{{0x02, 0, 0, 0, 0, 1}};
 const ethernet_address peer_mac{{0x02, 0, 0, 0, 0, 2}};
 
-socket_address at(std::uint32_t ip, std::uint16_t port) {
-  in_addr a{};
-  a.s_addr = htonl(ip);
-  return socket_address(inet_address(a), port);
-}
+constexpr auto& at = ipv4_socket_address;
 
 // A device that takes every frame and keeps none.
 class sink_queue final : public device_queue {

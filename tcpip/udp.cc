@@ -22,11 +22,7 @@ std::span<std::uint8_t> bytes_of(char* p, std::size_t n) noexcept {
   return std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(p), n);
 }
 
-socket_address address_of(std::uint32_t ip, std::uint16_t port) {
-  in_addr a{};
-  a.s_addr = htonl(ip);
-  return socket_address(inet_address(a), port);
-}
+constexpr auto& address_of = ipv4_socket_address;
 
 std::system_error error(int code, const char* what) { return std::system_error(code, std::system_category(), what); }
 

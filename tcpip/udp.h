@@ -8,6 +8,8 @@
 // at most so many a second.
 #pragma once
 
+#include <netinet/in.h>
+
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -19,6 +21,13 @@
 #include "tcpip/ipv4_interface.h"
 
 namespace reef::tcpip {
+
+/// The socket address of IPv4 address `ip` (host byte order) and `port`.
+inline socket_address ipv4_socket_address(std::uint32_t ip, std::uint16_t port) noexcept {
+  in_addr a{};
+  a.s_addr = htonl(ip);
+  return socket_address(inet_address(a), port);
+}
 
 struct udp_limits {
   std::size_t receive_queue_max = 256;  // datagrams a socket holds unread

@@ -33,11 +33,7 @@ namespace {
 constexpr std::uint32_t a_ip = 0x0a000001;
 constexpr std::uint32_t b_ip = 0x0a000002;
 
-socket_address at(std::uint32_t ip, std::uint16_t port) {
-  in_addr a{};
-  a.s_addr = htonl(ip);
-  return socket_address(inet_address(a), port);
-}
+constexpr auto& at = ipv4_socket_address;
 
 native_stack_options options_for(std::uint32_t ip) {
   native_stack_options o;

@@ -35,11 +35,7 @@ struct udp_hosts : two_hosts {
   udp_layer udp_b;
 };
 
-socket_address at(std::uint32_t ip, std::uint16_t port) {
-  in_addr a{};
-  a.s_addr = htonl(ip);
-  return socket_address(inet_address(a), port);
-}
+constexpr auto& at = ipv4_socket_address;
 
 packet packet_of(const std::vector<std::uint8_t>& bytes) {
   return packet::copy_of(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
