@@ -16,6 +16,7 @@ class newreno final : public congestion_control {
 
   void on_ack(std::uint32_t bytes) noexcept override {
     if (bytes == 0) return;
+    _timed_out = false;
     if (in_slow_start()) {
       // RFC 5681 3.1 (2): at most one segment per ACK.
       grow(std::min(bytes, _mss));
@@ -43,8 +44,12 @@ class newreno final : public congestion_control {
   }
 
   void on_timeout(std::uint32_t in_flight) noexcept override {
-    _ssthresh = std::max(in_flight / 2, 2 * _mss);
-    _cwnd = _mss;  // the loss window (RFC 5681 3.1)
+    // RFC 5681 3.1: ssthresh is set by the first timeout, and held while
+    // the same data times out again (what is in flight by then is the
+    // retransmission, not the window that was too large).
+    if (!_timed_out) _ssthresh = std::max(in_flight / 2, 2 * _mss);
+    _timed_out = true;
+    _cwnd = _mss;  // the loss window
     _acked = 0;
   }
 
@@ -55,13 +60,18 @@ class newreno final : public congestion_control {
   }
 
   std::uint32_t _acked = 0;  // bytes acknowledged toward the next segment of growth
+  bool _timed_out = false;   // a timeout with no new data acknowledged since
 };
 
 }  // namespace
 
 congestion_control::congestion_control(std::uint32_t mss) noexcept : _mss(mss), _cwnd(initial_window(mss)) {
-  REEF_ASSERT(mss > 0, "congestion control needs a segment size");
+  REEF_ASSERT(mss > 0 && mss <= 65535, "a TCP segment size is 1 to 65535 bytes");
 }
+
+void congestion_control::on_handshake_retransmitted() noexcept { _cwnd = _mss; }
+
+void congestion_control::on_idle_restart() noexcept { _cwnd = std::min(_cwnd, initial_window(_mss)); }
 
 std::uint32_t congestion_control::initial_window(std::uint32_t mss) noexcept {
   const std::uint64_t ten = std::uint64_t{mss} * 10;

@@ -5,7 +5,9 @@
 //
 // The sender's loss recovery (duplicate ACKs, SACK's pipe, RFC 6675)
 // calls on_congestion() when it starts a recovery and on_recovered() when
-// it ends; the window arithmetic inside a recovery is the recovery's.
+// it ends; the window arithmetic inside a recovery (NewReno's inflation by
+// a segment per duplicate ACK, RFC 6582 3.2, or SACK's pipe) is the
+// recovery's, on top of cwnd().
 //
 //   auto cc = make_newreno(1460);
 //   cc->on_ack(acked_bytes);                  // new data acknowledged
@@ -23,7 +25,7 @@ namespace reef::tcpip {
 
 class congestion_control {
  public:
-  /// REQUIRES: mss > 0.
+  /// REQUIRES: 0 < mss <= 65535.
   explicit congestion_control(std::uint32_t mss) noexcept;
   virtual ~congestion_control() = default;
 
@@ -38,6 +40,13 @@ class congestion_control {
   virtual void on_recovered() noexcept = 0;
   /// The retransmission timer fired with `in_flight` bytes outstanding.
   virtual void on_timeout(std::uint32_t in_flight) noexcept = 0;
+
+  /// The SYN or SYN-ACK was sent more than once: the window starts at one
+  /// segment (RFC 6928 2, RFC 5681 3.1).
+  void on_handshake_retransmitted() noexcept;
+  /// Nothing was sent for more than an RTO: the window goes back to at
+  /// most the initial one (RFC 5681 4.1).
+  void on_idle_restart() noexcept;
 
   std::uint32_t cwnd() const noexcept { return _cwnd; }
   std::uint32_t ssthresh() const noexcept { return _ssthresh; }

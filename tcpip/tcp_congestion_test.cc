@@ -63,9 +63,31 @@ TEST(newreno, a_timeout_drops_to_one_segment_and_ssthresh_keeps_two) {
   EXPECT_EQ(cc->ssthresh(), 2 * mss) << "nothing in flight: still two segments";
 }
 
+TEST(newreno, a_second_timeout_keeps_ssthresh_and_the_handshake_and_idle_shrink_the_start) {
+  auto cc = make_newreno(mss);
+  for (int i = 0; i < 20; ++i) cc->on_ack(mss);  // cwnd 30 segments
+  cc->on_timeout(30 * mss);
+  EXPECT_EQ(cc->ssthresh(), 15 * mss);
+  cc->on_timeout(mss);
+  EXPECT_EQ(cc->ssthresh(), 15 * mss) << "the retransmission timing out again does not halve it again";
+  cc->on_ack(mss);
+  cc->on_timeout(4 * mss);
+  EXPECT_EQ(cc->ssthresh(), 2 * mss) << "after new data was acknowledged, a timeout sets it anew";
+
+  auto lost_syn = make_newreno(mss);
+  lost_syn->on_handshake_retransmitted();
+  EXPECT_EQ(lost_syn->cwnd(), mss);
+  auto idle = make_newreno(mss);
+  for (int i = 0; i < 20; ++i) idle->on_ack(mss);
+  idle->on_idle_restart();
+  EXPECT_EQ(idle->cwnd(), 10 * mss) << "back to the initial window";
+  lost_syn->on_idle_restart();
+  EXPECT_EQ(lost_syn->cwnd(), mss) << "never grown by it";
+}
+
 TEST(newreno, the_window_saturates_rather_than_wraps) {
-  auto cc = make_newreno(0x40000000);
-  for (int i = 0; i < 10; ++i) cc->on_ack(0x40000000);
+  auto cc = make_newreno(65535);
+  for (int i = 0; i < 70000; ++i) cc->on_ack(65535);
   EXPECT_EQ(cc->cwnd(), 0xffffffffu);
 }
 

@@ -1,5 +1,7 @@
 #include "tcpip/tcp_header.h"
 
+#include <algorithm>
+
 #include "core/assert.h"
 #include "tcpip/checksum.h"
 #include "tcpip/ipv4_header.h"
@@ -53,7 +55,7 @@ tcp_error parse_options(std::span<const std::uint8_t> bytes, tcp_options& out) n
         break;
       case kind_window_scale:
         if (length != 3) return tcp_error::bad_option_length;
-        out.window_scale = body[0];
+        out.window_scale = std::min<std::uint8_t>(body[0], tcp_options::window_scale_max);  // RFC 7323 2.3
         break;
       case kind_sack_permitted:
         if (length != 2) return tcp_error::bad_option_length;
@@ -93,14 +95,32 @@ const char* to_string(tcp_error e) noexcept {
   return "unknown";
 }
 
-std::size_t tcp_options::size() const noexcept {
+// The layout is Linux's, every field aligned: MSS; SACK-permitted and
+// timestamps together (or each behind NOPs); NOP and window scale; NOP,
+// NOP and the SACK blocks that fit. No padding is left over.
+std::size_t tcp_options::size_without_sack() const noexcept {
   std::size_t n = 0;
   if (mss) n += 4;
-  if (window_scale) n += 3;
-  if (sack_permitted) n += 2;
-  if (timestamps) n += 10;
-  if (sack_count > 0) n += 2 + 8 * sack_count;
-  return (n + 3) & ~std::size_t{3};
+  if (sack_permitted && timestamps) {
+    n += 12;
+  } else {
+    if (timestamps) n += 12;
+    if (sack_permitted) n += 4;
+  }
+  if (window_scale) n += 4;
+  return n;
+}
+
+std::size_t tcp_options::sack_blocks_fitting() const noexcept {
+  if (sack_count == 0) return 0;
+  const std::size_t rest = size_without_sack();
+  if (rest + 4 + 8 > 40) return 0;
+  return std::min(sack_count, (40 - rest - 4) / 8);
+}
+
+std::size_t tcp_options::size() const noexcept {
+  const std::size_t blocks = sack_blocks_fitting();
+  return size_without_sack() + (blocks > 0 ? 4 + 8 * blocks : 0);
 }
 
 tcp_error tcp_header::parse(std::span<const std::uint8_t> segment, std::uint32_t source, std::uint32_t destination,
@@ -127,6 +147,8 @@ std::size_t tcp_header::write(std::span<std::uint8_t> out) const noexcept {
   const std::size_t options_size = options.size();
   REEF_ASSERT(options_size <= max_size - min_size, "TCP options past 40 bytes");
   REEF_ASSERT(options.sack_count <= tcp_options::sack_blocks_max, "more SACK blocks than a header holds");
+  REEF_ASSERT(!options.window_scale || *options.window_scale <= tcp_options::window_scale_max,
+              "a window scale above 14");
   const std::size_t length = min_size + options_size;
   REEF_ASSERT(out.size() >= length, "no room for a TCP header");
   put16(out, 0, source_port);
@@ -139,42 +161,60 @@ std::size_t tcp_header::write(std::span<std::uint8_t> out) const noexcept {
   put16(out, 16, 0);
   put16(out, 18, urgent);
   std::size_t at = min_size;
+  auto nop = [&] { out[at++] = no_operation; };
   if (options.mss) {
     out[at] = kind_mss;
     out[at + 1] = 4;
     put16(out, at + 2, *options.mss);
     at += 4;
   }
-  if (options.sack_permitted) {
-    out[at] = kind_sack_permitted;
-    out[at + 1] = 2;
-    at += 2;
-  }
-  if (options.timestamps) {
+  auto write_timestamps = [&] {
     out[at] = kind_timestamps;
     out[at + 1] = 10;
     put32(out, at + 2, (*options.timestamps)[0]);
     put32(out, at + 6, (*options.timestamps)[1]);
     at += 10;
+  };
+  if (options.sack_permitted && options.timestamps) {
+    out[at] = kind_sack_permitted;
+    out[at + 1] = 2;
+    at += 2;
+    write_timestamps();
+  } else {
+    if (options.timestamps) {
+      nop();
+      nop();
+      write_timestamps();
+    }
+    if (options.sack_permitted) {
+      nop();
+      nop();
+      out[at] = kind_sack_permitted;
+      out[at + 1] = 2;
+      at += 2;
+    }
   }
   if (options.window_scale) {
+    nop();
     out[at] = kind_window_scale;
     out[at + 1] = 3;
     out[at + 2] = *options.window_scale;
     at += 3;
   }
-  if (options.sack_count > 0) {
+  const std::size_t blocks = options.sack_blocks_fitting();
+  if (blocks > 0) {
+    nop();
+    nop();
     out[at] = kind_sack;
-    out[at + 1] = static_cast<std::uint8_t>(2 + 8 * options.sack_count);
+    out[at + 1] = static_cast<std::uint8_t>(2 + 8 * blocks);
     at += 2;
-    for (std::size_t i = 0; i < options.sack_count; ++i) {
+    for (std::size_t i = 0; i < blocks; ++i) {
       put32(out, at, options.sack[i].left);
       put32(out, at + 4, options.sack[i].right);
       at += 8;
     }
   }
-  // Padding: zeros (RFC 9293 3.1), which read as the end of the options.
-  while (at < length) out[at++] = end_of_options;
+  REEF_ASSERT(at == length, "TCP options written other than sized");
   return length;
 }
 

@@ -10,7 +10,7 @@
 //   if (tcp_header::parse(segment, source, destination, h) != tcp_error::none) { drop; }
 //   h.options.mss = 1460;
 //   std::uint8_t out[tcp_header::max_size];
-//   std::size_t n = h.write(out);   // header and options, padded to 4 bytes
+//   std::size_t n = h.write(out);   // header and options, a multiple of 4 bytes
 #pragma once
 
 #include <array>
@@ -56,16 +56,23 @@ struct tcp_sack_block {
 /// The options of one segment; absent ones are nullopt (or none).
 struct tcp_options {
   static constexpr std::size_t sack_blocks_max = 4;  // 40 bytes of options hold 4 at most
+  static constexpr std::uint8_t window_scale_max = 14;  // RFC 7323 2.3: larger ones read as 14
 
   std::optional<std::uint16_t> mss;          // kind 2, SYN only
-  std::optional<std::uint8_t> window_scale;  // kind 3, SYN only; the shift as sent (callers cap it at 14)
+  std::optional<std::uint8_t> window_scale;  // kind 3, SYN only; at most window_scale_max
   bool sack_permitted = false;               // kind 4, SYN only
   std::optional<std::array<std::uint32_t, 2>> timestamps;  // kind 8: TSval, TSecr
   std::array<tcp_sack_block, sack_blocks_max> sack{};      // kind 5: the first sack_count
   std::size_t sack_count = 0;
 
-  /// Bytes write() gives them, padded to a multiple of 4.
+  /// Bytes write() gives them (a multiple of 4).
   std::size_t size() const noexcept;
+  /// The SACK blocks write() sends: the first ones, as many as fit beside
+  /// the other options (3 with timestamps, RFC 2018 3).
+  std::size_t sack_blocks_fitting() const noexcept;
+
+ private:
+  std::size_t size_without_sack() const noexcept;
 };
 
 struct tcp_header {
@@ -92,10 +99,10 @@ struct tcp_header {
   static tcp_error parse(std::span<const std::uint8_t> segment, std::uint32_t source, std::uint32_t destination,
                          tcp_header& out, bool checksum_verified = false) noexcept;
 
-  /// Writes the header and its options (padded with NOPs and an end of
-  /// options to a multiple of 4 bytes), the checksum field 0; how many
-  /// bytes. REQUIRES: out.size() >= min_size + options.size() and
-  /// options.size() <= 40.
+  /// Writes the header and its options, each aligned as Linux does (NOPs
+  /// in front: the timestamps' values on 4-byte boundaries), the checksum
+  /// field 0; how many bytes. SACK blocks that do not fit are left out.
+  /// REQUIRES: out.size() >= min_size + options.size().
   std::size_t write(std::span<std::uint8_t> out) const noexcept;
 };
 

@@ -64,10 +64,15 @@ TEST(tcp_header, writes_what_it_reads) {
   h.options.timestamps = std::array<std::uint32_t, 2>{1000, 999};
   h.options.sack = {tcp_sack_block{10, 20}, tcp_sack_block{30, 40}, tcp_sack_block{0xfffffff0, 5}};
   h.options.sack_count = 3;
-  EXPECT_EQ(h.options.size(), 36u) << "10 + 2 + 3 * 8";
+  EXPECT_EQ(h.options.size(), 40u) << "NOP NOP timestamps, NOP NOP and 3 SACK blocks";
   std::vector<std::uint8_t> out(tcp_header::max_size + 5, 0xee);
   const std::size_t n = h.write(out);
-  ASSERT_EQ(n, 56u);
+  ASSERT_EQ(n, 60u);
+  const std::vector<std::uint8_t> options(out.begin() + 20, out.begin() + 60);
+  const std::vector<std::uint8_t> linux_layout = {
+      1, 1, 8, 10, 0, 0, 0x03, 0xe8, 0, 0, 0x03, 0xe7,  // the timestamps' values on 4-byte boundaries
+      1, 1, 5, 26, 0, 0, 0, 10, 0, 0, 0, 20, 0, 0, 0, 30, 0, 0, 0, 40, 0xff, 0xff, 0xff, 0xf0, 0, 0, 0, 5};
+  EXPECT_EQ(options, linux_layout);
   out.resize(n + 5, 0x77);  // a payload
   const std::uint16_t sum = tcp_checksum(a2, a1, out);
   out[16] = static_cast<std::uint8_t>(sum >> 8);
@@ -78,10 +83,21 @@ TEST(tcp_header, writes_what_it_reads) {
   EXPECT_EQ(back.ack, h.ack);
   EXPECT_EQ(back.flags, h.flags);
   EXPECT_EQ(back.window, h.window);
-  EXPECT_EQ(back.header_length, 56);
+  EXPECT_EQ(back.header_length, 60);
   EXPECT_EQ(back.options.timestamps, h.options.timestamps);
   ASSERT_EQ(back.options.sack_count, 3u);
+  EXPECT_EQ(back.options.sack[0], (tcp_sack_block{10, 20}));
+  EXPECT_EQ(back.options.sack[1], (tcp_sack_block{30, 40}));
   EXPECT_EQ(back.options.sack[2], (tcp_sack_block{0xfffffff0, 5}));
+
+  // Four blocks do not fit beside the timestamps: the first three go.
+  h.options.sack[3] = tcp_sack_block{50, 60};
+  h.options.sack_count = 4;
+  EXPECT_EQ(h.options.sack_blocks_fitting(), 3u);
+  EXPECT_EQ(h.write(out), 60u);
+  h.options.timestamps.reset();
+  EXPECT_EQ(h.options.sack_blocks_fitting(), 4u) << "without timestamps all four fit";
+  EXPECT_EQ(h.write(out), 56u);
   EXPECT_FALSE(back.options.mss);
 
   // A SYN's options, padded to a multiple of 4 with zeros.
@@ -90,10 +106,17 @@ TEST(tcp_header, writes_what_it_reads) {
   syn.options.mss = 1460;
   syn.options.window_scale = 7;
   syn.options.sack_permitted = true;
-  EXPECT_EQ(syn.options.size(), 12u) << "4 + 3 + 2, padded";
+  EXPECT_EQ(syn.options.size(), 12u) << "MSS, NOP NOP SACK-permitted, NOP window scale";
   std::vector<std::uint8_t> s(tcp_header::max_size);
   s.resize(syn.write(s));
-  EXPECT_EQ(s.back(), 0) << "padding is zeros";
+  EXPECT_EQ(std::vector<std::uint8_t>(s.begin() + 20, s.end()),
+            (std::vector<std::uint8_t>{2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7}));
+  syn.options.timestamps = std::array<std::uint32_t, 2>{5, 0};
+  std::vector<std::uint8_t> linux_syn(tcp_header::max_size);
+  linux_syn.resize(syn.write(linux_syn));
+  EXPECT_EQ(std::vector<std::uint8_t>(linux_syn.begin() + 20, linux_syn.end()),
+            (std::vector<std::uint8_t>{2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 5, 0, 0, 0, 0, 1, 3, 3, 7}))
+      << "what Linux sends on a SYN";
   tcp_header syn_back;
   ASSERT_EQ(tcp_header::parse(s, a1, a2, syn_back, true), tcp_error::none);
   EXPECT_EQ(syn_back.options.mss, 1460);
@@ -133,6 +156,10 @@ TEST(tcp_header, refuses_each_malformed_header_with_its_reason) {
   EXPECT_EQ(tcp_header::parse(segment_with({5, 2, 0, 0}), a1, a2, h), tcp_error::bad_option_length);
   EXPECT_EQ(tcp_header::parse(segment_with({5, 6, 0, 0, 0, 0, 0, 0}), a1, a2, h), tcp_error::bad_option_length);
   EXPECT_EQ(tcp_header::parse(segment_with({8, 8, 0, 0, 0, 0, 0, 0}), a1, a2, h), tcp_error::bad_option_length);
+
+  // A window scale past 14 reads as 14 (RFC 7323 2.3).
+  ASSERT_EQ(tcp_header::parse(segment_with({3, 3, 0xff, 0}), a1, a2, h), tcp_error::none);
+  EXPECT_EQ(h.options.window_scale, 14);
 
   // Unknown options are skipped by their length; nothing is read past an
   // end of options.

@@ -25,7 +25,7 @@ void tcp_rtt_estimator::sample(std::chrono::microseconds r) noexcept {
 
 void tcp_rtt_estimator::back_off() noexcept {
   // RFC 6298 5.5.
-  _rto = std::min(_rto * 2, _limits.max_rto);
+  _rto = _rto > _limits.max_rto / 2 ? _limits.max_rto : _rto * 2;  // (no overflow with a huge maximum)
   ++_backoffs;
   clamp();
 }

@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include <bit>
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
@@ -63,6 +64,7 @@ isn_generator::isn_generator() : _secret{} {
   std::size_t got = 0;
   while (got < _secret.size()) {
     const ssize_t n = ::getrandom(_secret.data() + got, _secret.size() - got, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0) throw std::runtime_error("isn_generator: getrandom() failed");
     got += static_cast<std::size_t>(n);
   }

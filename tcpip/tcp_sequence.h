@@ -20,7 +20,9 @@
 namespace reef::tcpip {
 
 /// A sequence number. Comparisons are modulo 2^32 (RFC 9293 3.4): a < b
-/// when b is less than 2^31 ahead of a.
+/// when b is less than 2^31 ahead of a. (Not an ordering of all values:
+/// two exactly 2^31 apart are each before the other. Never a key of a
+/// std::map or a sort.)
 class tcp_seq {
  public:
   constexpr tcp_seq() noexcept = default;
