@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "core/coroutine.h"
 #include "core/sleep.h"
@@ -64,6 +65,49 @@ REEF_TEST(udp, datagrams_go_both_ways_with_their_source) {
   EXPECT_EQ(h.udp_b.stats().received, 2u);
   server.close();
   client.close();
+  co_await h.stop();
+}
+
+REEF_TEST(udp, ports_at_the_edges_of_the_port_table_each_get_their_own) {
+  // The table is 256 pages of 256: ports either side of a page boundary
+  // and the last port are told apart, and a port closed is free again.
+  udp_hosts h;
+  const std::uint16_t ports[] = {1, 255, 256, 257, 65279, 65280, 65535};
+  std::vector<udp_channel> servers;
+  for (std::uint16_t p : ports) servers.push_back(h.udp_b.make_channel(at(0, p)));
+  auto client = h.udp_a.make_channel(at(0, 0));
+  for (std::uint16_t p : ports) co_await client.send(at(b_ip, p), std::to_string(p));
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    EXPECT_EQ(text_of(co_await servers[i].receive()), std::to_string(ports[i])) << "port " << ports[i];
+  }
+  servers.back().close();
+  auto again = h.udp_b.make_channel(at(0, 65535));  // (no EADDRINUSE)
+  co_await client.send(at(b_ip, 65535), "again");
+  EXPECT_EQ(text_of(co_await again.receive()), "again");
+  again.close();
+  for (auto& server : servers) server.close();
+  client.close();
+  co_await h.stop();
+}
+
+REEF_TEST(udp, a_receive_waiting_when_the_channel_closes_fails_cleanly) {
+  udp_hosts h;
+  auto server = h.udp_b.make_channel(at(0, 7));
+  auto waiting = server.receive();
+  EXPECT_FALSE(waiting.available());
+  server.close();
+  try {
+    co_await std::move(waiting);
+    ADD_FAILURE() << "a receive on a closed channel returned";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ECONNABORTED);
+  }
+  try {
+    co_await server.receive();
+    ADD_FAILURE() << "a receive after close returned";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ECONNABORTED);
+  }
   co_await h.stop();
 }
 
