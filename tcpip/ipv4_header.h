@@ -38,6 +38,16 @@ enum class ip_protocol : std::uint8_t {
   udp = 17,
 };
 
+/// The pseudo header a transport's checksum covers (RFC 768, RFC 9293
+/// 3.1): the addresses (host order), the protocol and the transport's
+/// length, summed as 16-bit words for checksummer::add_words(), to which
+/// a caller may add its header's fields.
+constexpr std::uint32_t ipv4_pseudo_header_sum(std::uint32_t source, std::uint32_t destination, ip_protocol protocol,
+                                               std::uint16_t length) noexcept {
+  return (source >> 16) + (source & 0xffff) + (destination >> 16) + (destination & 0xffff) +
+         static_cast<std::uint8_t>(protocol) + length;
+}
+
 /// "10.0.0.2" of an address in host byte order.
 std::string ipv4_to_string(std::uint32_t address);
 

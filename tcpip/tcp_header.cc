@@ -221,8 +221,9 @@ std::size_t tcp_header::write(std::span<std::uint8_t> out) const noexcept {
 std::uint16_t tcp_checksum(std::uint32_t source, std::uint32_t destination,
                            std::span<const std::uint8_t> segment) noexcept {
   checksummer c;
-  c.add_words((source >> 16) + (source & 0xffff) + (destination >> 16) + (destination & 0xffff) +
-              static_cast<std::uint16_t>(ip_protocol::tcp) + static_cast<std::uint32_t>(segment.size()));
+  REEF_ASSERT(segment.size() <= 65535, "a TCP segment longer than an IPv4 datagram holds");
+  c.add_words(ipv4_pseudo_header_sum(source, destination, ip_protocol::tcp,
+                                     static_cast<std::uint16_t>(segment.size())));
   c.add(segment);
   return c.get();
 }

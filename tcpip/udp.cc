@@ -101,10 +101,9 @@ class native_udp_channel final : public udp_channel_impl {
       udp_header h{_socket.port, ntohs(sin->sin_port), length, 0};
       // The checksum: the pseudo header, the header's fields (summed, not
       // read back), then the data.
-      const std::uint32_t from = _layer._ip.address();
       checksummer c;
-      c.add_words((from >> 16) + (from & 0xffff) + (to >> 16) + (to & 0xffff) +
-                  static_cast<std::uint16_t>(ip_protocol::udp) + length + h.source_port + h.destination_port + length);
+      c.add_words(ipv4_pseudo_header_sum(_layer._ip.address(), to, ip_protocol::udp, length) + h.source_port +
+                  h.destination_port + length);
       c.add(p);
       const std::uint16_t sum = c.get();
       h.checksum = sum == 0 ? 0xffff : sum;  // (0 would say "none")

@@ -26,8 +26,7 @@ enum class udp_error : std::uint8_t {
 /// protocol, the UDP length) to a checksum.
 inline void add_udp_pseudo_header(checksummer& c, std::uint32_t source, std::uint32_t destination,
                                   std::uint16_t length) noexcept {
-  c.add_words((source >> 16) + (source & 0xffff) + (destination >> 16) + (destination & 0xffff) +
-              static_cast<std::uint16_t>(ip_protocol::udp) + length);
+  c.add_words(ipv4_pseudo_header_sum(source, destination, ip_protocol::udp, length));
 }
 
 struct udp_header {
