@@ -114,6 +114,7 @@ class native_stack::queue_front final : public device_queue {
 native_stack_stats& native_stack_stats::operator+=(const native_stack_stats& o) noexcept {
   ip += o.ip;
   udp += o.udp;
+  tcp += o.tcp;
   forwarded += o.forwarded;
   forwarded_in += o.forwarded_in;
   relayed += o.relayed;
@@ -149,12 +150,21 @@ void native_stack::start() {
   _device_queue = queue.get();
   _ip.emplace(_network.dev(), std::make_unique<queue_front>(*this, std::move(queue)), config);
   _udp.emplace(*_ip, _network.options().udp);
+  _tcp.emplace(*_ip, _network.options().tcp, steering.shards() == 1);
   if (steering.shards() > 1) {
     _udp->set_ephemeral_filter([this](std::uint16_t port) {
       return _network.steering().ephemeral_port_of(_shard, port);
     });
+    // A connection's segments come back to the shard its 4-tuple steers
+    // to: connect() takes only ports that steer here.
+    _tcp->set_ephemeral_filter([this](std::uint16_t port, std::uint32_t remote_ip, std::uint16_t remote_port) {
+      return _network.steering().shard_of_datagram(static_cast<std::uint8_t>(ip_protocol::tcp), remote_ip,
+                                                   _ip->address(), remote_port, port) == _shard;
+    });
     _ip->set_handler(static_cast<std::uint8_t>(ip_protocol::udp),
-                     [this](const ipv4_header& h, packet&& data) { receive_udp(h, std::move(data)); });
+                     [this](const ipv4_header& h, packet&& data) { receive_transport(h, std::move(data)); });
+    _ip->set_handler(static_cast<std::uint8_t>(ip_protocol::tcp),
+                     [this](const ipv4_header& h, packet&& data) { receive_transport(h, std::move(data)); });
     _ip->set_arp_listener([this](std::uint32_t ip, ethernet_address mac, bool for_us) {
       // Every shard's cache learns it (a shard waiting for this address
       // sends on).
@@ -179,18 +189,19 @@ void native_stack::start() {
 future<> native_stack::stop() {
   if (!_started) co_return;
   _started = false;
+  _tcp->abort_all();
   co_await _ip->stop();
   for (auto& batch : _outgoing) batch.clear();
   _to_transmit.clear();
   co_await _messages.close();
 }
 
-server_socket native_stack::listen(const socket_address&, const listen_options&) {
-  throw error(EPROTONOSUPPORT, "listen: the native stack has no TCP yet");
+server_socket native_stack::listen(const socket_address& address, const listen_options& options) {
+  return _tcp->listen(address, options);
 }
 
-future<connected_socket> native_stack::connect(const socket_address&, const connect_options&) {
-  return make_exception_future<connected_socket>(error(EPROTONOSUPPORT, "connect: the native stack has no TCP yet"));
+future<connected_socket> native_stack::connect(const socket_address& address, const connect_options& options) {
+  return _tcp->connect(address, options);
 }
 
 udp_channel native_stack::make_udp_channel(const socket_address& local) { return _udp->make_channel(local); }
@@ -199,6 +210,7 @@ native_stack_stats native_stack::stats() const {
   native_stack_stats s = _stats;
   if (_ip) s.ip = _ip->stats();
   if (_udp) s.udp = _udp->stats();
+  if (_tcp) s.tcp = _tcp->stats();
   if (_device_queue) s.queue = _device_queue->stats();
   return s;
 }
@@ -260,7 +272,7 @@ void native_stack::take_forwarded(std::vector<forwarded> frames) noexcept {
   }
 }
 
-void native_stack::receive_udp(const ipv4_header& h, packet&& data) noexcept {
+void native_stack::receive_transport(const ipv4_header& h, packet&& data) noexcept {
   // A datagram reassembled here, or one the device hashed other than we
   // do, may belong to another shard.
   if (data.len() >= 4) {
@@ -284,13 +296,21 @@ void native_stack::receive_udp(const ipv4_header& h, packet&& data) noexcept {
       return;
     }
   }
-  _udp->receive(h, std::move(data));
+  if (h.protocol == static_cast<std::uint8_t>(ip_protocol::tcp)) {
+    _tcp->receive(h, std::move(data));
+  } else {
+    _udp->receive(h, std::move(data));
+  }
 }
 
 void native_stack::take_datagram(const ipv4_header& h, forwarded d) noexcept {
   ++_stats.forwarded_in;
   try {
-    _udp->receive(h, adopt(std::move(d.frame)));
+    if (h.protocol == static_cast<std::uint8_t>(ip_protocol::tcp)) {
+      _tcp->receive(h, adopt(std::move(d.frame)));
+    } else {
+      _udp->receive(h, adopt(std::move(d.frame)));
+    }
   } catch (...) {
     ++_stats.ip.no_memory;
   }

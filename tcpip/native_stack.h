@@ -1,11 +1,15 @@
-// The native network stack: Reef's own IPv4 and UDP (TCP comes next) on
-// a device it drives itself, one instance per shard, behind the same
+// The native network stack: Reef's own IPv4, UDP and TCP on a device it
+// drives itself, one instance per shard, behind the same
 // network_stack interface as the POSIX stack (net/stack.h).
 //
 // A native_network is what the shards share: the device, the
 // configuration and the flow steering (tcpip/flow_steering.h). Each
 // shard has its own native_stack: an IPv4 interface with its own ARP
-// cache and reassembly, and its own UDP ports. Shard q < queues drives
+// cache and reassembly, its own UDP ports, and its own TCP connections
+// and listeners (a connection lives on the shard its 4-tuple steers to;
+// connect() picks a local port that steers back to the calling shard; a
+// listener is per shard, so a program listens on every shard, and a SYN
+// steered to a shard that does not listen is reset). Shard q < queues drives
 // device queue q from its reactor; a received frame whose flow belongs
 // to another shard is forwarded there in a batch, through the smp
 // queues, and a shard without a queue hands what it sends to its queue's
@@ -40,6 +44,7 @@
 #include "tcpip/dhcp.h"
 #include "tcpip/flow_steering.h"
 #include "tcpip/ipv4_interface.h"
+#include "tcpip/tcp.h"
 #include "tcpip/udp.h"
 
 namespace reef::tcpip {
@@ -49,6 +54,7 @@ struct native_stack_options {
   /// who announces the address are set here).
   interface_config ip;
   udp_limits udp;
+  tcp_layer_options tcp;
   /// The share of its queue's flows a queue owner keeps (0 to 1), where
   /// shards without queues lean on it.
   double hw_queue_weight = 1.0;
@@ -61,6 +67,7 @@ struct native_stack_options {
 struct native_stack_stats {
   interface_stats ip;
   udp_stats udp;
+  tcp_layer_stats tcp;
   std::uint64_t forwarded = 0;        // frames and datagrams sent to the shard that owns them
   std::uint64_t forwarded_in = 0;     // taken from other shards
   std::uint64_t relayed = 0;          // frames sent to the queue owner to transmit
@@ -81,8 +88,9 @@ class native_stack final : public network_stack {
   ~native_stack() override;
 
   const char* name() const noexcept override { return "native"; }
-  /// TCP is not there yet: throws std::system_error (EPROTONOSUPPORT).
+  /// Listens on this shard (see tcp_layer::listen).
   server_socket listen(const socket_address& address, const listen_options& options) override;
+  /// Connects from this shard (see tcp_layer::connect).
   future<connected_socket> connect(const socket_address& address, const connect_options& options) override;
   /// A UDP socket; an ephemeral port is one whose replies come to this
   /// shard. Throws std::system_error (see udp_layer::make_channel).
@@ -91,6 +99,7 @@ class native_stack final : public network_stack {
   native_stack_stats stats() const;
   ipv4_interface& ip() noexcept { return *_ip; }
   udp_layer& udp() noexcept { return *_udp; }
+  tcp_layer& tcp() noexcept { return *_tcp; }
 
   // For the network's shards (native_stack.cc).
   class queue_front;
@@ -109,7 +118,7 @@ class native_stack final : public network_stack {
   void flush_forwards() noexcept;
   bool relay(tx_frame& f) noexcept;
   void flush_relays() noexcept;
-  void receive_udp(const ipv4_header& h, packet&& data) noexcept;
+  void receive_transport(const ipv4_header& h, packet&& data) noexcept;
   bool reserve(unsigned shard, std::size_t frames) noexcept;
   template <typename Func>
   void send_to(unsigned shard, std::size_t frames, Func&& f) noexcept;
@@ -119,6 +128,7 @@ class native_stack final : public network_stack {
   device_queue* _device_queue = nullptr;  // the device's, owned by the interface's front
   std::optional<ipv4_interface> _ip;
   std::optional<udp_layer> _udp;
+  std::optional<tcp_layer> _tcp;  // (after _udp and _ip: destroyed before them)
   std::vector<std::vector<forwarded>> _outgoing;  // per shard, to send
   std::vector<relayed> _to_transmit;              // for the queue owner
   std::vector<std::size_t> _in_flight;            // per shard

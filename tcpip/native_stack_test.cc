@@ -3,8 +3,9 @@
 // on the shard its flow names (with a device queue per shard, with one
 // queue for two shards so that frames are forwarded, and with a device
 // whose hash disagrees with the stack's); 10% loss, duplication and
-// reordering; the bound on frames in flight between shards. Runs on both
-// reactor backends.
+// reordering; the bound on frames in flight between shards. TCP
+// connections from every shard, each served on the shard its 4-tuple
+// steers to. Runs on both reactor backends.
 #include "tcpip/native_stack.h"
 
 #include <gtest/gtest.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "core/coroutine.h"
+#include "core/gate.h"
 #include "core/sleep.h"
 #include "core/when_all.h"
 #include "smp/smp.h"
@@ -293,6 +295,121 @@ TEST(native_stack, past_the_in_flight_bound_forwarded_frames_are_dropped_and_cou
   EXPECT_EQ(sent, 200u);
   EXPECT_GT(dropped, 0u);
   EXPECT_EQ(received + dropped, sent) << received << " reached shard 1, " << dropped << " dropped";
+}
+
+// On every shard of B: a TCP server on port 80 that reads a request to
+// its end and answers with the serving shard's number and the bytes'
+// sum.
+thread_local server_socket tcp_server;
+thread_local std::optional<future<>> tcp_serving;
+
+future<> serve_tcp_connection(accept_result a) {
+  auto in = a.connection.input();
+  auto out = a.connection.output();
+  std::uint64_t sum = 0;
+  for (;;) {
+    temporary_buffer<char> b = co_await in.read();
+    if (b.empty()) break;
+    for (char c : b) sum += static_cast<unsigned char>(c);
+  }
+  co_await out.write(std::to_string(this_shard_id()) + ":" + std::to_string(sum));
+  co_await out.close();
+}
+
+future<> serve_tcp() {
+  gate connections;
+  for (;;) {
+    accept_result a;
+    try {
+      a = co_await tcp_server.accept();
+    } catch (const std::system_error&) {
+      break;  // aborted
+    }
+    (void)with_gate(connections, [a = std::move(a)]() mutable {
+      return serve_tcp_connection(std::move(a)).handle_exception([](std::exception_ptr) {});
+    });
+  }
+  co_await connections.close();
+}
+
+void run_tcp_spread(unsigned shard_count, virtual_link_options link_options, int connections, std::size_t bytes) {
+  std::atomic<int> answered{0}, misplaced{0}, wrong_sum{0}, port_elsewhere{0};
+  const int code = smp::run(shards(shard_count), [&]() -> future<int> {
+    virtual_link link(link_options);
+    native_network a(link.end(0), options_for(a_ip));
+    native_network b(link.end(1), options_for(b_ip));
+    co_await a.start();
+    co_await b.start();
+    co_await smp::invoke_on_all([&b] {
+      tcp_server = b.local().listen(at(0, 80), {});
+      tcp_serving = serve_tcp();
+    });
+    co_await smp::invoke_on_all([&]() -> future<> {
+      std::vector<future<>> clients;
+      for (int i = 0; i < connections; ++i) {
+        clients.push_back([](native_network& a, native_network& b, std::size_t bytes, std::atomic<int>& answered,
+                             std::atomic<int>& misplaced, std::atomic<int>& wrong_sum,
+                             std::atomic<int>& port_elsewhere) -> future<> {
+          connected_socket c = co_await a.local().connect(at(b_ip, 80), {});
+          const std::uint16_t port = c.local_address().port();
+          if (a.steering().shard_of_datagram(6, b_ip, a_ip, 80, port) != this_shard_id()) ++port_elsewhere;
+          const unsigned expected = b.steering().shard_of_datagram(6, a_ip, b_ip, port, 80);
+          auto out = c.output();
+          auto in = c.input();
+          std::uint64_t sum = 0;
+          std::string data(bytes, ' ');
+          for (std::size_t k = 0; k < bytes; ++k) {
+            data[k] = static_cast<char>(k * 7 + port);
+            sum += static_cast<unsigned char>(data[k]);
+          }
+          co_await out.write(data);
+          co_await out.close();
+          std::string reply;
+          for (;;) {
+            temporary_buffer<char> r = co_await in.read();
+            if (r.empty()) break;
+            reply.append(r.get(), r.size());
+          }
+          ++answered;
+          if (reply != std::to_string(expected) + ":" + std::to_string(sum)) {
+            if (reply.substr(0, reply.find(':')) != std::to_string(expected)) {
+              ++misplaced;
+            } else {
+              ++wrong_sum;
+            }
+          }
+        }(a, b, bytes, answered, misplaced, wrong_sum, port_elsewhere));
+      }
+      for (auto& f : clients) co_await std::move(f);
+    });
+    co_await smp::invoke_on_all([]() -> future<> {
+      tcp_server.abort_accept();
+      co_await std::move(*tcp_serving);
+      tcp_serving.reset();
+      tcp_server = server_socket();
+    });
+    co_await a.stop();
+    co_await b.stop();
+    co_return 0;
+  });
+  EXPECT_EQ(code, 0);
+  EXPECT_EQ(answered.load(), static_cast<int>(shard_count) * connections);
+  EXPECT_EQ(misplaced.load(), 0) << "served on a shard other than the one its 4-tuple steers to";
+  EXPECT_EQ(wrong_sum.load(), 0);
+  EXPECT_EQ(port_elsewhere.load(), 0) << "connect() picked a port that steers to another shard";
+}
+
+TEST(native_stack, tcp_connections_from_one_shard) { run_tcp_spread(1, {}, 8, 200000); }
+
+TEST(native_stack, tcp_connections_from_two_shards_with_a_queue_each) {
+  run_tcp_spread(2, {.queues = 2}, 16, 200000);
+}
+
+TEST(native_stack, tcp_connections_from_two_shards_on_one_queue) { run_tcp_spread(2, {.queues = 1}, 16, 200000); }
+
+TEST(native_stack, tcp_connections_over_loss_duplication_and_reordering) {
+  run_tcp_spread(2, {.queues = 1, .faults = {.loss = 0.05, .duplicate = 0.05, .reorder = 0.05, .seed = 7}}, 8,
+                 100000);
 }
 
 }  // namespace

@@ -87,7 +87,6 @@ tcp_connection::tcp_connection(const tcp_config& config, const tcp_tuple& tuple,
       _tuple(tuple),
       _transmit(std::move(transmit)),
       _stats(stats),
-      _ts_offset(isn.raw() * 0x9e3779b9u),
       _iss(isn),
       _snd_una(isn),
       _snd_nxt(isn),
@@ -1097,8 +1096,11 @@ void tcp_connection::send_syn(tcp_time now) {
 }
 
 void tcp_connection::send_ack(tcp_time now) {
+  // The highest sequence number sent, not SND.NXT: after a timeout's
+  // rewind, SND.NXT may be behind what the peer has, and an ACK from
+  // behind its window would be dropped there (both ends stall).
   tcp_header h;
-  h.seq = _snd_nxt.raw();
+  h.seq = _snd_max.raw();
   h.flags = tcp_flags::ack;
   emit(h, packet(), now);
 }
@@ -1125,7 +1127,7 @@ void tcp_connection::send_probe(tcp_time now) {
 
 void tcp_connection::send_reset(tcp_time now) {
   tcp_header h;
-  h.seq = _snd_nxt.raw();
+  h.seq = _snd_max.raw();  // (see send_ack)
   h.flags = tcp_flags::rst | tcp_flags::ack;
   ++_stats.resets_sent;
   emit(h, packet(), now);
@@ -1445,8 +1447,6 @@ void tcp_connection::notify() {
   _on_change();
 }
 
-std::uint32_t tcp_connection::ts_value(tcp_time now) const noexcept {
-  return static_cast<std::uint32_t>(now.count() / 1000) + _ts_offset;
-}
+std::uint32_t tcp_connection::ts_value(tcp_time now) const noexcept { return timestamp_at(_iss, now); }
 
 }  // namespace reef::tcpip

@@ -261,6 +261,13 @@ class tcp_connection {
   tcp_info info() const noexcept;
   const tcp_tuple& tuple() const noexcept { return _tuple; }
 
+  /// The TSval a connection whose first sequence number is `isn` sends at
+  /// `now`: milliseconds plus an offset of its own (for SYN cookies,
+  /// which send one before the connection exists).
+  static std::uint32_t timestamp_at(tcp_seq isn, tcp_time now) noexcept {
+    return static_cast<std::uint32_t>(now.count() / 1000) + isn.raw() * 0x9e3779b9u;
+  }
+
  private:
   struct held_segment {  // out of order, waiting for the hole before it
     tcp_seq seq;
@@ -340,7 +347,6 @@ class tcp_connection {
   bool _wscale_ok = false;
   bool _ts_ok = false;
   bool _sack_ok = false;
-  std::uint32_t _ts_offset;
   std::uint32_t _ts_recent = 0;
   tcp_time _ts_recent_at{0};
 

@@ -60,15 +60,19 @@ std::uint64_t siphash24(const std::array<std::uint8_t, 16>& key, std::span<const
   return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
 }
 
-isn_generator::isn_generator() : _secret{} {
+std::array<std::uint8_t, 16> random_secret() {
+  std::array<std::uint8_t, 16> secret{};
   std::size_t got = 0;
-  while (got < _secret.size()) {
-    const ssize_t n = ::getrandom(_secret.data() + got, _secret.size() - got, 0);
+  while (got < secret.size()) {
+    const ssize_t n = ::getrandom(secret.data() + got, secret.size() - got, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw std::runtime_error("isn_generator: getrandom() failed");
+    if (n < 0) throw std::runtime_error("random_secret: getrandom() failed");
     got += static_cast<std::size_t>(n);
   }
+  return secret;
 }
+
+isn_generator::isn_generator() : _secret(random_secret()) {}
 
 tcp_seq isn_generator::operator()(std::uint32_t local_ip, std::uint16_t local_port, std::uint32_t remote_ip,
                                   std::uint16_t remote_port, std::chrono::nanoseconds now) const noexcept {

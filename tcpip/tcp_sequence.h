@@ -53,6 +53,10 @@ class tcp_seq {
 /// output, as a little-endian 64-bit value).
 std::uint64_t siphash24(const std::array<std::uint8_t, 16>& key, std::span<const std::uint8_t> data) noexcept;
 
+/// 16 bytes from the system's random source (getrandom). Throws
+/// std::runtime_error if it fails.
+std::array<std::uint8_t, 16> random_secret();
+
 /// Initial sequence numbers (RFC 6528): M + F(4-tuple, secret), M a
 /// clock ticking every 4 µs.
 class isn_generator {
