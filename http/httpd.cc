@@ -8,7 +8,9 @@
 // back, streamed as it arrives: any size in bounded memory), and with --static-dir DIR, GET /file/... (the files under DIR). Takes every app_template flag (--smp, --cpuset, --reactor-backend,
 // ...) plus --address, --port, --idle-timeout-ms, --header-timeout-ms,
 // --body-timeout-ms, --send-timeout-ms, --max-connections, --static-dir and
-// --io-properties-file. Logs one line when it starts serving and
+// --io-properties-file, and the native stack's (--network-stack native
+// --tap-device tap0 --host-ipv4-addr 10.0.0.2/24, or --dhcp: see
+// tcpip/native_stack_flags.h). Logs one line when it starts serving and
 // one when it has stopped (SIGINT or SIGTERM stops it gracefully).
 #include <absl/flags/flag.h>
 #include <sys/stat.h>
@@ -27,6 +29,7 @@
 #include "net/dns/dns_flags.h"
 #include "net/posix_stack.h"
 #include "net/stack_flags.h"
+#include "tcpip/native_stack_flags.h"
 #include "smp/app_template.h"
 #include "smp/sharded.h"
 #include "smp/smp.h"
@@ -123,6 +126,9 @@ future<int> run_httpd() {
     co_await servers.invoke_on_all([address](http_server& s) {
       return this_shard_id() == 0 ? make_ready_future<>() : s.listen(address);
     });
+    // On the native stack with --dhcp: serving once it has an address.
+    co_await tcpip::native_stack_configured();
+    address = servers.local().listening_addresses().front();
   } catch (...) {
     failed = std::current_exception();
   }

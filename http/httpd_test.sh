@@ -1,11 +1,18 @@
 #!/bin/bash
 # End to end: the real httpd binary on 127.0.0.1, on both reactor backends,
 # driven by clients nobody here wrote: curl (GET, POST, chunked upload,
-# keep-alive reuse, a 1 GiB streamed echo in bounded memory), Python's
-# http.client, a short wrk run, raw malformed and smuggling requests over a
-# socket, and a bounded slowhttptest (slowloris) during which a normal
-# request is still answered. Every client has a timeout; the server is
-# stopped with SIGTERM and must log "stopped".
+# keep-alive reuse, a 1 GiB streamed echo in bounded memory, 100 MB echoed
+# byte for byte), Python's http.client, a short wrk run, raw malformed and
+# smuggling requests over a socket, clients that half-close, reset, or
+# connect and say nothing, and a bounded slowhttptest (slowloris) during
+# which a normal request is still answered. Every client has a timeout;
+# the server is stopped with SIGTERM and must log "stopped".
+#
+# With the argument "native": the same checks against httpd on the native
+# stack, on a TAP interface whose kernel side is in a network namespace
+# the test makes (and removes, pass or fail), the clients running in the
+# namespace: Linux's TCP is the peer. Then the 100 MB echo again with
+# nftables in the namespace dropping 5% of the packets each way.
 #
 # Every check that fails says which one and why (no `set -e`: a command
 # that fails is caught by the check around it, never by the shell exiting
@@ -14,16 +21,34 @@
 set -uo pipefail
 httpd=$PWD/http/httpd
 python=/usr/bin/python3
+mode=${1:-posix}
 work=$(mktemp -d)
 pid=
+ns=
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+  [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
+# How the clients run: here, or in the namespace (native mode).
+run=()
 
-# The size of the streamed echo (ECHO_BYTES overrides; 1 GiB by default).
-echo_bytes=${ECHO_BYTES:-1073741824}
+# The size of the streamed echo (ECHO_BYTES overrides; 1 GiB by default,
+# 512 MiB on the native stack, whose clients share the two cores with it
+# through a TAP interface).
+if [ "$mode" == native ]; then
+  echo_bytes=${ECHO_BYTES:-536870912}
+else
+  echo_bytes=${ECHO_BYTES:-1073741824}
+fi
+# Under a sanitizer, the native stack's big transfers shrink (the
+# sanitized stack is several times slower; the unsanitized runs carry
+# the full sizes).
+if [ "$mode" == native ] && [ -n "${REEF_SANITIZED:-}" ]; then
+  echo_bytes=${ECHO_BYTES:-134217728}
+  EXACT_BYTES=${EXACT_BYTES:-20000000}
+fi
 
 fail() {
   echo "FAIL: $*"
@@ -46,14 +71,31 @@ must() {
   [ "$rc" -eq 0 ] || fail "$what: '$*' exited with status $rc: ${out:0:2000}"
 }
 
-# Starts httpd with the given flags on a port the kernel picks; sets $pid
+if [ "$mode" == native ]; then
+  ns=reef-httpd-$$
+  tap=rhttp$$
+  must "make the namespace" ip netns add "$ns"
+  must "loopback up" ip -n "$ns" link set lo up
+  must "make the TAP" ip -n "$ns" tuntap add dev "$tap" mode tap multi_queue
+  must "address the TAP" ip -n "$ns" addr add 10.77.0.1/24 dev "$tap"
+  must "TAP up" ip -n "$ns" link set "$tap" up
+  run=(ip netns exec "$ns")
+fi
+
+# Starts httpd with the given flags on a port the stack picks; sets $pid
 # and $base.
 start_httpd() {
   # Emptied here, before httpd starts: the wait below must not find the
   # previous run's start line in it (under load the new process may open
   # and truncate the file only after the first look).
   : >"$work/httpd.log" || fail "cannot write $work/httpd.log"
-  "$httpd" --port 0 "$@" >>"$work/httpd.log" 2>&1 &
+  if [ "$mode" == native ]; then
+    # (`ip netns exec` becomes httpd: $! is httpd itself.)
+    ip netns exec "$ns" "$httpd" --network-stack native --tap-device "$tap" --host-ipv4-addr 10.77.0.2/24 \
+      --address 0.0.0.0 --port 0 "$@" >>"$work/httpd.log" 2>&1 &
+  else
+    "$httpd" --port 0 "$@" >>"$work/httpd.log" 2>&1 &
+  fi
   pid=$!
   local i
   for i in $(seq 300); do
@@ -83,7 +125,7 @@ stop_httpd() {
   grep -q "httpd - stopped" "$work/httpd.log" || fail "no 'stopped' line in the log"
 }
 
-curl_() { curl --silent --show-error --max-time 30 "$@"; }
+curl_() { "${run[@]}" curl --silent --show-error --max-time 30 "$@"; }
 
 check_curl() {
   echo "  curl"
@@ -117,7 +159,7 @@ check_curl() {
 
 check_python() {
   echo "  python"
-  if ! timeout 60 "$python" - "$base" <<'EOF'
+  if ! timeout 60 "${run[@]}" "$python" - "$base" <<'EOF'
 import http.client, sys, urllib.parse
 url = urllib.parse.urlsplit(sys.argv[1])
 conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
@@ -153,7 +195,7 @@ EOF
 # and a closed connection, and the server must go on serving.
 check_raw() {
   echo "  raw"
-  if ! timeout 120 "$python" - "$base" <<'EOF'
+  if ! timeout 120 "${run[@]}" "$python" - "$base" <<'EOF'
 import socket, sys, urllib.parse
 url = urllib.parse.urlsplit(sys.argv[1])
 
@@ -220,7 +262,7 @@ EOF
 check_wrk() {
   echo "  wrk"
   local out rc
-  out=$(timeout 60 wrk -t1 -c8 -d1s --timeout 10s "$base/hello" 2>&1)
+  out=$(timeout 60 "${run[@]}" wrk -t1 -c8 -d1s --timeout 10s "$base/hello" 2>&1)
   rc=$?
   [ "$rc" -eq 0 ] || fail "wrk exited with status $rc: $out"
   expect_has "$out" "Requests/sec" "wrk"
@@ -236,7 +278,7 @@ check_wrk() {
 # run ends, and answers a normal request while they are open.
 check_slowloris() {
   echo "  slowloris"
-  timeout 60 slowhttptest -c 40 -H -i 1 -r 40 -l 6 -p 2 -u "$base/hello" >"$work/slow.out" 2>&1 &
+  timeout 60 "${run[@]}" slowhttptest -c 40 -H -i 1 -r 40 -l 6 -p 2 -u "$base/hello" >"$work/slow.out" 2>&1 &
   local slow=$!
   sleep 1
   expect_eq "$(curl_ "$base/hello")" "Hello, world!" "GET /hello during slowloris"
@@ -306,13 +348,69 @@ check_static() {
   true
 }
 
+# Clients that do odd things with the connection itself: one half-closes
+# after its request (the reply still comes), one resets in the middle of
+# a body (the server goes on), one connects and says nothing (the server
+# closes it at --idle-timeout-ms).
+check_connections() {
+  echo "  connections"
+  if ! timeout 60 "${run[@]}" "$python" - "$base" <<'EOF'
+import socket, struct, sys, time, urllib.parse
+url = urllib.parse.urlsplit(sys.argv[1])
+address = (url.hostname, url.port)
+
+def read_all(s):
+    got = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return got
+        got += chunk
+
+s = socket.create_connection(address, timeout=30)
+s.sendall(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+s.shutdown(socket.SHUT_WR)
+got = read_all(s)
+assert got.startswith(b"HTTP/1.1 200") and got.endswith(b"Hello, world!\n"), got
+s.close()
+
+s = socket.create_connection(address, timeout=30)
+s.sendall(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + b"x" * 5000)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()
+
+s = socket.create_connection(address, timeout=30)
+start = time.monotonic()
+got = read_all(s)
+assert got == b"", got
+assert time.monotonic() - start < 25, time.monotonic() - start
+s.close()
+EOF
+  then
+    fail "half-closing, resetting and silent clients"
+  fi
+  expect_eq "$(curl_ "$base/hello")" "Hello, world!" "GET /hello after the odd clients"
+}
+
+# A large random upload echoed byte for byte (EXACT_BYTES overrides its
+# size, 100 MB by default).
+exact_bytes=${EXACT_BYTES:-100000000}
+check_exact_echo() {
+  echo "  exact_echo${1:+ ($1)}"
+  head -c "$exact_bytes" /dev/urandom >"$work/exact.in" || fail "could not make $exact_bytes random bytes"
+  must "POST /echo of $exact_bytes bytes${1:+ ($1)}" "${run[@]}" curl --silent --show-error --max-time 600 -X POST \
+    -H 'Expect:' -T "$work/exact.in" -o "$work/exact.out" "$base/echo"
+  cmp -s "$work/exact.in" "$work/exact.out" || fail "POST /echo of $exact_bytes bytes${1:+ ($1)}: not echoed intact"
+  rm -f "$work/exact.in" "$work/exact.out"
+}
+
 # A large upload echoed as it streams: the whole body comes back, and the
 # server's peak memory stays bounded (it never holds the body).
 check_big_echo() {
   echo "  big_echo"
   local before after got rc
   before=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
-  got=$(head -c "$echo_bytes" /dev/zero | curl --silent --show-error --max-time 600 -X POST -T - -H 'Expect:' \
+  got=$(head -c "$echo_bytes" /dev/zero | "${run[@]}" curl --silent --show-error --max-time 600 -X POST -T - -H 'Expect:' \
     "$base/echo" | wc -c)
   rc=$?
   [ "$rc" -eq 0 ] || fail "streamed POST /echo of $echo_bytes bytes: the pipeline exited with status $rc"
@@ -331,20 +429,41 @@ for backend in io_uring epoll; do
   for shards in 1 2; do
     [ "$shards" -le "$(nproc)" ] || continue
     echo "--- $backend, $shards shard(s)"
-    start_httpd --reactor-backend "$backend" --smp "$shards" --header-timeout-ms 2000 --static-dir "$www"
+    start_httpd --reactor-backend "$backend" --smp "$shards" --header-timeout-ms 2000 --idle-timeout-ms 3000       --static-dir "$www"
     expect_has "$(cat "$work/httpd.log")" "with $shards shard(s), reactor backend $backend" "start line"
     check_curl
     check_python
     check_raw
+    check_connections
     check_wrk
     check_static
     if [ "$shards" -eq 1 ]; then
       check_slowloris
       check_big_echo
+      check_exact_echo
     fi
     stop_httpd
   done
 done
+
+if [ "$mode" == native ]; then
+  # 5% of the packets dropped each way, in the namespace (Linux's side).
+  echo "--- 5% loss each way"
+  start_httpd --smp 1 --header-timeout-ms 2000
+  nft=$(command -v nft || echo /usr/sbin/nft)
+  "${run[@]}" "$nft" -f - <<'EOF' || fail "could not add the nftables loss rules"
+table inet reef_loss {
+  chain input { type filter hook input priority 0; numgen random mod 20 == 0 drop; }
+  chain output { type filter hook output priority 0; numgen random mod 20 == 0 drop; }
+}
+EOF
+  check_curl
+  check_exact_echo "5% loss"
+  "${run[@]}" "$nft" delete table inet reef_loss || fail "could not remove the nftables loss rules"
+  stop_httpd
+  echo PASS
+  exit 0
+fi
 
 # The root directory itself as the root: everything under it is inside.
 start_httpd --smp 1 --static-dir /

@@ -296,6 +296,8 @@ class native_tcp_socket final : public connected_socket_impl {
 
 class native_tcp_server_socket final : public server_socket_impl {
  public:
+  // `address` 0: the interface's, whatever it is when asked (DHCP may
+  // give it one later).
   native_tcp_server_socket(lw_shared_ptr<tcp_layer::listener> l, std::uint32_t address)
       : _l(std::move(l)), _address(address) {}
   ~native_tcp_server_socket() override { abort_accept(); }
@@ -312,7 +314,10 @@ class native_tcp_server_socket final : public server_socket_impl {
     _l->wake();
   }
 
-  socket_address local_address() const override { return ipv4_socket_address(_address, _l->port); }
+  socket_address local_address() const override {
+    const std::uint32_t address = _address == 0 && _l->layer != nullptr ? _l->layer->_ip.address() : _address;
+    return ipv4_socket_address(address, _l->port);
+  }
 
  private:
   static future<accept_result> next(lw_shared_ptr<tcp_layer::listener> l) {
@@ -380,15 +385,21 @@ server_socket tcp_layer::listen(const socket_address& local, const listen_option
   const auto* sin = reinterpret_cast<const sockaddr_in*>(local.as_sockaddr());
   const std::uint32_t address = ntohl(sin->sin_addr.s_addr);
   if (address != 0 && address != _ip.address()) throw error(EADDRNOTAVAIL, "listen: not this interface's address");
-  const std::uint16_t port = local.port();
-  if (port == 0) throw error(EINVAL, "listen: the native stack needs a port");
+  std::uint16_t port = local.port();
+  if (port == 0) {
+    // Any port: an ephemeral one nobody listens on here.
+    for (std::uint32_t p = _options.limits.ephemeral_first; p <= _options.limits.ephemeral_last && port == 0; ++p) {
+      if (!_listeners.contains(static_cast<std::uint16_t>(p))) port = static_cast<std::uint16_t>(p);
+    }
+    if (port == 0) throw error(EADDRINUSE, "listen: no ephemeral port left");
+  }
   if (_listeners.contains(port)) throw error(EADDRINUSE, "listen");
   auto l = make_lw_shared<listener>();
   l->layer = this;
   l->port = port;
   l->backlog = static_cast<std::size_t>(std::max(options.backlog, 1));
   _listeners.emplace(port, l);
-  return server_socket(std::make_unique<native_tcp_server_socket>(std::move(l), address == 0 ? _ip.address() : address));
+  return server_socket(std::make_unique<native_tcp_server_socket>(std::move(l), address));
 }
 
 void tcp_layer::close_listener(listener& l) noexcept {

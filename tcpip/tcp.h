@@ -94,8 +94,8 @@ class tcp_layer {
   tcp_layer& operator=(const tcp_layer&) = delete;
 
   /// Listens on `local`'s port (its address must be the interface's or
-  /// 0.0.0.0). Throws std::system_error: EADDRINUSE, EADDRNOTAVAIL,
-  /// EAFNOSUPPORT, EINVAL (port 0).
+  /// 0.0.0.0; port 0: an ephemeral port). Throws std::system_error:
+  /// EADDRINUSE, EADDRNOTAVAIL, EAFNOSUPPORT.
   server_socket listen(const socket_address& local, const listen_options& options);
   /// Connects to `remote` (IPv4) from the interface's address and an
   /// ephemeral port (one set_ephemeral_filter() allows) or

@@ -58,7 +58,7 @@ const char* to_string(tcp_state s) noexcept {
 }
 
 tcp_stats& tcp_stats::operator+=(const tcp_stats& o) noexcept {
-  static_assert(sizeof(tcp_stats) == 19 * sizeof(std::uint64_t), "add the new count here");
+  static_assert(sizeof(tcp_stats) == 21 * sizeof(std::uint64_t), "add the new count here");
   segments_received += o.segments_received;
   segments_sent += o.segments_sent;
   retransmitted += o.retransmitted;
@@ -78,6 +78,8 @@ tcp_stats& tcp_stats::operator+=(const tcp_stats& o) noexcept {
   window_probes += o.window_probes;
   keepalive_probes += o.keepalive_probes;
   connections_timed_out += o.connections_timed_out;
+  lost_retransmits += o.lost_retransmits;
+  tail_loss_probes += o.tail_loss_probes;
   return *this;
 }
 
@@ -459,6 +461,7 @@ bool tcp_connection::process_ack(const tcp_header& h, std::size_t length, tcp_ti
     if (_in_recovery) {
       if (_snd_una >= _recover) {
         _in_recovery = false;
+        _pass_marked = false;
         _inflation = 0;
         _dupacks = 0;
         _cc->on_recovered();
@@ -473,10 +476,13 @@ bool tcp_connection::process_ack(const tcp_header& h, std::size_t length, tcp_ti
       _inflation = 0;
       if (_cc) _cc->on_ack(data_acked, now, _rtt.srtt());
     }
+    _probe_out = false;
     if (_snd_una == _snd_max) {
       _rto_at = tcp_time_never;
+      _probe_at = tcp_time_never;
     } else {
       arm_rto(now);
+      arm_probe(now);
     }
     changed();
   } else if (ack == _snd_una && length == 0 && !h.has(tcp_flags::fin) && window == _snd_wnd &&
@@ -491,6 +497,7 @@ bool tcp_connection::process_ack(const tcp_header& h, std::size_t length, tcp_ti
     }
   }
   if (!_in_recovery && _sack_ok && _snd_una >= _recover && sack_says_lost()) enter_recovery(now);
+  if (_in_recovery && _sack_ok) check_lost_retransmission();
 
   // The send window (RFC 9293 3.10.7.4): from the newest segment.
   const tcp_seq seq(h.seq);
@@ -1065,6 +1072,7 @@ void tcp_connection::send_range(tcp_seq seq, std::uint32_t max_length, tcp_time 
   }
   _last_sent_at = now;
   if (_rto_at == tcp_time_never) arm_rto(now);
+  if (!_probe_out) arm_probe(now);
   _persist_at = tcp_time_never;
   emit(h, std::move(payload), now);
 }
@@ -1224,15 +1232,30 @@ std::uint32_t tcp_connection::sacked_bytes() const noexcept {
   return n;
 }
 
+std::uint32_t tcp_connection::loss_threshold() const noexcept {
+  // RFC 6675: more than (DupThresh - 1) segments' worth SACKed above a
+  // byte says it is lost. A flight too small to bring DupThresh
+  // duplicates, with nothing new to send, lowers DupThresh to the flight
+  // less one (early retransmit, RFC 5827).
+  // After a tail loss probe, the time for reordering has passed already
+  // (PTO >= 2 SRTT): a hole below anything SACKed is lost (RACK's
+  // conclusion, RFC 8985 7.4).
+  if (_probe_out) return 0;
+  std::uint32_t dupthresh = 3;
+  const std::uint32_t flight = _snd_max - _snd_una;
+  const std::uint32_t segments = (flight + _snd_mss - 1) / _snd_mss;
+  if (segments < 4 && _snd_nxt >= data_end()) dupthresh = std::max<std::uint32_t>(segments, 2) - 1;
+  return (dupthresh - 1) * _snd_mss;
+}
+
 tcp_seq tcp_connection::lost_boundary() const noexcept {
-  // RFC 6675 IsLost(): a byte is lost when more than (DupThresh - 1)
-  // segments' worth of bytes above it are SACKed. Holes lie between
-  // blocks, so the boundary is the left edge of the highest block from
-  // which the bytes SACKed above cross that.
+  // Holes lie between blocks, so the boundary is the left edge of the
+  // highest block from which the bytes SACKed above pass the threshold.
+  const std::uint32_t threshold = loss_threshold();
   std::uint32_t above = 0;
   for (auto it = _scoreboard.rbegin(); it != _scoreboard.rend(); ++it) {
     above += tcp_seq(it->right) - tcp_seq(it->left);
-    if (above > 2 * _snd_mss) return tcp_seq(it->left);
+    if (above > threshold) return tcp_seq(it->left);
   }
   return _snd_una;
 }
@@ -1274,6 +1297,8 @@ void tcp_connection::enter_recovery(tcp_time now) {
   // 5 (4.3), RFC 6582 3.2 (2)).
   const tcp_seq first_sacked = _scoreboard.empty() ? _snd_max : tcp_seq(_scoreboard.front().left);
   const std::uint32_t hole = first_sacked - _snd_una;
+  _pass_mark = _snd_max;
+  _pass_marked = true;
   send_range(_snd_una, std::min(_snd_mss, std::max<std::uint32_t>(hole, 1)), now);
   _high_rxt = _snd_una + std::min(_snd_mss, std::max<std::uint32_t>(hole, 1));
   if (!_sack_ok) _inflation = 3 * _snd_mss;
@@ -1287,6 +1312,10 @@ bool tcp_connection::retransmit_next_hole(tcp_time now) {
     const tcp_seq from = std::max(hole_start, _high_rxt);
     if (hole_end > from) {
       const std::uint32_t length = std::min<std::uint32_t>(hole_end - from, _snd_mss);
+      if (!_pass_marked) {
+        _pass_mark = _snd_max;
+        _pass_marked = true;
+      }
       send_range(from, length, now);
       _high_rxt = from + length;
       return true;
@@ -1295,6 +1324,20 @@ bool tcp_connection::retransmit_next_hole(tcp_time now) {
     if (hole_start >= boundary) break;
   }
   return false;
+}
+
+void tcp_connection::check_lost_retransmission() noexcept {
+  if (!_pass_marked || _scoreboard.empty() || _high_rxt <= _snd_una) return;
+  // Bytes sent after the pass's first retransmission SACKed while the
+  // hole at SND.UNA (retransmitted first) is still open: on a path that
+  // keeps order, that retransmission is lost. (A reordering path costs a
+  // spurious retransmission, which D-SACK reports.)
+  const tcp_seq highest = tcp_seq(_scoreboard.back().right);
+  if (highest <= _pass_mark) return;
+  if (tcp_seq(_scoreboard.front().left) <= _snd_una) return;
+  ++_stats.lost_retransmits;
+  _high_rxt = _snd_una;
+  _pass_marked = false;
 }
 
 void tcp_connection::on_retransmission_timeout(tcp_time now) {
@@ -1327,6 +1370,7 @@ void tcp_connection::on_retransmission_timeout(tcp_time now) {
   _rtt.back_off();
   _cc->on_timeout(_snd_max - _snd_una);
   _in_recovery = false;
+  _pass_marked = false;
   _inflation = 0;
   _dupacks = 0;
   _recover = _snd_max;
@@ -1343,7 +1387,7 @@ void tcp_connection::on_retransmission_timeout(tcp_time now) {
 // --- Timers. --------------------------------------------------------------------
 
 tcp_time tcp_connection::next_deadline() const noexcept {
-  return std::min({_rto_at, _delack_at, _persist_at, _keepalive_at, _time_wait_at, _fin_wait_2_at});
+  return std::min({_rto_at, _probe_at, _delack_at, _persist_at, _keepalive_at, _time_wait_at, _fin_wait_2_at});
 }
 
 void tcp_connection::on_timer(tcp_time now) {
@@ -1361,7 +1405,15 @@ void tcp_connection::on_timer(tcp_time now) {
   }
   if (_rto_at <= now) {
     _rto_at = tcp_time_never;
+    _probe_at = tcp_time_never;
     on_retransmission_timeout(now);
+  }
+  if (_probe_at <= now) {
+    _probe_at = tcp_time_never;
+    const bool sending = _state == tcp_state::established || _state == tcp_state::close_wait ||
+                         _state == tcp_state::fin_wait_1 || _state == tcp_state::closing ||
+                         _state == tcp_state::last_ack;
+    if (sending && _snd_max > _snd_una) send_tail_loss_probe(now);
   }
   if (_delack_at <= now) {
     _delack_at = tcp_time_never;
@@ -1403,6 +1455,40 @@ void tcp_connection::on_timer(tcp_time now) {
 
 void tcp_connection::arm_rto(tcp_time now) noexcept { _rto_at = now + _rtt.rto(); }
 
+void tcp_connection::arm_probe(tcp_time now) noexcept {
+  // RFC 8985 7.2: PTO = 2 SRTT (at least 2 ms, a timer's worth), plus the
+  // peer's longest delayed ACK when one segment is all that is out; not
+  // before a round trip is known, not after a timeout until a new round
+  // trip is measured, never past the RTO. (Unlike the RFC,
+  // in a recovery too: with a small window, one lost ACK otherwise
+  // leaves the sender waiting for the RTO with the pipe full.)
+  _probe_at = tcp_time_never;
+  if (!_rtt.has_sample() || _snd_max == _snd_una || !_was_established || _rtt.backoffs() > 0) return;
+  tcp_time pto = std::max<tcp_time>(2 * _rtt.srtt(), 2ms);
+  if (_snd_max - _snd_una <= static_cast<std::int32_t>(_snd_mss)) pto += 200ms;
+  if (_rto_at != tcp_time_never && now + pto >= _rto_at) return;
+  _probe_at = now + pto;
+}
+
+void tcp_connection::send_tail_loss_probe(tcp_time now) {
+  // RFC 8985 7.3: a new segment if the peer's window lets one go, else
+  // the last one again; its ACK (with SACK) shows what the tail lost,
+  // without waiting for the retransmission timer.
+  ++_stats.tail_loss_probes;
+  _probe_out = true;
+  const std::int32_t by_window = (_snd_una + _snd_wnd) - _snd_nxt;
+  if (_snd_nxt < data_end() && _snd_nxt == _snd_max && by_window > 0) {
+    const std::uint32_t length = std::min<std::uint32_t>({static_cast<std::uint32_t>(data_end() - _snd_nxt), _snd_mss,
+                                                          static_cast<std::uint32_t>(by_window)});
+    send_range(_snd_nxt, length, now);
+  } else {
+    const std::uint32_t data_out = (_fin_sent ? _fin_seq : _snd_max) - _snd_una;
+    const std::uint32_t length = std::min(data_out, _snd_mss);
+    send_range(_snd_una + (data_out - length), length, now);
+  }
+  arm_rto(now);
+}
+
 void tcp_connection::arm_persist(tcp_time now) noexcept {
   // The retransmission timeout, doubled for each probe unanswered by an
   // opening window, up to the largest (RFC 9293 3.8.6.1).
@@ -1418,7 +1504,7 @@ void tcp_connection::enter_time_wait(tcp_time now) {
 }
 
 void tcp_connection::clear_timers() noexcept {
-  _rto_at = _delack_at = _persist_at = _keepalive_at = _time_wait_at = _fin_wait_2_at = tcp_time_never;
+  _rto_at = _probe_at = _delack_at = _persist_at = _keepalive_at = _time_wait_at = _fin_wait_2_at = tcp_time_never;
 }
 
 void tcp_connection::fail(std::error_code e, tcp_time) {

@@ -19,7 +19,9 @@
 // retransmission timer (RFC 6298, Karn's rule, back-off, a reset after
 // too many retries); fast retransmit and NewReno recovery (RFC 6582), or
 // SACK recovery (RFC 6675) when SACK is on; D-SACK sent for duplicates
-// (RFC 2883) and recognised when received; PAWS (RFC 7323); RFC 5961's
+// (RFC 2883) and recognised when received; tail loss probes (RFC 8985 7)
+// with early retransmit (RFC 5827) for small flights, and retransmissions
+// found lost by SACK sent again; PAWS (RFC 7323); RFC 5961's
 // challenge ACKs; delayed ACKs (every second full segment, else within
 // 40 ms); Nagle's rule unless no_delay; zero-window probes; keepalive;
 // TIME_WAIT. An out-of-order queue bounded by the receive buffer.
@@ -124,6 +126,8 @@ struct tcp_stats {
   std::uint64_t window_probes = 0;
   std::uint64_t keepalive_probes = 0;
   std::uint64_t connections_timed_out = 0;  // too many retransmissions, probes or keepalives
+  std::uint64_t lost_retransmits = 0;       // retransmissions found lost by SACK, sent again
+  std::uint64_t tail_loss_probes = 0;       // RFC 8985 7: a segment sent at the probe timeout
 
   tcp_stats& operator+=(const tcp_stats& o) noexcept;
 };
@@ -305,8 +309,10 @@ class tcp_connection {
   // Loss recovery.
   std::uint32_t in_flight() const noexcept;
   std::uint32_t sacked_bytes() const noexcept;
+  std::uint32_t loss_threshold() const noexcept;
   tcp_seq lost_boundary() const noexcept;
   bool sack_says_lost() const noexcept;
+  void check_lost_retransmission() noexcept;
   void enter_recovery(tcp_time now);
   bool retransmit_next_hole(tcp_time now);
   void on_retransmission_timeout(tcp_time now);
@@ -314,6 +320,8 @@ class tcp_connection {
   // Timers.
   void arm_rto(tcp_time now) noexcept;
   void arm_persist(tcp_time now) noexcept;
+  void arm_probe(tcp_time now) noexcept;
+  void send_tail_loss_probe(tcp_time now);
   void enter_time_wait(tcp_time now);
   void clear_timers() noexcept;
   void fail(std::error_code e, tcp_time now);
@@ -379,6 +387,13 @@ class tcp_connection {
   std::uint32_t _inflation = 0;     // NewReno: a segment per duplicate ACK
   std::vector<tcp_sack_block> _scoreboard;  // SACKed above _snd_una, sorted, apart
   tcp_seq _high_rxt;                // RFC 6675 HighRxt
+  // Lost retransmissions: _snd_max when this pass over the holes sent its
+  // first; data sent after that being SACKed while the first hole stays
+  // open means the retransmission was lost too, and the pass starts over
+  // (RACK's idea, RFC 8985, on the scoreboard) rather than waiting for
+  // the timer.
+  tcp_seq _pass_mark;
+  bool _pass_marked = false;
 
   // Receiving.
   tcp_seq _irs;
@@ -403,6 +418,8 @@ class tcp_connection {
 
   // Timers.
   tcp_time _rto_at = tcp_time_never;
+  tcp_time _probe_at = tcp_time_never;  // tail loss probe (RFC 8985 7)
+  bool _probe_out = false;              // one sent, no progress since
   tcp_time _delack_at = tcp_time_never;
   tcp_time _persist_at = tcp_time_never;
   tcp_time _keepalive_at = tcp_time_never;

@@ -499,6 +499,62 @@ TEST(tcp_connection, sack_blocks_start_a_recovery_that_sends_only_the_holes) {
   EXPECT_TRUE(second_hole) << "the hole at segment 3, once enough above it is SACKed";
 }
 
+// A SACK-carrying ACK from the test's peer.
+tcp_header sack_ack(std::uint32_t ack, std::vector<tcp_sack_block> blocks) {
+  tcp_header h = seg(ack_flag, peer_isn + 1, ack, 65535);
+  h.options.timestamps = std::array<std::uint32_t, 2>{800, 0};
+  for (auto b : blocks) h.options.sack[h.options.sack_count++] = b;
+  return h;
+}
+
+TEST(tcp_connection, a_silent_tail_is_probed_after_two_round_trips_and_its_hole_sent_at_once) {
+  harness t;
+  establish(t, true);  // SRTT 10 ms, SACK
+  const std::uint32_t mss = 988;
+  const std::uint32_t first = our_isn + 1;
+  t.write(pattern(3 * mss));
+  ASSERT_EQ(t.take_all().size(), 3u);
+  EXPECT_EQ(t.conn.next_deadline(), t.now + 20ms) << "PTO = 2 SRTT, before the 200 ms RTO";
+  t.advance(20ms);
+  const sent probe = t.take();
+  EXPECT_EQ(probe.h.seq, first + 2 * mss) << "nothing new to send: the last segment again";
+  EXPECT_EQ(t.stats.tail_loss_probes, 1u);
+  // The probe's ACK: the last segment arrived, the first two did not.
+  t.in(sack_ack(first, {{first + 2 * mss, first + 3 * mss}}));
+  EXPECT_EQ(t.stats.fast_retransmits, 1u) << "after a probe, a hole below SACKed data is lost";
+  const std::vector<sent> s = t.take_all();
+  ASSERT_FALSE(s.empty());
+  EXPECT_EQ(s[0].h.seq, first);
+  EXPECT_EQ(t.stats.timeouts, 0u);
+}
+
+TEST(tcp_connection, a_lost_retransmission_is_sent_again_when_later_data_is_sacked) {
+  harness t;
+  establish(t, true);
+  const std::uint32_t mss = 988;
+  const std::uint32_t first = our_isn + 1;
+  t.write(pattern(8 * mss));
+  ASSERT_EQ(t.take_all().size(), 8u);
+  // Segment 0 lost; 1-3 SACKed: recovery, segment 0 sent again.
+  t.in(sack_ack(first, {{first + mss, first + 4 * mss}}));
+  std::vector<sent> s = t.take_all();
+  ASSERT_FALSE(s.empty());
+  EXPECT_EQ(s[0].h.seq, first);
+  // Segments 4-7 (sent before the retransmission) SACKed: no news.
+  t.in(sack_ack(first, {{first + mss, first + 8 * mss}}));
+  for (const sent& x : t.take_all()) EXPECT_NE(x.h.seq, first) << "too early to call the retransmission lost";
+  // More data, sent after the retransmission, SACKed while segment 0 is
+  // still missing: the retransmission was lost as well.
+  t.write(pattern(2 * mss));
+  t.take_all();
+  t.in(sack_ack(first, {{first + mss, first + 9 * mss}}));
+  EXPECT_EQ(t.stats.lost_retransmits, 1u);
+  bool again = false;
+  for (const sent& x : t.take_all()) again = again || x.h.seq == first;
+  EXPECT_TRUE(again) << "segment 0 a third time, without waiting for the RTO";
+  EXPECT_EQ(t.stats.timeouts, 0u);
+}
+
 TEST(tcp_connection, out_of_order_segments_are_held_sacked_and_acknowledged_at_once) {
   harness t;
   establish(t, true);
