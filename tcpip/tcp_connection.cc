@@ -263,6 +263,7 @@ void tcp_connection::receive(const tcp_header& h, packet&& payload, tcp_time now
       return;
     }
     if (_state == tcp_state::syn_received && _passive) {
+      clear_timers();
       become(tcp_state::closed);  // back to the listener, which never saw it
       _error = errc(ECONNRESET);
     } else {
@@ -1391,6 +1392,10 @@ tcp_time tcp_connection::next_deadline() const noexcept {
 }
 
 void tcp_connection::on_timer(tcp_time now) {
+  if (_state == tcp_state::closed) {
+    clear_timers();  // (nothing runs on a closed connection)
+    return;
+  }
   if (_time_wait_at <= now) {
     clear_timers();
     become(tcp_state::closed);

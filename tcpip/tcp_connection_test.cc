@@ -230,6 +230,18 @@ TEST(tcp_connection, an_ack_in_syn_received_for_something_else_is_reset) {
   EXPECT_EQ(t.conn.state(), tcp_state::syn_received);
 }
 
+TEST(tcp_connection, a_reset_in_syn_received_closes_it_with_no_timer_left) {
+  harness t;
+  t.conn.accept(seg(tcp_flags::syn, peer_isn), t.now);
+  t.out.clear();
+  t.in(seg(tcp_flags::rst | ack_flag, peer_isn + 1, our_isn + 1));
+  EXPECT_EQ(t.conn.state(), tcp_state::closed);
+  EXPECT_TRUE(t.conn.finished()) << "the listener forgets it";
+  EXPECT_EQ(t.conn.next_deadline(), tcp_time_never) << "(a timer left would run on a closed connection)";
+  t.advance(10s);
+  EXPECT_TRUE(t.out.empty());
+}
+
 TEST(tcp_connection, simultaneous_open_goes_through_syn_received) {
   harness t;
   t.conn.connect(t.now);
