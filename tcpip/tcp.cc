@@ -45,7 +45,7 @@ std::uint8_t shift_for(std::uint32_t buffer) noexcept {
 }  // namespace
 
 tcp_layer_stats& tcp_layer_stats::operator+=(const tcp_layer_stats& o) noexcept {
-  static_assert(sizeof(tcp_layer_stats) == sizeof(tcp_stats) + 15 * sizeof(std::uint64_t), "add the new count here");
+  static_assert(sizeof(tcp_layer_stats) == sizeof(tcp_stats) + 16 * sizeof(std::uint64_t), "add the new count here");
   segments += o.segments;
   header_errors += o.header_errors;
   bad_checksums += o.bad_checksums;
@@ -57,6 +57,7 @@ tcp_layer_stats& tcp_layer_stats::operator+=(const tcp_layer_stats& o) noexcept 
   syns_dropped += o.syns_dropped;
   accept_overflows += o.accept_overflows;
   memory_drops += o.memory_drops;
+  time_wait_evicted += o.time_wait_evicted;
   connections_opened += o.connections_opened;
   connections_closed += o.connections_closed;
   connections += o.connections;
@@ -113,6 +114,7 @@ struct tcp_layer::entry {
   bool half_open = false;         // counted in owner->half_open
   bool queued = false;            // in owner->ready
   bool in_table = true;
+  bool listed_time_wait = false;  // in the layer's _time_wait
   bool input_shut = false;
   unsigned handles = 0;           // the socket and its streams
   std::size_t counted = 0;        // bytes counted in the layer's _buffered
@@ -316,6 +318,7 @@ class native_tcp_server_socket final : public server_socket_impl {
 
   socket_address local_address() const override {
     const std::uint32_t address = _address == 0 && _l->layer != nullptr ? _l->layer->_ip.address() : _address;
+    // (Once closed, 0.0.0.0 for an address that was the interface's.)
     return ipv4_socket_address(address, _l->port);
   }
 
@@ -330,7 +333,14 @@ class native_tcp_server_socket final : public server_socket_impl {
         e->owner = nullptr;
         const tcp_tuple& t = e->conn.tuple();
         socket_address peer = ipv4_socket_address(t.remote_ip, t.remote_port);
-        co_return accept_result{connected_socket(std::make_unique<native_tcp_socket>(std::move(e))), std::move(peer)};
+        std::unique_ptr<native_tcp_socket> socket;
+        try {
+          socket = std::make_unique<native_tcp_socket>(e);
+        } catch (...) {
+          tcp_layer::abort_entry(e);  // nobody holds it: reset and forgotten
+          throw;
+        }
+        co_return accept_result{connected_socket(std::move(socket)), std::move(peer)};
       }
       l->waiter.emplace();
       co_await l->waiter->get_future();
@@ -404,6 +414,7 @@ server_socket tcp_layer::listen(const socket_address& local, const listen_option
 
 void tcp_layer::close_listener(listener& l) noexcept {
   l.aborted = true;
+  l.layer = nullptr;  // (its socket may outlive the layer)
   auto it = _listeners.find(l.port);
   if (it != _listeners.end() && it->second.get() == &l) _listeners.erase(it);
   // Connections nobody will accept: reset.
@@ -437,7 +448,9 @@ future<connected_socket> tcp_layer::connect(const socket_address& remote, const 
       if (asked != 0 && asked != local_ip) throw error(EADDRNOTAVAIL, "connect: not this interface's address");
       local_port = options.local->port();
     }
-    if (_connections.size() >= _options.limits.connections_max) throw error(ENOBUFS, "connect: too many connections");
+    if (_connections.size() >= _options.limits.connections_max && !evict_time_wait()) {
+      throw error(ENOBUFS, "connect: too many connections");
+    }
     tcp_tuple t{local_ip, local_port, remote_ip, remote_port};
     if (local_port != 0) {
       if (_connections.contains(t)) throw error(EADDRINUSE, "connect");
@@ -495,12 +508,20 @@ future<connected_socket> tcp_layer::wait_connected(lw_shared_ptr<entry> e,
     }
     std::rethrow_exception(early);
   }
-  if (e->layer == nullptr) throw error(ECONNABORTED, "connect: the stack has stopped");
+  const std::error_code why = e->conn.error();
   if (!e->conn.was_established()) {
-    const std::error_code why = e->conn.error();
-    throw error(why ? why.value() : ECONNREFUSED, "connect");
+    throw error(why ? why.value() : (e->layer == nullptr ? ECONNABORTED : ECONNREFUSED), "connect");
   }
-  co_return connected_socket(std::make_unique<native_tcp_socket>(std::move(e)));
+  // Established, then gone before we looked (reset, or the stack stopped).
+  if (e->layer == nullptr) throw error(why ? why.value() : ECONNABORTED, "connect");
+  std::unique_ptr<native_tcp_socket> socket;
+  try {
+    socket = std::make_unique<native_tcp_socket>(e);
+  } catch (...) {
+    abort_entry(e);
+    throw;
+  }
+  co_return connected_socket(std::move(socket));
 }
 
 lw_shared_ptr<tcp_layer::entry> tcp_layer::make_entry(const tcp_tuple& t, tcp_seq isn) {
@@ -521,13 +542,27 @@ void tcp_layer::on_timer(const lw_shared_ptr<entry>& held) noexcept {
     e->armed = tcp_time_never;
     --_timers_armed;
   }
-  e->conn.on_timer(now());
+  try {
+    e->conn.on_timer(now());
+  } catch (...) {
+    abort_entry(e);  // no memory to go on with it
+    return;
+  }
   after(e);
+}
+
+void tcp_layer::abort_entry(const lw_shared_ptr<entry>& e) noexcept {
+  if (e->layer == nullptr) return;
+  try {
+    e->conn.abort(now());
+  } catch (...) {
+  }
+  e->layer->after(e);
 }
 
 void tcp_layer::after(const lw_shared_ptr<entry>& e) noexcept {
   if (e->layer == nullptr || !e->in_table) return;
-  const std::size_t held = e->conn.send_queued() + e->conn.readable();
+  const std::size_t held = e->conn.send_queued() + e->conn.readable() + e->conn.held();
   _buffered = _buffered - e->counted + held;
   e->counted = held;
   tcp_connection& c = e->conn;
@@ -560,6 +595,21 @@ void tcp_layer::after(const lw_shared_ptr<entry>& e) noexcept {
   if (c.state() == tcp_state::closed && e->handles == 0 && !e->queued) {
     forget(e);
     return;
+  }
+  if (c.state() == tcp_state::time_wait && !e->listed_time_wait) {
+    // Oldest first, for evict_time_wait(); tuples whose connection is
+    // gone leave from the front as new ones come.
+    while (!_time_wait.empty()) {
+      auto it = _connections.find(_time_wait.front());
+      if (it != _connections.end() && it->second->conn.state() == tcp_state::time_wait) break;
+      _time_wait.pop_front();
+    }
+    try {
+      _time_wait.push_back(c.tuple());
+      e->listed_time_wait = true;
+    } catch (...) {
+      // (Not listed: it is never evicted early, and ends in its time.)
+    }
   }
   // One timer per connection, moved only to an earlier deadline: a
   // later one (an RTO pushed back by each ACK) is found when the earlier
@@ -596,15 +646,38 @@ void tcp_layer::forget(const lw_shared_ptr<entry>& held) noexcept {
   e->owner = nullptr;
   ++_stats.connections_closed;
   _connections.erase(e->conn.tuple());
+  // Its handles, if any, see a stack that no longer drives it (their
+  // reads end, their writes fail) and never call back into this layer.
+  e->layer = nullptr;
+  e->wake();
+}
+
+bool tcp_layer::evict_time_wait() noexcept {
+  while (!_time_wait.empty()) {
+    const tcp_tuple t = _time_wait.front();
+    _time_wait.pop_front();
+    auto it = _connections.find(t);
+    if (it != _connections.end() && it->second->conn.state() == tcp_state::time_wait) {
+      ++_stats.time_wait_evicted;
+      forget(it->second);
+      return true;
+    }
+  }
+  return false;
 }
 
 void tcp_layer::drop_handle(const lw_shared_ptr<entry>& held) noexcept {
   lw_shared_ptr<entry> e = held;
   if (--e->handles > 0) return;
-  if (e->linger && e->linger->count() == 0) {
-    e->conn.abort(now());
-  } else {
-    e->conn.release(now());
+  try {
+    if (e->linger && e->linger->count() == 0) {
+      e->conn.abort(now());
+    } else {
+      e->conn.release(now());
+    }
+  } catch (...) {
+    abort_entry(e);
+    return;
   }
   after(e);
 }
@@ -674,15 +747,35 @@ void tcp_layer::receive(const ipv4_header& ih, packet&& data) noexcept {
     if (it != _connections.end()) {
       lw_shared_ptr<entry> e = it->second;
       const bool new_syn = h.has(tcp_flags::syn) && !h.has(tcp_flags::ack);
-      if (new_syn && e->conn.state() == tcp_state::time_wait && _listeners.contains(t.local_port) &&
-          e->conn.accepts_new_syn(h)) {
+      if (e->conn.state() == tcp_state::closed) {
+        // Closed, kept only for the application's handles: the 4-tuple
+        // is free (a closed connection answers with a reset, below).
+        forget(e);
+      } else if (new_syn && e->conn.state() == tcp_state::time_wait && _listeners.contains(t.local_port) &&
+                 e->conn.accepts_new_syn(h)) {
         forget(e);  // RFC 6191: the 4-tuple goes to the new connection
       } else {
-        if (data.len() > 0 && over_memory() && e->conn.readable() > 0) {
-          ++_stats.memory_drops;  // the peer sends it again once there is room
+        if (data.len() > 0 && over_memory() && (e->conn.readable() > 0 || e->conn.held() > 0)) {
+          // The bytes go (the peer sends them again once there is room);
+          // the ACK and window still count.
+          ++_stats.memory_drops;
+          tcp_header without_data = h;
+          without_data.flags &= static_cast<std::uint8_t>(~tcp_flags::fin);
+          try {
+            e->conn.receive(without_data, packet(), now());
+          } catch (...) {
+            abort_entry(e);
+            return;
+          }
+          after(e);
           return;
         }
-        e->conn.receive(h, std::move(data), now());
+        try {
+          e->conn.receive(h, std::move(data), now());
+        } catch (...) {
+          abort_entry(e);  // no memory to take it: the connection cannot go on as if it had
+          return;
+        }
         after(e);
         return;
       }
@@ -705,7 +798,7 @@ void tcp_layer::receive_for_listener(const lw_shared_ptr<listener>& l, const tcp
     // Perhaps the last ACK of a handshake we answered with a cookie.
     tcp_connection::cookie_options o;
     if (_options.syn_cookies && check_cookie(t, h, o)) {
-      if (_connections.size() >= _options.limits.connections_max) {
+      if (_connections.size() >= _options.limits.connections_max && !evict_time_wait()) {
         ++_stats.syns_dropped;
         return;
       }
@@ -730,6 +823,7 @@ void tcp_layer::receive_for_listener(const lw_shared_ptr<listener>& l, const tcp
     ++_segments.syn_fin_dropped;
     return;
   }
+  if (_connections.size() >= _options.limits.connections_max) evict_time_wait();
   if (l->half_open >= _options.limits.syn_backlog || _connections.size() >= _options.limits.connections_max) {
     if (_options.syn_cookies) {
       send_cookie(t, h);

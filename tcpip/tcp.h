@@ -16,10 +16,11 @@
 // connections wait for accept() up to listen_options::backlog; past it
 // they are reset. A segment for no
 // connection and no listener is answered with a reset. Limits per shard:
-// connections (past it, SYNs get cookies and connect() fails with
-// ENOBUFS) and bytes buffered by all connections (past it, a connection
-// that holds bytes already takes no more: its peer sends again later,
-// and its writer waits).
+// connections (at it, the oldest TIME-WAIT connection gives way; past
+// it, SYNs get cookies and connect() fails with ENOBUFS) and bytes
+// buffered by all connections, sent, unread or held out of order (past
+// it, a connection that holds bytes already takes no more: its peer
+// sends again later, and its writer waits).
 //
 // Thread rules: one shard; its sockets, streams and accept() there. The
 // layer outlives the sockets and channels made from it (it resets what
@@ -33,6 +34,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "core/circular_buffer.h"
 #include "core/function.h"
 #include "core/future.h"
 #include "core/lw_shared_ptr.h"
@@ -73,6 +75,7 @@ struct tcp_layer_stats {
   std::uint64_t syns_dropped = 0;           // past the backlog or the connection limit, no cookies
   std::uint64_t accept_overflows = 0;       // established but the accept queue was full: reset
   std::uint64_t memory_drops = 0;           // data dropped past buffered_bytes_max
+  std::uint64_t time_wait_evicted = 0;      // TIME-WAIT connections ended early at connections_max
   std::uint64_t connections_opened = 0;     // active and passive, established or not
   std::uint64_t connections_closed = 0;     // forgotten: finished and let go
   std::uint64_t connections = 0;            // now: the table's size
@@ -146,6 +149,10 @@ class tcp_layer {
   lw_shared_ptr<entry> make_entry(const tcp_tuple& t, tcp_seq isn);
   void after(const lw_shared_ptr<entry>& e) noexcept;
   void forget(const lw_shared_ptr<entry>& e) noexcept;
+  // Resets `e` and lets it go (an allocation failed where it cannot go on).
+  static void abort_entry(const lw_shared_ptr<entry>& e) noexcept;
+  // Forgets the oldest connection in TIME-WAIT, if any: room at the limit.
+  bool evict_time_wait() noexcept;
   void on_timer(const lw_shared_ptr<entry>& e) noexcept;
   void drop_handle(const lw_shared_ptr<entry>& e) noexcept;
   void transmit(std::uint32_t source, std::uint32_t destination, tcp_header& h, packet&& payload) noexcept;
@@ -164,6 +171,7 @@ class tcp_layer {
   std::array<std::uint8_t, 16> _cookie_secret;
   std::unordered_map<tcp_tuple, lw_shared_ptr<entry>, tuple_hash> _connections;
   std::unordered_map<std::uint16_t, lw_shared_ptr<listener>> _listeners;
+  circular_buffer<tcp_tuple> _time_wait;  // connections that entered TIME-WAIT, oldest first
   ephemeral_filter _ephemeral_ok;
   std::uint16_t _next_ephemeral;
   std::size_t _buffered = 0;

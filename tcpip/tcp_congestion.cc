@@ -103,8 +103,9 @@ class cubic final : public congestion_control {
     } else {
       target = std::clamp(w_cubic, segments, 1.5 * segments);  // concave or convex (4.4, 4.5)
     }
-    // cwnd grows by (target - cwnd) / cwnd segments per segment acked.
-    _pending += (target - segments) / segments * acked_segments * _mss;
+    // cwnd grows by (target - cwnd) / cwnd segments per segment acked
+    // (never shrinks here: a target below cwnd holds it).
+    _pending += std::max(target - segments, 0.0) / segments * acked_segments * _mss;
     if (_pending >= 1) {
       const double whole = std::min(_pending, 4294967295.0);
       grow(static_cast<std::uint32_t>(whole));
@@ -125,7 +126,11 @@ class cubic final : public congestion_control {
     _cwnd = _mss;
   }
 
-  double w_max() const noexcept { return _w_max; }
+  void on_idle_restart() noexcept override {
+    congestion_control::on_idle_restart();
+    _in_epoch = false;  // (t would count the idle time as growth)
+    _pending = 0;
+  }
 
  private:
   void reduce() noexcept {

@@ -48,8 +48,8 @@ class congestion_control {
   /// segment (RFC 6928 2, RFC 5681 3.1).
   void on_handshake_retransmitted() noexcept;
   /// Nothing was sent for more than an RTO: the window goes back to at
-  /// most the initial one (RFC 5681 4.1).
-  void on_idle_restart() noexcept;
+  /// most the initial one (RFC 5681 4.1). (CUBIC also starts a new epoch.)
+  virtual void on_idle_restart() noexcept;
 
   std::uint32_t cwnd() const noexcept { return _cwnd; }
   std::uint32_t ssthresh() const noexcept { return _ssthresh; }

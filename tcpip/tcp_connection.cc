@@ -19,6 +19,9 @@ constexpr std::size_t timestamps_size = 12;  // the option with its two NOPs
 constexpr std::size_t small_segment = 512;   // payloads copied together rather than kept in their frames
 constexpr std::size_t gather_size = 2048;
 constexpr std::size_t held_overhead = 256;   // what an out-of-order segment costs beyond its bytes
+constexpr std::size_t held_frame = 2048;     // what one kept in its received frame may pin
+constexpr std::size_t held_max = 1024;       // out-of-order segments a connection holds at most
+constexpr std::size_t scoreboard_max = 64;   // SACK blocks a sender keeps at most
 constexpr tcp_time paws_idle = std::chrono::hours(24 * 24);  // RFC 7323 5.5: ts_recent too old to trust
 
 std::error_code errc(int e) noexcept { return std::error_code(e, std::generic_category()); }
@@ -152,7 +155,9 @@ void tcp_connection::accept_cookie(const tcp_header& ack, packet&& payload, cons
   // The cookie was our ISN: the ACK acknowledges it, and the peer's first
   // byte is where the ACK's sequence number is.
   _irs = tcp_seq(ack.seq) - 1;
-  _rcv_nxt = _rcv_adv = _last_ack_sent = tcp_seq(ack.seq);
+  _rcv_nxt = _last_ack_sent = tcp_seq(ack.seq);
+  // The window the cookie's SYN-ACK offered (never scaled in a SYN).
+  _rcv_adv = _rcv_nxt + std::min<std::uint32_t>({_config.initial_receive_window, _config.receive_buffer, 65535});
   tcp_options peer;
   peer.mss = options.mss;
   peer.window_scale = options.window_scale;
@@ -283,11 +288,14 @@ void tcp_connection::receive(const tcp_header& h, packet&& payload, tcp_time now
     notify();
     return;
   }
-  update_ts_recent(h, now);
   if (!process_ack(h, length, now)) {
     notify();
     return;
   }
+  // (After the ACK checks, RFC 5961 5: a blind segment with an
+  // unacceptable ACK must not move ts_recent, or PAWS would then refuse
+  // the real ones.)
+  update_ts_recent(h, now);
   if (length > 0 || h.has(tcp_flags::fin)) process_data(h, std::move(payload), now);
   output(now);
   notify();
@@ -510,11 +518,11 @@ bool tcp_connection::process_ack(const tcp_header& h, std::size_t length, tcp_ti
     _snd_wl2 = ack;
     if (opened) {
       _persist_at = tcp_time_never;
-      _probes = 0;
+      _persist_backoff = 0;
       changed();
     }
   }
-  if (_snd_wnd > 0 || _send_bytes == 0) _probes = 0;
+  _probes = 0;  // (an acceptable ACK: the peer is there)
 
   if (fin_acked()) {
     switch (_state) {
@@ -551,7 +559,8 @@ void tcp_connection::process_sack(const tcp_header& h) {
     if (!(left < right) || right > _snd_max) continue;  // nonsense: ignored
     if (left < _snd_una) left = _snd_una;
     if (!(left < right)) continue;
-    // Merge [left, right) into the scoreboard.
+    // Merge [left, right) into the scoreboard (of bounded size: a peer
+    // SACKing every other byte gets no more work from us than this).
     tcp_sack_block block{left.raw(), right.raw()};
     auto it = _scoreboard.begin();
     while (it != _scoreboard.end() && tcp_seq(it->right) < left) ++it;
@@ -560,6 +569,7 @@ void tcp_connection::process_sack(const tcp_header& h) {
       if (tcp_seq(it->right) > tcp_seq(block.right)) block.right = it->right;
       it = _scoreboard.erase(it);
     }
+    if (_scoreboard.size() >= scoreboard_max) continue;  // (what merged in is gone: taken as unSACKed)
     _scoreboard.insert(it, block);
   }
 }
@@ -581,9 +591,10 @@ void tcp_connection::process_data(const tcp_header& h, packet&& payload, tcp_tim
   if (seq < _rcv_nxt) {
     const std::uint32_t old = _rcv_nxt - seq;
     if (old >= payload.len()) {
-      if (payload.len() > 0 && _sack_ok) _dsack = tcp_sack_block{seq.raw(), (seq + payload.len()).raw()};
+      const std::size_t length = payload.len();
+      if (length > 0 && _sack_ok) _dsack = tcp_sack_block{seq.raw(), (seq + length).raw()};
       payload = packet();
-      if (!fin || seq + old != _rcv_nxt) {
+      if (!fin || old != length) {  // (the FIN, at seq + length, is new only if that is RCV.NXT)
         send_ack(now);
         return;
       }
@@ -633,32 +644,39 @@ void tcp_connection::process_data(const tcp_header& h, packet&& payload, tcp_tim
 }
 
 void tcp_connection::deliver(packet&& data) {
+  // (Counted only once queued: an allocation that fails leaves nothing
+  // half done, and the caller aborts the connection.)
   const std::size_t n = data.len();
-  _bytes_received += n;
-  if (_input_shut) return;  // discarded, as shutdown_input() said
-  _readable_bytes += n;
+  if (_input_shut) {
+    _bytes_received += n;
+    return;  // discarded, as shutdown_input() said
+  }
   if (n >= small_segment) {
-    _readable.push_back(std::move(data).linearize());
     _back_is_gather = false;
-    return;
+    _readable.push_back(std::move(data).linearize());
+  } else {
+    // Small payloads are copied together, so that a peer sending a byte
+    // a segment cannot make each byte hold a whole frame.
+    if (!_back_is_gather || _gather_used + n > _gather.size()) {
+      _back_is_gather = false;
+      temporary_buffer<char> fresh(gather_size);
+      _readable.push_back(fresh.share(0, 0));
+      _gather = std::move(fresh);
+      _gather_used = 0;
+      _back_is_gather = true;
+    }
+    char* to = _gather.get_write() + _gather_used;
+    for (const fragment& f : data.fragments()) {
+      std::memcpy(to, f.base, f.size);
+      to += f.size;
+    }
+    temporary_buffer<char>& back = _readable.back();
+    const std::size_t start = static_cast<std::size_t>(back.get() - _gather.get());
+    _gather_used += n;
+    back = _gather.share(start, _gather_used - start);
   }
-  // Small payloads are copied together, so that a peer sending a byte a
-  // segment cannot make each byte hold a whole frame.
-  if (!_back_is_gather || _gather_used + n > _gather.size()) {
-    _gather = temporary_buffer<char>(gather_size);
-    _gather_used = 0;
-    _readable.push_back(_gather.share(0, 0));
-    _back_is_gather = true;
-  }
-  char* to = _gather.get_write() + _gather_used;
-  for (const fragment& f : data.fragments()) {
-    std::memcpy(to, f.base, f.size);
-    to += f.size;
-  }
-  temporary_buffer<char>& back = _readable.back();
-  const std::size_t start = static_cast<std::size_t>(back.get() - _gather.get());
-  _gather_used += n;
-  back = _gather.share(start, _gather_used - start);
+  _readable_bytes += n;
+  _bytes_received += n;
 }
 
 void tcp_connection::hold_out_of_order(tcp_seq seq, packet&& data, bool fin) {
@@ -676,7 +694,7 @@ void tcp_connection::hold_out_of_order(tcp_seq seq, packet&& data, bool fin) {
   for (auto it = _out_of_order.begin(); it != _out_of_order.end();) {
     const tcp_seq s_end = it->seq + static_cast<std::uint32_t>(it->data.len());
     if (it->seq >= seq && s_end <= end && !(it->fin && s_end == end && !fin)) {
-      _out_of_order_cost -= it->data.len() + held_overhead;
+      _out_of_order_cost -= it->cost;
       it = _out_of_order.erase(it);
     } else {
       ++it;
@@ -689,9 +707,14 @@ void tcp_connection::hold_out_of_order(tcp_seq seq, packet&& data, bool fin) {
     const tcp_seq before_end = before.seq + static_cast<std::uint32_t>(before.data.len());
     if (before_end > seq) {
       const std::uint32_t cut = before_end - seq;
-      if (cut >= data.len()) return;
-      data.trim_front(cut);
-      seq = before_end;
+      if (cut >= data.len()) {
+        if (!fin || before_end != end) return;
+        data = packet();  // only the FIN is news
+        seq = end;
+      } else {
+        data.trim_front(cut);
+        seq = before_end;
+      }
     }
   }
   if (it != _out_of_order.end() && it->seq < end) {
@@ -700,14 +723,18 @@ void tcp_connection::hold_out_of_order(tcp_seq seq, packet&& data, bool fin) {
     fin = false;
   }
   if (data.len() == 0 && !fin) return;
-  const std::size_t cost = data.len() + held_overhead;
-  if (_out_of_order_cost + cost > _config.receive_buffer) {
+  // What it costs: a small payload is copied out of its frame; a larger
+  // one keeps the frame, which may be a couple of KiB whatever it holds.
+  const bool copy = data.len() < small_segment;
+  const std::size_t cost = copy ? data.len() + held_overhead : std::max(data.len() + held_overhead, held_frame);
+  if (_out_of_order.size() >= held_max || _out_of_order_cost + cost > _config.receive_buffer) {
     ++_stats.out_of_order_dropped;  // the sender will send it again
     return;
   }
+  if (copy && data.len() > 0) data = packet(std::move(data).linearize().clone());
+  _out_of_order.insert(it, held_segment{seq, std::move(data), fin, cost});  // (may throw: counted after)
   ++_stats.out_of_order;
   _out_of_order_cost += cost;
-  _out_of_order.insert(it, held_segment{seq, std::move(data), fin});
   // The block holding what came last goes first in the SACK option
   // (RFC 2018 4).
   std::erase(_recent_held, seq);
@@ -716,10 +743,13 @@ void tcp_connection::hold_out_of_order(tcp_seq seq, packet&& data, bool fin) {
 }
 
 void tcp_connection::pull_out_of_order(tcp_time now) {
-  while (!_out_of_order.empty() && _out_of_order.front().seq <= _rcv_nxt) {
-    held_segment s = std::move(_out_of_order.front());
-    _out_of_order.erase(_out_of_order.begin());
-    _out_of_order_cost -= s.data.len() + held_overhead;
+  // What the hole's filling made contiguous, delivered, then erased in
+  // one go.
+  std::size_t taken = 0;
+  bool fin = false;
+  for (; taken < _out_of_order.size() && _out_of_order[taken].seq <= _rcv_nxt; ++taken) {
+    held_segment& s = _out_of_order[taken];
+    _out_of_order_cost -= s.cost;
     const tcp_seq end = s.seq + static_cast<std::uint32_t>(s.data.len());
     if (end < _rcv_nxt || (end == _rcv_nxt && !s.fin)) continue;
     s.data.trim_front(_rcv_nxt - s.seq);
@@ -729,10 +759,13 @@ void tcp_connection::pull_out_of_order(tcp_time now) {
       _rcv_nxt += static_cast<std::uint32_t>(length);
     }
     if (s.fin) {
-      process_fin(now);
-      return;
+      fin = true;
+      ++taken;
+      break;
     }
   }
+  _out_of_order.erase(_out_of_order.begin(), _out_of_order.begin() + static_cast<std::ptrdiff_t>(taken));
+  if (fin) process_fin(now);
 }
 
 void tcp_connection::process_fin(tcp_time now) {
@@ -767,8 +800,9 @@ void tcp_connection::process_fin(tcp_time now) {
 void tcp_connection::send(packet&& data, tcp_time now) {
   REEF_ASSERT(can_send(), "send() on a connection shut down for output");
   if (data.len() == 0) return;
-  _send_bytes += data.len();
-  _send_queue.push_back(std::move(data));
+  const std::size_t n = data.len();
+  _send_queue.push_back(std::move(data));  // (may throw: nothing counted yet)
+  _send_bytes += n;
   output(now);
   notify();
 }
@@ -981,11 +1015,13 @@ void tcp_connection::output(tcp_time now) {
     while (send_new_segment(now)) {
     }
   }
-  // A closed window with data waiting and nothing in flight to bring the
-  // ACK that reopens it: probe it.
+  // Data waiting with nothing in flight to bring the ACK that would let
+  // it go: a closed window, or one too small to be worth a segment (SWS
+  // avoidance). Only the window update says when to go on, and it may be
+  // lost: the persist timer probes (and past a small window, sends what
+  // fits: RFC 9293 3.8.6.2.1's override).
   const bool waiting = _snd_nxt < data_end() || (_fin_queued && !_fin_sent);
-  if (_snd_wnd == 0 && waiting && _snd_una == _snd_max && _persist_at == tcp_time_never &&
-      _rto_at == tcp_time_never) {
+  if (waiting && _snd_una == _snd_max && _persist_at == tcp_time_never && _rto_at == tcp_time_never) {
     arm_persist(now);
   }
 }
@@ -1312,7 +1348,9 @@ bool tcp_connection::retransmit_next_hole(tcp_time now) {
     const tcp_seq hole_end = std::min(tcp_seq(b.left), boundary);
     const tcp_seq from = std::max(hole_start, _high_rxt);
     if (hole_end > from) {
-      const std::uint32_t length = std::min<std::uint32_t>(hole_end - from, _snd_mss);
+      // A whole segment from the hole's start, SACKed bytes after it or
+      // not: a peer's tiny holes must not become tiny segments.
+      const std::uint32_t length = std::min<std::uint32_t>(std::max<std::int32_t>(data_end() - from, 0), _snd_mss);
       if (!_pass_marked) {
         _pass_mark = _snd_max;
         _pass_marked = true;
@@ -1427,7 +1465,15 @@ void tcp_connection::on_timer(tcp_time now) {
   if (_persist_at <= now) {
     _persist_at = tcp_time_never;
     const bool waiting = _snd_nxt < data_end() || (_fin_queued && !_fin_sent);
-    if (_snd_wnd == 0 && waiting && _snd_una == _snd_max) {
+    const std::int32_t by_window = (_snd_una + _snd_wnd) - _snd_nxt;
+    if (waiting && _snd_una == _snd_max && by_window > 0 && _snd_nxt < data_end()) {
+      // A small window: what fits goes after all.
+      send_range(_snd_nxt, std::min<std::uint32_t>({static_cast<std::uint32_t>(by_window), _snd_mss,
+                                                    static_cast<std::uint32_t>(data_end() - _snd_nxt)}),
+                 now);
+    } else if (waiting && _snd_una == _snd_max) {
+      // Probes a peer answers (with window 0) may go on as long as it
+      // answers, backing off; unanswered ones end the connection.
       if (++_probes > _config.retries) {
         ++_stats.connections_timed_out;
         send_reset(now);
@@ -1437,6 +1483,7 @@ void tcp_connection::on_timer(tcp_time now) {
       }
       ++_stats.window_probes;
       send_probe(now);
+      if (_persist_backoff < 31) ++_persist_backoff;
       arm_persist(now);
     }
   }
@@ -1498,7 +1545,7 @@ void tcp_connection::arm_persist(tcp_time now) noexcept {
   // The retransmission timeout, doubled for each probe unanswered by an
   // opening window, up to the largest (RFC 9293 3.8.6.1).
   tcp_time wait = _rtt.rto();
-  for (unsigned i = 0; i < _probes && wait < _config.rtt.max_rto; ++i) wait *= 2;
+  for (unsigned i = 0; i < _persist_backoff && wait < _config.rtt.max_rto; ++i) wait *= 2;
   _persist_at = now + std::min<tcp_time>(wait, _config.rtt.max_rto);
 }
 

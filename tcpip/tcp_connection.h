@@ -90,8 +90,9 @@ struct tcp_config {
   tcp_rtt_limits rtt;
   /// Retransmissions of a SYN or SYN-ACK before the connect fails.
   unsigned syn_retries = 6;
-  /// Retransmissions (or unanswered window probes) of the same data
-  /// before the connection is reset (ETIMEDOUT).
+  /// Retransmissions of the same data, or window probes in a row that
+  /// get no answer at all, before the connection is reset (ETIMEDOUT). A
+  /// peer that answers probes with a closed window keeps the connection.
   unsigned retries = 15;
   std::chrono::microseconds delayed_ack{40'000};
   /// TIME_WAIT's length: 2 MSL.
@@ -214,6 +215,9 @@ class tcp_connection {
   std::size_t send_space() const noexcept;
   /// Bytes queued and not yet acknowledged.
   std::size_t send_queued() const noexcept { return _send_bytes; }
+  /// What the out-of-order queue holds (bytes, with their frames'
+  /// overhead), bounded by the receive buffer.
+  std::size_t held() const noexcept { return _out_of_order_cost; }
 
   /// The next received bytes in order (empty: none now; see eof()).
   temporary_buffer<char> read(tcp_time now);
@@ -277,6 +281,7 @@ class tcp_connection {
     tcp_seq seq;
     packet data;
     bool fin;
+    std::size_t cost;  // counted in _out_of_order_cost
   };
 
   // Input.
@@ -426,7 +431,8 @@ class tcp_connection {
   tcp_time _time_wait_at = tcp_time_never;
   tcp_time _fin_wait_2_at = tcp_time_never;
   unsigned _retries = 0;            // retransmissions of the same data / probes unanswered
-  unsigned _probes = 0;             // window probes unanswered by an open window
+  unsigned _probes = 0;             // window probes unanswered
+  unsigned _persist_backoff = 0;    // doublings of the persist timer since the window closed
   unsigned _keepalives_sent = 0;
   tcp_time _last_received{0};
   tcp_time _challenge_since{0};

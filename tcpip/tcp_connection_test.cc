@@ -861,6 +861,40 @@ TEST(tcp_connection, a_closed_window_is_probed_with_back_off_and_sending_resumes
   EXPECT_EQ(t.stats.window_probes, 2u);
 }
 
+TEST(tcp_connection, a_window_too_small_for_a_segment_is_used_by_the_persist_timer_if_no_update_comes) {
+  harness t(plain());
+  establish(t, false, 2000);  // the largest window seen: 2000
+  t.write(pattern(536 * 3));
+  ASSERT_EQ(t.take_all().size(), 3u);
+  // All acknowledged, and the window left is 300: under half the largest
+  // and under a segment, so SWS avoidance holds the rest...
+  t.write(pattern(1000));
+  t.take_all();
+  t.in(seg(ack_flag, peer_isn + 1, our_isn + 1 + 3 * 536, 300));
+  EXPECT_TRUE(t.out.empty());
+  // ... until the persist timer: if the window update was lost, what
+  // fits goes after all rather than waiting forever.
+  EXPECT_NE(t.conn.next_deadline(), tcp_time_never) << "a timer watches the small window";
+  t.advance(200ms);
+  const sent s = t.take();
+  EXPECT_EQ(s.data.size(), 300u);
+}
+
+TEST(tcp_connection, a_blind_segment_with_a_bad_ack_does_not_move_ts_recent) {
+  harness t;
+  establish(t, true);
+  tcp_header forged = seg(ack_flag, peer_isn + 1, our_isn + 50000);  // in the window, ACK of nothing sent
+  forged.options.timestamps = std::array<std::uint32_t, 2>{0x7fffffff, 0};
+  t.in(forged, "x");
+  EXPECT_EQ(t.stats.bad_acks, 1u);
+  t.out.clear();
+  tcp_header real = seg(ack_flag, peer_isn + 1, our_isn + 1);
+  real.options.timestamps = std::array<std::uint32_t, 2>{800, 0};
+  t.in(real, "real");
+  EXPECT_EQ(t.stats.paws_rejected, 0u) << "the forged timestamp was not taken";
+  EXPECT_EQ(t.read_all(), "real");
+}
+
 TEST(tcp_connection, a_reader_that_does_not_read_closes_the_window_and_reading_opens_it) {
   tcp_config c = plain();
   c.receive_buffer = 4096;

@@ -174,12 +174,14 @@ REEF_TEST(tcp, syn_cookies_carry_connections_past_a_full_syn_backlog) {
   accept_result s = co_await std::move(accepted);
   EXPECT_EQ(h.tcp_b.stats().syn_cookies_sent, 1u);
   EXPECT_EQ(h.tcp_b.stats().syn_cookies_accepted, 1u);
+  EXPECT_EQ(h.tcp_a.stats().segments.retransmitted, 0u) << "the cookie's window takes the first data";
   // The options the cookie carried (in the timestamps).
   const tcp_tuple on_b{b_ip, 80, a_ip, c.local_address().port()};
   const std::optional<tcp_info> i = h.tcp_b.info(on_b);
   EXPECT_TRUE(i && i->timestamps && i->sack);
   EXPECT_TRUE(i && i->snd_wscale == 7) << "a's shift, carried by the cookie";
   EXPECT_TRUE(i && i->snd_mss == 1460 - 12);
+  EXPECT_TRUE(i && i->rcv_wnd > 0) << "the window the cookie's SYN-ACK offered";
   {
     auto c_out = c.output();
     auto s_in = s.connection.input();

@@ -98,7 +98,7 @@ def reef_cc_test(
             tags = tags,
         )
 
-def reef_cc_benchmark(name, srcs, deps = [], copts = [], smoke_args = [], tags = [], **kwargs):
+def reef_cc_benchmark(name, srcs, deps = [], copts = [], smoke_args = [], smoke_env = {}, tags = [], **kwargs):
     """A Google Benchmark binary plus `<name>_smoke_test`, which runs it once.
 
     The smoke test runs every benchmark for a tiny minimum time so that a
@@ -111,6 +111,7 @@ def reef_cc_benchmark(name, srcs, deps = [], copts = [], smoke_args = [], tags =
       deps: its dependencies (Google Benchmark is added).
       copts: extra compile flags.
       smoke_args: extra arguments for the smoke run.
+      smoke_env: environment variables for the smoke run (a smaller load).
       tags: the Bazel tags of the smoke test.
       **kwargs: passed to cc_binary.
     """
@@ -126,6 +127,7 @@ def reef_cc_benchmark(name, srcs, deps = [], copts = [], smoke_args = [], tags =
         srcs = ["//tools/build_defs:run_with_args.sh"],
         args = ["$(location :%s)" % name, "--benchmark_min_time=0.001"] + smoke_args,
         data = [":" + name],
+        env = smoke_env,
         size = "small",
         tags = tags,
     )
