@@ -100,7 +100,7 @@ measure() {
       if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1e6; return v
     }
     /^ +99%/ { p99 = us($2) } /^Requests\/sec/ { rps = $2 }
-    END { cpu = ticks / hz / seconds; printf "%.0f %.0f %.0f\n", rps, p99, cpu > 0 ? rps / cpu : 0 }' \
+    END { cpu = ticks / hz / seconds; printf "%.0f %.0f %.0f\n", rps, p99, (cpu > 0 ? rps / cpu : 0) }' \
     ticks=$((after - before)) hz="$(getconf CLK_TCK)" seconds="$duration" <<<"$out"
 }
 
