@@ -28,8 +28,8 @@
 #include "fs/io_flags.h"
 #include "net/dns/dns_flags.h"
 #include "net/posix_stack.h"
+#include "net/stack.h"
 #include "net/stack_flags.h"
-#include "tcpip/native_stack_flags.h"
 #include "smp/app_template.h"
 #include "smp/sharded.h"
 #include "smp/smp.h"
@@ -126,8 +126,8 @@ future<int> run_httpd() {
     co_await servers.invoke_on_all([address](http_server& s) {
       return this_shard_id() == 0 ? make_ready_future<>() : s.listen(address);
     });
-    // On the native stack with --dhcp: serving once it has an address.
-    co_await tcpip::native_stack_configured();
+    // (On the native stack with --dhcp: serving once it has an address.)
+    co_await this_shard_network_stack().ready();
     address = servers.local().listening_addresses().front();
   } catch (...) {
     failed = std::current_exception();

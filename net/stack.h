@@ -32,6 +32,10 @@ class network_stack {
   virtual future<connected_socket> connect(const socket_address& address, const connect_options& options) = 0;
   /// A UDP socket bound to `local` (port 0: any). Throws std::system_error.
   virtual udp_channel make_udp_channel(const socket_address& local) = 0;
+  /// Resolves once the stack has what it needs to carry traffic: at once
+  /// for most; a native stack waiting for DHCP resolves with its first
+  /// lease (or fails as the DHCP client does).
+  virtual future<> ready() { return make_ready_future<>(); }
 };
 
 using network_stack_factory = std::function<std::unique_ptr<network_stack>()>;

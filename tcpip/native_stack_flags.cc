@@ -245,6 +245,7 @@ class registered_native_stack final : public network_stack {
  public:
   registered_native_stack() : _stack(network_for_this_shard().local()) {}
   const char* name() const noexcept override { return "native"; }
+  future<> ready() override { return native_stack_configured(); }
   server_socket listen(const socket_address& a, const listen_options& o) override { return _stack.listen(a, o); }
   future<connected_socket> connect(const socket_address& a, const connect_options& o) override {
     return _stack.connect(a, o);

@@ -113,13 +113,17 @@ void tcp_connection::connect(tcp_time now) {
   REEF_ASSERT(_state == tcp_state::closed && !_opened, "connect() on a connection already used");
   _opened = true;
   become(tcp_state::syn_sent);
+  send_first_syn(now);
+  notify();
+}
+
+void tcp_connection::send_first_syn(tcp_time now) {
   send_syn(now);
   _snd_nxt = _snd_max = _iss + 1;
-  _rtt_timing = true;
+  _rtt_timing = true;  // (the handshake's round trip, if it is not sent again)
   _rtt_seq = _iss;
   _rtt_sent_at = now;
   arm_rto(now);
-  notify();
 }
 
 void tcp_connection::accept(const tcp_header& syn, tcp_time now) {
@@ -138,12 +142,7 @@ void tcp_connection::accept(const tcp_header& syn, tcp_time now) {
   _snd_wl2 = _iss;
   _last_received = now;
   become(tcp_state::syn_received);
-  send_syn(now);
-  _snd_nxt = _snd_max = _iss + 1;
-  _rtt_timing = true;
-  _rtt_seq = _iss;
-  _rtt_sent_at = now;
-  arm_rto(now);
+  send_first_syn(now);
   notify();
 }
 

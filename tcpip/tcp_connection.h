@@ -303,6 +303,7 @@ class tcp_connection {
   bool send_new_segment(tcp_time now);
   void send_range(tcp_seq seq, std::uint32_t max_length, tcp_time now);
   void send_syn(tcp_time now);
+  void send_first_syn(tcp_time now);
   void send_ack(tcp_time now);
   void send_challenge_ack(tcp_time now);
   void send_probe(tcp_time now);
