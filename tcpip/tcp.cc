@@ -140,21 +140,25 @@ class native_tcp_source final : public data_source_impl<char> {
   future<temporary_buffer<char>> get() override { return read(_e); }
 
  private:
-  static future<temporary_buffer<char>> read(lw_shared_ptr<tcp_layer::entry> e) {
-    for (;;) {
-      if (e->layer == nullptr || e->input_shut) co_return temporary_buffer<char>();
-      temporary_buffer<char> b = e->conn.read(tcp_layer::now());
-      e->layer->after(e);
-      if (!b.empty()) co_return b;
-      // End of stream: the peer's FIN, or a reset (which reads as one).
-      if (e->conn.eof() || e->conn.state() == tcp_state::closed) co_return temporary_buffer<char>();
-      e->readable.emplace();
-      co_await e->readable->get_future();
-    }
-  }
+  static future<temporary_buffer<char>> read(lw_shared_ptr<tcp_layer::entry> e);
 
   lw_shared_ptr<tcp_layer::entry> _e;
 };
+
+// (Out of the class: a coroutine defined inline cannot be assembled by
+// clang 14 under the sanitizers.)
+future<temporary_buffer<char>> native_tcp_source::read(lw_shared_ptr<tcp_layer::entry> e) {
+  for (;;) {
+    if (e->layer == nullptr || e->input_shut) co_return temporary_buffer<char>();
+    temporary_buffer<char> b = e->conn.read(tcp_layer::now());
+    e->layer->after(e);
+    if (!b.empty()) co_return b;
+    // End of stream: the peer's FIN, or a reset (which reads as one).
+    if (e->conn.eof() || e->conn.state() == tcp_state::closed) co_return temporary_buffer<char>();
+    e->readable.emplace();
+    co_await e->readable->get_future();
+  }
+}
 
 class native_tcp_sink final : public data_sink_impl<char> {
  public:
@@ -198,23 +202,27 @@ class native_tcp_sink final : public data_sink_impl<char> {
  private:
   // Waits for room in the send buffer (and in the shard's budget, unless
   // this connection holds nothing yet), then queues it all.
-  static future<> write(lw_shared_ptr<tcp_layer::entry> e, packet p) {
-    for (;;) {
-      if (e->layer == nullptr) throw error(ECONNABORTED, "send: the stack has stopped");
-      if (!e->conn.can_send()) {
-        const std::error_code why = e->conn.error();
-        throw error(why ? why.value() : EPIPE, "send");
-      }
-      if (e->conn.send_space() > 0 && (!e->layer->over_memory() || e->conn.send_queued() == 0)) break;
-      e->writable.emplace();
-      co_await e->writable->get_future();
-    }
-    e->conn.send(std::move(p), tcp_layer::now());
-    e->layer->after(e);
-  }
+  static future<> write(lw_shared_ptr<tcp_layer::entry> e, packet p);
 
   lw_shared_ptr<tcp_layer::entry> _e;
 };
+
+// (Out of the class: a coroutine defined inline cannot be assembled by
+// clang 14 under the sanitizers.)
+future<> native_tcp_sink::write(lw_shared_ptr<tcp_layer::entry> e, packet p) {
+  for (;;) {
+    if (e->layer == nullptr) throw error(ECONNABORTED, "send: the stack has stopped");
+    if (!e->conn.can_send()) {
+      const std::error_code why = e->conn.error();
+      throw error(why ? why.value() : EPIPE, "send");
+    }
+    if (e->conn.send_space() > 0 && (!e->layer->over_memory() || e->conn.send_queued() == 0)) break;
+    e->writable.emplace();
+    co_await e->writable->get_future();
+  }
+  e->conn.send(std::move(p), tcp_layer::now());
+  e->layer->after(e);
+}
 
 class native_tcp_socket final : public connected_socket_impl {
  public:
@@ -296,6 +304,18 @@ class native_tcp_socket final : public connected_socket_impl {
   lw_shared_ptr<tcp_layer::entry> _e;
 };
 
+// The socket over an established entry (for accept() and connect());
+// if it cannot be made, the entry, which nobody else holds, is reset and
+// let go.
+std::unique_ptr<connected_socket_impl> socket_for(const lw_shared_ptr<tcp_layer::entry>& e) {
+  try {
+    return std::make_unique<native_tcp_socket>(e);
+  } catch (...) {
+    tcp_layer::abort_entry(e);
+    throw;
+  }
+}
+
 class native_tcp_server_socket final : public server_socket_impl {
  public:
   // `address` 0: the interface's, whatever it is when asked (DHCP may
@@ -323,33 +343,30 @@ class native_tcp_server_socket final : public server_socket_impl {
   }
 
  private:
-  static future<accept_result> next(lw_shared_ptr<tcp_layer::listener> l) {
-    for (;;) {
-      if (l->aborted || l->layer == nullptr) throw error(ECONNABORTED, "accept");
-      if (!l->ready.empty()) {
-        lw_shared_ptr<tcp_layer::entry> e = std::move(l->ready.front());
-        l->ready.pop_front();
-        e->queued = false;
-        e->owner = nullptr;
-        const tcp_tuple& t = e->conn.tuple();
-        socket_address peer = ipv4_socket_address(t.remote_ip, t.remote_port);
-        std::unique_ptr<native_tcp_socket> socket;
-        try {
-          socket = std::make_unique<native_tcp_socket>(e);
-        } catch (...) {
-          tcp_layer::abort_entry(e);  // nobody holds it: reset and forgotten
-          throw;
-        }
-        co_return accept_result{connected_socket(std::move(socket)), std::move(peer)};
-      }
-      l->waiter.emplace();
-      co_await l->waiter->get_future();
-    }
-  }
+  static future<accept_result> next(lw_shared_ptr<tcp_layer::listener> l);
 
   lw_shared_ptr<tcp_layer::listener> _l;
   std::uint32_t _address;
 };
+
+// (Out of the class: a coroutine defined inline cannot be assembled by
+// clang 14 under the sanitizers.)
+future<accept_result> native_tcp_server_socket::next(lw_shared_ptr<tcp_layer::listener> l) {
+  for (;;) {
+    if (l->aborted || l->layer == nullptr) throw error(ECONNABORTED, "accept");
+    if (!l->ready.empty()) {
+      lw_shared_ptr<tcp_layer::entry> e = std::move(l->ready.front());
+      l->ready.pop_front();
+      e->queued = false;
+      e->owner = nullptr;
+      const tcp_tuple& t = e->conn.tuple();
+      socket_address peer = ipv4_socket_address(t.remote_ip, t.remote_port);
+      co_return accept_result{connected_socket(socket_for(e)), std::move(peer)};
+    }
+    l->waiter.emplace();
+    co_await l->waiter->get_future();
+  }
+}
 
 // --- The layer. -----------------------------------------------------------------
 
@@ -514,14 +531,7 @@ future<connected_socket> tcp_layer::wait_connected(lw_shared_ptr<entry> e,
   }
   // Established, then gone before we looked (reset, or the stack stopped).
   if (e->layer == nullptr) throw error(why ? why.value() : ECONNABORTED, "connect");
-  std::unique_ptr<native_tcp_socket> socket;
-  try {
-    socket = std::make_unique<native_tcp_socket>(e);
-  } catch (...) {
-    abort_entry(e);
-    throw;
-  }
-  co_return connected_socket(std::move(socket));
+  co_return connected_socket(socket_for(e));
 }
 
 lw_shared_ptr<tcp_layer::entry> tcp_layer::make_entry(const tcp_tuple& t, tcp_seq isn) {

@@ -134,6 +134,7 @@ class tcp_layer {
   friend class native_tcp_source;
   friend class native_tcp_sink;
   friend class native_tcp_server_socket;
+  friend std::unique_ptr<connected_socket_impl> socket_for(const lw_shared_ptr<entry>& e);
 
   struct tuple_hash {
     std::size_t operator()(const tcp_tuple& t) const noexcept {
