@@ -307,6 +307,54 @@ REEF_TEST(tcp, bytes_cross_a_slow_far_link_intact) {
   co_await h.stop();
 }
 
+REEF_TEST(tcp, at_the_connection_limit_the_oldest_time_wait_gives_way) {
+  tcp_layer_options a_options = quick();
+  a_options.connection.time_wait = std::chrono::seconds(60);  // the client's closes all wait
+  a_options.limits.connections_max = 4;
+  tcp_hosts h({}, a_options);
+  auto server = h.tcp_b.listen(at(0, 80), {});
+  for (int i = 0; i < 10; ++i) {
+    auto accepted = server.accept();
+    connected_socket c = co_await h.tcp_a.connect(at(b_ip, 80), {});
+    accept_result s = co_await std::move(accepted);
+    auto c_out = c.output();
+    auto c_in = c.input();
+    auto s_out = s.connection.output();
+    auto s_in = s.connection.input();
+    co_await c_out.close();  // the client closes first: TIME-WAIT is its
+    EXPECT_TRUE((co_await s_in.read()).empty());
+    co_await s_out.close();
+    EXPECT_TRUE((co_await c_in.read()).empty());
+  }
+  co_await wait_until([&] { return h.tcp_a.stats().connections_closed >= 6; });
+  const tcp_layer_stats a = h.tcp_a.stats();
+  EXPECT_LE(a.connections, 4u) << "the limit holds";
+  EXPECT_GE(a.time_wait_evicted, 6u) << "ten connections through a table of four";
+  co_await h.stop();
+}
+
+REEF_TEST(tcp, past_the_shards_byte_budget_a_connection_holding_bytes_takes_no_more) {
+  tcp_layer_options b_options = quick();
+  b_options.limits.buffered_bytes_max = 32 << 10;
+  tcp_hosts h({}, quick(), b_options);
+  auto server = h.tcp_b.listen(at(0, 80), {});
+  auto accepted = server.accept();
+  connected_socket c = co_await h.tcp_a.connect(at(b_ip, 80), {});
+  accept_result s = co_await std::move(accepted);
+  auto c_out = c.output();
+  auto s_in = s.connection.input();
+  // The writer goes on while nobody reads: B holds what its budget (and
+  // a window) lets in, drops the rest, and counts it.
+  auto writing = send_stream(c_out, 1 << 20);
+  co_await wait_until([&] { return h.tcp_b.stats().memory_drops > 0; });
+  EXPECT_GT(h.tcp_b.stats().memory_drops, 0u);
+  EXPECT_LE(h.tcp_b.stats().buffered_bytes, (32u << 10) + (64u << 10)) << "the budget and one window at most";
+  // Reading again takes everything, intact.
+  EXPECT_EQ(co_await receive_stream(s_in), 1u << 20);
+  co_await std::move(writing);
+  co_await h.stop();
+}
+
 REEF_TEST(tcp, a_thousand_connections_open_and_close_and_leave_nothing) {
   tcp_hosts h;
   auto server = h.tcp_b.listen(at(0, 80), {});
