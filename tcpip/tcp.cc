@@ -765,9 +765,13 @@ void tcp_layer::receive(const ipv4_header& ih, packet&& data) noexcept {
                  e->conn.accepts_new_syn(h)) {
         forget(e);  // RFC 6191: the 4-tuple goes to the new connection
       } else {
-        if (data.len() > 0 && over_memory() && (e->conn.readable() > 0 || e->conn.held() > 0)) {
-          // The bytes go (the peer sends them again once there is room);
-          // the ACK and window still count.
+        // Past the budget, bytes that cannot be read now go (the peer
+        // sends them again once there is room): all but the next expected
+        // ones when nothing is unread, which fill the hole the held bytes
+        // wait behind (dropping those too would hold them for ever).
+        const bool readable_now = tcp_seq(h.seq) == e->conn.next_expected() && e->conn.readable() == 0;
+        if (data.len() > 0 && over_memory() && !readable_now) {
+          // The ACK and window still count.
           ++_stats.memory_drops;
           tcp_header without_data = h;
           without_data.flags &= static_cast<std::uint8_t>(~tcp_flags::fin);

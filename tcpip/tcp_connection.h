@@ -218,6 +218,8 @@ class tcp_connection {
   /// What the out-of-order queue holds (bytes, with their frames'
   /// overhead), bounded by the receive buffer.
   std::size_t held() const noexcept { return _out_of_order_cost; }
+  /// The next byte expected from the peer (RCV.NXT).
+  tcp_seq next_expected() const noexcept { return _rcv_nxt; }
 
   /// The next received bytes in order (empty: none now; see eof()).
   temporary_buffer<char> read(tcp_time now);
