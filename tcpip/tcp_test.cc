@@ -355,12 +355,13 @@ REEF_TEST(tcp, past_the_shards_byte_budget_a_connection_holding_bytes_takes_no_m
   co_await h.stop();
 }
 
-REEF_TEST(tcp, a_thousand_connections_open_and_close_and_leave_nothing) {
+REEF_TEST(tcp, ten_thousand_connections_open_and_close_and_leave_nothing) {
+  constexpr int connections = 10000;
   tcp_hosts h;
   auto server = h.tcp_b.listen(at(0, 80), {});
   // The server: each connection answers "ok" and closes.
   auto serve = [&]() -> future<> {
-    for (int i = 0; i < 1000; ++i) {
+    for (int i = 0; i < connections; ++i) {
       accept_result s = co_await server.accept();
       auto in = s.connection.input();
       auto out = s.connection.output();
@@ -370,7 +371,7 @@ REEF_TEST(tcp, a_thousand_connections_open_and_close_and_leave_nothing) {
     }
   };
   auto served = serve();
-  for (int i = 0; i < 1000; ++i) {
+  for (int i = 0; i < connections; ++i) {
     connected_socket c = co_await h.tcp_a.connect(at(b_ip, 80), {});
     auto in = c.input();
     auto out = c.output();
@@ -383,9 +384,9 @@ REEF_TEST(tcp, a_thousand_connections_open_and_close_and_leave_nothing) {
   co_await h.settle();
   const tcp_layer_stats a = h.tcp_a.stats();
   const tcp_layer_stats b = h.tcp_b.stats();
-  EXPECT_EQ(a.connections_opened, 1000u);
-  EXPECT_EQ(a.connections_closed, 1000u);
-  EXPECT_EQ(b.connections_closed, 1000u);
+  EXPECT_EQ(a.connections_opened, std::uint64_t{connections});
+  EXPECT_EQ(a.connections_closed, std::uint64_t{connections});
+  EXPECT_EQ(b.connections_closed, std::uint64_t{connections});
   EXPECT_EQ(a.connections + b.connections + a.timers_armed + b.timers_armed + a.buffered_bytes + b.buffered_bytes,
             0u);
   co_await h.stop();
