@@ -130,17 +130,9 @@ void tcp_connection::accept(const tcp_header& syn, tcp_time now) {
   REEF_ASSERT(_state == tcp_state::closed && !_opened, "accept() on a connection already used");
   _opened = true;
   _passive = true;
-  _irs = tcp_seq(syn.seq);
-  _rcv_nxt = _rcv_adv = _last_ack_sent = _irs + 1;
-  take_options(syn.options);
-  if (_ts_ok) {
-    _ts_recent = (*syn.options.timestamps)[0];
-    _ts_recent_at = now;
-  }
-  _snd_wnd = _max_snd_wnd = syn.window;  // (never scaled in a SYN)
-  _snd_wl1 = _irs;
+  take_syn(syn, now);
+  _last_ack_sent = _rcv_nxt;
   _snd_wl2 = _iss;
-  _last_received = now;
   become(tcp_state::syn_received);
   send_first_syn(now);
   notify();
@@ -176,6 +168,19 @@ void tcp_connection::accept_cookie(const tcp_header& ack, packet&& payload, cons
   if (payload.len() > 0 || ack.has(tcp_flags::fin)) process_data(ack, std::move(payload), now);
   output(now);
   notify();
+}
+
+void tcp_connection::take_syn(const tcp_header& syn, tcp_time now) {
+  _irs = tcp_seq(syn.seq);
+  _rcv_nxt = _rcv_adv = _irs + 1;
+  take_options(syn.options);
+  if (_ts_ok) {
+    _ts_recent = (*syn.options.timestamps)[0];
+    _ts_recent_at = now;
+  }
+  _snd_wnd = _max_snd_wnd = syn.window;  // (never scaled in a SYN)
+  _snd_wl1 = _irs;
+  _last_received = now;
 }
 
 void tcp_connection::take_options(const tcp_options& peer) {
@@ -320,17 +325,8 @@ void tcp_connection::receive_in_syn_sent(const tcp_header& h, tcp_time now) {
     return;
   }
   if (!h.has(tcp_flags::syn)) return;
-  _irs = tcp_seq(h.seq);
-  _rcv_nxt = _rcv_adv = _irs + 1;
-  _last_ack_sent = _irs;
-  take_options(h.options);
-  if (_ts_ok) {
-    _ts_recent = (*h.options.timestamps)[0];
-    _ts_recent_at = now;
-  }
-  _snd_wnd = _max_snd_wnd = h.window;  // (never scaled in a SYN)
-  _snd_wl1 = _irs;
-  _last_received = now;
+  take_syn(h, now);
+  _last_ack_sent = _irs;  // (not yet acknowledged)
   if (!h.has(tcp_flags::ack)) {
     // Simultaneous open: both sent SYNs.
     _snd_wl2 = _iss;

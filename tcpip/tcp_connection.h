@@ -293,6 +293,8 @@ class tcp_connection {
   void process_sack(const tcp_header& h);
   void process_data(const tcp_header& h, packet&& payload, tcp_time now);
   void process_fin(tcp_time now);
+  // The peer's SYN: its sequence number, options, timestamp and window.
+  void take_syn(const tcp_header& syn, tcp_time now);
   void take_options(const tcp_options& peer);
   void enter_established(tcp_time now);
   void update_ts_recent(const tcp_header& h, tcp_time now);

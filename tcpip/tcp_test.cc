@@ -56,6 +56,19 @@ struct tcp_hosts : two_hosts {
   tcp_layer tcp_b;
 };
 
+// A connection from A to B's `server` (listening on port 80): A's
+// socket and what B's accept() gave.
+struct connection_pair {
+  connected_socket client;
+  accept_result server;
+};
+future<connection_pair> open_connection(tcp_hosts& h, server_socket& server) {
+  auto accepted = server.accept();
+  connected_socket c = co_await h.tcp_a.connect(at(b_ip, 80), {});
+  accept_result s = co_await std::move(accepted);
+  co_return connection_pair{std::move(c), std::move(s)};
+}
+
 std::string text_of(const temporary_buffer<char>& b) { return std::string(b.get(), b.size()); }
 
 // Byte i of a test stream.
@@ -98,9 +111,7 @@ future<std::uint64_t> receive_stream(input_stream<char>& in) {
 // and reads the other's.
 future<> exchange(tcp_hosts& h, std::uint64_t total) {
   auto server = h.tcp_b.listen(at(0, 80), {});
-  auto accepted = server.accept();
-  connected_socket c = co_await h.tcp_a.connect(at(b_ip, 80), {});
-  accept_result s = co_await std::move(accepted);
+  auto [c, s] = co_await open_connection(h, server);
   auto c_in = c.input();
   auto c_out = c.output();
   auto s_in = s.connection.input();
@@ -117,9 +128,7 @@ REEF_TEST(tcp, a_connection_carries_bytes_both_ways_and_closes_to_nothing) {
   tcp_hosts h;
   auto server = h.tcp_b.listen(at(0, 80), {});
   EXPECT_EQ(server.local_address(), at(b_ip, 80));
-  auto accepted = server.accept();
-  connected_socket c = co_await h.tcp_a.connect(at(b_ip, 80), {});
-  accept_result s = co_await std::move(accepted);
+  auto [c, s] = co_await open_connection(h, server);
   EXPECT_EQ(c.remote_address(), at(b_ip, 80));
   EXPECT_EQ(s.remote_address, c.local_address());
   EXPECT_GE(c.local_address().port(), 32768);
@@ -171,9 +180,7 @@ REEF_TEST(tcp, syn_cookies_carry_connections_past_a_full_syn_backlog) {
   b_options.limits.syn_backlog = 0;  // every SYN gets a cookie
   tcp_hosts h({}, quick(), b_options);
   auto server = h.tcp_b.listen(at(0, 80), {});
-  auto accepted = server.accept();
-  connected_socket c = co_await h.tcp_a.connect(at(b_ip, 80), {});
-  accept_result s = co_await std::move(accepted);
+  auto [c, s] = co_await open_connection(h, server);
   EXPECT_EQ(h.tcp_b.stats().syn_cookies_sent, 1u);
   EXPECT_EQ(h.tcp_b.stats().syn_cookies_accepted, 1u);
   EXPECT_EQ(h.tcp_a.stats().segments.retransmitted, 0u) << "the cookie's window takes the first data";
@@ -241,9 +248,7 @@ REEF_TEST(tcp, a_closed_listener_fails_its_accept_and_resets_new_syns) {
 REEF_TEST(tcp, an_abort_reads_as_the_end_and_fails_the_peers_writes) {
   tcp_hosts h;
   auto server = h.tcp_b.listen(at(0, 80), {});
-  auto accepted = server.accept();
-  connected_socket c = co_await h.tcp_a.connect(at(b_ip, 80), {});
-  accept_result s = co_await std::move(accepted);
+  auto [c, s] = co_await open_connection(h, server);
   auto s_in = s.connection.input();
   auto s_out = s.connection.output();
   c.set_linger(0s);  // closing resets
@@ -314,9 +319,7 @@ REEF_TEST(tcp, at_the_connection_limit_the_oldest_time_wait_gives_way) {
   tcp_hosts h({}, a_options);
   auto server = h.tcp_b.listen(at(0, 80), {});
   for (int i = 0; i < 10; ++i) {
-    auto accepted = server.accept();
-    connected_socket c = co_await h.tcp_a.connect(at(b_ip, 80), {});
-    accept_result s = co_await std::move(accepted);
+    auto [c, s] = co_await open_connection(h, server);
     auto c_out = c.output();
     auto c_in = c.input();
     auto s_out = s.connection.output();
@@ -338,9 +341,7 @@ REEF_TEST(tcp, past_the_shards_byte_budget_a_connection_holding_bytes_takes_no_m
   b_options.limits.buffered_bytes_max = 32 << 10;
   tcp_hosts h({}, quick(), b_options);
   auto server = h.tcp_b.listen(at(0, 80), {});
-  auto accepted = server.accept();
-  connected_socket c = co_await h.tcp_a.connect(at(b_ip, 80), {});
-  accept_result s = co_await std::move(accepted);
+  auto [c, s] = co_await open_connection(h, server);
   auto c_out = c.output();
   auto s_in = s.connection.input();
   // The writer goes on while nobody reads: B holds what its budget (and
