@@ -290,13 +290,15 @@ void ipv4_interface::receive_arp(std::span<const std::uint8_t> payload) {
     h.fragment_offset = 0;
     h.more_fragments = false;
     h.total_length = static_cast<std::uint16_t>(std::min<std::size_t>(h.header_length + whole->len(), 65535));
-    deliver(h, std::move(*whole));
+    // (No device checks a transport's checksum across pieces.)
+    deliver(h, std::move(*whole), checksum_status::unknown);
     return;
   }
-  deliver(h, std::move(p));
+  deliver(h, std::move(p), f.checksum);
 }
 
-[[gnu::always_inline]] inline void ipv4_interface::deliver(const ipv4_header& h, packet&& data) {
+[[gnu::always_inline]] inline void ipv4_interface::deliver(const ipv4_header& h, packet&& data,
+                                                           checksum_status checksum) {
   if (h.protocol == static_cast<std::uint8_t>(ip_protocol::icmp)) {
     icmp_header icmp;
     if (icmp_header::parse(data, icmp) != icmp_error::none) {
@@ -319,7 +321,7 @@ void ipv4_interface::receive_arp(std::span<const std::uint8_t> payload) {
     return;
   }
   try {
-    handler(h, std::move(data));
+    handler(h, std::move(data), checksum);
   } catch (const std::exception& e) {
     ip_log.warn("protocol {} handler failed: {}", h.protocol, e.what());
   } catch (...) {
@@ -396,11 +398,11 @@ void ipv4_interface::send_arp(std::uint16_t operation, ethernet_address target_m
 
 // (Inline: send() and transmit() together cost one call per datagram.)
 [[gnu::always_inline]] inline void ipv4_interface::transmit(packet&& frame, ethernet_address destination,
-                                                            std::uint16_t type) noexcept {
+                                                            std::uint16_t type, const tx_offload& offload) noexcept {
   try {
     ethernet_header eth{destination, _info.mac, type};
     eth.write(bytes_of(frame.prepend_header(ethernet_header::size), ethernet_header::size));
-    std::array<tx_frame, 1> one{tx_frame{std::move(frame), {}}};
+    std::array<tx_frame, 1> one{tx_frame{std::move(frame), offload}};
     if (_queue->transmit(one) == 1) {
       ++_stats.tx_frames;
     } else {
@@ -412,11 +414,35 @@ void ipv4_interface::send_arp(std::uint16_t operation, ethernet_address target_m
   }
 }
 
-void ipv4_interface::transmit_datagrams(std::vector<packet> datagrams, ethernet_address destination) noexcept {
-  for (auto& d : datagrams) transmit(std::move(d), destination, static_cast<std::uint16_t>(ether_type::ipv4));
+void ipv4_interface::transmit_datagrams(std::vector<packet> datagrams, ethernet_address destination,
+                                        const tx_offload& offload) noexcept {
+  for (auto& d : datagrams) transmit(std::move(d), destination, static_cast<std::uint16_t>(ether_type::ipv4), offload);
 }
 
-future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, packet&& data, bool dont_fragment) {
+namespace {
+
+// Where TCP's and UDP's checksum field is in their header.
+std::size_t checksum_offset(std::uint8_t protocol) noexcept {
+  return protocol == static_cast<std::uint8_t>(ip_protocol::udp) ? 6 : 16;
+}
+
+// Finishes in software a checksum the transport left to the device
+// (the field holds the pseudo header's sum): for datagrams that go in
+// pieces, which no device finishes.
+void finish_checksum(std::uint8_t protocol, packet& data) {
+  const std::size_t at = checksum_offset(protocol);
+  if (data.len() < at + 2) return;
+  if (data.fragments().front().size < at + 2) data = packet(std::move(data).linearize());
+  checksummer c;
+  c.add(data);
+  const std::uint16_t sum = c.get();
+  wire::put16(bytes_of(data.fragments().front().base, at + 2), at, protocol == 17 && sum == 0 ? 0xffff : sum);
+}
+
+}  // namespace
+
+future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, packet&& data, bool dont_fragment,
+                              l4_offload offload) {
   if (!_started || _stopped) return make_exception_future<>(error(ENETDOWN, "IPv4: the interface is not running"));
   if (_config.address == 0 && destination != 0xffffffff) {
     ++_stats.unroutable;
@@ -436,8 +462,11 @@ future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, 
       if (ipv4_header::min_size + data.len() > ipv4_header::max_datagram) {
         return make_exception_future<>(error(EMSGSIZE, "IPv4: too big to send"));
       }
-      return yield().then([this, h, data = std::move(data), hold = std::move(hold)]() mutable {
-        deliver(h, std::move(data));
+      // (A checksum left to the device holds only the pseudo header's
+      // sum: the data never left memory, and is taken as checked.)
+      const checksum_status status = offload.checksum ? checksum_status::good : checksum_status::unknown;
+      return yield().then([this, h, status, data = std::move(data), hold = std::move(hold)]() mutable {
+        deliver(h, std::move(data), status);
       });
     }
     if (destination == 0 || (destination >> 24) == 127 || (destination >> 28) == 0xe) {
@@ -452,24 +481,41 @@ future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, 
     h.source = _config.address;
     h.destination = destination;
     h.dont_fragment = dont_fragment;
+    // One frame: up to the MTU, or a TCP segment the device cuts (TSO).
+    const bool one_frame = ipv4_header::min_size + data.len() <= _info.mtu ||
+                           (offload.segment_size != 0 && ipv4_header::min_size + data.len() <= ipv4_header::max_datagram);
+    tx_offload device_work;
+    if (offload.checksum || offload.segment_size != 0) {
+      device_work.l4_length = offload.header_length;
+      device_work.l4_checksum = offload.checksum;
+      device_work.segment_size = offload.segment_size;
+    }
     // The common case first: one datagram to a neighbour we know.
-    if (ipv4_header::min_size + data.len() <= _info.mtu && !is_broadcast(destination)) {
+    if (one_frame && !is_broadcast(destination)) {
       const std::uint32_t hop = on_network(destination) ? destination : _config.gateway.value_or(0);
       if (hop != 0) {
         if (auto mac = _arp.lookup(hop, lowres_clock::now())) {
           prepend_ipv4_header(h, data);
-          transmit(std::move(data), *mac, static_cast<std::uint16_t>(ether_type::ipv4));
+          transmit(std::move(data), *mac, static_cast<std::uint16_t>(ether_type::ipv4), device_work);
           return make_ready_future<>();
         }
       }
     }
-    std::vector<packet> datagrams = fragment_ipv4(h, std::move(data), _info.mtu);
+    std::vector<packet> datagrams;
+    if (one_frame) {
+      prepend_ipv4_header(h, data);
+      datagrams.push_back(std::move(data));
+    } else {
+      if (offload.checksum) finish_checksum(protocol, data);
+      device_work = {};
+      datagrams = fragment_ipv4(h, std::move(data), _info.mtu);
+    }
     if (datagrams.empty()) {
       ++_stats.too_big;
       return make_exception_future<>(error(EMSGSIZE, "IPv4: too big to send"));
     }
     if (is_broadcast(destination)) {
-      transmit_datagrams(std::move(datagrams), ethernet_address::broadcast());
+      transmit_datagrams(std::move(datagrams), ethernet_address::broadcast(), device_work);
       return make_ready_future<>();
     }
     std::uint32_t next_hop = destination;
@@ -482,19 +528,19 @@ future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, 
     }
     const auto now = lowres_clock::now();
     if (auto mac = _arp.lookup(next_hop, now)) {
-      transmit_datagrams(std::move(datagrams), *mac);
+      transmit_datagrams(std::move(datagrams), *mac, device_work);
       return make_ready_future<>();
     }
     // The datagrams wait (bounded by the ARP limits) for the address.
     gate::holder hold = _sends.hold();
     return _arp.resolve(next_hop, now)
-        .then_wrapped([this, datagrams = std::move(datagrams), hold = std::move(hold)](
+        .then_wrapped([this, datagrams = std::move(datagrams), device_work, hold = std::move(hold)](
                           future<ethernet_address> mac) mutable -> future<> {
           if (mac.failed()) {
             ++_stats.unroutable;
             return make_exception_future<>(mac.get_exception());
           }
-          transmit_datagrams(std::move(datagrams), mac.get());
+          transmit_datagrams(std::move(datagrams), mac.get(), device_work);
           return make_ready_future<>();
         });
   } catch (...) {

@@ -6,7 +6,7 @@
 //
 //   ipv4_interface ip(link.end(0), link.end(0).open_queue(0),
 //                     {.address = 0x0a000001, .netmask = 0xffffff00});
-//   ip.set_handler(17, [](const ipv4_header& h, packet&& data) { ... });
+//   ip.set_handler(17, [](const ipv4_header& h, packet&& data, checksum_status) { ... });
 //   ip.start();                                  // polls from this shard's reactor
 //   co_await ip.send(0x0a000002, 17, std::move(datagram));
 //   co_await ip.stop();
@@ -57,6 +57,19 @@ struct interface_config {
   bool announce = true;
 };
 
+/// What a transport asks of the device for a datagram it sends, where
+/// the device offers it (device_offloads; the transport looks first).
+struct l4_offload {
+  /// The transport's checksum field holds the pseudo header's folded sum
+  /// (checksummer::partial()): the device finishes the checksum. (Where
+  /// the datagram must be fragmented, send() finishes it itself.)
+  bool checksum = false;
+  std::uint8_t header_length = 0;  // the transport header's, options included
+  /// TSO: the device cuts the TCP data into segments of this many bytes
+  /// (the datagram may then be longer than the MTU); 0: one frame.
+  std::uint16_t segment_size = 0;
+};
+
 struct interface_stats {
   std::uint64_t rx_frames = 0;
   std::uint64_t not_ours = 0;          // another host's MAC, or a group we are not in
@@ -84,10 +97,12 @@ struct interface_stats {
 
 class ipv4_interface {
  public:
-  /// A protocol's datagrams addressed to us: the header and the data.
-  /// (The data by rvalue reference: a packet is ~100 bytes, and on the
-  /// receive path every layer would move it again.)
-  using protocol_handler = noncopyable_function<void(const ipv4_header&, packet&&)>;
+  /// A protocol's datagrams addressed to us: the header, the data, and
+  /// whether the device checked the transport's checksum (good: it holds;
+  /// unknown: the transport checks). (The data by rvalue reference: a
+  /// packet is ~100 bytes, and on the receive path every layer would move
+  /// it again.)
+  using protocol_handler = noncopyable_function<void(const ipv4_header&, packet&&, checksum_status)>;
   /// An ICMP error (destination unreachable, time exceeded) about a
   /// datagram we sent: the ICMP header, the quoted IPv4 header and the
   /// quoted bytes of its data (at least 8: the transport's ports).
@@ -137,8 +152,10 @@ class ipv4_interface {
   /// reply), EMSGSIZE (don't-fragment and too big), ENOBUFS (too many
   /// packets wait for addresses).
   /// (`data` by rvalue reference, as for the handlers: taken, unless the
-  /// send fails at once.)
-  future<> send(std::uint32_t destination, std::uint8_t protocol, packet&& data, bool dont_fragment = false);
+  /// send fails at once.) `offload`: what the device is to finish, where
+  /// info().offloads says it can.
+  future<> send(std::uint32_t destination, std::uint8_t protocol, packet&& data, bool dont_fragment = false,
+                l4_offload offload = {});
 
   const interface_stats& stats() const noexcept { return _stats; }
   const arp_cache& arp() const noexcept { return _arp; }
@@ -158,13 +175,15 @@ class ipv4_interface {
   // (receive_ipv4, deliver and transmit: inline, defined in the .cc,
   // which alone calls them.)
   inline void receive_ipv4(received_frame& f, std::size_t ip_at);
-  inline void deliver(const ipv4_header& h, packet&& data);
+  inline void deliver(const ipv4_header& h, packet&& data, checksum_status checksum);
   void deliver_icmp_error(const ipv4_header& h, const icmp_header& icmp, const packet& data);
   void answer_echo(const ipv4_header& h, packet data) noexcept;
   void send_arp(std::uint16_t operation, ethernet_address target_mac, std::uint32_t target_ip) noexcept;
   // Hands `frame` (its IP part) to the device behind an Ethernet header.
-  inline void transmit(packet&& frame, ethernet_address destination, std::uint16_t type) noexcept;
-  void transmit_datagrams(std::vector<packet> datagrams, ethernet_address destination) noexcept;
+  inline void transmit(packet&& frame, ethernet_address destination, std::uint16_t type,
+                       const tx_offload& offload = {}) noexcept;
+  void transmit_datagrams(std::vector<packet> datagrams, ethernet_address destination,
+                          const tx_offload& offload) noexcept;
   bool on_network(std::uint32_t ip) const noexcept { return (ip & _config.netmask) == (_config.address & _config.netmask); }
   bool is_broadcast(std::uint32_t ip) const noexcept {
     return ip == 0xffffffff || (on_network(ip) && (ip | _config.netmask) == 0xffffffff);

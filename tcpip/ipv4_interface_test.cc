@@ -40,7 +40,7 @@ packet echo_request(std::uint16_t sequence, std::string_view data) {
 REEF_TEST(ipv4_interface, a_ping_resolves_its_address_and_is_answered) {
   two_hosts h;
   std::vector<std::string> replies;
-  h.a.set_handler(1, [&](const ipv4_header& ip, packet data) {
+  h.a.set_handler(1, [&](const ipv4_header& ip, packet data, checksum_status) {
     icmp_header icmp;
     ASSERT_EQ(icmp_header::parse(data, icmp), icmp_error::none);
     EXPECT_EQ(ip.source, b_ip);
@@ -65,7 +65,7 @@ REEF_TEST(ipv4_interface, a_ping_resolves_its_address_and_is_answered) {
 REEF_TEST(ipv4_interface, a_datagram_over_the_mtu_goes_in_pieces_and_arrives_whole) {
   two_hosts h({.mtu = 576});
   std::string got;
-  h.b.set_handler(17, [&](const ipv4_header& ip, packet data) {
+  h.b.set_handler(17, [&](const ipv4_header& ip, packet data, checksum_status) {
     EXPECT_EQ(ip.source, a_ip);
     auto bytes = data.linearize();
     got.assign(bytes.get(), bytes.size());
@@ -124,7 +124,7 @@ REEF_TEST(ipv4_interface, sends_end_in_clear_errors) {
   EXPECT_EQ(co_await error_of(routed.a.send(0xe0000001, 17, packet::copy_of("x"))), EADDRNOTAVAIL);
   // To ourselves: delivered here.
   std::string looped;
-  routed.a.set_handler(17, [&](const ipv4_header& ip, packet data) {
+  routed.a.set_handler(17, [&](const ipv4_header& ip, packet data, checksum_status) {
     EXPECT_EQ(ip.source, a_ip);
     auto b = data.linearize();
     looped.assign(b.get(), b.size());
@@ -253,9 +253,9 @@ TEST(ipv4_interface, refuses_configurations_that_cannot_work) {
 REEF_TEST(ipv4_interface, starts_without_an_address_and_takes_one_later) {
   two_hosts h({}, config_of(0));
   std::vector<std::uint32_t> b_heard_from;
-  h.b.set_handler(17, [&](const ipv4_header& ip, packet) { b_heard_from.push_back(ip.source); });
+  h.b.set_handler(17, [&](const ipv4_header& ip, packet, checksum_status) { b_heard_from.push_back(ip.source); });
   int a_heard = 0;
-  h.a.set_handler(17, [&](const ipv4_header&, packet) { ++a_heard; });
+  h.a.set_handler(17, [&](const ipv4_header&, packet, checksum_status) { ++a_heard; });
   try {
     co_await h.a.send(b_ip, 17, packet::copy_of("unicast"));
     ADD_FAILURE() << "a unicast without an address";

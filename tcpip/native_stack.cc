@@ -161,10 +161,11 @@ void native_stack::start() {
       return _network.steering().shard_of_datagram(static_cast<std::uint8_t>(ip_protocol::tcp), remote_ip,
                                                    _ip->address(), remote_port, port) == _shard;
     });
-    _ip->set_handler(static_cast<std::uint8_t>(ip_protocol::udp),
-                     [this](const ipv4_header& h, packet&& data) { receive_transport(h, std::move(data)); });
-    _ip->set_handler(static_cast<std::uint8_t>(ip_protocol::tcp),
-                     [this](const ipv4_header& h, packet&& data) { receive_transport(h, std::move(data)); });
+    auto transport = [this](const ipv4_header& h, packet&& data, checksum_status checksum) {
+      receive_transport(h, std::move(data), checksum);
+    };
+    _ip->set_handler(static_cast<std::uint8_t>(ip_protocol::udp), transport);
+    _ip->set_handler(static_cast<std::uint8_t>(ip_protocol::tcp), transport);
     _ip->set_arp_listener([this](std::uint32_t ip, ethernet_address mac, bool for_us) {
       // Every shard's cache learns it (a shard waiting for this address
       // sends on).
@@ -272,7 +273,7 @@ void native_stack::take_forwarded(std::vector<forwarded> frames) noexcept {
   }
 }
 
-void native_stack::receive_transport(const ipv4_header& h, packet&& data) noexcept {
+void native_stack::receive_transport(const ipv4_header& h, packet&& data, checksum_status checksum) noexcept {
   // A datagram reassembled here, or one the device hashed other than we
   // do, may belong to another shard.
   if (data.len() >= 4) {
@@ -287,7 +288,7 @@ void native_stack::receive_transport(const ipv4_header& h, packet&& data) noexce
       }
       try {
         ++_stats.forwarded;
-        send_to(shard, 1, [network = &_network, h, d = forwarded{make_foreign_packet(std::move(data)), std::nullopt, checksum_status::unknown}]() mutable {
+        send_to(shard, 1, [network = &_network, h, d = forwarded{make_foreign_packet(std::move(data)), std::nullopt, checksum}]() mutable {
           if (native_stack* stack = network->running()) stack->take_datagram(h, std::move(d));
         });
       } catch (...) {
@@ -297,9 +298,9 @@ void native_stack::receive_transport(const ipv4_header& h, packet&& data) noexce
     }
   }
   if (h.protocol == static_cast<std::uint8_t>(ip_protocol::tcp)) {
-    _tcp->receive(h, std::move(data));
+    _tcp->receive(h, std::move(data), checksum);
   } else {
-    _udp->receive(h, std::move(data));
+    _udp->receive(h, std::move(data), checksum);
   }
 }
 
@@ -307,9 +308,9 @@ void native_stack::take_datagram(const ipv4_header& h, forwarded d) noexcept {
   ++_stats.forwarded_in;
   try {
     if (h.protocol == static_cast<std::uint8_t>(ip_protocol::tcp)) {
-      _tcp->receive(h, adopt(std::move(d.frame)));
+      _tcp->receive(h, adopt(std::move(d.frame)), d.checksum);
     } else {
-      _udp->receive(h, adopt(std::move(d.frame)));
+      _udp->receive(h, adopt(std::move(d.frame)), d.checksum);
     }
   } catch (...) {
     ++_stats.ip.no_memory;

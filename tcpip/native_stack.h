@@ -118,7 +118,7 @@ class native_stack final : public network_stack {
   void flush_forwards() noexcept;
   bool relay(tx_frame& f) noexcept;
   void flush_relays() noexcept;
-  void receive_transport(const ipv4_header& h, packet&& data) noexcept;
+  void receive_transport(const ipv4_header& h, packet&& data, checksum_status checksum) noexcept;
   bool reserve(unsigned shard, std::size_t frames) noexcept;
   template <typename Func>
   void send_to(unsigned shard, std::size_t frames, Func&& f) noexcept;

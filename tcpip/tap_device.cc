@@ -40,6 +40,30 @@ struct virtio_net_hdr {
 static_assert(sizeof(virtio_net_hdr) == 10);
 constexpr std::uint8_t vnet_needs_checksum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
 constexpr std::uint8_t vnet_data_valid = 2;      // VIRTIO_NET_HDR_F_DATA_VALID
+constexpr std::uint8_t vnet_gso_tcpv4 = 1;       // VIRTIO_NET_HDR_GSO_TCPV4
+constexpr unsigned tun_offload_checksum = 0x01;  // TUN_F_CSUM
+
+// The header that asks the kernel for what `offload` says: to finish the
+// TCP/UDP checksum (its field holds the pseudo header's sum), and to cut
+// a TCP segment into pieces (TSO).
+virtio_net_hdr header_for(const tx_frame& f) noexcept {
+  virtio_net_hdr h{};
+  const tx_offload& o = f.offload;
+  if (o.l4_checksum && !f.frame.fragments().empty()) {
+    const fragment& first = f.frame.fragments().front();
+    const std::size_t protocol_at = std::size_t{o.l2_length} + 9;
+    const bool udp = first.size > protocol_at && static_cast<std::uint8_t>(first.base[protocol_at]) == 17;
+    h.flags = vnet_needs_checksum;
+    h.csum_start = static_cast<std::uint16_t>(o.l2_length + o.l3_length);
+    h.csum_offset = udp ? 6 : 16;
+  }
+  if (o.segment_size != 0) {
+    h.gso_type = vnet_gso_tcpv4;
+    h.gso_size = o.segment_size;
+    h.hdr_len = static_cast<std::uint16_t>(o.l2_length + o.l3_length + o.l4_length);
+  }
+  return h;
+}
 
 constexpr std::size_t vnet_header_size = sizeof(virtio_net_hdr);
 
@@ -116,6 +140,7 @@ class tap_queue final : public device_queue {
     for (auto& f : frames) {
       if (_state->writes >= _options.writes_in_flight) break;
       auto w = std::make_unique<pending_write>();
+      w->header = header_for(f);
       w->iov.reserve(1 + f.frame.nr_frags());
       w->iov.push_back(iovec{&w->header, vnet_header_size});
       for (const fragment& piece : f.frame.fragments()) w->iov.push_back(iovec{piece.base, piece.size});
@@ -150,7 +175,7 @@ class tap_queue final : public device_queue {
   std::size_t transmit_now(std::span<tx_frame> frames) {
     std::size_t taken = 0;
     for (auto& f : frames) {
-      virtio_net_hdr header{};
+      virtio_net_hdr header = header_for(f);
       small_vector<iovec, 4> iov;
       iov.push_back(iovec{&header, vnet_header_size});
       for (const fragment& piece : f.frame.fragments()) iov.push_back(iovec{piece.base, piece.size});
@@ -260,9 +285,10 @@ class tap_queue final : public device_queue {
     std::memcpy(&header, buffer.get(), vnet_header_size);
     buffer.trim(bytes);
     buffer.trim_front(vnet_header_size);
-    // Frames the kernel checked: good. (With no offloads asked for, none
-    // comes with a checksum left to finish.)
-    const bool good = (header.flags & vnet_data_valid) != 0 && (header.flags & vnet_needs_checksum) == 0;
+    // Frames the kernel checked are good; so are the ones whose checksum
+    // it left to us to finish (TUN_F_CSUM): its own stack's, which never
+    // crossed a wire.
+    const bool good = (header.flags & (vnet_data_valid | vnet_needs_checksum)) != 0;
     if (state.stats != nullptr) {
       ++state.stats->rx_frames;
       state.stats->rx_bytes += buffer.size();
@@ -301,9 +327,12 @@ int open_tap_queue(const std::string& name, bool multi_queue) {
     throw os_error(e, "TAP " + name + ": attaching (TUNSETIFF)");
   }
   int header_size = vnet_header_size;
-  // No offloads: the kernel finishes every checksum before a frame comes
-  // here, and segments nothing (frames it checked say so all the same).
-  if (::ioctl(fd, TUNSETVNETHDRSZ, &header_size) < 0 || ::ioctl(fd, TUNSETOFFLOAD, 0) < 0) {
+  // What the kernel may hand us: frames whose checksum it left undone
+  // (taken as checked, above). Not segments longer than the MTU (TSO4):
+  // each read would then need a 64 KiB buffer. What we hand it needs no
+  // setting: it finishes checksums and cuts TSO segments as the header
+  // asks.
+  if (::ioctl(fd, TUNSETVNETHDRSZ, &header_size) < 0 || ::ioctl(fd, TUNSETOFFLOAD, tun_offload_checksum) < 0) {
     const int e = errno;
     ::close(fd);
     throw os_error(e, "TAP " + name + ": setting the virtio-net header");
@@ -351,6 +380,9 @@ tap_device::tap_device(tap_options options) : _options(std::move(options)) {
     _info.mtu = mtu;
     _info.queues = _options.queues;
     _info.rss_hash = false;
+    _info.offloads.tx_checksum = true;
+    _info.offloads.tso = true;
+    _info.offloads.rx_checksum_verified = true;
   } catch (...) {
     for (int fd : _fds) ::close(fd);
     throw;

@@ -14,9 +14,10 @@
 // calls: a TAP read or write submitted to the ring goes through the
 // kernel's worker threads, which made a round trip 6 times slower. On
 // epoll, reads are kept in flight in the backend. Frames
-// carry the virtio-net header: a frame the kernel says it checked comes in
-// as checksum_status::good. (No offloads are asked of the kernel yet: it
-// finishes every checksum and segments nothing; TCP will want TSO.)
+// carry the virtio-net header, which carries the offloads: the kernel
+// finishes the checksums we leave to it and cuts our TCP segments longer
+// than the MTU (TSO); a frame it checked, or whose checksum it left
+// undone (its own), comes in as checksum_status::good.
 //
 // Thread rules: made on any thread; each queue is opened, driven and
 // destroyed on one shard. The device outlives its queues.

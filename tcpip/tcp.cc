@@ -90,7 +90,9 @@ struct tcp_layer::entry {
       : layer(&l),
         conn(config, t, isn,
              [this](tcp_header& h, packet&& p) {
-               if (layer != nullptr) layer->transmit(conn.tuple().local_ip, conn.tuple().remote_ip, h, std::move(p));
+               if (layer != nullptr) {
+                 layer->transmit(conn.tuple().local_ip, conn.tuple().remote_ip, h, std::move(p), conn.segment_size());
+               }
              },
              l._segments) {
     conn.set_on_change([this] { wake(); });
@@ -379,9 +381,19 @@ tcp_layer::tcp_layer(ipv4_interface& ip, tcp_layer_options options, bool own_han
   if (_options.limits.ephemeral_first == 0 || _options.limits.ephemeral_first > _options.limits.ephemeral_last) {
     throw std::invalid_argument("tcp: the ephemeral port range is empty");
   }
+  const device_info& device = _ip.info();
+  const std::uint16_t mtu_mss = static_cast<std::uint16_t>(std::max<int>(device.mtu - 40, 28));
+  _options.connection.mss = std::min(_options.mss.value_or(mtu_mss), mtu_mss);
+  // With TSO (which needs the device to sum each piece it cuts), a
+  // segment handed down carries up to what one IPv4 datagram holds, less
+  // the largest headers.
+  _options.connection.tso_bytes =
+      device.offloads.tso && device.offloads.tx_checksum ? ipv4_header::max_datagram - 20 - 60 : 0;
   if (_own_handler) {
     _ip.set_handler(static_cast<std::uint8_t>(ip_protocol::tcp),
-                    [this](const ipv4_header& h, packet&& data) { receive(h, std::move(data)); });
+                    [this](const ipv4_header& h, packet&& data, checksum_status checksum) {
+                      receive(h, std::move(data), checksum);
+                    });
   }
 }
 
@@ -706,24 +718,35 @@ void tcp_layer::abort_all() noexcept {
   }
 }
 
-void tcp_layer::transmit(std::uint32_t source, std::uint32_t destination, tcp_header& h, packet&& payload) noexcept {
+void tcp_layer::transmit(std::uint32_t source, std::uint32_t destination, tcp_header& h, packet&& payload,
+                         std::uint32_t segment_size) noexcept {
   try {
     const std::size_t size = tcp_header::min_size + h.options.size();
+    const bool cut = segment_size != 0 && payload.len() > segment_size;
     char* at = payload.prepend_header(size);
     auto bytes = std::span<std::uint8_t>(reinterpret_cast<std::uint8_t*>(at), size);
     h.write(bytes);
     checksummer c;
     c.add_words(ipv4_pseudo_header_sum(source, destination, ip_protocol::tcp, static_cast<std::uint16_t>(payload.len())));
-    c.add(payload);
-    wire::put16(bytes, 16, c.get());
-    (void)_ip.send(destination, static_cast<std::uint8_t>(ip_protocol::tcp), std::move(payload))
+    l4_offload offload;
+    offload.header_length = static_cast<std::uint8_t>(size);
+    if (_ip.info().offloads.tx_checksum) {
+      // The device sums the segment (or, with TSO, each piece it cuts).
+      offload.checksum = true;
+      wire::put16(bytes, 16, c.partial());
+    } else {
+      c.add(payload);
+      wire::put16(bytes, 16, c.get());
+    }
+    if (cut) offload.segment_size = static_cast<std::uint16_t>(segment_size);
+    (void)_ip.send(destination, static_cast<std::uint8_t>(ip_protocol::tcp), std::move(payload), false, offload)
         .handle_exception([](std::exception_ptr) {});  // (a lost segment: TCP sends it again)
   } catch (...) {
     // No memory for the header: as a segment lost.
   }
 }
 
-void tcp_layer::receive(const ipv4_header& ih, packet&& data) noexcept {
+void tcp_layer::receive(const ipv4_header& ih, packet&& data, checksum_status checksum) noexcept {
   try {
     if (ih.destination != _ip.address()) {
       ++_stats.not_for_us;
@@ -741,7 +764,7 @@ void tcp_layer::receive(const ipv4_header& ih, packet&& data) noexcept {
     const fragment& f = data.fragments().front();
     tcp_header h;
     const tcp_error err = tcp_header::parse(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(f.base), f.size),
-                                            ih.source, ih.destination, h);
+                                            ih.source, ih.destination, h, checksum == checksum_status::good);
     if (err != tcp_error::none) {
       ++_stats.header_errors;
       if (err == tcp_error::bad_checksum) ++_stats.bad_checksums;

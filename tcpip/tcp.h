@@ -56,7 +56,12 @@ struct tcp_limits {
 };
 
 struct tcp_layer_options {
+  /// Every connection's settings. (Its mss and tso_bytes are the layer's:
+  /// from `mss` and the device.)
   tcp_config connection;
+  /// Our MSS; by default the interface's MTU less 40 (the IPv4 and TCP
+  /// headers). At most that.
+  std::optional<std::uint16_t> mss;
   tcp_limits limits;
   /// Answer SYNs past a listener's backlog with cookies (else drop them).
   bool syn_cookies = true;
@@ -115,8 +120,9 @@ class tcp_layer {
                                                      std::uint16_t remote_port)>;
   void set_ephemeral_filter(ephemeral_filter f) { _ephemeral_ok = std::move(f); }
 
-  /// A TCP segment for us (the interface's handler, or the stack's).
-  void receive(const ipv4_header& h, packet&& data) noexcept;
+  /// A TCP segment for us (the interface's handler, or the stack's);
+  /// `checksum`: whether the device checked it.
+  void receive(const ipv4_header& h, packet&& data, checksum_status checksum = checksum_status::unknown) noexcept;
 
   /// Resets every connection (RST to each synchronized peer) and closes
   /// every listener: a stack that stops.
@@ -156,7 +162,10 @@ class tcp_layer {
   bool evict_time_wait() noexcept;
   void on_timer(const lw_shared_ptr<entry>& e) noexcept;
   void drop_handle(const lw_shared_ptr<entry>& e) noexcept;
-  void transmit(std::uint32_t source, std::uint32_t destination, tcp_header& h, packet&& payload) noexcept;
+  // Sends a segment; `segment_size`: the connection's, for a payload
+  // longer than it that the device is to cut (TSO).
+  void transmit(std::uint32_t source, std::uint32_t destination, tcp_header& h, packet&& payload,
+                std::uint32_t segment_size = 0) noexcept;
   void receive_for_listener(const lw_shared_ptr<listener>& l, const tcp_tuple& t, const tcp_header& h, packet&& payload);
   void reset_for(const tcp_tuple& t, const tcp_header& h, std::size_t payload_length) noexcept;
   void send_cookie(const tcp_tuple& t, const tcp_header& syn);

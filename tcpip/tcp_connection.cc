@@ -619,7 +619,9 @@ void tcp_connection::process_data(const tcp_header& h, packet&& payload, tcp_tim
   const bool filled_a_hole = !_out_of_order.empty();
   const std::size_t length = payload.len();
   if (length > 0) {
-    _rcv_mss = std::max<std::uint32_t>(_rcv_mss, std::min<std::size_t>(length, 65535));
+    // (Up to our MSS: a device that merges segments (LRO) delivers
+    // longer ones, which say nothing of the peer's.)
+    _rcv_mss = std::max<std::uint32_t>(_rcv_mss, std::min<std::size_t>(length, _config.mss));
     deliver(std::move(payload));
     _rcv_nxt += static_cast<std::uint32_t>(length);
   }
@@ -1032,9 +1034,13 @@ bool tcp_connection::send_new_segment(tcp_time now) {
   const std::uint64_t budget = std::uint64_t{_cc->cwnd()} + _inflation;
   const std::uint32_t flight = in_flight();
   const std::uint64_t by_cwnd = budget > flight ? budget - flight : 0;
-  std::uint64_t length = std::min<std::uint64_t>({available, _snd_mss, by_cwnd,
+  const std::uint64_t most = std::max(_snd_mss, _config.tso_bytes);
+  std::uint64_t length = std::min<std::uint64_t>({available, most, by_cwnd,
                                                   by_window > 0 ? static_cast<std::uint64_t>(by_window) : 0});
   if (length == 0) return false;
+  // TSO: whole segments, but for the end of the data (the pieces the
+  // device cuts are then all full but the last).
+  if (length > _snd_mss && length < available) length -= length % _snd_mss;
   if (length < _snd_mss) {
     const bool outstanding = _snd_max > _snd_una;
     if (length < available) {

@@ -104,6 +104,11 @@ struct tcp_config {
   bool no_delay = false;
   bool keepalive = false;
   tcp_keepalive_params keepalive_params;
+  /// The most payload one segment handed down may carry when the device
+  /// cuts segments itself (TSO: every piece but the last one MSS long,
+  /// each with the header's options); 0: one MSS. Segments past one MSS
+  /// are whole MSSs unless they end the data queued.
+  std::uint32_t tso_bytes = 0;
 };
 
 /// Counts kept by a shard's TCP (each connection adds to them).
@@ -270,6 +275,9 @@ class tcp_connection {
 
   tcp_info info() const noexcept;
   const tcp_tuple& tuple() const noexcept { return _tuple; }
+  /// Payload bytes per segment on the wire (what TSO cuts a longer
+  /// segment into).
+  std::uint32_t segment_size() const noexcept { return _snd_mss; }
 
   /// The TSval a connection whose first sequence number is `isn` sends at
   /// `now`: milliseconds plus an offset of its own (for SYN cookies,

@@ -192,7 +192,9 @@ udp_stats& udp_stats::operator+=(const udp_stats& o) noexcept {
 udp_layer::udp_layer(ipv4_interface& ip, udp_limits limits)
     : _ip(ip), _limits(limits), _next_ephemeral(limits.ephemeral_first) {
   _ip.set_handler(static_cast<std::uint8_t>(ip_protocol::udp),
-                  [this](const ipv4_header& h, packet&& data) { receive(h, std::move(data)); });
+                  [this](const ipv4_header& h, packet&& data, checksum_status checksum) {
+                    receive(h, std::move(data), checksum);
+                  });
   _ip.set_error_handler(static_cast<std::uint8_t>(ip_protocol::udp),
                         [this](const icmp_header& icmp, const ipv4_header& quoted, std::span<const std::uint8_t> data) {
                           receive_error(icmp, quoted, data);
@@ -227,9 +229,9 @@ udp_channel udp_layer::make_channel(const socket_address& local) {
   return udp_channel(std::make_unique<native_udp_channel>(*this, port));
 }
 
-void udp_layer::receive(const ipv4_header& h, packet&& data) noexcept {
+void udp_layer::receive(const ipv4_header& h, packet&& data, checksum_status checksum) noexcept {
   udp_header u;
-  if (udp_header::parse(data, h.source, h.destination, u) != udp_error::none) {
+  if (udp_header::parse(data, h.source, h.destination, u, checksum == checksum_status::good) != udp_error::none) {
     ++_stats.errors;
     return;
   }

@@ -74,7 +74,7 @@ class udp_layer {
 
   /// A UDP datagram for us (the interface's handler calls it; a sharded
   /// stack calls it with datagrams another shard received).
-  void receive(const ipv4_header& h, packet&& data) noexcept;
+  void receive(const ipv4_header& h, packet&& data, checksum_status checksum = checksum_status::unknown) noexcept;
   /// An ICMP error about a datagram we sent (the interface's error
   /// handler calls it).
   void receive_error(const icmp_header& icmp, const ipv4_header& quoted, std::span<const std::uint8_t> data) noexcept;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/assert.h"
+#include "tcpip/checksum.h"
 #include "tcpip/ethernet.h"
 #include "tcpip/ipv4_header.h"
 #include "tcpip/wire.h"
@@ -26,7 +27,98 @@ struct frame_bytes {
   std::vector<std::uint8_t> bytes;
   std::optional<std::uint32_t> rss_hash;
   link_clock::time_point due;  // when it may be received (delay, rate)
+  bool partial = false;        // its TCP/UDP checksum was left to the device: never summed
+  bool merged = false;         // a TSO segment passed whole (longer than the MTU)
 };
+
+// Offsets into an IPv4 frame (Ethernet first) that carries TCP or UDP,
+// or nothing where it is not one (or is cut short).
+struct l4_frame {
+  std::size_t ip_at = ethernet_header::size;
+  std::size_t l4_at = 0;
+  std::size_t end = 0;  // the datagram's end (a frame may pad)
+  std::uint8_t protocol = 0;
+};
+
+std::optional<l4_frame> l4_of(std::span<const std::uint8_t> frame) {
+  l4_frame f;
+  if (frame.size() < f.ip_at + ipv4_header::min_size || wire::get16(frame, 12) != static_cast<std::uint16_t>(ether_type::ipv4)) {
+    return std::nullopt;
+  }
+  const std::size_t ihl = (frame[f.ip_at] & 0x0f) * 4u;
+  f.protocol = frame[f.ip_at + 9];
+  f.l4_at = f.ip_at + ihl;
+  f.end = f.ip_at + wire::get16(frame, f.ip_at + 2);
+  const std::size_t header = f.protocol == static_cast<std::uint8_t>(ip_protocol::tcp) ? 20 : 8;
+  if (ihl < ipv4_header::min_size || f.end > frame.size() || f.end < f.l4_at + header ||
+      (f.protocol != static_cast<std::uint8_t>(ip_protocol::tcp) && f.protocol != static_cast<std::uint8_t>(ip_protocol::udp))) {
+    return std::nullopt;
+  }
+  return f;
+}
+
+std::size_t checksum_field(const l4_frame& f) { return f.l4_at + (f.protocol == 17 ? 6 : 16); }
+
+// Does what a NIC does with a checksum left to it: sums the TCP/UDP
+// header and data, whose checksum field holds the pseudo header's sum.
+void finish_checksum(std::span<std::uint8_t> frame) {
+  auto f = l4_of(frame);
+  if (!f) return;
+  checksummer c;
+  c.add(frame.subspan(f->l4_at, f->end - f->l4_at));
+  const std::uint16_t sum = c.get();
+  wire::put16(frame, checksum_field(*f), f->protocol == 17 && sum == 0 ? 0xffff : sum);
+}
+
+// The IPv4 header's and the TCP/UDP checksum, computed anew.
+void compute_checksums(std::span<std::uint8_t> frame, const l4_frame& f) {
+  wire::put16(frame, f.ip_at + 10, 0);
+  wire::put16(frame, f.ip_at + 10, internet_checksum(frame.subspan(f.ip_at, f.l4_at - f.ip_at)));
+  wire::put16(frame, checksum_field(f), 0);
+  checksummer c;
+  c.add_words(ipv4_pseudo_header_sum(wire::get32(frame, f.ip_at + 12), wire::get32(frame, f.ip_at + 16),
+                                     static_cast<ip_protocol>(f.protocol), static_cast<std::uint16_t>(f.end - f.l4_at)));
+  c.add(frame.subspan(f.l4_at, f.end - f.l4_at));
+  const std::uint16_t sum = c.get();
+  wire::put16(frame, checksum_field(f), f.protocol == 17 && sum == 0 ? 0xffff : sum);
+}
+
+// What a NIC's TSO does: cuts a TCP frame's data into frames of
+// `segment_size` bytes, each with the headers (options too), its own
+// IPv4 identifier, length and checksums, its sequence number; FIN and
+// PSH on the last piece only, CWR on the first only.
+std::vector<std::vector<std::uint8_t>> cut_segments(std::span<const std::uint8_t> frame, std::uint16_t segment_size) {
+  std::vector<std::vector<std::uint8_t>> pieces;
+  auto f = l4_of(frame);
+  if (!f || f->protocol != static_cast<std::uint8_t>(ip_protocol::tcp) || segment_size == 0) return pieces;
+  const std::size_t tcp_header_length = (frame[f->l4_at + 12] >> 4) * 4u;
+  const std::size_t data_at = f->l4_at + tcp_header_length;
+  if (tcp_header_length < 20 || data_at > f->end) return pieces;
+  const std::uint32_t seq = wire::get32(frame, f->l4_at + 4);
+  const std::uint16_t id = wire::get16(frame, f->ip_at + 4);
+  const std::uint8_t flags = frame[f->l4_at + 13];
+  const std::size_t data = f->end - data_at;
+  for (std::size_t at = 0, i = 0; at < data || (data == 0 && i == 0); at += segment_size, ++i) {
+    const std::size_t n = std::min<std::size_t>(segment_size, data - at);
+    std::vector<std::uint8_t> piece(frame.begin(), frame.begin() + static_cast<std::ptrdiff_t>(data_at));
+    piece.insert(piece.end(), frame.begin() + static_cast<std::ptrdiff_t>(data_at + at),
+                 frame.begin() + static_cast<std::ptrdiff_t>(data_at + at + n));
+    const bool last = at + n >= data;
+    std::uint8_t piece_flags = flags;
+    if (!last) piece_flags &= static_cast<std::uint8_t>(~(0x01 | 0x08));  // FIN, PSH
+    if (i > 0) piece_flags &= static_cast<std::uint8_t>(~0x80);            // CWR
+    piece[f->l4_at + 13] = piece_flags;
+    wire::put32(piece, f->l4_at + 4, seq + static_cast<std::uint32_t>(at));
+    wire::put16(piece, f->ip_at + 2, static_cast<std::uint16_t>(data_at - f->ip_at + n));
+    wire::put16(piece, f->ip_at + 4, static_cast<std::uint16_t>(id + i));
+    l4_frame pf = *f;
+    pf.end = piece.size();
+    compute_checksums(piece, pf);
+    pieces.push_back(std::move(piece));
+    if (last) break;
+  }
+  return pieces;
+}
 
 // The RSS hash a NIC computes for `frame`: IPv4 with the ports for TCP and
 // UDP (not for fragments, whose later pieces carry no ports), the
@@ -90,12 +182,20 @@ class end_device;
 struct virtual_link::impl {
   explicit impl(virtual_link_options o);
 
+  // The frames that go onto the link for one the stack transmitted: the
+  // offloads it asked for done as a NIC would (not under the mutex: the
+  // work is the sender's). With faults, frames go as a wire carries
+  // them: cut to the MTU, every checksum complete (a corrupted byte is
+  // then caught). Without, as veth passes them: a segment for TSO whole
+  // where the ends merge segments (LRO), a checksum left to the device
+  // left undone where the ends take it as checked.
+  void prepare(std::vector<std::uint8_t> bytes, const tx_offload& offload, std::vector<frame_bytes>& out) const;
   // Under `mutex`: a frame from end `from` into the link.
-  void carry(unsigned from, std::vector<std::uint8_t> bytes);
+  void carry(unsigned from, frame_bytes frame);
   // To the end the frame's destination MAC names, or to every end but
   // `from` (broadcasts, unknown addresses; with two ends: the other).
-  void send_on(unsigned from, std::vector<std::uint8_t> bytes, link_clock::time_point due);
-  void deliver(unsigned to, std::vector<std::uint8_t> bytes, link_clock::time_point due);
+  void send_on(unsigned from, std::vector<std::uint8_t> bytes, link_clock::time_point due, bool partial = false);
+  void deliver(unsigned to, std::vector<std::uint8_t> bytes, link_clock::time_point due, bool partial);
   // Calls the notifications deliver() collected (not under the mutex).
   void notify_now();
   // Faults in the direction away from end `from`.
@@ -170,32 +270,36 @@ class end_queue final : public device_queue {
       }
     }
     _link.notify_now();
-    // This shard's own buffers.
+    // This shard's own buffers. (A frame whose checksum was left to the
+    // device comes as checked, as veth passes one on.)
     for (auto& f : taken) {
       _stats.rx_frames++;
       _stats.rx_bytes += f.bytes.size();
       out.push_back(received_frame{
           packet::copy_of(std::string_view(reinterpret_cast<const char*>(f.bytes.data()), f.bytes.size())),
-          f.rss_hash, checksum_status::unknown});
+          f.rss_hash, f.partial ? checksum_status::good : checksum_status::unknown});
     }
     return taken.size();
   }
 
   std::size_t transmit(std::span<tx_frame> frames) override {
+    const device_offloads& offered = _link.options.offloads;
+    std::vector<frame_bytes> ready;
     for (tx_frame& t : frames) {
-      REEF_ASSERT(!t.offload.ipv4_checksum && !t.offload.l4_checksum && t.offload.segment_size == 0,
-                  "an offload asked of a device that offers none");
+      REEF_ASSERT((!t.offload.ipv4_checksum && !t.offload.l4_checksum) || offered.tx_checksum,
+                  "a checksum offload asked of a link that offers none");
+      REEF_ASSERT(t.offload.segment_size == 0 || offered.tso, "TSO asked of a link that offers none");
       packet& p = t.frame;
       std::vector<std::uint8_t> bytes;
       bytes.reserve(p.len());
       for (const fragment& f : p.fragments()) bytes.insert(bytes.end(), f.base, f.base + f.size);
       _stats.tx_frames++;
       _stats.tx_bytes += bytes.size();
-      {
-        std::lock_guard lock(_link.mutex);
-        _link.carry(_side, std::move(bytes));
-      }
       p = packet();  // the sender's memory goes here, on its shard
+      ready.clear();
+      _link.prepare(std::move(bytes), t.offload, ready);
+      std::lock_guard lock(_link.mutex);
+      for (auto& f : ready) _link.carry(_side, std::move(f));
     }
     _link.notify_now();
     return frames.size();
@@ -247,10 +351,6 @@ virtual_link::impl::impl(virtual_link_options o) : options(std::move(o)), hash(o
     throw std::invalid_argument("virtual link: queues_per_end has " + std::to_string(options.queues_per_end.size()) +
                                 " entries for " + std::to_string(options.ends) + " ends");
   }
-  const device_offloads& offered = options.offloads;
-  if (offered.rx_checksum_verified || offered.tx_checksum || offered.tso || offered.lro) {
-    throw std::invalid_argument("virtual link: it performs no offloads, so it cannot offer them");
-  }
   for (double p : {options.faults.loss, options.faults.duplicate, options.faults.reorder, options.faults.corrupt}) {
     if (!(p >= 0 && p <= 1)) throw std::invalid_argument("virtual link: a fault's probability is not in [0, 1]");
   }
@@ -282,9 +382,35 @@ virtual_link::impl::impl(virtual_link_options o) : options(std::move(o)), hash(o
   }
 }
 
-void virtual_link::impl::carry(unsigned from, std::vector<std::uint8_t> bytes) {
+void virtual_link::impl::prepare(std::vector<std::uint8_t> bytes, const tx_offload& offload,
+                                 std::vector<frame_bytes>& out) const {
+  const link_faults& f = options.faults;
+  const bool faults = f.loss > 0 || f.duplicate > 0 || f.reorder > 0 || f.corrupt > 0;
+  const device_offloads& offered = options.offloads;
+  auto ip = l4_of(bytes);
+  if (offload.ipv4_checksum && ip) {
+    wire::put16(bytes, ip->ip_at + 10, 0);
+    wire::put16(bytes, ip->ip_at + 10, internet_checksum(std::span(bytes).subspan(ip->ip_at, ip->l4_at - ip->ip_at)));
+  }
+  const bool longer = ip && offload.segment_size != 0 &&
+                      ip->end - ip->l4_at - std::size_t{offload.l4_length} > offload.segment_size;
+  if (longer && (faults || !offered.lro)) {
+    for (auto& piece : cut_segments(bytes, offload.segment_size)) out.push_back(frame_bytes{std::move(piece), {}, {}, false});
+    return;
+  }
+  const bool partial = offload.l4_checksum && !faults && offered.rx_checksum_verified;
+  if (offload.l4_checksum && !partial) finish_checksum(bytes);
+  frame_bytes frame{std::move(bytes), {}, {}, partial};
+  frame.merged = longer;
+  out.push_back(std::move(frame));
+}
+
+void virtual_link::impl::carry(unsigned from, frame_bytes frame) {
   counts.carried++;
-  if (bytes.size() > std::size_t{options.mtu} + ethernet_header::size) {
+  std::vector<std::uint8_t>& bytes = frame.bytes;
+  const std::size_t most = frame.merged ? ethernet_header::size + ipv4_header::max_datagram
+                                        : std::size_t{options.mtu} + ethernet_header::size;
+  if (bytes.size() > most) {
     counts.too_long++;
     return;
   }
@@ -314,8 +440,8 @@ void virtual_link::impl::carry(unsigned from, std::vector<std::uint8_t> bytes) {
     held_polls[from] = 0;
     return;
   }
-  if (twice) send_on(from, bytes, due);
-  send_on(from, std::move(bytes), due);
+  if (twice) send_on(from, bytes, due, frame.partial);
+  send_on(from, std::move(bytes), due, frame.partial);
   if (held[from]) {
     auto late = std::move(*held[from]);
     held[from].reset();
@@ -323,10 +449,11 @@ void virtual_link::impl::carry(unsigned from, std::vector<std::uint8_t> bytes) {
   }
 }
 
-void virtual_link::impl::send_on(unsigned from, std::vector<std::uint8_t> bytes, link_clock::time_point due) {
+void virtual_link::impl::send_on(unsigned from, std::vector<std::uint8_t> bytes, link_clock::time_point due,
+                                 bool partial) {
   if (pcap) pcap->write(bytes);
   if (ends.size() == 2) {
-    deliver(1 - from, std::move(bytes), due);
+    deliver(1 - from, std::move(bytes), due, partial);
     return;
   }
   // A switch: the end whose MAC it is (02:00:00:00:00:NN), or all the
@@ -334,15 +461,16 @@ void virtual_link::impl::send_on(unsigned from, std::vector<std::uint8_t> bytes,
   if (bytes.size() >= 6 && bytes[0] == 0x02 && bytes[1] == 0 && bytes[2] == 0 && bytes[3] == 0 && bytes[4] == 0 &&
       bytes[5] >= 1 && bytes[5] <= ends.size()) {
     const unsigned to = bytes[5] - 1u;
-    if (to != from) deliver(to, std::move(bytes), due);
+    if (to != from) deliver(to, std::move(bytes), due, partial);
     return;
   }
   for (unsigned to = 0; to < ends.size(); ++to) {
-    if (to != from) deliver(to, bytes, due);
+    if (to != from) deliver(to, bytes, due, partial);
   }
 }
 
-void virtual_link::impl::deliver(unsigned to, std::vector<std::uint8_t> bytes, link_clock::time_point due) {
+void virtual_link::impl::deliver(unsigned to, std::vector<std::uint8_t> bytes, link_clock::time_point due,
+                                 bool partial) {
   auto rss = rss_hash_of(hash, bytes);
   const unsigned index = rss ? tables[to].shard_of(*rss) : 0;
   auto& q = queues[to][index];
@@ -351,7 +479,7 @@ void virtual_link::impl::deliver(unsigned to, std::vector<std::uint8_t> bytes, l
     return;
   }
   counts.delivered++;
-  q.push_back(frame_bytes{std::move(bytes), options.rss_hash ? rss : std::nullopt, due});
+  q.push_back(frame_bytes{std::move(bytes), options.rss_hash ? rss : std::nullopt, due, partial});
   if (armed[to][index]) {
     armed[to][index] = false;
     to_notify.push_back(&notify[to][index]);  // (called if set, under notify_mutex)

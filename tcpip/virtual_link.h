@@ -4,8 +4,9 @@
 // every other end). A frame arrives at the receive queue its RSS hash
 // picks. The link can lose, duplicate, reorder, corrupt, delay and rate
 // limit frames, each fault from a seeded random generator (a failing run
-// is reproduced from its seed), and write what crossed it to a pcap file
-// (`tcpdump -r` reads it).
+// is reproduced from its seed), write what crossed it to a pcap file
+// (`tcpdump -r` reads it), and offer a NIC's checksum and segmentation
+// offloads.
 //
 //   virtual_link link({.queues = 2, .faults = {.loss = 0.1, .seed = 7}});
 //   auto q = link.end(0).open_queue(0);   // on the shard that drives it
@@ -57,6 +58,12 @@ struct virtual_link_options {
   /// The key the ends say they hash with (device_info::rss_key), if not
   /// rss_key: a device that lies, whose hash disagrees with the stack's.
   std::optional<toeplitz_key> advertised_rss_key;
+  /// What every end offers, done as a NIC would: tx_checksum (the link
+  /// finishes checksums left to it), tso (it cuts long TCP segments),
+  /// and on the receiving side, as veth passes frames on without faults:
+  /// rx_checksum_verified (a frame whose checksum was left undone comes as
+  /// checked, never summed) and lro (a long segment arrives whole). With
+  /// faults, frames cross as a wire carries them: cut, summed.
   device_offloads offloads;
   link_faults faults;
   /// Where to write a pcap file of every frame that crossed; "" for none.
@@ -81,8 +88,8 @@ class virtual_link {
  public:
   /// Throws std::invalid_argument for fewer than 2 ends (or more than
   /// 254), 0 queues, queues_per_end not one per end, a probability
-  /// outside [0, 1], a negative delay, offloads (the link performs none),
-  /// or a pcap file that cannot be created.
+  /// outside [0, 1], a negative delay, or a pcap file that cannot be
+  /// created.
   explicit virtual_link(virtual_link_options options = {});
   ~virtual_link();
   virtual_link(const virtual_link&) = delete;

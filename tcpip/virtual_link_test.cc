@@ -1,6 +1,7 @@
 // The virtual link: frames cross byte for byte to the queue their hash
 // picks, faults follow their seed, full queues and long frames are counted,
-// the pcap file reads back with tcpdump, and two threads can drive the ends.
+// the pcap file reads back with tcpdump, two threads can drive the ends,
+// and the offloads do what a NIC's do.
 #include "tcpip/virtual_link.h"
 
 #include <gtest/gtest.h>
@@ -15,8 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include "tcpip/checksum.h"
 #include "tcpip/ipv4_header.h"
 #include "tcpip/udp_header.h"
+#include "tcpip/wire.h"
 
 namespace reef::tcpip {
 namespace {
@@ -233,8 +236,6 @@ TEST(virtual_link, refuses_options_that_cannot_work) {
   EXPECT_THROW(virtual_link({.faults = {.loss = 1.5}}), std::invalid_argument);
   EXPECT_THROW(virtual_link({.faults = {.corrupt = -0.1}}), std::invalid_argument);
   EXPECT_THROW(virtual_link({.pcap_path = "/nonexistent-dir/x.pcap"}), std::invalid_argument);
-  EXPECT_THROW(virtual_link({.offloads = {.rx_checksum_verified = true}}), std::invalid_argument);
-  EXPECT_THROW(virtual_link({.offloads = {.tx_checksum = true}}), std::invalid_argument);
   EXPECT_THROW(virtual_link({.ends = 1}), std::invalid_argument);
   EXPECT_THROW(virtual_link({.ends = 3, .queues_per_end = {1, 2}}), std::invalid_argument);
   EXPECT_THROW(virtual_link({.queues_per_end = {1, 0}}), std::invalid_argument);
@@ -246,6 +247,183 @@ TEST(virtual_link, refuses_options_that_cannot_work) {
 // Delay: nothing arrives before it is due (checked at once: no timing
 // race), everything after. Rate: frames go one after another at the
 // rate, so that at once only the first is there.
+// A TCP frame from end 0 to end 1: 12 bytes of options (NOP, NOP, a
+// timestamp), `data_size` bytes of data counting up, sequence number
+// `seq`, flags CWR|PSH|ACK|FIN; its checksum field holds the pseudo
+// header's sum, as a stack that leaves the checksum to the device puts it.
+constexpr std::size_t tcp_at = ethernet_header::size + ipv4_header::min_size;
+constexpr std::size_t tcp_header_size = 32;
+
+std::vector<std::uint8_t> tcp_frame(std::uint32_t seq, std::size_t data_size) {
+  const std::size_t ip_size = ipv4_header::min_size + tcp_header_size + data_size;
+  std::vector<std::uint8_t> f(ethernet_header::size + ip_size);
+  ethernet_header eth{*ethernet_address::parse("02:00:00:00:00:02"), *ethernet_address::parse("02:00:00:00:00:01"),
+                      static_cast<std::uint16_t>(ether_type::ipv4)};
+  eth.write(f);
+  ipv4_header ip;
+  ip.id = 100;
+  ip.total_length = static_cast<std::uint16_t>(ip_size);
+  ip.protocol = static_cast<std::uint8_t>(ip_protocol::tcp);
+  ip.source = a1;
+  ip.destination = a2;
+  ip.write(std::span(f).subspan(ethernet_header::size));
+  auto t = std::span(f).subspan(tcp_at);
+  wire::put16(t, 0, 40000);
+  wire::put16(t, 2, 80);
+  wire::put32(t, 4, seq);
+  wire::put32(t, 8, 7);
+  t[12] = (tcp_header_size / 4) << 4;
+  t[13] = 0x80 | 0x10 | 0x08 | 0x01;  // CWR ACK PSH FIN
+  wire::put16(t, 14, 65535);
+  t[20] = 1;
+  t[21] = 1;
+  t[22] = 8;
+  t[23] = 10;
+  wire::put32(t, 24, 1234);
+  wire::put32(t, 28, 5678);
+  for (std::size_t i = 0; i < data_size; ++i) t[tcp_header_size + i] = static_cast<std::uint8_t>(i * 7);
+  checksummer c;
+  c.add_words(ipv4_pseudo_header_sum(a1, a2, ip_protocol::tcp, static_cast<std::uint16_t>(tcp_header_size + data_size)));
+  wire::put16(t, 16, c.partial());
+  return f;
+}
+
+// Whether a frame's IPv4 header and TCP checksums hold.
+bool checksums_hold(const std::vector<std::uint8_t>& f) {
+  auto ip = std::span(f).subspan(ethernet_header::size);
+  if (internet_checksum(ip.subspan(0, ipv4_header::min_size)) != 0) return false;
+  const std::size_t tcp_size = wire::get16(ip, 2) - ipv4_header::min_size;
+  checksummer c;
+  c.add_words(ipv4_pseudo_header_sum(a1, a2, ip_protocol::tcp, static_cast<std::uint16_t>(tcp_size)));
+  c.add(std::span(f).subspan(tcp_at, tcp_size));
+  return c.get() == 0;
+}
+
+void send_offloaded(device_queue& q, const std::vector<std::uint8_t>& frame, std::uint16_t segment_size) {
+  tx_offload o;
+  o.l4_length = tcp_header_size;
+  o.l4_checksum = true;
+  o.segment_size = segment_size;
+  std::array<tx_frame, 1> one{tx_frame{packet_of(frame), o}};
+  ASSERT_EQ(q.transmit(one), 1u);
+}
+
+TEST(virtual_link, a_checksum_left_to_the_link_is_finished_or_passed_on_as_checked) {
+  const auto sent = tcp_frame(1000, 100);
+  {
+    // The receiving end takes such frames as checked: they cross untouched.
+    virtual_link link({.offloads = {.rx_checksum_verified = true, .tx_checksum = true}});
+    auto a = link.end(0).open_queue(0);
+    auto b = link.end(1).open_queue(0);
+    send_offloaded(*a, sent, 0);
+    auto got = receive_all(*b);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].checksum, checksum_status::good);
+    EXPECT_EQ(bytes_of(got[0].frame), sent);
+  }
+  {
+    // It does not: the link finishes the checksum, as a NIC would.
+    virtual_link link({.offloads = {.tx_checksum = true}});
+    auto a = link.end(0).open_queue(0);
+    auto b = link.end(1).open_queue(0);
+    send_offloaded(*a, sent, 0);
+    auto got = receive_all(*b);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].checksum, checksum_status::unknown);
+    EXPECT_TRUE(checksums_hold(bytes_of(got[0].frame)));
+  }
+  {
+    // With faults, every frame is summed: a corrupted one is caught.
+    virtual_link link({.offloads = {.rx_checksum_verified = true, .tx_checksum = true},
+                       .faults = {.corrupt = 1.0, .seed = 3}});
+    auto a = link.end(0).open_queue(0);
+    auto b = link.end(1).open_queue(0);
+    send_offloaded(*a, sent, 0);
+    auto got = receive_all(*b);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].checksum, checksum_status::unknown);
+    EXPECT_FALSE(checksums_hold(bytes_of(got[0].frame)));
+  }
+}
+
+TEST(virtual_link, tso_cuts_a_long_segment_as_a_nic_does) {
+  // 2500 bytes in pieces of 1000: 1000, 1000, 500.
+  const auto sent = tcp_frame(0xfffffc00, 2500);  // (the sequence numbers wrap)
+  virtual_link link({.offloads = {.tx_checksum = true, .tso = true}});
+  auto a = link.end(0).open_queue(0);
+  auto b = link.end(1).open_queue(0);
+  send_offloaded(*a, sent, 1000);
+  auto got = receive_all(*b);
+  ASSERT_EQ(got.size(), 3u);
+  std::vector<std::uint8_t> data;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const auto f = bytes_of(got[i].frame);
+    const std::size_t size = i < 2 ? 1000 : 500;
+    ASSERT_EQ(f.size(), tcp_at + tcp_header_size + size) << "piece " << i;
+    EXPECT_TRUE(checksums_hold(f)) << "piece " << i;
+    EXPECT_EQ(wire::get16(f, ethernet_header::size + 4), 100 + i);  // its own IPv4 id
+    EXPECT_EQ(wire::get32(f, tcp_at + 4), static_cast<std::uint32_t>(0xfffffc00u + 1000 * i));
+    const std::uint8_t flags = f[tcp_at + 13];
+    EXPECT_EQ((flags & 0x80) != 0, i == 0) << "CWR on the first piece only";
+    EXPECT_EQ((flags & 0x09) != 0, i == 2) << "PSH and FIN on the last piece only";
+    EXPECT_EQ((flags & 0x09) == 0x09, i == 2);
+    EXPECT_TRUE(flags & 0x10);
+    // The options, on every piece.
+    EXPECT_TRUE(std::equal(f.begin() + tcp_at + 20, f.begin() + tcp_at + 32, sent.begin() + tcp_at + 20));
+    data.insert(data.end(), f.begin() + tcp_at + tcp_header_size, f.end());
+  }
+  EXPECT_TRUE(std::equal(data.begin(), data.end(), sent.begin() + tcp_at + tcp_header_size, sent.end()));
+  EXPECT_EQ(link.stats().too_long, 0u);
+}
+
+TEST(virtual_link, with_lro_a_long_segment_crosses_whole_unless_faults_cut_it) {
+  const auto sent = tcp_frame(1, 9000);  // longer than the MTU
+  {
+    virtual_link link({.offloads = {.rx_checksum_verified = true, .tx_checksum = true, .tso = true, .lro = true}});
+    auto a = link.end(0).open_queue(0);
+    auto b = link.end(1).open_queue(0);
+    send_offloaded(*a, sent, 1448);
+    auto got = receive_all(*b);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].checksum, checksum_status::good);
+    EXPECT_EQ(bytes_of(got[0].frame), sent);
+  }
+  {
+    // The receiver does not check: the whole segment comes summed.
+    virtual_link link({.offloads = {.tx_checksum = true, .tso = true, .lro = true}});
+    auto a = link.end(0).open_queue(0);
+    auto b = link.end(1).open_queue(0);
+    send_offloaded(*a, sent, 1448);
+    auto got = receive_all(*b);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].checksum, checksum_status::unknown);
+    EXPECT_TRUE(checksums_hold(bytes_of(got[0].frame)));
+  }
+  {
+    // Faults act on what a wire carries: the pieces (each twice here).
+    virtual_link link({.offloads = {.rx_checksum_verified = true, .tx_checksum = true, .tso = true, .lro = true},
+                       .faults = {.duplicate = 1.0}});
+    auto a = link.end(0).open_queue(0);
+    auto b = link.end(1).open_queue(0);
+    send_offloaded(*a, sent, 1448);
+    auto got = receive_all(*b);
+    ASSERT_EQ(got.size(), 2u * 7);  // 9000 = 6 x 1448 + 312
+    for (auto& g : got) {
+      EXPECT_EQ(g.checksum, checksum_status::unknown);
+      EXPECT_TRUE(checksums_hold(bytes_of(g.frame)));
+    }
+  }
+  {
+    // A frame past the MTU that no TSO asked to cut is too long.
+    virtual_link link({.offloads = {.tx_checksum = true, .tso = true, .lro = true}});
+    auto a = link.end(0).open_queue(0);
+    auto b = link.end(1).open_queue(0);
+    send_offloaded(*a, sent, 0);
+    EXPECT_TRUE(receive_all(*b).empty());
+    EXPECT_EQ(link.stats().too_long, 1u);
+  }
+}
+
 TEST(virtual_link, delayed_and_rate_limited_frames_arrive_when_due) {
   {
     virtual_link link({.faults = {.delay = std::chrono::milliseconds(200)}});

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Bulk TCP throughput: Reef's native stack against Linux's, side by side in
 # one run. Reef: tcp_benchmark's tcp_bulk, two native stacks over the
-# in-process virtual link (MTU 1500, MSS 1460, no loss) on one shard.
+# in-process virtual link (MTU 1500, MSS 1460, no loss) on one shard:
+# with the offloads veth gives Linux (checksums left undone between the
+# ends, TSO segments passed whole; the headline), and without any (every
+# segment cut and summed by the stack).
 # Linux: iperf3 between two network namespaces over a veth pair (MTU
 # 1500), client and server. Both pinned to the same one CPU, so that one
 # core carries both ends in each case. Alternating, RUNS times each; the
@@ -50,9 +53,9 @@ ip -n "$b" link set veth-b mtu 1500 up
 ip -n "$a" link set lo up
 ip -n "$b" link set lo up
 
-# Prints "Gbit/s ns_per_segment" for one Reef run.
+# Prints "Gbit/s ns_per_segment" for one Reef run; $1: offloads (0 or 1).
 reef() {
-  taskset -c "$cpu" "$work/tcp_benchmark" --benchmark_filter=tcp_bulk 2>/dev/null |
+  taskset -c "$cpu" "$work/tcp_benchmark" --benchmark_filter="tcp_bulk/offloads:$1" 2>/dev/null |
     awk '/tcp_bulk/ { for (i = 1; i <= NF; ++i) { if ($i ~ /^Gbit\/s=/) g = substr($i, 8); if ($i ~ /^ns_per_segment=/) n = substr($i, 16) } }
          END { if (n ~ /k$/) n = n * 1000; printf "%s %s\n", g, n }'
 }
@@ -70,11 +73,17 @@ linux() {
 reef_results=""
 linux_results=""
 ns_results=""
+bare_results=""
+bare_ns_results=""
 for run in $(seq "$runs"); do
-  read -r g n <<<"$(reef)"
+  read -r g n <<<"$(reef 1)"
   echo "  run $run Reef: $g Gbit/s, $n ns/segment" >&2
   reef_results+="$g"$'\n'
   ns_results+="$n"$'\n'
+  read -r g n <<<"$(reef 0)"
+  echo "  run $run Reef without offloads: $g Gbit/s, $n ns/segment" >&2
+  bare_results+="$g"$'\n'
+  bare_ns_results+="$n"$'\n'
   l=$(linux)
   echo "  run $run Linux: $l Gbit/s" >&2
   linux_results+="$l"$'\n'
@@ -86,12 +95,16 @@ spread() { echo "$(sorted "$1" | head -1)-$(sorted "$1" | tail -1)"; }
 reef_median=$(median "$reef_results")
 linux_median=$(median "$linux_results")
 printf '\n| stack | Gbit/s (median) | spread | vs Linux |\n|---|---|---|---|\n'
-printf '| Reef native, virtual link | %s | %s | %.2f× |\n' "$reef_median" "$(spread "$reef_results")" \
+printf '| Reef native, virtual link, offloads as veth | %s | %s | %.2f× |\n' "$reef_median" "$(spread "$reef_results")" \
   "$(echo "$reef_median / $linux_median" | bc -l)"
+bare_median=$(median "$bare_results")
+printf '| Reef native, virtual link, no offloads | %s | %s | %.2f× |\n' "$bare_median" "$(spread "$bare_results")" \
+  "$(echo "$bare_median / $linux_median" | bc -l)"
 printf '| Linux, veth between namespaces (iperf3) | %s | %s | 1.00× |\n' "$linux_median" "$(spread "$linux_results")"
 ratios=$(paste -d' ' <(sed '/^$/d' <<<"$reef_results") <(sed '/^$/d' <<<"$linux_results") |
   awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' | sort -g)
 printf 'paired ratios (Reef/Linux, run by run): median %s, min %s, max %s\n' \
   "$(awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }' <<<"$ratios")" "$(head -1 <<<"$ratios")" "$(tail -1 <<<"$ratios")"
-printf 'Reef ns per segment: median %s (%s)\n' "$(median "$ns_results")" "$(spread "$ns_results")"
+printf 'Reef ns per segment on the wire (per MSS of payload): median %s (%s) with offloads, %s (%s) without\n' \
+  "$(median "$ns_results")" "$(spread "$ns_results")" "$(median "$bare_ns_results")" "$(spread "$bare_ns_results")"
 echo "(one CPU ($cpu) for both ends in each; Reef $TCP_BULK_BYTES bytes a run, Linux ${linux_seconds} s a run; $runs runs)"
