@@ -58,7 +58,7 @@ struct device_info {
 /// What the device checked of a received frame's checksums.
 enum class checksum_status : std::uint8_t {
   unknown,  // not checked: the stack checks
-  good,     // the IPv4 header's and the TCP/UDP checksum hold
+  good,     // the TCP/UDP checksum holds (the stack checks the IPv4 header's itself)
   bad,      // one does not: the stack drops the frame and counts it
 };
 
@@ -77,6 +77,7 @@ struct tx_offload {
   std::uint8_t l4_length = 0;   // the TCP/UDP header's (segmentation needs it)
   bool ipv4_checksum = false;   // fill in the IPv4 header's checksum
   bool l4_checksum = false;     // fill in the TCP/UDP checksum (the stack put the pseudo header's sum there)
+  std::uint8_t l4_checksum_at = 16;  // where in the TCP/UDP header that checksum is (TCP 16, UDP 6)
   std::uint16_t segment_size = 0;  // TSO: cut the TCP data into segments of this many bytes; 0: none
 };
 

@@ -257,7 +257,9 @@ void ipv4_interface::receive_arp(std::span<const std::uint8_t> payload) {
   const fragment& whole_frame = p.fragments().front();
   std::span<const std::uint8_t> ip(reinterpret_cast<const std::uint8_t*>(whole_frame.base) + ip_at, p.len() - ip_at);
   ipv4_header h;
-  if (ipv4_header::parse(ip, h, f.checksum == checksum_status::good) != ipv4_error::none) {
+  // (The header's checksum always: a device's "good" may vouch for the
+  // TCP/UDP checksum alone, as a TAP's DATA_VALID does.)
+  if (ipv4_header::parse(ip, h) != ipv4_error::none) {
     ++_stats.ipv4_errors;
     return;
   }
@@ -402,6 +404,9 @@ void ipv4_interface::send_arp(std::uint16_t operation, ethernet_address target_m
   try {
     ethernet_header eth{destination, _info.mac, type};
     eth.write(bytes_of(frame.prepend_header(ethernet_header::size), ethernet_header::size));
+    // More pieces than the device takes (a long TSO segment of many
+    // small writes): one piece, copied.
+    if (frame.nr_frags() > _info.tx_segments_max) frame = packet(std::move(frame).linearize());
     std::array<tx_frame, 1> one{tx_frame{std::move(frame), offload}};
     if (_queue->transmit(one) == 1) {
       ++_stats.tx_frames;
@@ -488,7 +493,18 @@ future<> ipv4_interface::send(std::uint32_t destination, std::uint8_t protocol, 
     if (offload.checksum || offload.segment_size != 0) {
       device_work.l4_length = offload.header_length;
       device_work.l4_checksum = offload.checksum;
+      device_work.l4_checksum_at = protocol == static_cast<std::uint8_t>(ip_protocol::udp) ? 6 : 16;
       device_work.segment_size = offload.segment_size;
+    }
+    if (one_frame && offload.segment_size != 0 && data.len() > offload.header_length + offload.segment_size) {
+      // The device numbers the pieces it cuts id, id + 1, ...: this
+      // shard's next id (ids step by id_step) comes after theirs. (With
+      // several shards a piece may take an id of another's, as on Linux:
+      // ids matter only to fragments, and the pieces fit the MTU.)
+      const std::size_t pieces =
+          (data.len() - offload.header_length + offload.segment_size - 1) / offload.segment_size;
+      const std::uint16_t steps = static_cast<std::uint16_t>((pieces + _config.id_step - 1) / _config.id_step);
+      _next_id = static_cast<std::uint16_t>(_next_id + (steps - 1) * _config.id_step);
     }
     // The common case first: one datagram to a neighbour we know.
     if (one_frame && !is_broadcast(destination)) {

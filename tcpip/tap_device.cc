@@ -49,13 +49,10 @@ constexpr unsigned tun_offload_checksum = 0x01;  // TUN_F_CSUM
 virtio_net_hdr header_for(const tx_frame& f) noexcept {
   virtio_net_hdr h{};
   const tx_offload& o = f.offload;
-  if (o.l4_checksum && !f.frame.fragments().empty()) {
-    const fragment& first = f.frame.fragments().front();
-    const std::size_t protocol_at = std::size_t{o.l2_length} + 9;
-    const bool udp = first.size > protocol_at && static_cast<std::uint8_t>(first.base[protocol_at]) == 17;
+  if (o.l4_checksum) {
     h.flags = vnet_needs_checksum;
     h.csum_start = static_cast<std::uint16_t>(o.l2_length + o.l3_length);
-    h.csum_offset = udp ? 6 : 16;
+    h.csum_offset = o.l4_checksum_at;
   }
   if (o.segment_size != 0) {
     h.gso_type = vnet_gso_tcpv4;

@@ -381,6 +381,11 @@ tcp_layer::tcp_layer(ipv4_interface& ip, tcp_layer_options options, bool own_han
   if (_options.limits.ephemeral_first == 0 || _options.limits.ephemeral_first > _options.limits.ephemeral_last) {
     throw std::invalid_argument("tcp: the ephemeral port range is empty");
   }
+  // (Linux's floor for TCP_MAXSEG: a smaller MSS makes segments
+  // mostly header, and a device's TSO thousands of pieces.)
+  if (_options.mss && *_options.mss < 88) {
+    throw std::invalid_argument("tcp: an MSS of " + std::to_string(*_options.mss) + " is below the least, 88");
+  }
   const device_info& device = _ip.info();
   const std::uint16_t mtu_mss = static_cast<std::uint16_t>(std::max<int>(device.mtu - 40, 28));
   _options.connection.mss = std::min(_options.mss.value_or(mtu_mss), mtu_mss);

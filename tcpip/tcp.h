@@ -60,7 +60,7 @@ struct tcp_layer_options {
   /// from `mss` and the device.)
   tcp_config connection;
   /// Our MSS; by default the interface's MTU less 40 (the IPv4 and TCP
-  /// headers). At most that.
+  /// headers). At most that; at least 88 (else std::invalid_argument).
   std::optional<std::uint16_t> mss;
   tcp_limits limits;
   /// Answer SYNs past a listener's backlog with cookies (else drop them).

@@ -473,7 +473,7 @@ bool tcp_connection::process_ack(const tcp_header& h, std::size_t length, tcp_ti
         // A partial ACK (RFC 6582 3.2 (5)): the next hole is lost too.
         _inflation = _inflation > acked ? _inflation - acked : 0;
         if (acked >= _snd_mss) _inflation += _snd_mss;
-        send_range(_snd_una, _snd_mss, now);
+        send_range(_snd_una, current_mss(), now);
       }
     } else {
       _dupacks = 0;
@@ -1023,6 +1023,18 @@ void tcp_connection::output(tcp_time now) {
   }
 }
 
+std::uint32_t tcp_connection::current_mss() const noexcept {
+  // The SACK blocks emit() adds while data is held out of order (or a
+  // D-SACK is due), at most as many as fit beside the timestamps: so
+  // that a full segment, options and all, stays within the MTU (as
+  // Linux's tcp_current_mss()).
+  if (!_sack_ok || (!_dsack && _recent_held.empty())) return _snd_mss;
+  const std::size_t fit = _ts_ok ? 3 : tcp_options::sack_blocks_max;
+  const std::size_t blocks = std::min(fit, (_dsack ? 1 : 0) + _recent_held.size());
+  const std::uint32_t bytes = static_cast<std::uint32_t>(4 + 8 * blocks);  // kind, length, blocks, two NOPs
+  return _snd_mss > bytes ? _snd_mss - bytes : 1;
+}
+
 bool tcp_connection::send_new_segment(tcp_time now) {
   if (_snd_nxt >= data_end()) {
     // No bytes left: the FIN, once (again after a timeout's rewind).
@@ -1034,20 +1046,23 @@ bool tcp_connection::send_new_segment(tcp_time now) {
   const std::uint64_t budget = std::uint64_t{_cc->cwnd()} + _inflation;
   const std::uint32_t flight = in_flight();
   const std::uint64_t by_cwnd = budget > flight ? budget - flight : 0;
-  const std::uint64_t most = std::max(_snd_mss, _config.tso_bytes);
+  const std::uint32_t mss = current_mss();
+  const std::uint64_t most = std::max(mss, _config.tso_bytes);
   std::uint64_t length = std::min<std::uint64_t>({available, most, by_cwnd,
                                                   by_window > 0 ? static_cast<std::uint64_t>(by_window) : 0});
   if (length == 0) return false;
+  const bool outstanding = _snd_max > _snd_una;
+  const bool nagle = outstanding && !_config.no_delay && !_fin_queued;
   // TSO: whole segments, but for the end of the data (the pieces the
-  // device cuts are then all full but the last).
-  if (length > _snd_mss && length < available) length -= length % _snd_mss;
-  if (length < _snd_mss) {
-    const bool outstanding = _snd_max > _snd_una;
+  // device cuts are then all full but the last); and Nagle's rule holds
+  // for that last piece as it would for a segment of its own.
+  if (length > mss && (length < available || nagle)) length -= length % mss;
+  if (length < mss) {
     if (length < available) {
       // Window-limited: a small segment only if it is half the largest
       // window seen (RFC 9293 3.8.6.2.1, sender SWS avoidance).
       if (length < _max_snd_wnd / 2 || (outstanding && !_config.no_delay)) return false;
-    } else if (outstanding && !_config.no_delay && !_fin_queued) {
+    } else if (nagle) {
       // Nagle: the rest is small; it waits for what is in flight.
       return false;
     }
@@ -1112,6 +1127,7 @@ void tcp_connection::send_range(tcp_seq seq, std::uint32_t max_length, tcp_time 
   if (_rto_at == tcp_time_never) arm_rto(now);
   if (!_probe_out) arm_probe(now);
   _persist_at = tcp_time_never;
+  _segment_size = current_mss();  // (before emit() takes the D-SACK)
   emit(h, std::move(payload), now);
 }
 
@@ -1337,8 +1353,9 @@ void tcp_connection::enter_recovery(tcp_time now) {
   const std::uint32_t hole = first_sacked - _snd_una;
   _pass_mark = _snd_max;
   _pass_marked = true;
-  send_range(_snd_una, std::min(_snd_mss, std::max<std::uint32_t>(hole, 1)), now);
-  _high_rxt = _snd_una + std::min(_snd_mss, std::max<std::uint32_t>(hole, 1));
+  const std::uint32_t first_length = std::min(current_mss(), std::max<std::uint32_t>(hole, 1));
+  send_range(_snd_una, first_length, now);
+  _high_rxt = _snd_una + first_length;
   if (!_sack_ok) _inflation = 3 * _snd_mss;
 }
 
@@ -1351,7 +1368,7 @@ bool tcp_connection::retransmit_next_hole(tcp_time now) {
     if (hole_end > from) {
       // A whole segment from the hole's start, SACKed bytes after it or
       // not: a peer's tiny holes must not become tiny segments.
-      const std::uint32_t length = std::min<std::uint32_t>(std::max<std::int32_t>(data_end() - from, 0), _snd_mss);
+      const std::uint32_t length = std::min<std::uint32_t>(std::max<std::int32_t>(data_end() - from, 0), current_mss());
       if (!_pass_marked) {
         _pass_mark = _snd_max;
         _pass_marked = true;
@@ -1420,7 +1437,7 @@ void tcp_connection::on_retransmission_timeout(tcp_time now) {
   // again in slow start.
   _snd_nxt = _snd_una;
   _high_rxt = _snd_una;
-  send_range(_snd_una, _snd_mss, now);
+  send_range(_snd_una, current_mss(), now);
   arm_rto(now);
 }
 
@@ -1469,7 +1486,7 @@ void tcp_connection::on_timer(tcp_time now) {
     const std::int32_t by_window = (_snd_una + _snd_wnd) - _snd_nxt;
     if (waiting && _snd_una == _snd_max && by_window > 0 && _snd_nxt < data_end()) {
       // A small window: what fits goes after all.
-      send_range(_snd_nxt, std::min<std::uint32_t>({static_cast<std::uint32_t>(by_window), _snd_mss,
+      send_range(_snd_nxt, std::min<std::uint32_t>({static_cast<std::uint32_t>(by_window), current_mss(),
                                                     static_cast<std::uint32_t>(data_end() - _snd_nxt)}),
                  now);
     } else if (waiting && _snd_una == _snd_max) {
@@ -1531,12 +1548,12 @@ void tcp_connection::send_tail_loss_probe(tcp_time now) {
   _probe_out = true;
   const std::int32_t by_window = (_snd_una + _snd_wnd) - _snd_nxt;
   if (_snd_nxt < data_end() && _snd_nxt == _snd_max && by_window > 0) {
-    const std::uint32_t length = std::min<std::uint32_t>({static_cast<std::uint32_t>(data_end() - _snd_nxt), _snd_mss,
-                                                          static_cast<std::uint32_t>(by_window)});
+    const std::uint32_t length = std::min<std::uint32_t>(
+        {static_cast<std::uint32_t>(data_end() - _snd_nxt), current_mss(), static_cast<std::uint32_t>(by_window)});
     send_range(_snd_nxt, length, now);
   } else {
     const std::uint32_t data_out = (_fin_sent ? _fin_seq : _snd_max) - _snd_una;
-    const std::uint32_t length = std::min(data_out, _snd_mss);
+    const std::uint32_t length = std::min(data_out, current_mss());
     send_range(_snd_una + (data_out - length), length, now);
   }
   arm_rto(now);

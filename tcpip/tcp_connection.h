@@ -275,9 +275,10 @@ class tcp_connection {
 
   tcp_info info() const noexcept;
   const tcp_tuple& tuple() const noexcept { return _tuple; }
-  /// Payload bytes per segment on the wire (what TSO cuts a longer
-  /// segment into).
-  std::uint32_t segment_size() const noexcept { return _snd_mss; }
+  /// Payload bytes per segment on the wire for the segment being sent
+  /// (what TSO cuts a longer one into): the MSS less the SACK blocks it
+  /// carries.
+  std::uint32_t segment_size() const noexcept { return _segment_size; }
 
   /// The TSval a connection whose first sequence number is `isn` sends at
   /// `now`: milliseconds plus an offset of its own (for SYN cookies,
@@ -313,6 +314,7 @@ class tcp_connection {
   // Output.
   void output(tcp_time now);
   bool send_new_segment(tcp_time now);
+  std::uint32_t current_mss() const noexcept;
   void send_range(tcp_seq seq, std::uint32_t max_length, tcp_time now);
   void send_syn(tcp_time now);
   void send_first_syn(tcp_time now);
@@ -366,7 +368,8 @@ class tcp_connection {
 
   // Options, as agreed.
   std::uint16_t _peer_mss = 536;
-  std::uint32_t _snd_mss = 536;     // payload per segment we send
+  std::uint32_t _snd_mss = 536;     // payload per segment we send, without SACK blocks
+  std::uint32_t _segment_size = 536;  // current_mss() for the segment being sent
   std::uint32_t _rcv_mss = 536;     // the peer's segments' payload, as seen
   std::uint8_t _snd_wscale = 0;     // the peer's shift
   std::uint8_t _rcv_wscale = 0;     // ours

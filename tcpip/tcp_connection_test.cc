@@ -380,6 +380,24 @@ TEST(tcp_connection, nagle_holds_a_small_segment_while_data_is_in_flight_unless_
   EXPECT_TRUE(t.conn.no_delay());
 }
 
+TEST(tcp_connection, a_long_segment_for_the_device_to_cut_holds_back_its_short_tail_by_nagle) {
+  tcp_config c = plain();
+  c.tso_bytes = 65000;
+  harness t(c);
+  establish(t);
+  t.write("a");
+  EXPECT_EQ(t.take().data, "a");
+  t.write(pattern(3 * 536 + 100));
+  std::vector<sent> s = t.take_all();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].data.size(), 3u * 536) << "whole segments; the 100 left wait for 'a''s ACK";
+  EXPECT_EQ(t.conn.segment_size(), 536u);
+  t.in(seg(ack_flag, peer_isn + 1, our_isn + 2 + 3 * 536));
+  s = t.take_all();
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].data.size(), 100u);
+}
+
 TEST(tcp_connection, sends_are_limited_by_the_initial_window_and_acks_open_it) {
   harness t(plain());
   establish(t);

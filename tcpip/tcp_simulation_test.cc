@@ -72,9 +72,17 @@ class simulation {
       for (auto& c : _conn) {
         if (c && c->next_deadline() <= _now) c->on_timer(_now);
       }
+      if (!_error.empty()) return _error;
       if (std::string e = application(); !e.empty()) return e;
       if (_done[0] && _done[1] && _conn[0]->state() == tcp_state::closed && _conn[1] &&
           _conn[1]->state() == tcp_state::closed) {
+        return "";
+      }
+      if (_done[0] && _done[1] && (_reset_after_done[0] || _reset_after_done[1])) {
+        // Both streams crossed whole, and then an end that had finished
+        // its TIME-WAIT reset the other, still resending its last bytes
+        // or FIN after a lost ACK (as a host answers a segment for no
+        // connection): a correct end, as on Linux.
         return "";
       }
       // To the next event.
@@ -107,6 +115,12 @@ class simulation {
   }
 
   void send_on(int to, const tcp_header& h, packet&& p) {
+    // What crosses the wire fits the MTU: options (SACK blocks too) and
+    // data within the MSS.
+    if (h.options.size() + p.len() > _config.mss && _error.empty()) {
+      _error = "a segment of " + std::to_string(p.len()) + " bytes with " + std::to_string(h.options.size()) +
+               " bytes of options passed the MTU";
+    }
     const bool lost = std::uniform_real_distribution<>(0, 1)(_random) < _path.loss;
     if (std::getenv("TCP_SIM_TRACE")) {
       char line[256];
@@ -133,7 +147,25 @@ class simulation {
       _conn[1]->accept(f.h, _now);
       return;
     }
-    if (_conn[f.to]) _conn[f.to]->receive(f.h, std::move(f.payload), _now);
+    if (!_conn[f.to]) return;
+    if (_conn[f.to]->state() == tcp_state::closed && _done[f.to]) {
+      // The connection is gone: the host answers with a reset (RFC 9293
+      // 3.10.7.1), as tcp_layer does.
+      if (f.h.has(tcp_flags::rst)) return;
+      tcp_header rst;
+      rst.flags = tcp_flags::rst;
+      if (f.h.has(tcp_flags::ack)) {
+        rst.seq = f.h.ack;
+      } else {
+        rst.flags |= tcp_flags::ack;
+        rst.ack = f.h.seq + static_cast<std::uint32_t>(f.payload.len()) + (f.h.has(tcp_flags::fin) ? 1 : 0);
+      }
+      rst.source_port = f.h.destination_port;
+      rst.destination_port = f.h.source_port;
+      send_on(1 - f.to, rst, packet());
+      return;
+    }
+    _conn[f.to]->receive(f.h, std::move(f.payload), _now);
   }
 
   // Each side writes its stream while there is room, reads and checks
@@ -142,7 +174,11 @@ class simulation {
     for (int side = 0; side < 2; ++side) {
       tcp_connection* c = _conn[side].get();
       if (!c || c->state() == tcp_state::syn_sent || c->state() == tcp_state::syn_received) continue;
-      if (c->error()) return "side " + std::to_string(side) + " failed: " + c->error().message();
+      if (c->error()) {
+        if (!_done[0] || !_done[1]) return "side " + std::to_string(side) + " failed: " + c->error().message();
+        _reset_after_done[side] = true;
+        continue;
+      }
       while (_sent[side] < _total && c->can_send() && c->send_space() > 0) {
         const std::size_t n = std::min<std::uint64_t>({_total - _sent[side], c->send_space(), 20000});
         temporary_buffer<char> b(n);
@@ -187,7 +223,9 @@ class simulation {
   std::uint64_t _read[2] = {0, 0};
   bool _shut[2] = {false, false};
   bool _done[2] = {false, false};
+  bool _reset_after_done[2] = {false, false};  // an error once both streams crossed
   std::deque<std::string> _trace;  // the last segments, with TCP_SIM_TRACE
+  std::string _error;              // what the path saw go wrong
 
  public:
   const std::deque<std::string>& trace() const noexcept { return _trace; }

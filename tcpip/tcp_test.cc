@@ -113,6 +113,21 @@ future<std::uint64_t> receive_stream(input_stream<char>& in) {
 
 // Both ways at once over one connection: each side sends `total` bytes
 // and reads the other's.
+// The counts that tell why a stream came short: the link's, and each
+// side's resets, time-outs and drops.
+std::string counts(tcp_hosts& h) {
+  const virtual_link_stats l = h.link.stats();
+  auto side = [](const char* name, const tcp_layer_stats& t) {
+    return std::string(name) + ": resets received " + std::to_string(t.segments.resets_received) + ", sent " +
+           std::to_string(t.segments.resets_sent) + ", timed out " + std::to_string(t.segments.connections_timed_out) +
+           ", out of order dropped " + std::to_string(t.segments.out_of_order_dropped) + ", memory drops " +
+           std::to_string(t.memory_drops) + ", retransmitted " + std::to_string(t.segments.retransmitted);
+  };
+  return "(link: lost " + std::to_string(l.lost) + ", corrupted " + std::to_string(l.corrupted) + ", too long " +
+         std::to_string(l.too_long) + ", overflowed " + std::to_string(l.overflowed) + "; " +
+         side("A", h.tcp_a.stats()) + "; " + side("B", h.tcp_b.stats()) + ")";
+}
+
 future<> exchange(tcp_hosts& h, std::uint64_t total) {
   auto server = h.tcp_b.listen(at(0, 80), {});
   auto [c, s] = co_await open_connection(h, server);
@@ -124,8 +139,8 @@ future<> exchange(tcp_hosts& h, std::uint64_t total) {
                                                          receive_stream(c_in), receive_stream(s_in));
   a_sent.get();
   b_sent.get();
-  EXPECT_EQ(a_got.get(), total) << "bytes b sent that a read intact, in order";
-  EXPECT_EQ(b_got.get(), total) << "bytes a sent that b read intact, in order";
+  EXPECT_EQ(a_got.get(), total) << "bytes b sent that a read intact, in order " << counts(h);
+  EXPECT_EQ(b_got.get(), total) << "bytes a sent that b read intact, in order " << counts(h);
 }
 
 REEF_TEST(tcp, a_connection_carries_bytes_both_ways_and_closes_to_nothing) {
@@ -336,6 +351,9 @@ REEF_TEST(tcp, over_a_faulty_link_segments_the_device_cuts_cross_intact) {
   tcp_hosts h(link);
   co_await exchange(h, 1 << 20);
   expect_corruption_caught(h);
+  // Every piece fits the MTU, SACK blocks and all (the MSS less them).
+  EXPECT_EQ(h.link.stats().too_long, 0u);
+  EXPECT_EQ(h.a.reassembly().stats().fragments + h.b.reassembly().stats().fragments, 0u);
   co_await h.settle();
   co_await h.stop();
 }
@@ -355,6 +373,9 @@ REEF_TEST(tcp, the_mss_follows_the_mtu) {
   EXPECT_EQ(co_await receive_stream(s_in), 100000u);
   co_await std::move(sending);
   EXPECT_EQ(h.b.reassembly().stats().fragments, 0u) << "segments fit the MTU: nothing to reassemble";
+  tcp_layer_options tiny;
+  tiny.mss = 40;
+  EXPECT_THROW(tcp_layer(h.a, tiny), std::invalid_argument) << "an MSS below 88";
   co_await h.stop();
 }
 

@@ -392,16 +392,21 @@ void virtual_link::impl::prepare(std::vector<std::uint8_t> bytes, const tx_offlo
     wire::put16(bytes, ip->ip_at + 10, 0);
     wire::put16(bytes, ip->ip_at + 10, internet_checksum(std::span(bytes).subspan(ip->ip_at, ip->l4_at - ip->ip_at)));
   }
-  const bool longer = ip && offload.segment_size != 0 &&
+  const bool longer = ip && offload.segment_size != 0 && ip->end - ip->l4_at > offload.l4_length &&
                       ip->end - ip->l4_at - std::size_t{offload.l4_length} > offload.segment_size;
   if (longer && (faults || !offered.lro)) {
-    for (auto& piece : cut_segments(bytes, offload.segment_size)) out.push_back(frame_bytes{std::move(piece), {}, {}, false});
-    return;
+    auto pieces = cut_segments(bytes, offload.segment_size);
+    // (A frame that is not TCP goes on whole, and is dropped as too
+    // long where it is: counted.)
+    if (!pieces.empty()) {
+      for (auto& piece : pieces) out.push_back(frame_bytes{std::move(piece), {}, {}, false});
+      return;
+    }
   }
-  const bool partial = offload.l4_checksum && !faults && offered.rx_checksum_verified;
+  const bool partial = offload.l4_checksum && ip && !faults && offered.rx_checksum_verified;
   if (offload.l4_checksum && !partial) finish_checksum(bytes);
   frame_bytes frame{std::move(bytes), {}, {}, partial};
-  frame.merged = longer;
+  frame.merged = longer && offered.lro && !faults;
   out.push_back(std::move(frame));
 }
 
