@@ -86,6 +86,28 @@ REEF_TEST(ipv4_interface, a_datagram_over_the_mtu_goes_in_pieces_and_arrives_who
   co_await h.stop();
 }
 
+REEF_TEST(ipv4_interface, a_datagram_of_more_pieces_than_the_device_takes_goes_as_one) {
+  // (The virtual link asserts that a frame has at most tx_segments_max
+  // pieces, as a NIC's descriptors bound them.)
+  two_hosts h;
+  std::string got;
+  h.b.set_handler(17, [&](const ipv4_header&, packet data, checksum_status) {
+    auto bytes = data.linearize();
+    got.assign(bytes.get(), bytes.size());
+  });
+  packet many;
+  std::string sent;
+  for (unsigned i = 0; i < h.link.end(0).info().tx_segments_max * 3; ++i) {
+    const std::string piece(5, static_cast<char>('a' + i % 26));
+    many.append(packet::copy_of(piece));
+    sent += piece;
+  }
+  co_await h.a.send(b_ip, 17, std::move(many));
+  co_await wait_until([&] { return !got.empty(); });
+  EXPECT_EQ(got, sent);
+  co_await h.stop();
+}
+
 REEF_TEST(ipv4_interface, sends_end_in_clear_errors) {
   interface_config with_gateway = quick_to_give_up(a_ip);
   two_hosts h({}, with_gateway);

@@ -179,6 +179,10 @@ class pcap_file {
 
 class end_device;
 
+// Buffers a frame may have, as a NIC's descriptors bound them (what each
+// end's device_info says).
+constexpr unsigned link_segments_max = 32;
+
 struct virtual_link::impl {
   explicit impl(virtual_link_options o);
 
@@ -289,6 +293,7 @@ class end_queue final : public device_queue {
       REEF_ASSERT((!t.offload.ipv4_checksum && !t.offload.l4_checksum) || offered.tx_checksum,
                   "a checksum offload asked of a link that offers none");
       REEF_ASSERT(t.offload.segment_size == 0 || offered.tso, "TSO asked of a link that offers none");
+      REEF_ASSERT(t.frame.nr_frags() <= link_segments_max, "a frame of more pieces than the link takes");
       packet& p = t.frame;
       std::vector<std::uint8_t> bytes;
       bytes.reserve(p.len());
@@ -321,6 +326,7 @@ class end_device final : public device {
   end_device(virtual_link::impl& link, unsigned side) : _link(link), _side(side), _opened(link.queues_of(side)) {
     _info.mac.bytes = {0x02, 0, 0, 0, 0, static_cast<std::uint8_t>(side + 1)};
     _info.mtu = link.options.mtu;
+    _info.tx_segments_max = link_segments_max;
     _info.queues = link.queues_of(side);
     _info.offloads = link.options.offloads;
     _info.rss_hash = link.options.rss_hash;
