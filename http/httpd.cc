@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <utility>
 #include <string>
+#include <vector>
 
 #include "core/coroutine.h"
 #include "core/log.h"
@@ -145,6 +146,12 @@ future<int> run_httpd() {
                  engine().io().name());
   co_await app_template::stop_signal();
   httpd_log.info("stopping: no new connections; finishing the requests in flight");
+  // What each shard served (flows are spread over shards by the stack).
+  std::vector<server_stats> served = co_await servers.map([](http_server& s) { return s.stats(); });
+  for (unsigned shard = 0; shard < served.size(); ++shard) {
+    httpd_log.info("shard {} served {} requests on {} connections", shard, served[shard].requests_served,
+                   served[shard].connections_accepted);
+  }
   co_await servers.stop();
   httpd_log.info("stopped ({} shard(s), {})", smp::count, address);
   co_return 0;

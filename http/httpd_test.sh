@@ -14,6 +14,15 @@
 # namespace: Linux's TCP is the peer. Then the 100 MB echo again with
 # nftables in the namespace dropping 5% of the packets each way.
 #
+# With "dpdk_tap" or "dpdk_af_packet": the same checks against httpd on
+# the native stack over DPDK (--dpdk-pmd, no hugepages): a net_tap port
+# whose kernel interface is in the namespace, or a net_af_packet port on
+# one end of a veth pair whose other end is in the namespace (its
+# checksum and segmentation offloads off: af_packet hands frames over as
+# the kernel left them). On 2 shards the port has 2 queue pairs, and the
+# log's per-shard counts must show both shards served. The device is
+# polled, whatever the reactor backend: one backend runs.
+#
 # Every check that fails says which one and why (no `set -e`: a command
 # that fails is caught by the check around it, never by the shell exiting
 # silently). Timeouts are generous: the test runs beside the whole suite
@@ -22,12 +31,17 @@ set -uo pipefail
 httpd=$PWD/http/httpd
 python=/usr/bin/python3
 mode=${1:-posix}
+# The modes whose clients run in a namespace, against the native stack.
+native=
+[[ "$mode" == native || "$mode" == dpdk_* ]] && native=1
 work=$(mktemp -d)
 pid=
 ns=
+veth=
 cleanup() {
   [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
   [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
+  [ -n "$veth" ] && ip link del "$veth" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -37,7 +51,7 @@ run=()
 # The size of the streamed echo (ECHO_BYTES overrides; 1 GiB by default,
 # 512 MiB on the native stack, whose clients share the two cores with it
 # through a TAP interface).
-if [ "$mode" == native ]; then
+if [ -n "$native" ]; then
   echo_bytes=${ECHO_BYTES:-536870912}
 else
   echo_bytes=${ECHO_BYTES:-1073741824}
@@ -45,7 +59,7 @@ fi
 # Under a sanitizer, the native stack's big transfers shrink (the
 # sanitized stack is several times slower; the unsanitized runs carry
 # the full sizes).
-if [ "$mode" == native ] && [ -n "${REEF_SANITIZED:-}" ]; then
+if [ -n "$native" ] && [ -n "${REEF_SANITIZED:-}" ]; then
   echo_bytes=${ECHO_BYTES:-134217728}
   EXACT_BYTES=${EXACT_BYTES:-20000000}
 fi
@@ -71,16 +85,29 @@ must() {
   [ "$rc" -eq 0 ] || fail "$what: '$*' exited with status $rc: ${out:0:2000}"
 }
 
-if [ "$mode" == native ]; then
+if [ -n "$native" ]; then
   ns=reef-httpd-$$
   tap=rhttp$$
   must "make the namespace" ip netns add "$ns"
   must "loopback up" ip -n "$ns" link set lo up
+  run=(ip netns exec "$ns")
+fi
+if [ "$mode" == native ]; then
   must "make the TAP" ip -n "$ns" tuntap add dev "$tap" mode tap multi_queue
   must "address the TAP" ip -n "$ns" addr add 10.77.0.1/24 dev "$tap"
   must "TAP up" ip -n "$ns" link set "$tap" up
-  run=(ip netns exec "$ns")
 fi
+if [ "$mode" == dpdk_af_packet ]; then
+  veth=rhv$$
+  ethtool=$(command -v ethtool || echo /usr/sbin/ethtool)
+  must "make the veth pair" ip link add "$veth" type veth peer name "${veth}n" netns "$ns"
+  must "veth up" ip link set "$veth" up
+  must "address the namespace's end" ip -n "$ns" addr add 10.77.0.1/24 dev "${veth}n"
+  must "the namespace's end up" ip -n "$ns" link set "${veth}n" up
+  must "the namespace's end sends finished frames" ip netns exec "$ns" "$ethtool" -K "${veth}n" tx off tso off gso off
+fi
+# DPDK's arguments: no hugepages, memory for the pools of two queues.
+dpdk_args="--no-huge -m 512 --no-pci --no-telemetry --log-level=lib.eal:warning"
 
 # Starts httpd with the given flags on a port the stack picks; sets $pid
 # and $base.
@@ -89,9 +116,24 @@ start_httpd() {
   # previous run's start line in it (under load the new process may open
   # and truncate the file only after the first look).
   : >"$work/httpd.log" || fail "cannot write $work/httpd.log"
+  # The shard count asked for: a queue pair per shard.
+  local queues=1 previous=
+  for a in "$@"; do
+    [ "$previous" == --smp ] && queues=$a
+    previous=$a
+  done
   if [ "$mode" == native ]; then
     # (`ip netns exec` becomes httpd: $! is httpd itself.)
     ip netns exec "$ns" "$httpd" --network-stack native --tap-device "$tap" --host-ipv4-addr 10.77.0.2/24 \
+      --address 0.0.0.0 --port 0 "$@" >>"$work/httpd.log" 2>&1 &
+  elif [ "$mode" == dpdk_tap ]; then
+    # (DPDK makes the interface in the namespace httpd runs in.)
+    ip netns exec "$ns" "$httpd" --network-stack native --dpdk-pmd \
+      --dpdk-args "$dpdk_args --vdev=net_tap0,iface=$tap" --host-ipv4-addr 10.77.0.2/24 \
+      --address 0.0.0.0 --port 0 "$@" >>"$work/httpd.log" 2>&1 &
+  elif [ "$mode" == dpdk_af_packet ]; then
+    "$httpd" --network-stack native --dpdk-pmd \
+      --dpdk-args "$dpdk_args --vdev=net_af_packet0,iface=$veth,qpairs=$queues" --host-ipv4-addr 10.77.0.2/24 \
       --address 0.0.0.0 --port 0 "$@" >>"$work/httpd.log" 2>&1 &
   else
     "$httpd" --port 0 "$@" >>"$work/httpd.log" 2>&1 &
@@ -102,6 +144,12 @@ start_httpd() {
     if grep -q "serving on http://" "$work/httpd.log"; then
       base=$(grep -o "http://[^ ]*/" "$work/httpd.log" | head -1)
       base=${base%/}
+      if [ "$mode" == dpdk_tap ]; then
+        # The interface is new with each httpd: the kernel's side
+        # addressed and up.
+        must "address the DPDK TAP" ip -n "$ns" addr add 10.77.0.1/24 dev "$tap"
+        must "DPDK TAP up" ip -n "$ns" link set "$tap" up
+      fi
       return
     fi
     kill -0 "$pid" 2>/dev/null || fail "httpd $* exited at start"
@@ -425,7 +473,9 @@ check_big_echo() {
   fi
 }
 
-for backend in io_uring epoll; do
+backends="io_uring epoll"
+[[ "$mode" == dpdk_* ]] && backends=io_uring
+for backend in $backends; do
   for shards in 1 2; do
     [ "$shards" -le "$(nproc)" ] || continue
     echo "--- $backend, $shards shard(s)"
@@ -443,8 +493,43 @@ for backend in io_uring epoll; do
       check_exact_echo
     fi
     stop_httpd
+    if [[ "$mode" == dpdk_* ]]; then
+      # Both shards served (their queue pairs, or frames forwarded).
+      for s in $(seq 0 $((shards - 1))); do
+        served=$(grep -o "shard $s served [0-9]* requests" "$work/httpd.log" | grep -o "[0-9]* requests" | grep -o "[0-9]*")
+        [ "${served:-0}" -gt 0 ] || fail "shard $s of $shards served no request"
+      done
+      grep -q "dpdk - port 0: received" "$work/httpd.log" || fail "no statistics line of the DPDK port at exit"
+    fi
   done
 done
+if [ "$mode" == dpdk_af_packet ]; then
+  # A start-up that cannot succeed ends with its reason and status 1
+  # before any shard runs (no crash, no core); a malformed DPDK flag, with
+  # status 2 at parse time.
+  echo "--- DPDK start-up failures"
+  expect_start_fails() {
+    local want=$1 status=$2
+    shift 2
+    local err rc
+    err=$(timeout 60 "$httpd" --smp 1 --network-stack native --port 0 "$@" 2>&1 >/dev/null)
+    rc=$?
+    [ "$rc" -eq "$status" ] || fail "httpd $*: exit status $rc, want $status (${err: -2000})"
+    grep -q -- "$want" <<<"$err" || fail "httpd $*: '$want' not in: ${err: -2000}"
+  }
+  expect_start_fails "DPDK's EAL did not start" 1 --dpdk-pmd --dpdk-args "$dpdk_args --vdev=net_nosuch0"
+  expect_start_fails "DPDK port 3: no such port (there are 1)" 1 --dpdk-pmd --dpdk-port-index 3 \
+    --dpdk-args "$dpdk_args --vdev=net_null0"
+  expect_start_fails "there is no DPDK port" 1 --dpdk-pmd --dpdk-args "$dpdk_args"
+  expect_start_fails "no memory for queue 0's pool" 1 --dpdk-pmd --dpdk-args "--no-huge -m 20 --no-pci --vdev=net_null0"
+  expect_start_fails "flag --dpdk-args: a quote (') is left open" 2 --dpdk-pmd --dpdk-args "--vdev='net_null0"
+  expect_start_fails "flag --dpdk-port-index 70000" 2 --dpdk-pmd --dpdk-port-index 70000
+  expect_start_fails "flag --dpdk-args: DPDK is used only with --dpdk-pmd" 2 --dpdk-args "--no-huge"
+fi
+if [[ "$mode" == dpdk_* ]]; then
+  echo PASS
+  exit 0
+fi
 
 if [ "$mode" == native ]; then
   # 5% of the packets dropped each way, in the namespace (Linux's side).

@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <exception>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "core/abort_source.h"
 #include "core/log.h"
@@ -79,7 +81,24 @@ struct stop_state {
 };
 stop_state* current_stop = nullptr;
 
+std::vector<startup_step>& startup_steps() {
+  static auto* steps = new std::vector<startup_step>;
+  return *steps;
+}
+
+// Runs the steps' stops, last started first, when it goes.
+struct started_steps {
+  std::vector<startup_step> started;
+  ~started_steps() {
+    for (auto it = started.rbegin(); it != started.rend(); ++it) {
+      if (it->stop != nullptr) it->stop();
+    }
+  }
+};
+
 }  // namespace
+
+void add_startup_step(startup_step step) { startup_steps().push_back(step); }
 
 app_template::app_template() : app_template(config{}) {}
 app_template::app_template(config cfg) : _config(std::move(cfg)) {}
@@ -181,6 +200,19 @@ int app_template::run(int argc, char** argv, noncopyable_function<future<int>()>
   }
   // Signals are shard 0's, handled below.
   options.reactor.stop_on_sigint_sigterm = false;
+
+  started_steps steps;
+  for (const startup_step& step : startup_steps()) {
+    try {
+      step.start(options);
+    } catch (const std::invalid_argument& e) {
+      return refuse(e.what());
+    } catch (const std::exception& e) {
+      app_logger().error("could not start: {}", e.what());
+      return 1;
+    }
+    steps.started.push_back(step);
+  }
 
   stop_state st;
   current_stop = &st;

@@ -31,8 +31,22 @@
 
 #include "core/function.h"
 #include "core/future.h"
+#include "smp/smp.h"
 
 namespace reef {
+
+/// What a linked library does on the main thread once the flags are
+/// parsed and the shards' CPUs chosen, before any shard starts (DPDK's
+/// EAL and ports), and after the shards are gone. `start` throws
+/// std::invalid_argument for a bad flag (the program exits with status
+/// 2) or another exception saying why the program cannot start (status
+/// 1); `stop` (may be null) runs only after its `start` succeeded.
+/// Register before main() (a static initializer of the library).
+struct startup_step {
+  void (*start)(const smp_options& options) = nullptr;
+  void (*stop)() = nullptr;
+};
+void add_startup_step(startup_step step);
 
 class app_template {
  public:

@@ -47,8 +47,9 @@ class ipv4_interface::queue_poller final : public poller {
   bool poll() noexcept override { return _ip.poll(); }
   // Frames that arrived after the last poll found the queue empty (the
   // queue's notification sets the flag, then wakes the reactor: a frame
-  // that comes just before the reactor sleeps is seen here).
-  bool has_work() noexcept override { return _ip._arrived.load(std::memory_order_acquire); }
+  // that comes just before the reactor sleeps is seen here). A polled
+  // device always may have some: its shard does not sleep.
+  bool has_work() noexcept override { return _ip._info.polled || _ip._arrived.load(std::memory_order_acquire); }
 
  private:
   ipv4_interface& _ip;

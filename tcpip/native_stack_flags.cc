@@ -187,7 +187,8 @@ std::string check_flags() {
 // (applications may hold channels to the end).
 struct process_network {
   std::mutex mutex;
-  std::unique_ptr<tap_device> tap;
+  native_device_provider provider = nullptr;
+  std::unique_ptr<tap_device> tap;  // unless the provider gave a device
   std::unique_ptr<native_network> network;
   bool dhcp = false;
   std::optional<shared_future<dhcp_lease>> first_lease;  // shard 0's
@@ -209,16 +210,20 @@ native_network& network_for_this_shard() {
   std::lock_guard lock(p.mutex);
   if (!p.network) {
     native_stack_config c = native_stack_config_from_flags();
-    // A queue per shard where the interface has them; one otherwise.
-    c.tap.queues = smp::count;
-    try {
-      p.tap = std::make_unique<tap_device>(c.tap);
-    } catch (const std::system_error&) {
-      if (c.tap.queues == 1) throw;
-      c.tap.queues = 1;
-      p.tap = std::make_unique<tap_device>(c.tap);
+    device* dev = p.provider != nullptr ? p.provider() : nullptr;
+    if (dev == nullptr) {
+      // A queue per shard where the interface has them; one otherwise.
+      c.tap.queues = smp::count;
+      try {
+        p.tap = std::make_unique<tap_device>(c.tap);
+      } catch (const std::system_error&) {
+        if (c.tap.queues == 1) throw;
+        c.tap.queues = 1;
+        p.tap = std::make_unique<tap_device>(c.tap);
+      }
+      dev = p.tap.get();
     }
-    p.network = std::make_unique<native_network>(*p.tap, c.stack);
+    p.network = std::make_unique<native_network>(*dev, c.stack);
     p.dhcp = c.dhcp;
     native_network* net = p.network.get();
     // Every shard: its queue polled from now on, and stopped at shutdown.
@@ -293,6 +298,8 @@ future<> native_stack_configured() {
   }
   return dhcp_started(p).get_future().discard_result();
 }
+
+void set_native_device_provider(native_device_provider provider) { the_network().provider = provider; }
 
 native_network* process_native_network() noexcept {
   auto& p = the_network();

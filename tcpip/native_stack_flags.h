@@ -1,6 +1,7 @@
 // The native stack's command-line flags, and "native" in the stack
 // registry (net/stack.h). Linking this target defines the flags and makes
 // --network-stack native available; the stack then opens the TAP device
+// (or the device a linked package provides: //dpdk:flags's --dpdk-pmd)
 // and starts on every shard at its first use, and stops at smp's
 // shutdown.
 //
@@ -37,6 +38,13 @@ struct native_stack_config {
 
 /// What the flags say (checked when they were parsed).
 native_stack_config native_stack_config_from_flags();
+
+/// A device that a linked package offers in place of the TAP (DPDK's,
+/// //dpdk:flags): asked when "native" is first used; nullptr when its own
+/// flags do not choose it. The device lives as long as the shards. Set
+/// before main() (a static initializer of that package).
+using native_device_provider = device* (*)();
+void set_native_device_provider(native_device_provider provider);
 
 /// On a shard inside smp::run, once "native" is in use: the process's
 /// network (nullptr before its first use).
