@@ -39,8 +39,9 @@ constexpr unsigned burst = 32;
 // Headers and frames up to this size are copied into an mbuf of their own:
 // cheaper than attaching them.
 constexpr std::size_t copy_max = 256;
-// A pool's mbufs: room for a full-size frame, and the packet deleter of a
-// received one in the private area.
+// A pool's mbufs: room for a full-size frame (more for jumbo frames where
+// the port cannot chain mbufs), and the packet deleter of a received one
+// in the private area.
 constexpr std::uint16_t mbuf_data_room = RTE_MBUF_DEFAULT_BUF_SIZE;
 constexpr unsigned pool_cache = 256;
 
@@ -158,6 +159,13 @@ class dpdk_queue final : public tcpip::device_queue {
     // What the ring did not take in time is not sent.
     for (rte_mbuf* m : _pending) ::rte_pktmbuf_free(m);
     _pending.clear();
+    // This thread's cache of the pool goes back to it (the device frees a
+    // pool only when every mbuf is back).
+    if (::rte_lcore_id() != LCORE_ID_ANY) {
+      if (rte_mempool_cache* cache = ::rte_mempool_default_cache(_pool, ::rte_lcore_id())) {
+        ::rte_mempool_cache_flush(cache, _pool);
+      }
+    }
     unregister_thread();
   }
 
@@ -471,6 +479,22 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
   }
   if ((dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0) conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 
+  // The MTU, and mbufs a frame fits: a chain where the port chains them
+  // both ways, one mbuf otherwise (a bigger one for jumbo frames).
+  std::uint16_t mtu = 1500;
+  if (::rte_eth_dev_get_mtu(port, &mtu) != 0 || mtu == 0) mtu = 1500;
+  if (_options.mtu) mtu = *_options.mtu;
+  const unsigned frame_max = mtu + 18u;  // (Ethernet header and a VLAN tag)
+  std::uint16_t data_room = mbuf_data_room;
+  if (frame_max > mbuf_data_room - RTE_PKTMBUF_HEADROOM) {
+    if ((dev.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0 &&
+        (conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0) {
+      conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+    } else {
+      data_room = static_cast<std::uint16_t>(RTE_ALIGN(frame_max + RTE_PKTMBUF_HEADROOM, 64));
+    }
+  }
+
   // RSS over several queues, with the stack's key and a table like the
   // stack's.
   const std::uint64_t hash_types =
@@ -507,12 +531,12 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
     const int node = q < _options.numa_node_of_queue.size() ? _options.numa_node_of_queue[q] : socket;
     const std::string name = "reef" + std::to_string(pools_made.fetch_add(1)) + "_p" + std::to_string(port) + "q" +
                              std::to_string(q);
-    rte_mempool* pool = ::rte_pktmbuf_pool_create(name.c_str(), pool_size, pool_cache, mbuf_priv_size, mbuf_data_room, node);
+    rte_mempool* pool = ::rte_pktmbuf_pool_create(name.c_str(), pool_size, pool_cache, mbuf_priv_size, data_room, node);
     if (pool == nullptr) {
       const int error = rte_errno;
       for (rte_mempool* p : _pools) ::rte_mempool_free(p);
       throw port_error(port, "no memory for queue " + std::to_string(q) + "'s pool of " + std::to_string(pool_size) +
-                                 " mbufs (" + std::to_string(pool_size * (mbuf_data_room + 128 + mbuf_priv_size) >> 20) +
+                                 " mbufs (" + std::to_string(pool_size * (data_room + 128 + mbuf_priv_size) >> 20) +
                                  " MiB; give EAL more with -m)",
                        error);
     }
@@ -540,17 +564,10 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
       throw fail("transmit queue " + std::to_string(q) + " refused", rc);
     }
   }
-  std::uint16_t mtu = 1500;
-  if (::rte_eth_dev_get_mtu(port, &mtu) != 0 || mtu == 0) mtu = 1500;
   if (_options.mtu) {
     if (int rc = ::rte_eth_dev_set_mtu(port, *_options.mtu); rc != 0 && rc != -ENOTSUP) {
       throw fail("the MTU " + std::to_string(*_options.mtu) + " refused", rc);
     }
-    mtu = *_options.mtu;
-  }
-  // A frame must fit an mbuf chain the driver takes, or one mbuf.
-  if ((conf.txmode.offloads & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) == 0) {
-    mtu = std::min<std::uint16_t>(mtu, mbuf_data_room - RTE_PKTMBUF_HEADROOM - 18);
   }
 
   if (int rc = ::rte_eth_dev_start(port); rc != 0) throw fail("the port did not start", rc);

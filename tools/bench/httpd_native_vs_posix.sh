@@ -11,6 +11,15 @@
 #   tools/bench/httpd_native_vs_posix.sh
 #   RUNS=5 DURATION=5 CONNECTIONS=64 tools/bench/httpd_native_vs_posix.sh
 #
+# NATIVE=dpdk: the native stack runs over DPDK instead (--dpdk-pmd), by
+# default a net_af_packet port on the same veth pair as the POSIX stack
+# (host end; the stack takes 10.79.0.3 there), without hugepages; its
+# namespace end's checksum and segmentation offloads are off for both
+# stacks (af_packet hands frames over as the kernel left them). A
+# poll-mode server uses its whole CPU: its requests per CPU-second are its
+# req/s. On a machine with a NIC: DPDK_ARGS='-a PCI-ADDRESS' and
+# NATIVE_ADDR=its address, with wrk's namespace routed to that wire.
+#
 # Prints per stack and mode the medians of req/s, p99 (µs) and requests
 # per server CPU-second (req/s over the share of its CPU the server
 # used), with the spread of req/s, and the native/POSIX ratios.
@@ -22,6 +31,8 @@ duration=${DURATION:-5}
 connections=${CONNECTIONS:-64}
 backend=${BACKEND:-io_uring}
 port=18090
+native=${NATIVE:-tap}
+[[ "$native" == tap || "$native" == dpdk ]] || { echo "NATIVE is tap or dpdk" >&2; exit 2; }
 for tool in wrk taskset ip bc; do
   command -v "$tool" >/dev/null || { echo "needs $tool" >&2; exit 1; }
 done
@@ -53,6 +64,13 @@ ip addr add 10.79.0.1/24 dev "$veth"
 ip link set "$veth" up
 ip -n "$ns" addr add 10.79.0.2/24 dev "${veth}b"
 ip -n "$ns" link set "${veth}b" up
+native_addr=${NATIVE_ADDR:-10.78.0.2}
+if [ "$native" = dpdk ]; then
+  native_addr=${NATIVE_ADDR:-10.79.0.3}
+  dpdk_args=${DPDK_ARGS:---no-huge -m 512 --no-pci --no-telemetry --vdev=net_af_packet0,iface=$veth}
+  ethtool=$(command -v ethtool || echo /usr/sbin/ethtool)
+  ip netns exec "$ns" "$ethtool" -K "${veth}b" tx off tso off gso off >/dev/null
+fi
 
 cat >"$work/pipeline.lua" <<'EOF'
 init = function(args)
@@ -107,10 +125,14 @@ measure() {
 declare -A results
 for run in $(seq "$runs"); do
   for stack in native posix; do
-    if [ "$stack" = native ]; then
+    if [ "$stack" = native ] && [ "$native" = dpdk ]; then
+      start "$work/httpd" --network-stack native --dpdk-pmd --dpdk-args "$dpdk_args" \
+        --host-ipv4-addr "$native_addr/24" --address 0.0.0.0
+      url=http://$native_addr:$port/hello
+    elif [ "$stack" = native ]; then
       start ip netns exec "$ns" "$work/httpd" --network-stack native --tap-device "$tap" \
-        --host-ipv4-addr 10.78.0.2/24 --address 0.0.0.0
-      url=http://10.78.0.2:$port/hello
+        --host-ipv4-addr "$native_addr/24" --address 0.0.0.0
+      url=http://$native_addr:$port/hello
     else
       start "$work/httpd" --address 10.79.0.1
       url=http://10.79.0.1:$port/hello
@@ -145,4 +167,4 @@ for mode in plain pipelined connect; do
   done
 done
 echo "(wrk -t1 -c$connections -d${duration}s on CPU 1 in the namespace; httpd --smp 1 --cpuset 0, backend $backend;" \
-  "$runs runs; connect: a new connection per request)"
+  "native over ${native}${dpdk_args:+ ($dpdk_args)}; $runs runs; connect: a new connection per request)"
