@@ -16,13 +16,13 @@
 #include <vector>
 
 #include "core/coroutine.h"
-#include "core/gate.h"
 #include "dpdk/device.h"
 #include "dpdk/eal.h"
 #include "smp/smp.h"
 #include "smp/testing/shards.h"
 #include "tcpip/checksum.h"
 #include "tcpip/native_stack.h"
+#include "tcpip/testing/servers.h"
 
 namespace reef::dpdk {
 namespace {
@@ -99,18 +99,8 @@ thread_local server_socket tcp_server;
 thread_local std::optional<future<>> tcp_serving;
 
 future<> serve_udp() {
-  for (;;) {
-    udp_datagram d;
-    try {
-      d = co_await udp_server.receive();
-    } catch (const std::system_error&) {
-      co_return;  // closed
-    }
-    try {
-      co_await udp_server.send(d.source, std::string_view(d.data.get(), d.data.size()));
-    } catch (const std::system_error&) {
-    }
-  }
+  return tcpip::testing::serve_datagrams(udp_server,
+                                         [](const udp_datagram& d) { return std::string(d.data.get(), d.data.size()); });
 }
 
 future<> serve_tcp_connection(accept_result a) {
@@ -128,20 +118,22 @@ future<> serve_tcp_connection(accept_result a) {
   co_await out.close();
 }
 
-future<> serve_tcp() {
-  gate connections;
-  for (;;) {
-    accept_result a;
-    try {
-      a = co_await tcp_server.accept();
-    } catch (const std::system_error&) {
-      break;  // aborted
-    }
-    (void)with_gate(connections, [a = std::move(a)]() mutable {
-      return serve_tcp_connection(std::move(a)).handle_exception([](std::exception_ptr) {});
-    });
+future<> serve_tcp() { return tcpip::testing::serve_connections(tcp_server, serve_tcp_connection); }
+
+// This shard's servers closed, and their loops ended.
+future<> stop_servers() {
+  if (udp_serving) {
+    udp_server.close();
+    co_await std::move(*udp_serving);
+    udp_serving.reset();
+    udp_server = udp_channel();
   }
-  co_await connections.close();
+  if (tcp_serving) {
+    tcp_server.abort_accept();
+    co_await std::move(*tcp_serving);
+    tcp_serving.reset();
+    tcp_server = server_socket();
+  }
 }
 
 struct results {
@@ -250,16 +242,7 @@ void run_both(const ring_run& run) {
         }
       }
     });
-    co_await smp::invoke_on_all([]() -> future<> {
-      udp_server.close();
-      co_await std::move(*udp_serving);
-      udp_serving.reset();
-      udp_server = udp_channel();
-      tcp_server.abort_accept();
-      co_await std::move(*tcp_serving);
-      tcp_serving.reset();
-      tcp_server = server_socket();
-    });
+    co_await smp::invoke_on_all(stop_servers);
     co_await a.stop();
     co_await b.stop();
     co_return 0;
@@ -356,10 +339,7 @@ TEST(dpdk_ring, a_frame_received_as_a_chain_of_mbufs_is_one_packet) {
     udp_datagram d = co_await c.receive();
     echoed.assign(d.data.get(), d.data.size());
     c.close();
-    udp_server.close();
-    co_await std::move(*udp_serving);
-    udp_serving.reset();
-    udp_server = udp_channel();
+    co_await stop_servers();
     co_await a.stop();
     co_await b.stop();
     co_return 0;

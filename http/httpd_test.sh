@@ -150,6 +150,9 @@ start_httpd() {
         must "address the DPDK TAP" ip -n "$ns" addr add 10.77.0.1/24 dev "$tap"
         must "DPDK TAP up" ip -n "$ns" link set "$tap" up
       fi
+      if [[ "$mode" == dpdk_* ]]; then
+        must "ping the stack on DPDK" "${run[@]}" ping -c 2 -i 0.2 -W 5 10.77.0.2
+      fi
       return
     fi
     kill -0 "$pid" 2>/dev/null || fail "httpd $* exited at start"

@@ -24,6 +24,7 @@
 #include "core/when_all.h"
 #include "smp/smp.h"
 #include "smp/testing/shards.h"
+#include "tcpip/testing/servers.h"
 #include "tcpip/virtual_link.h"
 
 namespace reef::tcpip {
@@ -62,18 +63,9 @@ thread_local udp_channel server;
 thread_local std::optional<future<>> serving;
 
 future<> serve() {
-  for (;;) {
-    udp_datagram d;
-    try {
-      d = co_await server.receive();
-    } catch (const std::system_error&) {
-      co_return;  // closed
-    }
-    try {
-      co_await server.send(d.source, std::to_string(this_shard_id()) + ":" + text_of(d));
-    } catch (const std::system_error&) {
-    }
-  }
+  return testing::serve_datagrams(server, [](const udp_datagram& d) {
+    return std::to_string(this_shard_id()) + ":" + text_of(d);
+  });
 }
 
 future<> start_servers(native_network& b) {
@@ -316,21 +308,7 @@ future<> serve_tcp_connection(accept_result a) {
   co_await out.close();
 }
 
-future<> serve_tcp() {
-  gate connections;
-  for (;;) {
-    accept_result a;
-    try {
-      a = co_await tcp_server.accept();
-    } catch (const std::system_error&) {
-      break;  // aborted
-    }
-    (void)with_gate(connections, [a = std::move(a)]() mutable {
-      return serve_tcp_connection(std::move(a)).handle_exception([](std::exception_ptr) {});
-    });
-  }
-  co_await connections.close();
-}
+future<> serve_tcp() { return testing::serve_connections(tcp_server, serve_tcp_connection); }
 
 void run_tcp_spread(unsigned shard_count, virtual_link_options link_options, int connections, std::size_t bytes) {
   std::atomic<int> answered{0}, misplaced{0}, wrong_sum{0}, port_elsewhere{0};
