@@ -326,6 +326,10 @@ void reactor::remove_poller(poller* p) noexcept {
   }
 }
 
+std::array<int, 2> reactor_signals() noexcept {
+  return {core_internal::stall_detector::backtrace_signal(), core_internal::preemption_timer::signal_number()};
+}
+
 void reactor::handle_signal(int signo, noncopyable_function<void()> handler) {
   if (signo <= 0 || signo >= signals_max || signo == SIGKILL || signo == SIGSTOP ||
       signo == core_internal::stall_detector::backtrace_signal() ||

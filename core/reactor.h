@@ -20,6 +20,7 @@
 // except wakeup() and request_stop(), which any thread may call.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -105,6 +106,13 @@ class poller {
   /// comes with a wakeup(): nothing is lost.
   virtual bool has_work() noexcept = 0;
 };
+
+/// The signals every reactor takes for itself when it starts: its stall
+/// detector's and its preemption timer's (real-time signals). A library
+/// that picks a free signal before any reactor exists (DPDK's net_tap
+/// takes the first real-time signal without a handler) must not pick
+/// these, or the reactor's handler replaces its own.
+std::array<int, 2> reactor_signals() noexcept;
 
 /// Counters of one reactor, for tests, benchmarks and metrics.
 struct reactor_stats {

@@ -81,15 +81,18 @@ struct tx_hold {
 thread_local unsigned registrations = 0;
 thread_local bool registered_here = false;
 
-void register_thread() {
+void register_thread() noexcept {
   if (registrations++ > 0) return;
   if (::rte_lcore_id() != LCORE_ID_ANY) return;  // an EAL thread already
   if (::rte_thread_register() == 0) {
     registered_here = true;
   } else {
     // No lcore left: the pools work without their caches.
-    dpdk_log().warn("no EAL lcore for this thread ({}): mbuf pools without per-thread caches",
-                    ::rte_strerror(rte_errno));
+    try {
+      dpdk_log().warn("no EAL lcore for this thread ({}): mbuf pools without per-thread caches",
+                      ::rte_strerror(rte_errno));
+    } catch (...) {
+    }
   }
 }
 
@@ -102,13 +105,13 @@ void unregister_thread() noexcept {
 }  // namespace
 
 std::optional<bool> hash_agrees(std::span<const std::uint8_t> frame, std::uint32_t hash,
-                                const tcpip::toeplitz_hash& stack_hash) {
+                                const tcpip::toeplitz_hash& stack_hash, bool udp_ports) {
   if (frame.size() < 14 + 20 || tcpip::wire::get16(frame, 12) != 0x0800) return std::nullopt;
   auto ip = frame.subspan(14);
   const std::size_t ihl = static_cast<std::size_t>(ip[0] & 0x0f) * 4;
   if ((ip[0] >> 4) != 4 || ihl < 20 || ip.size() < ihl + 4) return std::nullopt;
   const std::uint8_t protocol = ip[9];
-  if (protocol != 6 && protocol != 17) return std::nullopt;
+  if (protocol != 6 && (protocol != 17 || !udp_ports)) return std::nullopt;
   if ((tcpip::wire::get16(ip, 6) & 0x3fff) != 0) return std::nullopt;  // a fragment
   const std::uint32_t expected =
       stack_hash.ipv4_ports(tcpip::wire::get32(ip, 12), tcpip::wire::get32(ip, 16), tcpip::wire::get16(ip, ihl),
@@ -124,20 +127,24 @@ struct dpdk_device::shared {
   bool rx_checksum = false;
   bool tx_ip_checksum = false;  // the port fills in IPv4 header checksums
   tcpip::toeplitz_hash stack_hash;
+  bool hash_udp_ports = false;  // the port hashes UDP by its ports too
   std::atomic<int> hash_checks_left{16};
   std::atomic<bool> hash_disagrees{false};
-  std::atomic<std::uint64_t> lcore_warnings{0};
 
   explicit shared(const tcpip::toeplitz_key& key) : stack_hash(key) {}
 
   // The first hashed frames' hashes against the stack's; on the first
   // that disagrees, the stack steers by its own from then on.
   void check_hash(std::span<const std::uint8_t> head, std::uint32_t hash) noexcept {
-    auto agrees = hash_agrees(head, hash, stack_hash);
+    auto agrees = hash_agrees(head, hash, stack_hash, hash_udp_ports);
     if (!agrees) return;
     if (!*agrees) {
       if (!hash_disagrees.exchange(true)) {
-        dpdk_log().warn("port {}: the port's RSS hash differs from the stack's: the stack steers flows itself", port);
+        try {
+          dpdk_log().warn("port {}: the port's RSS hash differs from the stack's: the stack steers flows itself",
+                          port);
+        } catch (...) {
+        }
       }
       return;
     }
@@ -151,12 +158,14 @@ class dpdk_queue final : public tcpip::device_queue {
  public:
   dpdk_queue(std::shared_ptr<dpdk_device::shared> shared, std::uint16_t queue, rte_mempool* pool, bool zero_copy)
       : _shared(std::move(shared)), _port(_shared->port), _queue(queue), _pool(pool), _zero_copy(zero_copy) {
+    _pending.reserve(pending_max);
     register_thread();
     _low_mark = std::min<unsigned>(pool->size / 4, 1024);
   }
 
   ~dpdk_queue() override {
-    // What the ring did not take in time is not sent.
+    // What the ring does not take now is not sent.
+    flush();
     for (rte_mbuf* m : _pending) ::rte_pktmbuf_free(m);
     _pending.clear();
     // This thread's cache of the pool goes back to it (the device frees a
@@ -176,8 +185,10 @@ class dpdk_queue final : public tcpip::device_queue {
         ::rte_eth_rx_burst(_port, _queue, mbufs.data(), static_cast<std::uint16_t>(std::min<std::size_t>(max, burst)));
     if (n == 0) return 0;
     // The pool running low (received buffers held up the stack): copy,
-    // and give the mbufs back at once.
-    const bool copy = ::rte_mempool_avail_count(_pool) < _low_mark;
+    // and give the mbufs back at once. (Counting a pool's mbufs walks
+    // every lcore's cache: once every 32 bursts.)
+    if (_bursts++ % 32 == 0) _copy = ::rte_mempool_avail_count(_pool) < _low_mark;
+    const bool copy = _copy;
     const bool use_hash = _shared->rss && !_shared->hash_disagrees.load(std::memory_order_relaxed);
     std::size_t taken = 0;
     for (std::uint16_t i = 0; i < n; ++i) {
@@ -222,17 +233,18 @@ class dpdk_queue final : public tcpip::device_queue {
     return taken;
   }
 
-  // Polled: the shard never sleeps (device_info::polled).
+  // Polled: the shard never sleeps.
   void on_arrival(noncopyable_function<void()>) override {}
+  bool polled() const noexcept override { return true; }
 
- private:
-  static constexpr std::size_t pending_max = 1024;
-
-  void flush() noexcept {
+  void flush() noexcept override {
     if (_pending.empty()) return;
     const std::uint16_t n = ::rte_eth_tx_burst(_port, _queue, _pending.data(), static_cast<std::uint16_t>(_pending.size()));
     _pending.erase(_pending.begin(), _pending.begin() + n);
   }
+
+ private:
+  static constexpr std::size_t pending_max = 1024;
 
   void check_hash(const received_frame& f, std::uint32_t hash) noexcept {
     const fragment& first = f.frame.fragments().front();
@@ -243,6 +255,7 @@ class dpdk_queue final : public tcpip::device_queue {
   static checksum_status checksum_of(std::uint64_t flags) noexcept {
     switch (flags & RTE_MBUF_F_RX_L4_CKSUM_MASK) {
       case RTE_MBUF_F_RX_L4_CKSUM_GOOD:
+      case RTE_MBUF_F_RX_L4_CKSUM_NONE:  // (not filled in, the data intact: a local peer's)
         return checksum_status::good;
       case RTE_MBUF_F_RX_L4_CKSUM_BAD:
         return checksum_status::bad;
@@ -420,6 +433,8 @@ class dpdk_queue final : public tcpip::device_queue {
   rte_mempool* _pool;
   bool _zero_copy;
   unsigned _low_mark;
+  unsigned _bursts = 0;
+  bool _copy = false;               // the pool ran low: received frames are copied
   std::vector<rte_mbuf*> _pending;  // made, not yet taken by the ring
 };
 
@@ -436,16 +451,25 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
   rte_eth_dev_info dev{};
   if (int rc = ::rte_eth_dev_info_get(port, &dev); rc != 0) throw port_error(port, "no device information", rc);
   _driver = dev.driver_name != nullptr ? dev.driver_name : "";
-  const unsigned queues =
+  unsigned queues =
       std::max(1u, std::min({_options.queues, unsigned{dev.max_rx_queues}, unsigned{dev.max_tx_queues}}));
+  // net_tap reads a queue only after a signal that a frame came (to any
+  // queue); in 22.11 frames that the kernel put on a second queue were
+  // seen to wait until one came to the first (an ARP request for seconds).
+  // One queue pair: the other shards get their frames through the stack's
+  // forwarding.
+  if (_driver == "net_tap") queues = 1;
   int socket = ::rte_eth_dev_socket_id(port);
   if (socket < 0) socket = SOCKET_ID_ANY;
 
-  // Zero copy only where the driver reads memory by its virtual address
-  // and frees the mbufs on the thread that sent them (see device.h).
-  const rte_bus* bus = dev.device != nullptr ? ::rte_dev_bus(dev.device) : nullptr;
-  const bool virtual_device = bus != nullptr && std::strcmp(::rte_bus_name(bus), "vdev") == 0;
-  _zero_copy_tx = virtual_device && _driver != "net_ring" && (dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+  // Zero copy only with drivers known to read memory by its virtual
+  // address with the CPU and to be done with a frame's mbufs inside the
+  // send call, on the sending thread (see device.h). Not bonding or
+  // failsafe (their members may be NICs), virtio-user, vhost or memif
+  // (they map DPDK's memory alone, and free sent mbufs later).
+  const bool copies_as_it_sends =
+      _driver == "net_tap" || _driver == "net_af_packet" || _driver == "net_null" || _driver == "net_pcap";
+  _zero_copy_tx = copies_as_it_sends && (dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
 
   _shared = std::make_shared<shared>(tcpip::default_toeplitz_key);
   _shared->port = port;
@@ -462,8 +486,11 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
     // over a chain of segments of odd lengths, which a chunked reply
     // makes; and its software TSO refuses full-size segments, counting
     // the Ethernet header against the IP MTU. Both seen here.)
-    if ((dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) != 0 && _driver != "net_tap") {
-      conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+    // (Both TCP and UDP: the stack leaves either to a device that says
+    // it sums.)
+    const std::uint64_t l4_sums = RTE_ETH_TX_OFFLOAD_TCP_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+    if ((dev.tx_offload_capa & l4_sums) == l4_sums && _driver != "net_tap") {
+      conf.txmode.offloads |= l4_sums;
       _info.offloads.tx_checksum = true;
       if ((dev.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) != 0) {
         conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
@@ -484,6 +511,7 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
   std::uint16_t mtu = 1500;
   if (::rte_eth_dev_get_mtu(port, &mtu) != 0 || mtu == 0) mtu = 1500;
   if (_options.mtu) mtu = *_options.mtu;
+  conf.rxmode.mtu = mtu;  // (0 would set the port back to 1500)
   const unsigned frame_max = mtu + 18u;  // (Ethernet header and a VLAN tag)
   std::uint16_t data_room = mbuf_data_room;
   if (frame_max > mbuf_data_room - RTE_PKTMBUF_HEADROOM) {
@@ -507,15 +535,18 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
     conf.rx_adv_conf.rss_conf.rss_key = key.data();
     conf.rx_adv_conf.rss_conf.rss_key_len = static_cast<std::uint8_t>(key.size());
     conf.rx_adv_conf.rss_conf.rss_hf = hash_types;
+    _shared->hash_udp_ports = (hash_types & RTE_ETH_RSS_NONFRAG_IPV4_UDP) != 0;
     if ((dev.rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH) != 0) conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_RSS_HASH;
   }
 
   if (int rc = ::rte_eth_dev_configure(port, static_cast<std::uint16_t>(queues), static_cast<std::uint16_t>(queues), &conf);
       rc != 0) {
     throw port_error(port, "the driver (" + _driver + ") refused the configuration of " + std::to_string(queues) +
-                               " queue pairs",
+                               " queue pairs with MTU " + std::to_string(mtu),
                      rc);
   }
+  // (What the port took: a driver may keep its own MTU.)
+  if (std::uint16_t took = 0; ::rte_eth_dev_get_mtu(port, &took) == 0 && took != 0) mtu = took;
   std::uint16_t rx_ring = _options.rx_ring;
   std::uint16_t tx_ring = _options.tx_ring;
   if (int rc = ::rte_eth_dev_adjust_nb_rx_tx_desc(port, &rx_ring, &tx_ring); rc != 0) {
@@ -532,6 +563,11 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
     const std::string name = "reef" + std::to_string(pools_made.fetch_add(1)) + "_p" + std::to_string(port) + "q" +
                              std::to_string(q);
     rte_mempool* pool = ::rte_pktmbuf_pool_create(name.c_str(), pool_size, pool_cache, mbuf_priv_size, data_room, node);
+    if (pool == nullptr && node != SOCKET_ID_ANY) {
+      // (Without hugepages EAL's memory is all on one node.)
+      dpdk_log().warn("port {}: no memory for queue {}'s pool on NUMA node {}: taking it from any node", port, q, node);
+      pool = ::rte_pktmbuf_pool_create(name.c_str(), pool_size, pool_cache, mbuf_priv_size, data_room, SOCKET_ID_ANY);
+    }
     if (pool == nullptr) {
       const int error = rte_errno;
       for (rte_mempool* p : _pools) ::rte_mempool_free(p);
@@ -542,9 +578,18 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
     }
     _pools.push_back(pool);
   }
-  auto fail = [&](const std::string& what, int rc) {
+  // From here a failure closes the port first (its rings hold mbufs of
+  // the pools), then frees the pools. (A port closed cannot be configured
+  // again in this process.)
+  auto release = [this, port]() noexcept {
+    if (_started) ::rte_eth_dev_stop(port);
+    _started = false;
+    ::rte_eth_dev_close(port);
     for (rte_mempool* p : _pools) ::rte_mempool_free(p);
     _pools.clear();
+  };
+  auto fail = [&](const std::string& what, int rc) {
+    release();
     return port_error(port, what, rc);
   };
   for (unsigned q = 0; q < queues; ++q) {
@@ -564,14 +609,19 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
       throw fail("transmit queue " + std::to_string(q) + " refused", rc);
     }
   }
-  if (_options.mtu) {
-    if (int rc = ::rte_eth_dev_set_mtu(port, *_options.mtu); rc != 0 && rc != -ENOTSUP) {
-      throw fail("the MTU " + std::to_string(*_options.mtu) + " refused", rc);
-    }
-  }
-
   if (int rc = ::rte_eth_dev_start(port); rc != 0) throw fail("the port did not start", rc);
   _started = true;
+  try {
+    finish_start(dev, conf, key, queues, mtu);
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+void dpdk_device::finish_start(const rte_eth_dev_info& dev, const rte_eth_conf& conf, const std::vector<std::uint8_t>& key,
+                               unsigned queues, std::uint16_t mtu) {
+  const std::uint16_t port = _options.port;
   ::rte_eth_promiscuous_enable(port);  // (the stack checks the MAC itself; a driver may not have it)
 
   if (!key.empty()) {
@@ -603,14 +653,16 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
     // A port without an address of its own (net_ring): a locally
     // administered one, by port number.
     _info.mac = tcpip::ethernet_address{{0x02, 0x52, 0x45, 0x45, 0x50, static_cast<std::uint8_t>(port)}};
-  } else if (_driver == "net_tap") {
-    // net_tap gives the kernel's interface the port's MAC: the stack, the
-    // kernel's peer, takes another.
+  } else if (_driver == "net_tap" || _driver == "net_af_packet") {
+    // The port's MAC is a kernel interface's own (net_tap gives it the
+    // port's; af_packet reads an interface): the stack takes another, a
+    // locally administered one, so that the kernel does not take its
+    // frames for its own. (The port is promiscuous.)
+    _info.mac.bytes[0] |= 0x02;
     _info.mac.bytes[5] ^= 0x01;
   }
   _info.mtu = mtu;
   _info.queues = queues;
-  _info.polled = true;
   _info.offloads.lro = false;
   const unsigned seg_max = std::min<unsigned>(dev.tx_desc_lim.nb_seg_max != 0 ? dev.tx_desc_lim.nb_seg_max : 64,
                                               dev.tx_desc_lim.nb_mtu_seg_max != 0 ? dev.tx_desc_lim.nb_mtu_seg_max : 64);
@@ -647,6 +699,7 @@ dpdk_device::~dpdk_device() {
         for (std::uint16_t k = 0; k < n; ++k) ::rte_pktmbuf_free(mbufs[k]);
       }
     }
+    ::rte_eth_promiscuous_disable(_options.port);  // (a kernel interface stays as it was)
     ::rte_eth_dev_stop(_options.port);
     if (_options.close_port) ::rte_eth_dev_close(_options.port);
   }

@@ -38,8 +38,10 @@
 //
 // Thread rules: made and destroyed on one thread (the main one, before and
 // after the shards), after start_eal; each queue opened, driven and
-// destroyed on its shard. The device outlives its queues and the frames
-// they received.
+// destroyed on its shard. The device outlives the use of its queues and
+// the frames they received. (With --dpdk-pmd the process's native stack,
+// and so its queues, are never destroyed: their stacks stop, sending what
+// they hold, and the device goes at exit.)
 #pragma once
 
 #include <chrono>
@@ -54,6 +56,8 @@
 #include "tcpip/device.h"
 #include "tcpip/toeplitz.h"
 
+struct rte_eth_conf;
+struct rte_eth_dev_info;
 struct rte_mempool;
 
 namespace reef::dpdk {
@@ -133,6 +137,10 @@ class dpdk_device final : public tcpip::device {
   struct shared;  // (device.cc: what the queues share with the device)
 
  private:
+  // The rest of the constructor, once the port started.
+  void finish_start(const rte_eth_dev_info& dev, const rte_eth_conf& conf, const std::vector<std::uint8_t>& key,
+                    unsigned queues, std::uint16_t mtu);
+
   dpdk_device_options _options;
   tcpip::device_info _info;
   std::string _driver;
@@ -142,11 +150,11 @@ class dpdk_device final : public tcpip::device {
   bool _started = false;
 };
 
-/// Whether `hash` is the stack's Toeplitz hash (with `key`) of the IPv4
-/// TCP or UDP frame that `frame` begins (an Ethernet header first); nullopt
-/// for a frame the port would not hash by 4-tuple (not IPv4 TCP/UDP, a
-/// fragment, too short).
+/// Whether `hash` is the stack's Toeplitz hash of the IPv4 TCP or UDP
+/// frame that `frame` begins (an Ethernet header first); nullopt for a
+/// frame the port does not hash by 4-tuple (not IPv4 TCP, nor UDP where
+/// `udp_ports`; a fragment; too short).
 std::optional<bool> hash_agrees(std::span<const std::uint8_t> frame, std::uint32_t hash,
-                                const tcpip::toeplitz_hash& stack_hash);
+                                const tcpip::toeplitz_hash& stack_hash, bool udp_ports = true);
 
 }  // namespace reef::dpdk

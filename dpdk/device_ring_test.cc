@@ -273,10 +273,75 @@ TEST(dpdk_ring, two_shards_on_one_queue_pair_carry_udp_and_tcp_byte_exact) { run
 // received as packets of several fragments, one per mbuf.
 TEST(dpdk_ring, jumbo_frames_cross_as_chains_of_mbufs) { run_both({.mtu = 9000, .datagrams = 50}); }
 
-// A frame of three mbufs, as a NIC hands over a jumbo or LRO frame: the
-// stack takes it as one packet of three fragments. The test puts it in
-// port B's receive ring itself: a UDP datagram from A's address to B's
-// echo port, which echoes it to A.
+// A frame of three mbufs from `pool`, as a NIC hands over a jumbo or LRO
+// frame: a UDP datagram of `payload` from A's address and port 5555 to
+// B's port 7, headers in the first mbuf, the payload split over two.
+rte_mbuf* chain_of(rte_mempool* pool, const tcpip::device_info& a, const tcpip::device_info& b,
+                   const std::string& payload) {
+  std::string frame(14 + 20 + 8, '\0');
+  auto put = [&frame](std::size_t at, std::uint32_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) frame[at + i] = static_cast<char>(v >> (8 * (bytes - 1 - i)));
+  };
+  std::copy(b.mac.bytes.begin(), b.mac.bytes.end(), frame.begin());
+  std::copy(a.mac.bytes.begin(), a.mac.bytes.end(), frame.begin() + 6);
+  put(12, 0x0800, 2);
+  put(14, 0x4500, 2);
+  put(16, 20 + 8 + static_cast<std::uint32_t>(payload.size()), 2);
+  put(22, 0x4011, 2);  // TTL 64, UDP
+  put(26, a_ip, 4);
+  put(30, b_ip, 4);
+  put(24, tcpip::internet_checksum(std::span(reinterpret_cast<const std::uint8_t*>(frame.data()) + 14, 20)), 2);
+  put(34, 5555, 2);
+  put(36, 7, 2);
+  put(38, 8 + static_cast<std::uint32_t>(payload.size()), 2);  // (checksum 0: none)
+  const std::string_view pieces[] = {frame, std::string_view(payload).substr(0, 400),
+                                     std::string_view(payload).substr(400)};
+  rte_mbuf* head = nullptr;
+  rte_mbuf* tail = nullptr;
+  for (std::string_view piece : pieces) {
+    rte_mbuf* m = ::rte_pktmbuf_alloc(pool);
+    if (m == nullptr) {
+      ::rte_pktmbuf_free(head);
+      return nullptr;
+    }
+    std::memcpy(::rte_pktmbuf_append(m, static_cast<std::uint16_t>(piece.size())), piece.data(), piece.size());
+    if (head == nullptr) {
+      head = m;
+    } else {
+      tail->next = m;
+      ++head->nb_segs;
+      head->pkt_len += m->data_len;
+    }
+    tail = m;
+  }
+  return head;
+}
+
+// On one shard: B echoes on port 7; A sends an ordinary datagram (B
+// learns A's MAC), then the chain goes into B's receive ring and A's
+// socket receives the echo.
+future<int> chain_round_trip(dpdk_device& a_port, dpdk_device& b_port, rte_mbuf* chain, std::string& echoed) {
+  tcpip::native_network a(a_port, options_for(a_ip));
+  tcpip::native_network b(b_port, options_for(b_ip));
+  co_await a.start();
+  co_await b.start();
+  udp_server = b.local().make_udp_channel(at(0, 7));
+  udp_serving = serve_udp();
+  udp_channel c = a.local().make_udp_channel(at(0, 5555));
+  co_await c.send(at(b_ip, 7), std::string_view("hello"));
+  (void)co_await c.receive();
+  EXPECT_EQ(::rte_ring_enqueue(a_to_b[0], chain), 0);
+  udp_datagram d = co_await c.receive();
+  echoed.assign(d.data.get(), d.data.size());
+  c.close();
+  co_await stop_servers();
+  co_await a.stop();
+  co_await b.stop();
+  co_return 0;
+}
+
+// A frame received as a chain of mbufs is one packet of several
+// fragments. The test puts the chain in port B's receive ring itself.
 TEST(dpdk_ring, a_frame_received_as_a_chain_of_mbufs_is_one_packet) {
   dpdk_device a_port({.port = port_a, .link_wait = 0ms});
   dpdk_device b_port({.port = port_b, .link_wait = 0ms});
@@ -286,64 +351,11 @@ TEST(dpdk_ring, a_frame_received_as_a_chain_of_mbufs_is_one_packet) {
   ASSERT_NE(pool, nullptr);
   std::string payload(1000, '\0');
   for (std::size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<char>(i * 31 + 7);
+  rte_mbuf* chain = chain_of(pool, a_port.info(), b_port.info(), payload);
+  ASSERT_NE(chain, nullptr);
+  ASSERT_EQ(chain->nb_segs, 3);
   std::string echoed;
-  const int code = smp::run(shards(1), [&]() -> future<int> {
-    tcpip::native_network a(a_port, options_for(a_ip));
-    tcpip::native_network b(b_port, options_for(b_ip));
-    co_await a.start();
-    co_await b.start();
-    udp_server = b.local().make_udp_channel(at(0, 7));
-    udp_serving = serve_udp();
-    udp_channel c = a.local().make_udp_channel(at(0, 5555));
-    // An ordinary round trip first: B learns A's MAC.
-    co_await c.send(at(b_ip, 7), std::string_view("hello"));
-    (void)co_await c.receive();
-
-    std::string frame(14 + 20 + 8, '\0');
-    auto put = [&frame](std::size_t at, std::uint32_t v, int bytes) {
-      for (int i = 0; i < bytes; ++i) frame[at + i] = static_cast<char>(v >> (8 * (bytes - 1 - i)));
-    };
-    std::copy(b_port.info().mac.bytes.begin(), b_port.info().mac.bytes.end(), frame.begin());
-    std::copy(a_port.info().mac.bytes.begin(), a_port.info().mac.bytes.end(), frame.begin() + 6);
-    put(12, 0x0800, 2);
-    put(14, 0x4500, 2);
-    put(16, 20 + 8 + static_cast<std::uint32_t>(payload.size()), 2);
-    put(22, 0x4011, 2);  // TTL 64, UDP
-    put(26, a_ip, 4);
-    put(30, b_ip, 4);
-    put(24, tcpip::internet_checksum(std::span(reinterpret_cast<const std::uint8_t*>(frame.data()) + 14, 20)), 2);
-    put(34, 5555, 2);
-    put(36, 7, 2);
-    put(38, 8 + static_cast<std::uint32_t>(payload.size()), 2);  // (checksum 0: none)
-    // The headers, 400 bytes of payload, the other 600: three mbufs.
-    const std::string_view pieces[] = {frame, std::string_view(payload).substr(0, 400),
-                                       std::string_view(payload).substr(400)};
-    rte_mbuf* head = nullptr;
-    rte_mbuf* tail = nullptr;
-    for (std::string_view piece : pieces) {
-      rte_mbuf* m = ::rte_pktmbuf_alloc(pool);
-      EXPECT_NE(m, nullptr);
-      if (m == nullptr) break;
-      std::memcpy(::rte_pktmbuf_append(m, static_cast<std::uint16_t>(piece.size())), piece.data(), piece.size());
-      if (head == nullptr) {
-        head = m;
-      } else {
-        tail->next = m;
-        ++head->nb_segs;
-        head->pkt_len += m->data_len;
-      }
-      tail = m;
-    }
-    EXPECT_EQ(head->nb_segs, 3);
-    EXPECT_EQ(::rte_ring_enqueue(a_to_b[0], head), 0);
-    udp_datagram d = co_await c.receive();
-    echoed.assign(d.data.get(), d.data.size());
-    c.close();
-    co_await stop_servers();
-    co_await a.stop();
-    co_await b.stop();
-    co_return 0;
-  });
+  const int code = smp::run(shards(1), [&] { return chain_round_trip(a_port, b_port, chain, echoed); });
   EXPECT_EQ(code, 0);
   EXPECT_TRUE(echoed == payload) << "echoed " << echoed.size() << " bytes, not the 1000 sent";
   // Every mbuf of the chain came back to its pool.

@@ -4,12 +4,15 @@
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <stdexcept>
 #include <system_error>
+
+#include "core/reactor.h"
 
 namespace reef::dpdk {
 namespace {
@@ -105,6 +108,19 @@ void start_eal(const eal_options& options) {
   for (std::string& a : *kept) argv->push_back(a.data());
   argv->push_back(nullptr);
 
+  // Drivers that take a free real-time signal as they probe (net_tap's
+  // "a frame came" signal) must leave the reactors' own alone: the
+  // reactors install their handlers later and would take the signal
+  // from under the driver (net_tap then stopped receiving). Marked taken
+  // here (ignored until a reactor sets its handler).
+  for (int signo : reactor_signals()) {
+    struct sigaction current {};
+    if (::sigaction(signo, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+      struct sigaction ignore {};
+      ignore.sa_handler = SIG_IGN;
+      ::sigaction(signo, &ignore, nullptr);
+    }
+  }
   // EAL pins the calling thread to its main lcore's CPUs; the thread's
   // own setting comes back after.
   cpu_set_t affinity;

@@ -151,7 +151,15 @@ start_httpd() {
         must "DPDK TAP up" ip -n "$ns" link set "$tap" up
       fi
       if [[ "$mode" == dpdk_* ]]; then
-        must "ping the stack on DPDK" "${run[@]}" ping -c 2 -i 0.2 -W 5 10.77.0.2
+        local out diag
+        if ! out=$("${run[@]}" ping -c 2 -i 0.2 -W 5 10.77.0.2 2>&1); then
+          # What the kernel's side saw, and the port's counts (httpd logs
+          # them as it stops).
+          diag=$(ip -n "$ns" neigh 2>&1; ip -n "$ns" -s link 2>&1)
+          kill -TERM "$pid"
+          sleep 3
+          fail "ping the stack on DPDK: $out; $diag"
+        fi
       fi
       return
     fi

@@ -53,9 +53,6 @@ struct device_info {
   /// Buffers one transmitted frame may have (a frame of more pieces is
   /// made one first).
   unsigned tx_segments_max = 32;
-  /// The device never says when frames arrive (a DPDK poll-mode driver):
-  /// the shard that drives a queue polls it and never sleeps.
-  bool polled = false;
 };
 
 /// What the device checked of a received frame's checksums.
@@ -115,9 +112,14 @@ class device_queue {
   /// receive() found none: the owner wakes its reactor (a sleeping shard
   /// learns of frames without polling). Set before the queue is driven.
   /// Devices whose arrivals the reactor sees itself (a file descriptor in
-  /// its I/O backend), or that are polled (device_info::polled), may
-  /// never call it.
+  /// its I/O backend), or that are polled (polled()), may never call it.
   virtual void on_arrival(noncopyable_function<void()> notify) = 0;
+  /// The queue never says when frames arrive (a DPDK poll-mode driver's):
+  /// the shard that drives it polls it and does not sleep.
+  virtual bool polled() const noexcept { return false; }
+  /// Hands the device what transmit() took and still holds (a device that
+  /// sends in bursts): called before the queue stops being polled.
+  virtual void flush() noexcept {}
   const device_queue_stats& stats() const noexcept { return _stats; }
 
  protected:

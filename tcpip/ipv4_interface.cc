@@ -43,16 +43,17 @@ std::system_error error(int code, const char* what) { return std::system_error(c
 
 class ipv4_interface::queue_poller final : public poller {
  public:
-  explicit queue_poller(ipv4_interface& ip) : _ip(ip) {}
+  explicit queue_poller(ipv4_interface& ip) : _ip(ip), _polled(ip._queue->polled()) {}
   bool poll() noexcept override { return _ip.poll(); }
   // Frames that arrived after the last poll found the queue empty (the
   // queue's notification sets the flag, then wakes the reactor: a frame
   // that comes just before the reactor sleeps is seen here). A polled
   // device always may have some: its shard does not sleep.
-  bool has_work() noexcept override { return _ip._info.polled || _ip._arrived.load(std::memory_order_acquire); }
+  bool has_work() noexcept override { return _polled || _ip._arrived.load(std::memory_order_acquire); }
 
  private:
   ipv4_interface& _ip;
+  const bool _polled;  // a queue with no arrival notice: this shard polls it
 };
 
 ipv4_interface::ipv4_interface(device& dev, std::unique_ptr<device_queue> queue, interface_config config)
@@ -157,6 +158,7 @@ future<> ipv4_interface::stop() {
   // ARP retries, which need the poller and the timer meanwhile).
   co_await _sends.close();
   _tick.cancel();
+  _queue->flush();  // (the last frames, a device that sends in bursts)
   if (_poller) {
     _queue->on_arrival({});
     engine().remove_poller(_poller.get());

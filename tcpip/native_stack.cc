@@ -104,6 +104,14 @@ class native_stack::queue_front final : public device_queue {
     }
   }
 
+  // (A follower's frames go to the owner's queue: it has nothing to poll
+  // or flush.)
+  bool polled() const noexcept override { return _queue && _queue->polled(); }
+  void flush() noexcept override {
+    _stack.flush_relays();
+    if (_queue) _queue->flush();
+  }
+
  private:
   native_stack& _stack;
   std::unique_ptr<device_queue> _queue;

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "core/coroutine.h"
@@ -44,7 +45,10 @@ future<double> send_all(native_network& a, std::uint64_t datagrams) {
   for (int i = 0; i < 64; ++i) from.push_back(a.local().make_udp_channel(at(0, static_cast<std::uint16_t>(20000 + i))));
   // Addresses learned before the clock starts.
   co_await from[0].send(at(b_ip, 9), packet::copy_of("hello"));
-  while (received.load() == 0) co_await sleep(std::chrono::milliseconds(1));
+  for (int waited = 0; received.load() == 0; ++waited) {
+    if (waited == 5000) throw std::runtime_error("the first datagram did not arrive in 5 s");
+    co_await sleep(std::chrono::milliseconds(1));
+  }
   received = 0;
   static char payload[64];
   const auto start = std::chrono::steady_clock::now();
