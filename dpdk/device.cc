@@ -453,11 +453,12 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
   _driver = dev.driver_name != nullptr ? dev.driver_name : "";
   unsigned queues =
       std::max(1u, std::min({_options.queues, unsigned{dev.max_rx_queues}, unsigned{dev.max_tx_queues}}));
-  // net_tap reads a queue only after a signal that a frame came (to any
-  // queue); in 22.11 frames that the kernel put on a second queue were
-  // seen to wait until one came to the first (an ARP request for seconds).
-  // One queue pair: the other shards get their frames through the stack's
-  // forwarding.
+  // net_tap reads its queues only after a signal that a frame came. Its
+  // receive stalled (an ARP request waited for seconds), first seen on a
+  // second queue; the cause found was the signal, which net_tap took from
+  // the reactors (start_eal now keeps theirs apart). Until two queues are
+  // shown to hold up, one: the other shards get their frames through the
+  // stack's forwarding.
   if (_driver == "net_tap") queues = 1;
   int socket = ::rte_eth_dev_socket_id(port);
   if (socket < 0) socket = SOCKET_ID_ANY;

@@ -257,6 +257,17 @@ void run_both(const ring_run& run) {
   const port_stats s = a_port.stats();
   EXPECT_GT(s.tx_frames, 0u);
   EXPECT_GT(s.rx_frames, 0u);
+  ASSERT_EQ(s.queues.size(), run.queues);
+  for (unsigned q = 0; q < run.queues; ++q) EXPECT_GT(s.queues[q].tx_frames, 0u) << "queue " << q;
+  // The driver's extended counts, by name, agree with the basic ones.
+  bool found = false;
+  for (const auto& [name, value] : a_port.extended_stats()) {
+    if (name == "tx_good_packets") {
+      found = true;
+      EXPECT_EQ(value, s.tx_frames);
+    }
+  }
+  EXPECT_TRUE(found) << "no tx_good_packets among the extended statistics";
 }
 
 TEST(dpdk_ring, one_shard_carries_udp_and_tcp_byte_exact) { run_both({}); }
