@@ -185,10 +185,16 @@ class dpdk_queue final : public tcpip::device_queue {
         ::rte_eth_rx_burst(_port, _queue, mbufs.data(), static_cast<std::uint16_t>(std::min<std::size_t>(max, burst)));
     if (n == 0) return 0;
     // The pool running low (received buffers held up the stack): copy,
-    // and give the mbufs back at once. (Counting a pool's mbufs walks
-    // every lcore's cache: once every 32 bursts.)
-    if (_bursts++ % 32 == 0) _copy = ::rte_mempool_avail_count(_pool) < _low_mark;
+    // and give the mbufs back at once. Counting a pool's mbufs walks every
+    // lcore's cache: the count is taken again once a quarter of the
+    // margin has been lent since, or while copying.
+    if (_copy || _lent_since_count >= _low_mark / 4) {
+      _available_at_count = ::rte_mempool_avail_count(_pool);
+      _lent_since_count = 0;
+    }
+    _copy = _available_at_count < _low_mark + _lent_since_count;
     const bool copy = _copy;
+    if (!copy) _lent_since_count += n;
     const bool use_hash = _shared->rss && !_shared->hash_disagrees.load(std::memory_order_relaxed);
     std::size_t taken = 0;
     for (std::uint16_t i = 0; i < n; ++i) {
@@ -433,8 +439,9 @@ class dpdk_queue final : public tcpip::device_queue {
   rte_mempool* _pool;
   bool _zero_copy;
   unsigned _low_mark;
-  unsigned _bursts = 0;
-  bool _copy = false;               // the pool ran low: received frames are copied
+  unsigned _available_at_count = 0;  // the pool's free mbufs when last counted
+  unsigned _lent_since_count = 0;    // received frames lent since (not copied)
+  bool _copy = true;                 // the pool ran low: received frames are copied (until counted)
   std::vector<rte_mbuf*> _pending;  // made, not yet taken by the ring
 };
 
@@ -546,8 +553,13 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
                                " queue pairs with MTU " + std::to_string(mtu),
                      rc);
   }
-  // (What the port took: a driver may keep its own MTU.)
-  if (std::uint16_t took = 0; ::rte_eth_dev_get_mtu(port, &took) == 0 && took != 0) mtu = took;
+  // Drivers that apply an MTU only when it is set (net_tap: its kernel
+  // interface's) are told again; one that cannot set it takes it as it is.
+  if (_options.mtu) {
+    if (int rc = ::rte_eth_dev_set_mtu(port, *_options.mtu); rc != 0 && rc != -ENOTSUP) {
+      throw port_error(port, "the MTU " + std::to_string(*_options.mtu) + " refused", rc);
+    }
+  }
   std::uint16_t rx_ring = _options.rx_ring;
   std::uint16_t tx_ring = _options.tx_ring;
   if (int rc = ::rte_eth_dev_adjust_nb_rx_tx_desc(port, &rx_ring, &tx_ring); rc != 0) {
@@ -579,14 +591,20 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
     }
     _pools.push_back(pool);
   }
-  // From here a failure closes the port first (its rings hold mbufs of
-  // the pools), then frees the pools. (A port closed cannot be configured
-  // again in this process.)
+  // From here a failure stops the port (and closes it where the caller
+  // asked for that), then frees the pools its rings no longer hold; a
+  // pool with mbufs still out stays (a port that did not close, or an
+  // open one's receive rings, hold them).
   auto release = [this, port]() noexcept {
-    if (_started) ::rte_eth_dev_stop(port);
+    if (_promiscuous_set) ::rte_eth_promiscuous_disable(port);
+    _promiscuous_set = false;
+    bool stopped = true;
+    if (_started) stopped = ::rte_eth_dev_stop(port) == 0;
     _started = false;
-    ::rte_eth_dev_close(port);
-    for (rte_mempool* p : _pools) ::rte_mempool_free(p);
+    const bool closed = stopped && _options.close_port && ::rte_eth_dev_close(port) == 0;
+    for (rte_mempool* p : _pools) {
+      if (closed || ::rte_mempool_full(p) != 0) ::rte_mempool_free(p);
+    }
     _pools.clear();
   };
   auto fail = [&](const std::string& what, int rc) {
@@ -623,7 +641,11 @@ dpdk_device::dpdk_device(dpdk_device_options options) : _options(std::move(optio
 void dpdk_device::finish_start(const rte_eth_dev_info& dev, const rte_eth_conf& conf, const std::vector<std::uint8_t>& key,
                                unsigned queues, std::uint16_t mtu) {
   const std::uint16_t port = _options.port;
-  ::rte_eth_promiscuous_enable(port);  // (the stack checks the MAC itself; a driver may not have it)
+  // Promiscuous: the stack checks the MAC itself, and may take one of its
+  // own (below). Turned off at the end only if it was off before.
+  const bool was_promiscuous = ::rte_eth_promiscuous_get(port) == 1;
+  const bool promiscuous = was_promiscuous || ::rte_eth_promiscuous_enable(port) == 0;
+  _promiscuous_set = promiscuous && !was_promiscuous;
 
   if (!key.empty()) {
     // The redirection table: hashes spread over the queues in turn, as the
@@ -654,7 +676,7 @@ void dpdk_device::finish_start(const rte_eth_dev_info& dev, const rte_eth_conf& 
     // A port without an address of its own (net_ring): a locally
     // administered one, by port number.
     _info.mac = tcpip::ethernet_address{{0x02, 0x52, 0x45, 0x45, 0x50, static_cast<std::uint8_t>(port)}};
-  } else if (_driver == "net_tap" || _driver == "net_af_packet") {
+  } else if ((_driver == "net_tap" || _driver == "net_af_packet") && promiscuous) {
     // The port's MAC is a kernel interface's own (net_tap gives it the
     // port's; af_packet reads an interface): the stack takes another, a
     // locally administered one, so that the kernel does not take its
@@ -700,7 +722,7 @@ dpdk_device::~dpdk_device() {
         for (std::uint16_t k = 0; k < n; ++k) ::rte_pktmbuf_free(mbufs[k]);
       }
     }
-    ::rte_eth_promiscuous_disable(_options.port);  // (a kernel interface stays as it was)
+    if (_promiscuous_set) ::rte_eth_promiscuous_disable(_options.port);  // (an interface as it was)
     ::rte_eth_dev_stop(_options.port);
     if (_options.close_port) ::rte_eth_dev_close(_options.port);
   }

@@ -148,6 +148,7 @@ class dpdk_device final : public tcpip::device {
   std::vector<rte_mempool*> _pools;  // per queue
   std::shared_ptr<shared> _shared;
   bool _started = false;
+  bool _promiscuous_set = false;  // by us: turned off when the device goes
 };
 
 /// Whether `hash` is the stack's Toeplitz hash of the IPv4 TCP or UDP

@@ -342,12 +342,18 @@ void native_stack::flush_relays() noexcept {
   _stats.relayed += n;
   send_to(_network.steering().transmitter_of(_shard), n,
           [network = &_network, frames = std::move(_to_transmit)]() mutable {
-            if (native_stack* stack = network->running()) stack->take_relayed(std::move(frames));
+            // A queue owner that is stopping (it stops first) still sends
+            // a follower's last frames (its resets), and flushes them.
+            if (native_stack* stack = network->running()) {
+              stack->take_relayed(std::move(frames), false);
+            } else if (native_stack* stopping = network->existing()) {
+              stopping->take_relayed(std::move(frames), true);
+            }
           });
   _to_transmit = std::vector<relayed>();
 }
 
-void native_stack::take_relayed(std::vector<relayed> frames) noexcept {
+void native_stack::take_relayed(std::vector<relayed> frames, bool flush) noexcept {
   if (!_device_queue) return;
   try {
     std::vector<tx_frame> out;
@@ -359,6 +365,7 @@ void native_stack::take_relayed(std::vector<relayed> frames) noexcept {
   } catch (...) {
     _stats.forward_dropped += frames.size();
   }
+  if (flush) _device_queue->flush();  // (no poll comes to send them)
 }
 
 void native_stack::take_neighbour(std::uint32_t ip, ethernet_address mac, bool for_us) noexcept {

@@ -109,7 +109,9 @@ class native_stack final : public network_stack {
   future<> stop();
   void take_forwarded(std::vector<forwarded> frames) noexcept;
   void take_datagram(const ipv4_header& h, forwarded d) noexcept;
-  void take_relayed(std::vector<relayed> frames) noexcept;
+  /// Transmits a follower's frames; `flush`: this stack is stopping (no
+  /// poll comes to hand held frames to the device).
+  void take_relayed(std::vector<relayed> frames, bool flush) noexcept;
   void take_neighbour(std::uint32_t ip, ethernet_address mac, bool for_us) noexcept;
 
  private:

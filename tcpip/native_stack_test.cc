@@ -390,5 +390,59 @@ TEST(native_stack, tcp_connections_over_loss_duplication_and_reordering) {
                  100000);
 }
 
+// A stops with a connection open on each shard: each is reset, the one
+// on shard 1 (which has no queue: its resets go through shard 0, which is
+// stopping too) as well as shard 0's. B's reads end at once.
+std::atomic<int> connections_ended{0};
+
+future<> read_to_the_end(accept_result a) {
+  auto in = a.connection.input();
+  try {
+    while (!(co_await in.read()).empty()) {
+    }
+  } catch (const std::system_error&) {
+    // reset
+  }
+  ++connections_ended;
+}
+
+thread_local std::optional<connected_socket> held_connection;
+
+future<int> stop_with_connections_open(native_network& a, native_network& b) {
+  co_await a.start();
+  co_await b.start();
+  co_await smp::invoke_on_all([&b] {
+    tcp_server = b.local().listen(at(0, 80), {});
+    tcp_serving = testing::serve_connections(tcp_server, read_to_the_end);
+  });
+  co_await smp::invoke_on_all([&a]() -> future<> { held_connection = co_await a.local().connect(at(b_ip, 80), {}); });
+  co_await a.stop_shards();
+  for (int waited = 0; waited < 5000 && connections_ended.load() < static_cast<int>(smp::count); ++waited) {
+    co_await sleep(1ms);
+  }
+  EXPECT_EQ(connections_ended.load(), static_cast<int>(smp::count)) << "a connection of A's was not reset";
+  co_await smp::invoke_on_all([]() -> future<> {
+    held_connection.reset();
+    tcp_server.abort_accept();
+    co_await std::move(*tcp_serving);
+    tcp_serving.reset();
+    tcp_server = server_socket();
+  });
+  co_await a.stop();
+  co_await b.stop();
+  co_return 0;
+}
+
+TEST(native_stack, a_stopping_stack_resets_its_connections_on_every_shard_of_one_queue) {
+  connections_ended = 0;
+  const int code = smp::run(shards(2), []() -> future<int> {
+    virtual_link link({.queues = 1});
+    native_network a(link.end(0), options_for(a_ip));
+    native_network b(link.end(1), options_for(b_ip));
+    co_return co_await stop_with_connections_open(a, b);
+  });
+  EXPECT_EQ(code, 0);
+}
+
 }  // namespace
 }  // namespace reef::tcpip

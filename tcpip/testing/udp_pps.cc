@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <exception>
 #include <optional>
 #include <stdexcept>
 #include <vector>
@@ -78,7 +79,12 @@ future<int> run_on_shards(device& a_dev, device& b_dev, std::uint64_t datagrams,
     sink = b.local().make_udp_channel(at(0, 9));
     sinking = count_all(*sink);
   });
-  seconds = co_await send_all(a, datagrams);
+  std::exception_ptr failed;
+  try {
+    seconds = co_await send_all(a, datagrams);
+  } catch (...) {
+    failed = std::current_exception();  // (after the stacks stop)
+  }
   co_await smp::invoke_on_all([]() -> future<> {
     sink->close();
     co_await std::move(*sinking);
@@ -87,6 +93,7 @@ future<int> run_on_shards(device& a_dev, device& b_dev, std::uint64_t datagrams,
   });
   co_await a.stop();
   co_await b.stop();
+  if (failed) std::rethrow_exception(failed);
   co_return 0;
 }
 
