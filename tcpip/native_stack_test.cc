@@ -308,6 +308,14 @@ future<> serve_tcp_connection(accept_result a) {
   co_await out.close();
 }
 
+// This shard's TCP server closed, its loop ended.
+future<> stop_tcp_server() {
+  tcp_server.abort_accept();
+  co_await std::move(*tcp_serving);
+  tcp_serving.reset();
+  tcp_server = server_socket();
+}
+
 future<> serve_tcp() { return testing::serve_connections(tcp_server, serve_tcp_connection); }
 
 void run_tcp_spread(unsigned shard_count, virtual_link_options link_options, int connections, std::size_t bytes) {
@@ -360,12 +368,7 @@ void run_tcp_spread(unsigned shard_count, virtual_link_options link_options, int
       }
       for (auto& f : clients) co_await std::move(f);
     });
-    co_await smp::invoke_on_all([]() -> future<> {
-      tcp_server.abort_accept();
-      co_await std::move(*tcp_serving);
-      tcp_serving.reset();
-      tcp_server = server_socket();
-    });
+    co_await smp::invoke_on_all(stop_tcp_server);
     co_await a.stop();
     co_await b.stop();
     co_return 0;
@@ -421,13 +424,8 @@ future<int> stop_with_connections_open(native_network& a, native_network& b) {
     co_await sleep(1ms);
   }
   EXPECT_EQ(connections_ended.load(), static_cast<int>(smp::count)) << "a connection of A's was not reset";
-  co_await smp::invoke_on_all([]() -> future<> {
-    held_connection.reset();
-    tcp_server.abort_accept();
-    co_await std::move(*tcp_serving);
-    tcp_serving.reset();
-    tcp_server = server_socket();
-  });
+  co_await smp::invoke_on_all([] { held_connection.reset(); });
+  co_await smp::invoke_on_all(stop_tcp_server);
   co_await a.stop();
   co_await b.stop();
   co_return 0;
