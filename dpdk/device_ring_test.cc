@@ -64,13 +64,7 @@ class ring_ports : public ::testing::Environment {
 
 [[maybe_unused]] ::testing::Environment* const ports = ::testing::AddGlobalTestEnvironment(new ring_ports);
 
-smp_options shards(unsigned n) {
-  if (n == 2) return reef::testing::two_shards();
-  smp_options o;
-  o.reactor = reef::testing::command_line_reactor_options();
-  o.reactor.stop_on_sigint_sigterm = false;
-  return o;
-}
+smp_options shards(unsigned n) { return reef::testing::one_or_two_shards(n); }
 
 tcpip::native_stack_options options_for(std::uint32_t ip) {
   tcpip::native_stack_options o;
@@ -93,15 +87,10 @@ constexpr std::uint64_t fnv_start = 0xcbf29ce484222325ull;
 
 // B's servers on every shard: UDP port 7 echoes each datagram; TCP port
 // 80 reads a stream to its end and answers with its length and sum.
-thread_local udp_channel udp_server;
-thread_local std::optional<future<>> udp_serving;
-thread_local server_socket tcp_server;
-thread_local std::optional<future<>> tcp_serving;
+thread_local tcpip::testing::udp_server udp_echo;
+thread_local tcpip::testing::tcp_server tcp_sums;
 
-future<> serve_udp() {
-  return tcpip::testing::serve_datagrams(udp_server,
-                                         [](const udp_datagram& d) { return std::string(d.data.get(), d.data.size()); });
-}
+std::string echo(const udp_datagram& d) { return std::string(d.data.get(), d.data.size()); }
 
 future<> serve_tcp_connection(accept_result a) {
   auto in = a.connection.input();
@@ -118,22 +107,10 @@ future<> serve_tcp_connection(accept_result a) {
   co_await out.close();
 }
 
-future<> serve_tcp() { return tcpip::testing::serve_connections(tcp_server, serve_tcp_connection); }
-
 // This shard's servers closed, and their loops ended.
 future<> stop_servers() {
-  if (udp_serving) {
-    udp_server.close();
-    co_await std::move(*udp_serving);
-    udp_serving.reset();
-    udp_server = udp_channel();
-  }
-  if (tcp_serving) {
-    tcp_server.abort_accept();
-    co_await std::move(*tcp_serving);
-    tcp_serving.reset();
-    tcp_server = server_socket();
-  }
+  co_await udp_echo.stop();
+  co_await tcp_sums.stop();
 }
 
 struct results {
@@ -223,10 +200,8 @@ void run_both(const ring_run& run) {
     co_await a.start();
     co_await b.start();
     co_await smp::invoke_on_all([&b] {
-      udp_server = b.local().make_udp_channel(at(0, 7));
-      udp_serving = serve_udp();
-      tcp_server = b.local().listen(at(0, 80), {});
-      tcp_serving = serve_tcp();
+      udp_echo.start(b.local().make_udp_channel(at(0, 7)), echo);
+      tcp_sums.start(b.local().listen(at(0, 80), {}), serve_tcp_connection);
     });
     co_await smp::invoke_on_all([&]() -> future<> {
       std::vector<future<>> clients;
@@ -336,8 +311,7 @@ future<int> chain_round_trip(dpdk_device& a_port, dpdk_device& b_port, rte_mbuf*
   tcpip::native_network b(b_port, options_for(b_ip));
   co_await a.start();
   co_await b.start();
-  udp_server = b.local().make_udp_channel(at(0, 7));
-  udp_serving = serve_udp();
+  udp_echo.start(b.local().make_udp_channel(at(0, 7)), echo);
   udp_channel c = a.local().make_udp_channel(at(0, 5555));
   co_await c.send(at(b_ip, 7), std::string_view("hello"));
   (void)co_await c.receive();

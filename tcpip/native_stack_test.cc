@@ -49,39 +49,22 @@ native_stack_options options_for(std::uint32_t ip, std::size_t in_flight_max = 2
   return o;
 }
 
-smp_options shards(unsigned n) {
-  if (n == 2) return reef::testing::two_shards();
-  smp_options o;
-  o.reactor = reef::testing::command_line_reactor_options();
-  o.reactor.stop_on_sigint_sigterm = false;
-  return o;
-}
+smp_options shards(unsigned n) { return reef::testing::one_or_two_shards(n); }
 
 // On every shard of B: a UDP server on port 7 that answers each datagram
 // with the number of the shard that served it.
-thread_local udp_channel server;
-thread_local std::optional<future<>> serving;
+thread_local testing::udp_server server;
 
-future<> serve() {
-  return testing::serve_datagrams(server, [](const udp_datagram& d) {
-    return std::to_string(this_shard_id()) + ":" + text_of(d);
-  });
-}
+std::string shard_and_text(const udp_datagram& d) { return std::to_string(this_shard_id()) + ":" + text_of(d); }
 
 future<> start_servers(native_network& b) {
   return smp::invoke_on_all([&b] {
-    server = b.local().make_udp_channel(at(0, 7));
-    serving = serve();
+    server.start(b.local().make_udp_channel(at(0, 7)), shard_and_text);
   });
 }
 
 future<> stop_servers() {
-  return smp::invoke_on_all([]() -> future<> {
-    server.close();
-    co_await std::move(*serving);
-    serving.reset();
-    server = udp_channel();
-  });
+  return smp::invoke_on_all([] { return server.stop(); });
 }
 
 struct flows_result {
@@ -292,8 +275,7 @@ TEST(native_stack, past_the_in_flight_bound_forwarded_frames_are_dropped_and_cou
 // On every shard of B: a TCP server on port 80 that reads a request to
 // its end and answers with the serving shard's number and the bytes'
 // sum.
-thread_local server_socket tcp_server;
-thread_local std::optional<future<>> tcp_serving;
+thread_local testing::tcp_server tcp_server;
 
 future<> serve_tcp_connection(accept_result a) {
   auto in = a.connection.input();
@@ -308,15 +290,6 @@ future<> serve_tcp_connection(accept_result a) {
   co_await out.close();
 }
 
-// This shard's TCP server closed, its loop ended.
-future<> stop_tcp_server() {
-  tcp_server.abort_accept();
-  co_await std::move(*tcp_serving);
-  tcp_serving.reset();
-  tcp_server = server_socket();
-}
-
-future<> serve_tcp() { return testing::serve_connections(tcp_server, serve_tcp_connection); }
 
 void run_tcp_spread(unsigned shard_count, virtual_link_options link_options, int connections, std::size_t bytes) {
   std::atomic<int> answered{0}, misplaced{0}, wrong_sum{0}, port_elsewhere{0};
@@ -327,8 +300,7 @@ void run_tcp_spread(unsigned shard_count, virtual_link_options link_options, int
     co_await a.start();
     co_await b.start();
     co_await smp::invoke_on_all([&b] {
-      tcp_server = b.local().listen(at(0, 80), {});
-      tcp_serving = serve_tcp();
+      tcp_server.start(b.local().listen(at(0, 80), {}), serve_tcp_connection);
     });
     co_await smp::invoke_on_all([&]() -> future<> {
       std::vector<future<>> clients;
@@ -368,7 +340,7 @@ void run_tcp_spread(unsigned shard_count, virtual_link_options link_options, int
       }
       for (auto& f : clients) co_await std::move(f);
     });
-    co_await smp::invoke_on_all(stop_tcp_server);
+    co_await smp::invoke_on_all([] { return tcp_server.stop(); });
     co_await a.stop();
     co_await b.stop();
     co_return 0;
@@ -415,8 +387,7 @@ future<int> stop_with_connections_open(native_network& a, native_network& b) {
   co_await a.start();
   co_await b.start();
   co_await smp::invoke_on_all([&b] {
-    tcp_server = b.local().listen(at(0, 80), {});
-    tcp_serving = testing::serve_connections(tcp_server, read_to_the_end);
+    tcp_server.start(b.local().listen(at(0, 80), {}), read_to_the_end);
   });
   co_await smp::invoke_on_all([&a]() -> future<> { held_connection = co_await a.local().connect(at(b_ip, 80), {}); });
   co_await a.stop_shards();
@@ -425,7 +396,7 @@ future<int> stop_with_connections_open(native_network& a, native_network& b) {
   }
   EXPECT_EQ(connections_ended.load(), static_cast<int>(smp::count)) << "a connection of A's was not reset";
   co_await smp::invoke_on_all([] { held_connection.reset(); });
-  co_await smp::invoke_on_all(stop_tcp_server);
+  co_await smp::invoke_on_all([] { return tcp_server.stop(); });
   co_await a.stop();
   co_await b.stop();
   co_return 0;

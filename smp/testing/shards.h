@@ -32,4 +32,14 @@ reactor_options command_line_reactor_options();
 /// two_shards() with the command line's reactor options.
 inline smp_options two_shards() { return two_shards(command_line_reactor_options()); }
 
+/// One shard on the calling thread, or two_shards(), with the command
+/// line's reactor options: for tests that run on either.
+inline smp_options one_or_two_shards(unsigned n) {
+  if (n == 2) return two_shards();
+  smp_options o;
+  o.reactor = command_line_reactor_options();
+  o.reactor.stop_on_sigint_sigterm = false;
+  return o;
+}
+
 }  // namespace reef::testing

@@ -40,4 +40,30 @@ future<> serve_connections(server_socket& server, noncopyable_function<future<>(
   co_await connections.close();
 }
 
+void udp_server::start(udp_channel c, noncopyable_function<std::string(const udp_datagram&)> answer) {
+  channel = std::move(c);
+  loop = serve_datagrams(channel, std::move(answer));
+}
+
+future<> udp_server::stop() {
+  if (!loop) co_return;
+  channel.close();
+  co_await std::move(*loop);
+  loop.reset();
+  channel = udp_channel();
+}
+
+void tcp_server::start(server_socket s, noncopyable_function<future<>(accept_result)> serve) {
+  socket = std::move(s);
+  loop = serve_connections(socket, std::move(serve));
+}
+
+future<> tcp_server::stop() {
+  if (!loop) co_return;
+  socket.abort_accept();
+  co_await std::move(*loop);
+  loop.reset();
+  socket = server_socket();
+}
+
 }  // namespace reef::tcpip::testing

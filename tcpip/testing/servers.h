@@ -4,6 +4,7 @@
 
 // (Defined in servers.cc, not as templates here: clang 14 cannot emit a
 // coroutine template's frame under the sanitizers.)
+#include <optional>
 #include <string>
 
 #include "core/function.h"
@@ -20,5 +21,26 @@ future<> serve_datagrams(udp_channel& channel, noncopyable_function<std::string(
 /// with `serve` (its failure is dropped); resolves once every
 /// connection's service has ended.
 future<> serve_connections(server_socket& server, noncopyable_function<future<>(accept_result)> serve);
+
+/// A UDP socket answered by serve_datagrams() until stop().
+struct udp_server {
+  udp_channel channel;
+  std::optional<future<>> loop;
+
+  void start(udp_channel c, noncopyable_function<std::string(const udp_datagram&)> answer);
+  /// Closes the socket and waits for the loop; nothing if not started.
+  future<> stop();
+};
+
+/// A listening socket served by serve_connections() until stop().
+struct tcp_server {
+  server_socket socket;
+  std::optional<future<>> loop;
+
+  void start(server_socket s, noncopyable_function<future<>(accept_result)> serve);
+  /// Aborts accept() and waits for the loop and its connections; nothing
+  /// if not started.
+  future<> stop();
+};
 
 }  // namespace reef::tcpip::testing
