@@ -97,10 +97,11 @@ struct io_request {
 };
 
 /// Receives the results of one multishot operation (io_backend::
-/// recv_multishot, accept_multishot): one submission, many completions.
+/// recv_multishot, read_multishot, accept_multishot): one submission, many
+/// completions.
 class multishot_receiver {
  public:
-  /// One result: for a receive, the bytes (`result` is their count, 0 at
+  /// One result: for a receive or read, the bytes (`result` is their count, 0 at
   /// end of stream) in a buffer of the backend's pool, returned to the
   /// pool when the last view of it goes; for an accept, the new
   /// descriptor. A negative `result` is -errno. `more` false: the operation
@@ -147,6 +148,21 @@ class io_backend {
   /// `r` must stay alive until its last call (`more` false). Returns false
   /// (and calls nothing) if the operation cannot be queued.
   virtual bool recv_multishot(int /*fd*/, multishot_receiver& /*r*/) noexcept { return false; }
+
+  /// Starts reading `fd`, a descriptor that read() takes in pieces and
+  /// poll() watches (a pipe, a TAP queue: one frame a read), until
+  /// cancelled or an end: every read that finds bytes is one on_result()
+  /// with a buffer of the backend's pool, of at most
+  /// multishot_buffer_size() bytes (what does not fit is the descriptor's
+  /// to keep or cut: a TAP cuts the frame). No system call per read: the
+  /// kernel reads as the bytes come. io_uring on Linux 6.7 or later;
+  /// elsewhere false, and the caller waits for readiness and reads. As
+  /// recv_multishot() otherwise.
+  virtual bool read_multishot(int /*fd*/, multishot_receiver& /*r*/) noexcept { return false; }
+
+  /// The size of each buffer that the multishot operations fill; 0 where
+  /// there are none.
+  virtual std::size_t multishot_buffer_size() const noexcept { return 0; }
 
   /// Starts accepting on the listening socket `fd`: every connection is one
   /// on_result() with the new descriptor (non-blocking, close-on-exec),

@@ -498,6 +498,48 @@ REEF_TEST(io, multishot_receive_delivers_each_arrival_until_cancelled) {
   ::close(fds[0]);
 }
 
+bool kernel_at_least_6_7() {
+  utsname u{};
+  int major = 0, minor = 0;
+  return ::uname(&u) == 0 && std::sscanf(u.release, "%d.%d", &major, &minor) == 2 &&
+         (major > 6 || (major == 6 && minor >= 7));
+}
+
+REEF_TEST(io, multishot_read_delivers_each_piece_of_a_pipe_until_cancelled) {
+  int fds[2];
+  REEF_ASSERT(::pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0);
+  collecting_receiver r;
+  const bool offered = engine().io().read_multishot(fds[0], r);
+  EXPECT_EQ(offered, engine().io().supports_multishot() && kernel_at_least_6_7())
+      << "io_uring on Linux 6.7 or later reads multishot";
+  EXPECT_EQ(engine().io().multishot_buffer_size(),
+            engine().io().supports_multishot() ? core_internal::io_uring_backend::pool_buffer_size : 0u);
+  if (offered) {
+    for (const char* word : {"one ", "two ", "three"}) {
+      std::size_t before = r.results.size();
+      EXPECT_GT(::write(fds[1], word, std::strlen(word)), 0);
+      EXPECT_TRUE(co_await eventually([&] { return r.results.size() > before; }));
+    }
+    EXPECT_EQ(r.text(), "one two three");
+    EXPECT_EQ(r.results, (std::vector<long>{4, 4, 5})) << "a read for each write";
+    EXPECT_FALSE(r.ended);
+    // More than a buffer holds arrives in buffer-sized pieces.
+    const std::string big(engine().io().multishot_buffer_size() + 100, 'b');
+    EXPECT_EQ(::write(fds[1], big.data(), big.size()), static_cast<ssize_t>(big.size()));
+    EXPECT_TRUE(co_await eventually([&] { return r.text().size() == 13 + big.size(); }));
+    EXPECT_EQ(r.text().substr(13), big);
+    r.buffers.clear();
+    EXPECT_EQ(uring()->pool_buffers_out(), 0u);
+    EXPECT_TRUE(engine().io().cancel_multishot(r));
+    EXPECT_TRUE(co_await eventually([&] { return r.ended; }));
+    EXPECT_EQ(r.results.back(), -ECANCELED);
+  } else {
+    EXPECT_TRUE(r.results.empty()) << "a refusal calls nothing";
+  }
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
 REEF_TEST(io, multishot_receive_ends_with_enobufs_when_the_pool_is_dry) {
   if (!engine().io().supports_multishot()) co_return;
   int fds[2];

@@ -9,11 +9,14 @@
 //
 // Each queue is a descriptor of its own (IFF_MULTI_QUEUE; the kernel
 // keeps a flow on the queue that last sent it), driven through the
-// reactor's I/O backend. On io_uring the ring says when a queue is
-// readable and frames are then read (up to 64) and written by system
-// calls: a TAP read or write submitted to the ring goes through the
-// kernel's worker threads, which made a round trip 6 times slower. On
-// epoll, reads are kept in flight in the backend. Frames
+// reactor's I/O backend. On io_uring (Linux 6.7 or later) the ring reads
+// each frame as it comes into a buffer of its pool (multishot read): no
+// system call per frame, nor one that finds the queue empty. Frames of
+// up to 256 bytes are copied out and the buffer goes back at once; larger
+// ones go up lent. When the pool is dry, and on older kernels, the ring
+// says when the queue is readable and frames are read (up to 64) by
+// system calls. Frames are written by system calls. On epoll, reads are
+// kept in flight in the backend. Frames
 // carry the virtio-net header, which carries the offloads: the kernel
 // finishes the checksums we leave to it and cuts our TCP segments longer
 // than the MTU (TSO); a frame it checked, or whose checksum it left
@@ -41,7 +44,8 @@ struct tap_options {
   /// The native stack's own MAC (the kernel's side has another).
   ethernet_address mac{{0x02, 0x52, 0x45, 0x45, 0x46, 0x01}};
   /// Reads kept in flight per queue on epoll; frames read at most each
-  /// time the queue is readable on io_uring.
+  /// time the queue is readable on io_uring, where the ring does not read
+  /// for us.
   unsigned reads_in_flight = 64;
   /// Frames written and not yet done per queue (epoll); transmit() takes
   /// no more.

@@ -5,7 +5,7 @@
 // without a system call. A pending read on an eventfd
 // lets other threads and signal handlers wake a sleeping ring.
 //
-// Multishot receives take their buffers from a pool registered with the
+// Multishot receives and reads take their buffers from a pool registered with the
 // kernel as a provided-buffer ring (pool_buffers of pool_buffer_size bytes,
 // set aside once per reactor): a connection that waits holds no buffer, and
 // a buffer goes back to the ring when the last temporary_buffer viewing it
@@ -61,6 +61,8 @@ class io_uring_backend final : public io_backend {
   void cancel_all() noexcept override;
   bool supports_multishot() const noexcept override { return _pool != nullptr; }
   bool recv_multishot(int fd, multishot_receiver& r) noexcept override;
+  bool read_multishot(int fd, multishot_receiver& r) noexcept override;
+  std::size_t multishot_buffer_size() const noexcept override { return _pool != nullptr ? pool_buffer_size : 0; }
   bool accept_multishot(int fd, multishot_receiver& r) noexcept override;
   bool cancel_multishot(multishot_receiver& r) noexcept override;
 
@@ -89,7 +91,7 @@ class io_uring_backend final : public io_backend {
   // A submission, described: prepared into an entry at once, or kept in
   // the backlog until one is free.
   struct entry {
-    enum class what : std::uint8_t { request, recv_multishot, accept_multishot, cancel_one, cancel_fd };
+    enum class what : std::uint8_t { request, recv_multishot, read_multishot, accept_multishot, cancel_one, cancel_fd };
     what kind;
     int fd;
     std::uint64_t data;  // a multishot tag: the receiver's, or the one to cancel
@@ -126,6 +128,7 @@ class io_uring_backend final : public io_backend {
   std::deque<entry> _backlog;
   ring_stats _stats;
   buffer_pool* _pool = nullptr;
+  bool _read_multishot = false;  // the kernel has IORING_OP_READ_MULTISHOT (6.7)
 };
 
 }  // namespace reef::core_internal
