@@ -106,7 +106,8 @@ class multishot_receiver {
   /// pool when the last view of it goes; for an accept, the new
   /// descriptor. A negative `result` is -errno. `more` false: the operation
   /// has ended (end of stream, an error, cancel_multishot(), or -ENOBUFS
-  /// when the pool ran dry) and this is its last call; start it again to
+  /// when the pool ran dry) and this is its last call, which may still
+  /// carry a result (the kernel ended it after a read); start it again to
   /// go on.
   virtual void on_result(long result, temporary_buffer<char> data, bool more) noexcept = 0;
 
@@ -155,14 +156,24 @@ class io_backend {
   /// with a buffer of the backend's pool, of at most
   /// multishot_buffer_size() bytes (what does not fit is the descriptor's
   /// to keep or cut: a TAP cuts the frame). No system call per read: the
-  /// kernel reads as the bytes come. io_uring on Linux 6.7 or later;
+  /// kernel reads as the bytes come. io_uring where the kernel has the
+  /// operation (Linux 6.8 or later: see supports_read_multishot());
   /// elsewhere false, and the caller waits for readiness and reads. As
   /// recv_multishot() otherwise.
   virtual bool read_multishot(int /*fd*/, multishot_receiver& /*r*/) noexcept { return false; }
 
-  /// The size of each buffer that the multishot operations fill; 0 where
-  /// there are none.
+  /// Whether read_multishot() works here.
+  virtual bool supports_read_multishot() const noexcept { return false; }
+
+  /// The pool that multishot operations fill: the size of each buffer,
+  /// how many there are, and how many are free (not held by a
+  /// temporary_buffer); 0 where there is none. The pool is the shard's,
+  /// shared by every multishot operation on it: a user that can copy
+  /// instead of holding buffers (a device whose frames may wait in a
+  /// stopped stack) copies when few are free.
   virtual std::size_t multishot_buffer_size() const noexcept { return 0; }
+  virtual unsigned multishot_buffers() const noexcept { return 0; }
+  virtual unsigned multishot_buffers_free() const noexcept { return 0; }
 
   /// Starts accepting on the listening socket `fd`: every connection is one
   /// on_result() with the new descriptor (non-blocking, close-on-exec),

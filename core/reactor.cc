@@ -35,7 +35,7 @@ std::atomic<reactor*> signal_reactor{nullptr};
 void on_signal(int signo) noexcept {
   int saved_errno = errno;
   pending_signals.fetch_or(std::uint64_t{1} << signo);
-  if (reactor* r = signal_reactor.load()) r->wakeup();
+  if (reactor* r = signal_reactor.load()) r->wakeup_from_signal();
   errno = saved_errno;
 }
 
@@ -198,6 +198,18 @@ void reactor::request_stop() noexcept {
 }
 
 void reactor::wakeup() noexcept {
+  // On the reactor's own thread there is nobody to wake: that code runs
+  // between the loop's polls (tasks, pollers, or completions that the
+  // backend's wait() reaps while _sleeping still holds), and the loop
+  // polls again before it sleeps. Without this, every arrival reaped
+  // after a sleep would cost a write to the wakeup descriptor. A signal
+  // handler, which can interrupt the thread between its last look and
+  // its wait, uses wakeup_from_signal().
+  if (core_internal::this_thread_reactor == this) return;
+  wakeup_from_signal();
+}
+
+void reactor::wakeup_from_signal() noexcept {
   if (_sleeping.load()) _io->wakeup();
 }
 

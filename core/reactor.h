@@ -168,9 +168,14 @@ class reactor final : public scheduler {
   /// REQUIRES: the reactor outlives the call.
   void request_stop() noexcept;
 
-  /// Wakes the reactor if it sleeps. Any thread.
+  /// Wakes the reactor if it sleeps. Any thread (on the reactor's own,
+  /// nothing to do), but not a signal handler: see wakeup_from_signal().
   /// REQUIRES: the reactor outlives the call.
   void wakeup() noexcept;
+
+  /// wakeup() for a signal handler, which may run on the reactor's thread
+  /// just before it sleeps. Async-signal-safe.
+  void wakeup_from_signal() noexcept;
 
   // scheduler
   void schedule(task* t) noexcept override;

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "core/assert.h"
 #include "core/log.h"
 #include "core/lw_shared_ptr.h"
 #include "core/small_vector.h"
@@ -106,20 +107,22 @@ struct pending_write {
 
 class tap_queue final : public device_queue {
  public:
-  // `direct`: the descriptor does not block, and frames are read and
-  // written by system calls when the backend says it is ready (see
-  // tap_device::open_queue); otherwise every read and write goes through
-  // the backend.
+  // `direct` (io_uring): the descriptor does not block; the ring reads
+  // frames for us where it can (multishot), else says when the queue is
+  // readable and we read; frames are written by system calls (see
+  // tap_device::open_queue). Otherwise (epoll) every read and write goes
+  // through the backend.
   tap_queue(int fd, std::size_t frame_max, const tap_options& options, bool direct)
-      : _state(make_lw_shared<tap_state>(fd, frame_max)), _frame_max(frame_max), _options(options), _direct(direct) {
+      : _state(make_lw_shared<tap_state>(fd, frame_max)), _options(options), _direct(direct) {
     _state->stats = &_stats;
     _state->read_batch = _options.reads_in_flight;
     if (_direct) {
       // A frame and its header must fit one of the ring's buffers.
-      _state->multishot = engine().io().multishot_buffer_size() > vnet_header_size + frame_max;
+      _state->multishot = engine().io().supports_read_multishot() &&
+                          engine().io().multishot_buffer_size() > vnet_header_size + frame_max;
       listen(_state);
     } else {
-      for (unsigned i = 0; i < _options.reads_in_flight; ++i) start_read(_state, _frame_max);
+      for (unsigned i = 0; i < _options.reads_in_flight; ++i) start_read(_state, frame_max);
     }
   }
 
@@ -215,12 +218,19 @@ class tap_queue final : public device_queue {
     wait_readable(std::move(state), frame_max);
   }
 
-  // A frame the ring read into one of its buffers. Small ones (acks,
-  // requests) are copied out and the buffer goes back at once; larger ones
-  // go up in it, lent.
+  // A frame (`bytes` with its virtio-net header) that the ring read into
+  // one of its buffers. Frames of up to copy_max bytes (acks, requests)
+  // are copied out and the buffer goes back at once; larger ones go up in
+  // it, lent, while half of the shard's pool is free (the frame's own
+  // buffer counted as taken), so that at most half is lent: frames
+  // that wait (a stopped stack, a slow reader) must not take the buffers
+  // every other multishot operation of the shard receives into.
   static void take_lent(tap_state& state, temporary_buffer<char> data, std::size_t bytes) {
     constexpr std::size_t copy_max = 256;
-    if (bytes <= copy_max) data = temporary_buffer<char>(data.get(), bytes);
+    const auto& io = engine().io();
+    if (bytes <= vnet_header_size + copy_max || io.multishot_buffers_free() < io.multishot_buffers() / 2) {
+      data = temporary_buffer<char>(data.get(), bytes);
+    }
     take(state, std::move(data), bytes, state.frame_max);
   }
 
@@ -228,19 +238,24 @@ class tap_queue final : public device_queue {
   static void after_multishot(lw_shared_ptr<tap_state> state, long result) noexcept {
     if (state->closed || result == -ECANCELED) return;  // the queue or the reactor is stopping
     if (result > 0) {
-      // Ended with a frame (the completion ring was full): start again.
+      // Ended after a frame (the kernel's choice: a full completion ring,
+      // or a read it would not repeat): start again.
       listen(std::move(state));
       return;
     }
     const std::size_t frame_max = state->frame_max;
     if (result == -ENOBUFS) {
-      // The ring's buffers are all out: one batch read here, then the
+      // The pool's buffers are all out: one batch read here, then the
       // ring again.
       wait_readable(std::move(state), frame_max);
       return;
     }
-    if (result < 0 && state->read_errors++ % 1024 == 0) {
-      tap_log.warn("reading the TAP queue failed: {}", std::strerror(static_cast<int>(-result)));
+    // Refused or failed (the operation, the descriptor): read on
+    // readiness from now on, starting a little later.
+    state->multishot = false;
+    if (state->read_errors++ % 1024 == 0) {
+      tap_log.warn("the ring's reads of the TAP queue ended: {}; reading on readiness",
+                   result < 0 ? std::strerror(static_cast<int>(-result)) : "end of file");
     }
     restart_later(std::move(state), frame_max, true);
   }
@@ -362,7 +377,6 @@ class tap_queue final : public device_queue {
   }
 
   lw_shared_ptr<tap_state> _state;
-  std::size_t _frame_max;
   tap_options _options;
   bool _direct;
 };
@@ -378,6 +392,7 @@ void tap_state::on_result(long result, temporary_buffer<char> data, bool more) n
   if (more) return;
   // The operation's last call: let go of ourselves (perhaps the last
   // reference), then read on another way or stop.
+  REEF_ASSERT(self != nullptr, "a multishot read of a TAP queue ended twice");
   tap_queue::after_multishot(std::move(self), result);
 }
 

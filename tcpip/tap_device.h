@@ -9,11 +9,12 @@
 //
 // Each queue is a descriptor of its own (IFF_MULTI_QUEUE; the kernel
 // keeps a flow on the queue that last sent it), driven through the
-// reactor's I/O backend. On io_uring (Linux 6.7 or later) the ring reads
+// reactor's I/O backend. On io_uring (Linux 6.8 or later) the ring reads
 // each frame as it comes into a buffer of its pool (multishot read): no
 // system call per frame, nor one that finds the queue empty. Frames of
 // up to 256 bytes are copied out and the buffer goes back at once; larger
-// ones go up lent. When the pool is dry, and on older kernels, the ring
+// ones go up lent until half of the shard's pool is lent (then copied
+// too). When the pool is dry, and on older kernels, the ring
 // says when the queue is readable and frames are read (up to 64) by
 // system calls. Frames are written by system calls. On epoll, reads are
 // kept in flight in the backend. Frames

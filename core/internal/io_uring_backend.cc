@@ -199,10 +199,15 @@ io_uring_backend::~io_uring_backend() {
 }
 
 void io_uring_backend::set_up_pool() noexcept {
-  // Multishot receive with provided buffers: Linux 6.0; multishot read:
-  // 6.7.
+  // Multishot receive with provided buffers: Linux 6.0. Multishot read:
+  // the ring says whether it has the operation (6.7), and 6.8 made it
+  // read again at once when a read left more behind (a TAP's one frame a
+  // read).
   if (!kernel_at_least(6, 0)) return;
-  _read_multishot = kernel_at_least(6, 7);
+  if (io_uring_probe* probe = io_uring_get_probe_ring(&_ring)) {
+    _read_multishot = io_uring_opcode_supported(probe, read_multishot_op) && kernel_at_least(6, 8);
+    io_uring_free_probe(probe);
+  }
   const std::size_t ring_bytes = pool_buffers * sizeof(io_uring_buf);
   void* ring = ::mmap(nullptr, ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
   if (ring == MAP_FAILED) return;
@@ -226,6 +231,10 @@ void io_uring_backend::set_up_pool() noexcept {
 }
 
 unsigned io_uring_backend::pool_buffers_out() const noexcept { return _pool != nullptr ? _pool->out() : 0; }
+
+unsigned io_uring_backend::multishot_buffers_free() const noexcept {
+  return _pool != nullptr ? pool_buffers - _pool->out() : 0;
+}
 
 bool io_uring_backend::recv_multishot(int fd, multishot_receiver& r) noexcept {
   if (_pool == nullptr || _closing || _stopped) return false;
@@ -305,9 +314,9 @@ void io_uring_backend::prepare(io_uring_sqe* sqe, const entry& e) noexcept {
       io_uring_sqe_set_data64(sqe, e.data);
       return;
     case entry::what::read_multishot:
-      // (liburing 2.3 predates the operation: prepared by hand.) The
-      // offset is the file position's: these descriptors have none.
-      io_uring_prep_rw(read_multishot_op, sqe, e.fd, nullptr, 0, 0);
+      // (liburing 2.3 predates the operation: prepared by hand.) Offset
+      // -1: the file position, which pipes and TAPs do not have.
+      io_uring_prep_rw(read_multishot_op, sqe, e.fd, nullptr, 0, static_cast<__u64>(-1));
       sqe->flags |= IOSQE_BUFFER_SELECT;
       sqe->buf_group = pool_group;
       io_uring_sqe_set_data64(sqe, e.data);

@@ -62,7 +62,10 @@ class io_uring_backend final : public io_backend {
   bool supports_multishot() const noexcept override { return _pool != nullptr; }
   bool recv_multishot(int fd, multishot_receiver& r) noexcept override;
   bool read_multishot(int fd, multishot_receiver& r) noexcept override;
+  bool supports_read_multishot() const noexcept override { return _pool != nullptr && _read_multishot; }
   std::size_t multishot_buffer_size() const noexcept override { return _pool != nullptr ? pool_buffer_size : 0; }
+  unsigned multishot_buffers() const noexcept override { return _pool != nullptr ? pool_buffers : 0; }
+  unsigned multishot_buffers_free() const noexcept override;
   bool accept_multishot(int fd, multishot_receiver& r) noexcept override;
   bool cancel_multishot(multishot_receiver& r) noexcept override;
 
@@ -128,7 +131,7 @@ class io_uring_backend final : public io_backend {
   std::deque<entry> _backlog;
   ring_stats _stats;
   buffer_pool* _pool = nullptr;
-  bool _read_multishot = false;  // the kernel has IORING_OP_READ_MULTISHOT (6.7)
+  bool _read_multishot = false;  // the kernel has IORING_OP_READ_MULTISHOT, fixed (6.8)
 };
 
 }  // namespace reef::core_internal
