@@ -1,0 +1,144 @@
+"""The build's sysroot: every package of third_party/debian.lock, unpacked.
+
+`debian_sysroot(name = "debian_sysroot", lockfile = "//third_party:debian.lock")`
+makes a repository whose root is the packages' files, as they would lie under
+`/` once installed (`usr/include`, `usr/lib/x86_64-linux-gnu`, `lib`, ...).
+For each package of the lockfile it
+
+1. takes the .deb from Bazel's repository cache by its SHA-256, if a build
+   on this machine fetched it before (no network, no apt);
+2. otherwise fetches it with `apt-get download NAME:ARCH=VERSION` (no root:
+   apt reads the host's package lists, or, where there are none, lists of
+   its own that it fetches into this repository), checks its SHA-256
+   against the lockfile (a mismatch fails, naming the package), and puts
+   it in the repository cache;
+3. unpacks it with `dpkg-deb -x` (no maintainer scripts run).
+
+The host needs apt-get, dpkg-deb and sha256sum, nothing else: no -dev
+package, no compiler. `BUILD.bazel` of the repository comes from
+`build_file`; `sysroot_id` holds the lockfile's SHA-256, so that anything
+that depends on it is rebuilt when a pin changes.
+"""
+
+def _entries(ctx, text):
+    entries = []
+    for number, line in enumerate(text.splitlines()):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split(" ")
+        if len(fields) != 4 or len(fields[3]) != 64:
+            fail("%s line %d: want 'name version architecture sha256', got '%s'" %
+                 (ctx.attr.lockfile, number + 1, line))
+        entries.append(struct(name = fields[0], version = fields[1], arch = fields[2], sha256 = fields[3]))
+    return entries
+
+def _deb_name(entry):
+    # What apt-get download names the file: an epoch's ':' as '%3a'.
+    return "%s_%s_%s.deb" % (entry.name, entry.version.replace(":", "%3a"), entry.arch)
+
+def _run(ctx, args, what, working_directory = "", quiet = True):
+    result = ctx.execute(args, working_directory = working_directory, quiet = quiet, timeout = 1200)
+    if result.return_code != 0:
+        fail("%s failed (%s):\n%s%s" % (what, " ".join(args), result.stdout, result.stderr))
+    return result
+
+def _apt_options(ctx):
+    """apt options for lists of our own, fetched once (the host has none)."""
+    state = ctx.path("_apt")
+    options = [
+        "-o",
+        "Dir::State::Lists=%s/lists" % state,
+        "-o",
+        "Dir::Cache=%s/cache" % state,
+        "-o",
+        "Debug::NoLocking=1",
+    ]
+    _run(ctx, ["mkdir", "-p", "%s/lists/partial" % state, "%s/cache/archives/partial" % state], "making apt's directories")
+    ctx.report_progress("fetching Debian's package lists (apt-get update, into the repository)")
+    _run(ctx, ["apt-get", "-qq"] + options + ["update"], "apt-get update (lists of our own)", quiet = False)
+    return options
+
+def _download(ctx, entries, apt_options):
+    """apt-get download of entries' .debs into _fetch, in one call."""
+    specs = ["%s:%s=%s" % (e.name, e.arch, e.version) for e in entries]
+    return ctx.execute(["apt-get", "-qq"] + apt_options + ["download"] + specs, working_directory = "_fetch", timeout = 3600)
+
+def _fetch(ctx, misses):
+    """Fetches the .debs of `misses` (pairs of a lockfile entry and where
+    its .deb goes) that the repository cache did not have."""
+    ctx.report_progress("apt-get download of %d packages" % len(misses))
+    _run(ctx, ["mkdir", "-p", "_fetch"], "making _fetch")
+    entries = [entry for entry, _ in misses]
+    result = _download(ctx, entries, [])
+    if result.return_code != 0:
+        # No lists on the host (a fresh machine, never `apt-get update`d),
+        # or out of date: lists of our own.
+        result = _download(ctx, entries, _apt_options(ctx))
+    if result.return_code != 0:
+        fail("third_party/debian.lock: apt-get download failed (is every pinned version still in the archive? " +
+             "tools/update_debian_lock.sh pins the current ones):\n%s%s" % (result.stdout, result.stderr))
+    for entry, deb in misses:
+        fetched = "_fetch/%s.deb" % entry.sha256  # (a file: URL would decode the name's '%3a')
+        _run(ctx, ["mv", "_fetch/" + _deb_name(entry), fetched], "finding %s's .deb" % entry.name)
+        got = _run(ctx, ["sha256sum", fetched], "sha256sum").stdout.split(" ")[0]
+        if got != entry.sha256:
+            fail(("third_party/debian.lock: package %s %s (%s): the .deb apt-get downloaded has SHA-256 %s, " +
+                  "the lockfile says %s. Refusing it.") % (entry.name, entry.version, entry.arch, got, entry.sha256))
+
+        # Through Bazel's downloader, which checks the hash again and keeps
+        # the file in the repository cache for every later fetch on this
+        # machine.
+        ctx.download(
+            url = ["file://%s" % ctx.path(fetched)],
+            output = deb,
+            sha256 = entry.sha256,
+            canonical_id = "reef-debian " + _deb_name(entry),
+        )
+        ctx.delete(fetched)
+
+def _debian_sysroot_impl(ctx):
+    lock_text = ctx.read(ctx.attr.lockfile)
+    entries = _entries(ctx, lock_text)
+    if not entries:
+        fail("%s lists no packages" % ctx.attr.lockfile)
+    debs = []
+    misses = []
+    for entry in entries:
+        deb = "_debs/%s.deb" % entry.sha256
+
+        # The repository cache, by hash: the URL is never reached on a hit.
+        cached = ctx.download(
+            url = ["file:///nonexistent/reef-debian-cache/%s.deb" % entry.sha256],
+            output = deb,
+            sha256 = entry.sha256,
+            canonical_id = "reef-debian " + _deb_name(entry),
+            allow_fail = True,
+        )
+        if not cached.success:
+            misses.append((entry, deb))
+        debs.append(deb)
+    if misses:
+        _fetch(ctx, misses)
+
+    ctx.report_progress("unpacking %d packages" % len(debs))
+    ctx.file("_unpack.sh", """set -eu
+for deb in "$@"; do dpkg-deb -x "$deb" . || { echo "dpkg-deb -x $deb failed" >&2; exit 1; }; done
+""", executable = True)
+    _run(ctx, ["bash", "_unpack.sh"] + debs, "unpacking the packages")
+    for scratch in ["_debs", "_fetch", "_apt", "_unpack.sh"]:
+        ctx.delete(scratch)
+
+    sha = _run(ctx, ["sha256sum", ctx.path(ctx.attr.lockfile)], "sha256sum").stdout.split(" ")[0]
+    ctx.file("sysroot_id", sha + "\n")
+    ctx.file("WORKSPACE", 'workspace(name = "%s")\n' % ctx.name)
+    ctx.template("BUILD.bazel", ctx.attr.build_file, executable = False)
+
+debian_sysroot = repository_rule(
+    implementation = _debian_sysroot_impl,
+    attrs = {
+        "lockfile": attr.label(mandatory = True, allow_single_file = True, doc = "third_party/debian.lock"),
+        "build_file": attr.label(mandatory = True, allow_single_file = True, doc = "The repository's BUILD.bazel."),
+    },
+    doc = "Fetches, checks and unpacks the lockfile's Debian packages; see the file comment.",
+)
