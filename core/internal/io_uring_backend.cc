@@ -236,37 +236,27 @@ unsigned io_uring_backend::multishot_buffers_free() const noexcept {
   return _pool != nullptr ? pool_buffers - _pool->out() : 0;
 }
 
-bool io_uring_backend::recv_multishot(int fd, multishot_receiver& r) noexcept {
+bool io_uring_backend::start_multishot(entry::what kind, int fd, multishot_receiver& r) noexcept {
   if (_pool == nullptr || _closing || _stopped) return false;
   entry e{};
-  e.kind = entry::what::recv_multishot;
+  e.kind = kind;
   e.fd = fd;
   e.data = multishot_tag(r);
   if (!queue_entry(e)) return false;
   ++_in_flight;
   return true;
+}
+
+bool io_uring_backend::recv_multishot(int fd, multishot_receiver& r) noexcept {
+  return start_multishot(entry::what::recv_multishot, fd, r);
 }
 
 bool io_uring_backend::read_multishot(int fd, multishot_receiver& r) noexcept {
-  if (_pool == nullptr || !_read_multishot || _closing || _stopped) return false;
-  entry e{};
-  e.kind = entry::what::read_multishot;
-  e.fd = fd;
-  e.data = multishot_tag(r);
-  if (!queue_entry(e)) return false;
-  ++_in_flight;
-  return true;
+  return _read_multishot && start_multishot(entry::what::read_multishot, fd, r);
 }
 
 bool io_uring_backend::accept_multishot(int fd, multishot_receiver& r) noexcept {
-  if (_pool == nullptr || _closing || _stopped) return false;
-  entry e{};
-  e.kind = entry::what::accept_multishot;
-  e.fd = fd;
-  e.data = multishot_tag(r);
-  if (!queue_entry(e)) return false;
-  ++_in_flight;
-  return true;
+  return start_multishot(entry::what::accept_multishot, fd, r);
 }
 
 bool io_uring_backend::cancel_multishot(multishot_receiver& r) noexcept {

@@ -103,6 +103,9 @@ class io_uring_backend final : public io_backend {
   };
   class buffer_pool;
 
+  // Queues a multishot operation of `kind` on `fd` feeding `r`; false if
+  // the pool is missing, the backend is stopping or nothing could be queued.
+  bool start_multishot(entry::what kind, int fd, multishot_receiver& r) noexcept;
   bool queue_entry(const entry& e) noexcept;
   void prepare(io_uring_sqe* sqe, const entry& e) noexcept;
   static void prepare_request(io_uring_sqe* sqe, const io_request& req) noexcept;
