@@ -63,7 +63,7 @@ echo "$name $version $arch $sha" >debian.lock
 out=$(run_bazel) || fail "fetching $name: $(tail -20 <<<"$out")"
 root=$("$bazel_real" --output_user_root="$work/root" info output_base 2>/dev/null)/external/sysroot
 [ -n "$(find "$root/usr" "$root/lib" -type f 2>/dev/null | head -1)" ] || fail "nothing of $name was unpacked in $root"
-[ "$(cat "$root/sysroot_id")" = "$(sha256sum debian.lock | cut -d' ' -f1)" ] || fail "sysroot_id is not the lockfile's hash"
+[ "$(head -1 "$root/sysroot_id")" = "$(sha256sum debian.lock | cut -d' ' -f1)" ] || fail "sysroot_id does not start with the lockfile's hash"
 echo "ok: $name fetched, checked and unpacked"
 
 # 3. From the repository cache, apt unreachable.

@@ -16,8 +16,15 @@ For each package of the lockfile it
 
 The host needs apt-get, dpkg-deb and sha256sum, nothing else: no -dev
 package, no compiler. `BUILD.bazel` of the repository comes from
-`build_file`; `sysroot_id` holds the lockfile's SHA-256, so that anything
-that depends on it is rebuilt when a pin changes.
+`build_file`. `sysroot_id` holds the lockfile's SHA-256 on its first line
+and the hashes of how this rule prepares the tree (the unpacking script,
+the tool wrappers) after it: every compile and link reads it, so all of
+them run again when a pin, or the preparation, changes. (Bazel does not
+look inside the tree's directories.)
+
+After unpacking, the tree is made to stand on its own (see _UNPACK), and
+`wrappers/` gets the scripts through which the toolchain runs the
+sysroot's clang, binutils and pkgconf (see _WRAPPER).
 """
 
 def _entries(ctx, text):
@@ -97,6 +104,91 @@ def _fetch(ctx, misses):
         )
         ctx.delete(fetched)
 
+# Unpacks every .deb, then makes the tree stand on its own, since two kinds
+# of file in it name the host's files:
+#
+# - an absolute symbolic link (`usr/lib/x86_64-linux-gnu/libz.so ->
+#   /lib/...`, the loader's `/lib64/ld-linux-x86-64.so.2`) becomes a
+#   relative one inside the sysroot;
+# - a linker script (`libc.so`: `GROUP ( /lib/x86_64-linux-gnu/libc.so.6
+#   /usr/lib/x86_64-linux-gnu/libc_nonshared.a ... )`) names files by
+#   absolute path, which gold takes from the host: it puts the sysroot in
+#   front only when the script lies inside the sysroot, and in a sandbox
+#   the script is reached through a symbolic link from outside it. Each
+#   path becomes the bare file name, which gold looks for in the library
+#   search path: the sysroot's directories.
+_UNPACK = """set -eu
+for deb in "$@"; do dpkg-deb -x "$deb" . || { echo "dpkg-deb -x $deb failed" >&2; exit 1; }; done
+find . -type l -lname '/*' -print0 | while IFS= read -r -d '' link; do
+  target=$(readlink "$link")
+  ln -sfn "$(realpath -s -m --relative-to="$(dirname "$link")" ".$target")" "$link"
+done
+find usr/lib lib -name '*.so' -type f -size -4k -print0 2>/dev/null |
+  xargs -0 -r grep -lZE '^[[:space:]]*(GROUP|INPUT)[[:space:]]*[(]' |
+  xargs -0 -r sed -i -E 's@([ (])/[^ )]*/([^/ )]+)@\\1\\2@g'
+"""
+
+# The toolchain's programs are the sysroot's (clang, binutils, pkgconf),
+# run by the host's loader with the host's C library (any Debian 12 has
+# the same glibc) and every other library they need from the sysroot:
+# wrappers/lib links to the sysroot's shared libraries except glibc's,
+# and each wrapper puts it on LD_LIBRARY_PATH. A wrapper finds the
+# sysroot from the path it was called by, so that clang, called by a
+# path relative to the execution root, puts relative paths (its own
+# headers, the sysroot's) into what it writes.
+_WRAPPER = """#!/bin/bash
+# Runs the sysroot's {tool} (see //third_party/debian:sysroot.bzl).
+here=$(cd "${{BASH_SOURCE[0]%/*}}" && pwd)
+root=${{0%/wrappers/*}}
+export LD_LIBRARY_PATH="$here/lib"
+exec "$root/{path}" {args}"$@"
+"""
+
+_WRAPPED_TOOLS = {
+    # name: (path in the sysroot, arguments before the caller's)
+    "clang": ("usr/lib/llvm-14/bin/clang", ""),
+    "cpp": ("usr/lib/llvm-14/bin/clang", "-E "),
+    "ar": ("usr/bin/x86_64-linux-gnu-ar", ""),
+    "ld": ("usr/bin/x86_64-linux-gnu-ld.gold", ""),
+    "nm": ("usr/bin/x86_64-linux-gnu-nm", ""),
+    "objcopy": ("usr/bin/x86_64-linux-gnu-objcopy", ""),
+    "objdump": ("usr/bin/x86_64-linux-gnu-objdump", ""),
+    "strip": ("usr/bin/x86_64-linux-gnu-strip", ""),
+    "dwp": ("usr/bin/x86_64-linux-gnu-dwp", ""),
+    "pkgconf": ("usr/bin/pkgconf", ""),
+}
+
+_LINK_LIBRARIES = """set -eu
+mkdir -p wrappers/lib
+for dir in usr/lib/llvm-14/lib usr/lib/x86_64-linux-gnu lib/x86_64-linux-gnu; do
+  for lib in "$dir"/*.so "$dir"/*.so.*; do
+    [ -e "$lib" ] || continue
+    name=${lib##*/}
+    case $name in
+      # glibc's, which must be the loader's own: the host's.
+      ld-linux*|libc.so*|libm.so*|libmvec.so*|libpthread.so*|libdl.so*|librt.so*|libresolv.so*|\
+      libutil.so*|libanl.so*|libnss_*|libBrokenLocale.so*|libthread_db.so*|libc_malloc_debug.so*|\
+      libmemusage.so*|libpcprofile.so*|libnsl.so*) continue ;;
+    esac
+    [ -e "wrappers/lib/$name" ] || ln -s "../../$lib" "wrappers/lib/$name"
+  done
+done
+"""
+
+def _write_wrappers(ctx):
+    for tool, (path, args) in _WRAPPED_TOOLS.items():
+        ctx.file("wrappers/" + tool, _WRAPPER.format(tool = tool, path = path, args = args), executable = True)
+
+    # gcov: coverage needs the network's coverage tools (see
+    # //third_party/remote_coverage_tools); say so rather than run the host's.
+    ctx.file("wrappers/no_coverage", """#!/bin/sh
+echo "coverage is not supported by Reef's offline toolchain" >&2
+exit 1
+""", executable = True)
+    ctx.file("_link_libraries.sh", _LINK_LIBRARIES, executable = True)
+    _run(ctx, ["bash", "_link_libraries.sh"], "linking the tools' libraries")
+    ctx.delete("_link_libraries.sh")
+
 def _debian_sysroot_impl(ctx):
     lock_text = ctx.read(ctx.attr.lockfile)
     entries = _entries(ctx, lock_text)
@@ -122,15 +214,16 @@ def _debian_sysroot_impl(ctx):
         _fetch(ctx, misses)
 
     ctx.report_progress("unpacking %d packages" % len(debs))
-    ctx.file("_unpack.sh", """set -eu
-for deb in "$@"; do dpkg-deb -x "$deb" . || { echo "dpkg-deb -x $deb failed" >&2; exit 1; }; done
-""", executable = True)
+    ctx.file("_unpack.sh", _UNPACK, executable = True)
     _run(ctx, ["bash", "_unpack.sh"] + debs, "unpacking the packages")
+    _write_wrappers(ctx)
+
+    # The lockfile's hash first, then what this rule does to the files.
+    ids = _run(ctx, ["sha256sum", ctx.path(ctx.attr.lockfile), "_unpack.sh"] +
+                    ["wrappers/" + tool for tool in sorted(_WRAPPED_TOOLS.keys())], "sha256sum").stdout
+    ctx.file("sysroot_id", "\n".join([line.split(" ")[0] for line in ids.splitlines()]) + "\n")
     for scratch in ["_debs", "_fetch", "_apt", "_unpack.sh"]:
         ctx.delete(scratch)
-
-    sha = _run(ctx, ["sha256sum", ctx.path(ctx.attr.lockfile)], "sha256sum").stdout.split(" ")[0]
-    ctx.file("sysroot_id", sha + "\n")
     ctx.file("WORKSPACE", 'workspace(name = "%s")\n' % ctx.name)
     ctx.template("BUILD.bazel", ctx.attr.build_file, executable = False)
 
@@ -142,3 +235,14 @@ debian_sysroot = repository_rule(
     },
     doc = "Fetches, checks and unpacks the lockfile's Debian packages; see the file comment.",
 )
+
+def reef_sysroot():
+    """Declares @debian_sysroot, Reef's sysroot and toolchain, and registers
+    the toolchain; a workspace that builds Reef's targets calls it (through
+    reef_dependencies(), as Reef's own WORKSPACE does)."""
+    debian_sysroot(
+        name = "debian_sysroot",
+        build_file = Label("//third_party/debian:sysroot.BUILD"),
+        lockfile = Label("//third_party:debian.lock"),
+    )
+    native.register_toolchains("@debian_sysroot//:cc_toolchain")

@@ -43,11 +43,17 @@ def reef_cc_library(name, copts = [], **kwargs):
         **kwargs
     )
 
-def reef_cc_binary(name, copts = [], **kwargs):
-    """A cc_binary built with Reef's warnings."""
+# Where a released binary finds the shared libraries that travel with it
+# (tools/build_defs/release.bzl): lib/ beside it.
+RELEASE_LINKOPTS = ["-Wl,-rpath,$$ORIGIN/lib"]
+
+def reef_cc_binary(name, copts = [], linkopts = [], **kwargs):
+    """A cc_binary built with Reef's warnings, which finds its shared
+    libraries in lib/ beside it once packed by reef_release."""
     native.cc_binary(
         name = name,
         copts = REEF_COPTS + copts,
+        linkopts = RELEASE_LINKOPTS + linkopts,
         **kwargs
     )
 
