@@ -2,22 +2,24 @@
 # Checks the three promises of the hermetic build (from .ci/run, as root):
 #
 #   1. Nothing of the host's reaches the build.
-#      a. Every compile, archive and link command of //... (and of the
-#         release build) names only paths relative to the execution root:
-#         no /usr/include, no /usr/lib, no absolute path at all (tools/bazel
-#         aquery).
+#      a. Every compile, archive, link and packing command of //... (and of
+#         the release build) names only paths relative to the execution
+#         root: no /usr/include, no /usr/lib, no absolute path at all
+#         (tools/bazel aquery).
 #      b. A build in a mount namespace where the host's compilers, headers,
-#         static libraries and .pc files are hidden, in an output root of
-#         its own with no disk cache, so that every action runs there:
-#         //http:httpd_release and the seven libraries' link tests (run).
+#         start files, static archives, unversioned .so names, linker
+#         scripts and .pc files are hidden, by a Bazel of its own with no
+#         disk cache, so that every action runs there: //http:httpd_release
+#         and the seven libraries' link tests (run).
 #   2. Reproducible: that build's httpd and release archive are byte for
 #      byte the ones of the project's own output base.
 #   3. Self-contained: the release archive's httpd needs, by ldd, only the C
 #      library, libm, libstdc++, libgcc_s and the loader from the machine;
 #      unpacked and run in a mount namespace whose /usr/lib/x86_64-linux-gnu
-#      holds nothing else, it serves /hello to curl.
+#      holds nothing else, it serves /hello to curl. (3b: the sysroot's
+#      tools, run through wrappers/, load only glibc from the host.)
 #
-#   tools/hermetic_test.sh [--quick]     (--quick: 1a and 3 only)
+#   tools/hermetic_test.sh [--quick]     (--quick: 1a and 3 only, a minute)
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
@@ -27,11 +29,8 @@ quick=0
 work=$(mktemp -d)
 httpd_pid=
 cleanup() {
-  [ -n "$httpd_pid" ] && kill "$httpd_pid" 2>/dev/null
-  if [ -d "$work/root" ]; then
-    (cd "$top" && "$bazel" --output_user_root="$work/root" shutdown >/dev/null 2>&1) || true
-  fi
-  chmod -R u+w "$work" 2>/dev/null
+  if [ -n "$httpd_pid" ]; then kill "$httpd_pid" 2>/dev/null || true; fi
+  chmod -R u+w "$work" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,15 +52,23 @@ for config in "" "--config=release"; do
   python3 - "$work/aquery.json" "${config:-(default)}" <<'PY' || fail "aquery $config: commands name absolute paths (above)"
 import json, re, sys
 actions = json.load(open(sys.argv[1])).get("actions", [])
-absolute = re.compile(r"(^|[=,:]|^-(I|L|B|isystem|iquote|idirafter|include))/[A-Za-z]")
-assert all(absolute.search(a) for a in ["-I/usr/include", "/usr/include", "-Wl,-rpath,/usr/lib", "--sysroot=/opt/x"])
+# A path after '=' or ':' anywhere, or at the start of an argument (or of
+# one of -Wl's comma-separated pieces), bare or after a one-letter option
+# (-I/x, -L/x, -B/x, -T/x, -F/x, -o/x) or a long one that takes a path.
+absolute = re.compile(r"(^|[=:])/[A-Za-z]|^(-[A-Za-z]|-isystem|-iquote|-idirafter|-imacros|-include|-isysroot)/[A-Za-z]")
+def names_absolute(arg):
+    return any(absolute.search(piece) for piece in arg.split(","))
+assert all(names_absolute(a) for a in ["-I/usr/include", "/usr/include", "-Wl,-rpath,/usr/lib", "--sysroot=/opt/x",
+                                      "-Wl,-L/usr/lib", "-Wl,-T/x.ld", "-imacros/x.h", "-isysroot/x", "-F/x", "-L/usr/lib"])
+assert not any(names_absolute(a) for a in ["-Bexternal/debian_sysroot/usr/bin", "-Wl,-rpath,$ORIGIN/../_solib_k8/x",
+                                          "external/debian_sysroot/wrappers/clang", "-D__DATE__=\"redacted\""])
 leaks = []
 for action in actions:
     args = action.get("arguments", [])
     for i, arg in enumerate(args):
         if i == 0 and action.get("mnemonic") == "ReefRelease" and arg == "/bin/bash":
             continue
-        if absolute.search(arg):
+        if names_absolute(arg):
             leaks.append("%s: %s" % (action.get("mnemonic"), arg))
 if len(actions) < 100:
     print("only %d commands: the query found too little" % len(actions), file=sys.stderr)
@@ -99,21 +106,41 @@ mkdir -p "$work/bare"
 for lib in libc.so.6 libm.so.6 libstdc++.so.6 libgcc_s.so.1 ld-linux-x86-64.so.2; do
   cp -L "/usr/lib/x86_64-linux-gnu/$lib" "$work/bare/"
 done
-port=$((20000 + RANDOM % 20000))
-unshare -m sh -c 'mount --make-rprivate / && mount --bind "$1" /usr/lib/x86_64-linux-gnu && exec "$2" --port "$3" --smp 1' \
-  sh "$work/bare" "$ship/httpd" "$port" >"$work/httpd.log" 2>&1 &
+unshare -m sh -c 'mount --make-rprivate / && mount --bind "$1" /usr/lib/x86_64-linux-gnu && exec "$2" --port 0 --smp 1' \
+  sh "$work/bare" "$ship/httpd" >"$work/httpd.log" 2>&1 &
 httpd_pid=$!
-body=
-for _ in $(seq 1 50); do
-  if body=$(curl -sf --max-time 2 "http://127.0.0.1:$port/hello" 2>/dev/null); then break; fi
+base=
+for _ in $(seq 1 100); do
+  base=$(grep -o 'serving on http://[^ ]*/' "$work/httpd.log" | head -1 | sed 's/^serving on //; s|/$||') || true
+  [ -n "$base" ] && break
   kill -0 "$httpd_pid" 2>/dev/null || { cat "$work/httpd.log" >&2; fail "httpd exited (log above)"; }
-  sleep 0.2
+  sleep 0.1
 done
-[ "$body" = "Hello, world!" ] || { cat "$work/httpd.log" >&2; fail "GET /hello answered '$body'"; }
+[ -n "$base" ] || { cat "$work/httpd.log" >&2; fail "httpd did not say where it serves"; }
+body=$(curl -sf --max-time 5 "$base/hello") || { cat "$work/httpd.log" >&2; fail "GET $base/hello failed"; }
+[ "$body" = "Hello, world!" ] || fail "GET /hello answered '$body'"
+kill -0 "$httpd_pid" 2>/dev/null || fail "httpd exited while answering"
 kill "$httpd_pid"
 wait "$httpd_pid" 2>/dev/null || true
 httpd_pid=
-echo "    GET /hello: $body (httpd from the archive, /usr/lib/x86_64-linux-gnu holding only $(ls "$work/bare" | tr '\n' ' '))"
+echo "    GET $base/hello: $body (httpd from the archive, /usr/lib/x86_64-linux-gnu holding only $(ls "$work/bare" | tr '\n' ' '))"
+
+# The tools the toolchain runs through wrappers/: every library they load,
+# other than glibc's, is the sysroot's.
+say "3b: the sysroot's tools load no library of the host's but glibc's"
+sysroot=$("$bazel" info output_base 2>/dev/null)/external/debian_sysroot
+for tool in usr/lib/llvm-14/bin/clang usr/bin/x86_64-linux-gnu-ld.gold usr/bin/x86_64-linux-gnu-ar \
+  usr/bin/x86_64-linux-gnu-objdump usr/bin/pkgconf usr/bin/patchelf; do
+  [ -x "$sysroot/$tool" ] || fail "no $tool in the sysroot"
+  LD_LIBRARY_PATH="$sysroot/wrappers/lib" ldd "$sysroot/$tool" >"$work/tool.ldd" || fail "ldd $tool failed"
+  while read -r soname _ path _; do
+    case $soname in linux-vdso.so.1 | /lib64/ld-linux-x86-64.so.2 | libc.so.6 | libm.so.6 | libdl.so.2 | \
+      libpthread.so.0 | librt.so.1 | libresolv.so.2 | libutil.so.1) continue ;;
+    esac
+    [[ "$path" == "$sysroot/wrappers/lib/"* ]] || fail "$tool loads $soname from $path, not from the sysroot"
+  done <"$work/tool.ldd"
+done
+echo "    clang, gold, ar, objdump, pkgconf, patchelf: glibc from the host, the rest from the sysroot"
 
 [ "$quick" = 1 ] && { say "passed (quick)"; exit 0; }
 
@@ -122,26 +149,43 @@ say "1b, 2: a build from scratch with the host's compilers, headers and static l
 repository_cache=$("$bazel" info repository_cache 2>/dev/null)
 cat >"$work/hidden.sh" <<'EOF'
 set -eu
+scratch=$1
+shift
 mount --make-rprivate /
-for dir in /usr/include /usr/local /usr/lib/gcc /usr/lib/llvm-14 /usr/lib/x86_64-linux-gnu/pkgconfig /usr/share/pkgconfig; do
-  [ -d "$dir" ] && mount -t tmpfs -o ro none "$dir"
+for dir in /usr/include /usr/local /usr/lib/gcc /usr/lib/llvm-14 /usr/share/pkgconfig; do
+  if [ -d "$dir" ]; then mount -t tmpfs -o ro none "$dir"; fi
 done
 for tool in /usr/bin/clang* /usr/bin/gcc* /usr/bin/g++* /usr/bin/cc /usr/bin/c++ /usr/bin/cpp* /usr/bin/ld \
   /usr/bin/ld.bfd /usr/bin/ld.gold /usr/bin/ld.lld* /usr/bin/as /usr/bin/ar /usr/bin/pkg-config /usr/bin/pkgconf \
   /usr/bin/x86_64-linux-gnu-*; do
-  [ -e "$tool" ] && mount --bind /dev/null "$tool"
+  if [ -e "$tool" ]; then mount --bind /dev/null "$tool"; fi
 done
-for archive in /usr/lib/x86_64-linux-gnu/*.a; do
-  mount --bind /dev/null "$archive"
+# The host's library directory without what only a link reads: static
+# archives, start files (crt1.o, ...), the unversioned .so names and linker
+# scripts, the .pc files. Programs keep their versioned shared libraries.
+mount -t tmpfs none "$scratch"
+mkdir "$scratch/upper" "$scratch/work"
+for file in /usr/lib/x86_64-linux-gnu/*.a /usr/lib/x86_64-linux-gnu/*.o /usr/lib/x86_64-linux-gnu/*.so \
+  /usr/lib/x86_64-linux-gnu/pkgconfig; do
+  if [ -e "$file" ] || [ -L "$file" ]; then mknod "$scratch/upper/${file##*/}" c 0 0; fi
 done
-[ ! -e /usr/include/stdio.h ] || { echo "the host's headers are still visible" >&2; exit 1; }
+mount -t overlay overlay -o "lowerdir=/usr/lib/x86_64-linux-gnu,upperdir=$scratch/upper,workdir=$scratch/work" \
+  /usr/lib/x86_64-linux-gnu
+for gone in /usr/include/stdio.h /usr/lib/x86_64-linux-gnu/libc.so /usr/lib/x86_64-linux-gnu/crt1.o \
+  /usr/lib/x86_64-linux-gnu/libc_nonshared.a; do
+  if [ -e "$gone" ]; then echo "$gone is still visible" >&2; exit 1; fi
+done
 exec "$@"
 EOF
-unshare -m bash "$work/hidden.sh" "$bazel" --output_user_root="$work/root" test \
-  --repository_cache="$repository_cache" --disk_cache= --config=release \
+# A Bazel of its own (--batch: no server outlives the namespace), no disk
+# cache (every action runs here), and no bazel-* links in the workspace.
+hidden_bazel=("$bazel" --batch --output_user_root="$work/root")
+mkdir -p "$work/scratch"
+unshare -m bash "$work/hidden.sh" "$work/scratch" "${hidden_bazel[@]}" test \
+  --repository_cache="$repository_cache" --disk_cache= --config=release --symlink_prefix=/ \
   //http:httpd //http:httpd_release //third_party/... ||
   fail "the build with the host's toolchain hidden failed (above)"
-hidden_bin=$("$bazel" --output_user_root="$work/root" info --config=release bazel-bin 2>/dev/null)
+hidden_bin=$("${hidden_bazel[@]}" info --config=release bazel-bin 2>/dev/null)
 
 say "2: byte-identical outputs from two output bases"
 same=1

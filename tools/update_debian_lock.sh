@@ -55,7 +55,7 @@ apt-cache show "${specs[@]}" 2>/dev/null | awk '
   /^SHA256: /       { sha = $2 }
   /^$/ { if (name != "" && !seen[name " " version " " arch]++) print name, version, arch, sha; name = version = arch = sha = "" }
   END  { if (name != "" && !seen[name " " version " " arch]++) print name, version, arch, sha }
-' | sort >"$scratch/entries"
+' | LC_ALL=C sort >"$scratch/entries"
 if [ "$(wc -l <"$scratch/entries")" -ne ${#specs[@]} ] || awk 'NF != 4 { bad = 1 } END { exit !bad }' "$scratch/entries"; then
   echo "apt-cache show gave $(wc -l <"$scratch/entries") complete records for ${#specs[@]} packages" >&2
   exit 1

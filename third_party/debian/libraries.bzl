@@ -12,7 +12,9 @@ writes a repository with one `cc_library` per key:
   shared library otherwise, or where `shared_libraries` asks for it. A
   shared library brings the shared libraries it needs in turn (read from
   its ELF header), so that a test finds all of them beside it, never the
-  host's;
+  host's; and the static archive of a library that is also linked shared
+  that way is left out (one copy of a library). An archive that appears
+  inside `--whole-archive` anywhere in the repository is linked whole;
 - the C library's and the compiler's own libraries (`-lpthread`, `-lm`,
   `-lstdc++`, ...) stay `linkopts`: they come from the sysroot at link
   time and from the machine that runs the program at run time;
@@ -59,16 +61,19 @@ def _words(text):
     return [w for w in text.replace("\n", " ").replace("\t", " ").split(" ") if w]
 
 def _pkgconf(ctx, sysroot, args):
+    # In an empty environment: no PKG_CONFIG_* of the caller's applies.
     libdir = "%s/usr/lib/x86_64-linux-gnu/pkgconfig:%s/usr/lib/pkgconfig:%s/usr/share/pkgconfig" % (sysroot, sysroot, sysroot)
     return _words(_run(
         ctx,
-        [sysroot.get_child("wrappers").get_child("pkgconf"), "--static"] + args,
+        [
+            "env",
+            "-i",
+            "PKG_CONFIG_LIBDIR=" + libdir,
+            "PKG_CONFIG_SYSROOT_DIR=%s" % sysroot,
+            sysroot.get_child("wrappers").get_child("pkgconf"),
+            "--static",
+        ] + args,
         "pkgconf " + " ".join(args),
-        environment = {
-            "PKG_CONFIG_LIBDIR": libdir,
-            "PKG_CONFIG_PATH": "",
-            "PKG_CONFIG_SYSROOT_DIR": str(sysroot),
-        },
     ))
 
 def _find(ctx, sysroot, dirs, file):
@@ -90,22 +95,21 @@ def _needed(ctx, sysroot, path):
     return needed
 
 def _import_file(ctx, state, path, whole):
-    """The cc_import of `path`, linked into lib/ and declared once."""
+    """The name of the cc_import of `path`, linked into lib/. An archive
+    seen inside --whole-archive anywhere is linked whole everywhere."""
     file = path.basename
     if file not in state.imports:
-        name = "import_%d" % len(state.imports)
         ctx.symlink(path, "lib/" + file)
-        kind = "shared_library" if ".so" in file else "static_library"
-        state.build.extend([
-            "cc_import(",
-            "    name = %r," % name,
-            "    %s = %r," % (kind, "lib/" + file),
-            "    alwayslink = %s," % ("True" if whole else "False"),
-            ")",
-            "",
-        ])
-        state.imports[file] = name
-    return state.imports[file]
+        state.imports[file] = "import_%d" % len(state.imports)
+        state.whole[file] = False
+    state.whole[file] = state.whole[file] or whole
+    return file
+
+def _stem(file):
+    """libdbus-1.so.3 and libdbus-1.a: libdbus-1."""
+    if ".so" in file:
+        return file[:file.index(".so")]
+    return file[:-len(".a")] if file.endswith(".a") else file
 
 def _soname(ctx, sysroot, path):
     for line in _run(ctx, [sysroot.get_child("wrappers").get_child("objdump"), "-p", path], "objdump -p %s" % path).splitlines():
@@ -138,8 +142,8 @@ def _shared_closure(ctx, state, sysroot, path):
 def _sysroot_library_repository_impl(ctx):
     sysroot = ctx.path(ctx.attr.sysroot_id).dirname
     prefix = str(sysroot)
-    state = struct(build = ['package(default_visibility = ["//visibility:public"])', ""], imports = {})
-    build = state.build
+    state = struct(imports = {}, whole = {})
+    build = ['package(default_visibility = ["//visibility:public"])', ""]
     extra_copts = {}
     include_dirs = {}
 
@@ -180,7 +184,6 @@ def _sysroot_library_repository_impl(ctx):
         # The link line, in order: (import name or None, linkopt or None).
         dirs = []
         whole = False
-        linked_whole = {}
         items = []
         for flag in libs:
             if flag == "-Wl,--whole-archive":
@@ -212,9 +215,7 @@ def _sysroot_library_repository_impl(ctx):
                     fail("pkgconf %s asks for %s, which no package of third_party/debian.lock has (add its -dev package to third_party/debian/packages.in)" %
                          (" ".join(modules), flag))
                 if found.basename.endswith(".a"):
-                    if whole:
-                        linked_whole[found.basename] = True
-                    elif found.basename in linked_whole:
+                    if not whole and state.whole.get(found.basename):
                         continue  # all of it is in already
                     items.append((_import_file(ctx, state, found, whole), None))
                 else:
@@ -222,7 +223,9 @@ def _sysroot_library_repository_impl(ctx):
                     real = found.realpath
                     soname = _soname(ctx, sysroot, real)
                     named = _find(ctx, sysroot, _LIBRARY_DIRS, soname) if soname else None
-                    items.append((_import_file(ctx, state, named or found, False), None))
+                    if not named:
+                        fail("%s: no soname, or no file by its soname (%s) in the sysroot" % (found, soname))
+                    items.append((_import_file(ctx, state, named, False), None))
                     for dep in _shared_closure(ctx, state, sysroot, real):
                         items.append((dep, None))
             elif flag in ["-Wl,--as-needed", "-Wl,--push-state,--as-needed", "-Wl,--pop-state"]:
@@ -234,12 +237,18 @@ def _sysroot_library_repository_impl(ctx):
             else:
                 fail("pkgconf %s: cannot place link flag %s" % (" ".join(modules), flag))
 
-        # Each library once, at its last place: later ones need earlier ones.
+        # Each library once, at its last place: later ones need earlier
+        # ones. A static archive of a library that is also linked shared
+        # (libdbus-1.a, where libpcap.so needs libdbus-1.so.3) is left
+        # out: one copy of a library, not two.
+        shared = {_stem(f): True for f, _ in items if f and ".so" in f}
         deps = []
         linkopts = []
         for index, (dep, opt) in enumerate(items):
             if dep and (dep, None) not in items[index + 1:]:
-                deps.append(dep)
+                if dep.endswith(".a") and _stem(dep) in shared and not state.whole[dep]:
+                    continue
+                deps.append(state.imports[dep])
             if opt and (None, opt) not in items[index + 1:]:
                 linkopts.append(opt)
 
@@ -255,6 +264,15 @@ def _sysroot_library_repository_impl(ctx):
             ")",
             "",
         ]
+    for file, name in state.imports.items():
+        build.extend([
+            "cc_import(",
+            "    name = %r," % name,
+            "    %s = %r," % ("shared_library" if ".so" in file else "static_library", "lib/" + file),
+            "    alwayslink = %s," % state.whole[file],
+            ")",
+            "",
+        ])
     ctx.file("WORKSPACE", 'workspace(name = "%s")\n' % ctx.name)
     ctx.file("BUILD.bazel", "\n".join(build))
     ctx.file("defs.bzl", '"""Compile flags pkgconf asks for that a cc_library cannot propagate."""\n\nCOPTS = %r\n' % extra_copts)

@@ -18,7 +18,7 @@ The host needs apt-get, dpkg-deb and sha256sum, nothing else: no -dev
 package, no compiler. `BUILD.bazel` of the repository comes from
 `build_file`. `sysroot_id` holds the lockfile's SHA-256 on its first line
 and the hashes of how this rule prepares the tree (the unpacking script,
-the tool wrappers) after it: every compile and link reads it, so all of
+the tool wrappers and their libraries) after it: every compile and link reads it, so all of
 them run again when a pin, or the preparation, changes. (Bazel does not
 look inside the tree's directories.)
 
@@ -111,21 +111,36 @@ def _fetch(ctx, misses):
 #   /lib/...`, the loader's `/lib64/ld-linux-x86-64.so.2`) becomes a
 #   relative one inside the sysroot;
 # - a linker script (`libc.so`: `GROUP ( /lib/x86_64-linux-gnu/libc.so.6
-#   /usr/lib/x86_64-linux-gnu/libc_nonshared.a ... )`) names files by
-#   absolute path, which gold takes from the host: it puts the sysroot in
-#   front only when the script lies inside the sysroot, and in a sandbox
-#   the script is reached through a symbolic link from outside it. Each
-#   path becomes the bare file name, which gold looks for in the library
-#   search path: the sysroot's directories.
-_UNPACK = """set -eu
+#   /usr/lib/x86_64-linux-gnu/libc_nonshared.a ... )`; `libm.a` is one too)
+#   names files by absolute path, which gold takes from the host: it puts
+#   the sysroot in front only when the script lies inside the sysroot, and
+#   in a sandbox the script is reached through a symbolic link from outside
+#   it. Each path becomes the bare file name, which gold looks for in the
+#   library search path: the sysroot's directories. Scripts are found by
+#   what they say, whatever their name, and none may name an absolute path
+#   afterwards.
+_UNPACK = """set -euo pipefail
 for deb in "$@"; do dpkg-deb -x "$deb" . || { echo "dpkg-deb -x $deb failed" >&2; exit 1; }; done
 find . -type l -lname '/*' -print0 | while IFS= read -r -d '' link; do
   target=$(readlink "$link")
   ln -sfn "$(realpath -s -m --relative-to="$(dirname "$link")" ".$target")" "$link"
 done
-find usr/lib lib -name '*.so' -type f -size -4k -print0 2>/dev/null |
-  xargs -0 -r grep -lZE '^[[:space:]]*(GROUP|INPUT)[[:space:]]*[(]' |
-  xargs -0 -r sed -i -E 's@([ (])/[^ )]*/([^/ )]+)@\\1\\2@g'
+script='^[[:space:]]*(GROUP|INPUT)[[:space:]]*[(]'
+dirs=()
+for dir in usr/lib lib; do if [ -d "$dir" ]; then dirs+=("$dir"); fi; done
+: >_scripts
+if [ ${#dirs[@]} -gt 0 ]; then
+  # (grep exits 1 where a batch has no script: not an error.)
+  find "${dirs[@]}" -type f -size -4k -print0 | { xargs -0 -r grep -lZE "$script" || [ $? = 123 ]; } >_scripts
+fi
+xargs -0 -r sed -i -E 's@([ (])/[^ )]*/([^/ )]+)@\\1\\2@g' <_scripts
+left=$({ xargs -0 -r grep -HE "$script.*[ (]/" <_scripts || [ $? = 123 ]; })
+if [ -n "$left" ]; then
+  printf '%s\\n' "$left" >&2
+  echo "the linker scripts above still name absolute paths" >&2
+  exit 1
+fi
+rm _scripts
 """
 
 # The toolchain's programs are the sysroot's (clang, binutils, pkgconf),
@@ -156,6 +171,7 @@ _WRAPPED_TOOLS = {
     "strip": ("usr/bin/x86_64-linux-gnu-strip", ""),
     "dwp": ("usr/bin/x86_64-linux-gnu-dwp", ""),
     "pkgconf": ("usr/bin/pkgconf", ""),
+    "patchelf": ("usr/bin/patchelf", ""),
 }
 
 _LINK_LIBRARIES = """set -eu
@@ -187,7 +203,6 @@ exit 1
 """, executable = True)
     ctx.file("_link_libraries.sh", _LINK_LIBRARIES, executable = True)
     _run(ctx, ["bash", "_link_libraries.sh"], "linking the tools' libraries")
-    ctx.delete("_link_libraries.sh")
 
 def _debian_sysroot_impl(ctx):
     lock_text = ctx.read(ctx.attr.lockfile)
@@ -219,10 +234,10 @@ def _debian_sysroot_impl(ctx):
     _write_wrappers(ctx)
 
     # The lockfile's hash first, then what this rule does to the files.
-    ids = _run(ctx, ["sha256sum", ctx.path(ctx.attr.lockfile), "_unpack.sh"] +
+    ids = _run(ctx, ["sha256sum", ctx.path(ctx.attr.lockfile), "_unpack.sh", "_link_libraries.sh"] +
                     ["wrappers/" + tool for tool in sorted(_WRAPPED_TOOLS.keys())], "sha256sum").stdout
     ctx.file("sysroot_id", "\n".join([line.split(" ")[0] for line in ids.splitlines()]) + "\n")
-    for scratch in ["_debs", "_fetch", "_apt", "_unpack.sh"]:
+    for scratch in ["_debs", "_fetch", "_apt", "_unpack.sh", "_link_libraries.sh"]:
         ctx.delete(scratch)
     ctx.file("WORKSPACE", 'workspace(name = "%s")\n' % ctx.name)
     ctx.template("BUILD.bazel", ctx.attr.build_file, executable = False)

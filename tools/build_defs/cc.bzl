@@ -43,17 +43,11 @@ def reef_cc_library(name, copts = [], **kwargs):
         **kwargs
     )
 
-# Where a released binary finds the shared libraries that travel with it
-# (tools/build_defs/release.bzl): lib/ beside it.
-RELEASE_LINKOPTS = ["-Wl,-rpath,$$ORIGIN/lib"]
-
-def reef_cc_binary(name, copts = [], linkopts = [], **kwargs):
-    """A cc_binary built with Reef's warnings, which finds its shared
-    libraries in lib/ beside it once packed by reef_release."""
+def reef_cc_binary(name, copts = [], **kwargs):
+    """A cc_binary built with Reef's warnings."""
     native.cc_binary(
         name = name,
         copts = REEF_COPTS + copts,
-        linkopts = RELEASE_LINKOPTS + linkopts,
         **kwargs
     )
 
