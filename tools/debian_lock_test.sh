@@ -10,13 +10,19 @@
 #   3. a second fetch takes the .deb from the repository cache: with apt
 #      made to fail, it still unpacks.
 #
+# Run as root (as in CI), it runs Bazel as `nobody`: the fetch needs no root.
+#
 #   tools/debian_lock_test.sh      (from .ci/run)
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d)
 bazel_real=${BAZEL_REAL:-/usr/bin/bazel-4}
+as_builder=()
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  as_builder=(setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$work/home")
+fi
 cleanup() {
-  (cd "$work/ws" 2>/dev/null && "$bazel_real" --output_user_root="$work/root" shutdown >/dev/null 2>&1) || true
+  (cd "$work/ws" 2>/dev/null && "${as_builder[@]}" "$bazel_real" --output_user_root="$work/root" shutdown >/dev/null 2>&1) || true
   chmod -R u+w "$work" 2>/dev/null
   rm -rf "$work"
 }
@@ -45,9 +51,15 @@ debian_sysroot(
     lockfile = "//:debian.lock",
 )
 WS
+if [ ${#as_builder[@]} -gt 0 ]; then
+  chmod 755 "$work"
+  mkdir -p "$work/home" "$work/root" "$work/cache"
+  chown -R nobody:nogroup "$work/home" "$work/root" "$work/cache" "$work/ws"
+  echo "running Bazel as nobody: fetching the packages needs no root"
+fi
 cd "$work/ws"
 run_bazel() {
-  "$bazel_real" --output_user_root="$work/root" build --repository_cache="$work/cache" @sysroot//:sysroot_id 2>&1
+  "${as_builder[@]}" "$bazel_real" --output_user_root="$work/root" build --repository_cache="$work/cache" @sysroot//:sysroot_id 2>&1
 }
 
 # 1. A wrong hash.
@@ -61,7 +73,7 @@ echo "ok: a wrong SHA-256 fails, naming $name"
 # 2. The right one.
 echo "$name $version $arch $sha" >debian.lock
 out=$(run_bazel) || fail "fetching $name: $(tail -20 <<<"$out")"
-root=$("$bazel_real" --output_user_root="$work/root" info output_base 2>/dev/null)/external/sysroot
+root=$("${as_builder[@]}" "$bazel_real" --output_user_root="$work/root" info output_base 2>/dev/null)/external/sysroot
 [ -n "$(find "$root/usr" "$root/lib" -type f 2>/dev/null | head -1)" ] || fail "nothing of $name was unpacked in $root"
 [ "$(head -1 "$root/sysroot_id")" = "$(sha256sum debian.lock | cut -d' ' -f1)" ] || fail "sysroot_id does not start with the lockfile's hash"
 echo "ok: $name fetched, checked and unpacked"
@@ -70,8 +82,8 @@ echo "ok: $name fetched, checked and unpacked"
 mkdir -p "$work/bin"
 printf '#!/bin/sh\necho "apt-get must not run: $*" >&2\nexit 1\n' >"$work/bin/apt-get"
 chmod +x "$work/bin/apt-get"
-"$bazel_real" --output_user_root="$work/root" shutdown >/dev/null 2>&1
-out=$(PATH="$work/bin:$PATH" "$bazel_real" --output_user_root="$work/root" sync --only=sysroot --repository_cache="$work/cache" 2>&1) ||
+"${as_builder[@]}" "$bazel_real" --output_user_root="$work/root" shutdown >/dev/null 2>&1
+out=$("${as_builder[@]}" env PATH="$work/bin:$PATH" "$bazel_real" --output_user_root="$work/root" sync --only=sysroot --repository_cache="$work/cache" 2>&1) ||
   fail "a second fetch needed apt: $(tail -20 <<<"$out")"
 [ -n "$(find "$root/usr" "$root/lib" -type f 2>/dev/null | head -1)" ] || fail "the second fetch unpacked nothing"
 echo "ok: a second fetch takes the .deb from the repository cache"
