@@ -53,13 +53,15 @@ for config in "" "--config=release"; do
 import json, re, sys
 actions = json.load(open(sys.argv[1])).get("actions", [])
 # A path after '=' or ':' anywhere, or at the start of an argument (or of
-# one of -Wl's comma-separated pieces), bare or after a one-letter option
-# (-I/x, -L/x, -B/x, -T/x, -F/x, -o/x) or a long one that takes a path.
-absolute = re.compile(r"(^|[=:])/[A-Za-z]|^(-[A-Za-z]|-isystem|-iquote|-idirafter|-imacros|-include|-isysroot)/[A-Za-z]")
+# one of -Wl's comma-separated pieces), bare or after a one- or two-letter
+# option (-I/x, -L/x, -B/x, -T/x, -o/x, -MF/x) or a long one that takes a
+# path.
+absolute = re.compile(r"(^|[=:])/([A-Za-z0-9_.]|$)|^(-[A-Za-z]{1,2}|-isystem|-iquote|-idirafter|-imacros|-include|-isysroot)/[A-Za-z0-9_.]")
 def names_absolute(arg):
     return any(absolute.search(piece) for piece in arg.split(","))
 assert all(names_absolute(a) for a in ["-I/usr/include", "/usr/include", "-Wl,-rpath,/usr/lib", "--sysroot=/opt/x",
-                                      "-Wl,-L/usr/lib", "-Wl,-T/x.ld", "-imacros/x.h", "-isysroot/x", "-F/x", "-L/usr/lib"])
+                                      "-Wl,-L/usr/lib", "-Wl,-T/x.ld", "-imacros/x.h", "-isysroot/x", "-F/x", "-L/usr/lib",
+                                      "--sysroot=/", "-MF/x.d", "-I/1"])
 assert not any(names_absolute(a) for a in ["-Bexternal/debian_sysroot/usr/bin", "-Wl,-rpath,$ORIGIN/../_solib_k8/x",
                                           "external/debian_sysroot/wrappers/clang", "-D__DATE__=\"redacted\""])
 leaks = []
@@ -81,26 +83,34 @@ PY
 done
 
 # The project's own build, which 2 compares against and 3 runs.
-say "building //http:httpd_release in the project's output base"
-"$bazel" build --config=release //http:httpd //http:httpd_release
+say "building the release archives in the project's output base"
+"$bazel" build --config=release //http:httpd //http:httpd_release //http:httpd_without_dpdk_release \
+  //tools/iotune:iotune_release
 bin=$("$bazel" info --config=release bazel-bin 2>/dev/null)
 cp "$bin/http/httpd" "$work/httpd.project"
 cp "$bin/http/httpd_release.tar.gz" "$work/release.project.tar.gz"
 
 # 3. Self-contained.
-say "3: the release archive runs with none of the seven libraries installed"
-mkdir -p "$work/ship"
-tar -C "$work/ship" -xzf "$work/release.project.tar.gz"
-ship="$work/ship/httpd"
-[ -x "$ship/httpd" ] || fail "the archive has no httpd/httpd"
-ldd "$ship/httpd" >"$work/ldd" || fail "ldd $ship/httpd failed"
-cat "$work/ldd" | sed 's/^/    /'
+say "3: the release archives need nothing but glibc, libstdc++ and libgcc_s from the machine"
 allowed='^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libstdc\+\+\.so\.6|libgcc_s\.so\.1|/lib64/ld-linux-x86-64\.so\.2)$'
-while read -r soname _ path _; do
-  soname=${soname%%[[:space:]]*}
-  if [[ "$soname" =~ $allowed ]]; then continue; fi
-  [ "$path" = "$ship/lib/$soname" ] || fail "httpd needs $soname from $path, not from its own lib/"
-done <"$work/ldd"
+for archive in http/httpd_release http/httpd_without_dpdk_release tools/iotune/iotune_release; do
+  name=$(tar -tzf "$bin/$archive.tar.gz" | head -1)
+  name=${name%/}
+  mkdir -p "$work/ship"
+  tar -C "$work/ship" -xzf "$bin/$archive.tar.gz"
+  unpacked="$work/ship/$name"
+  [ -x "$unpacked/$name" ] || fail "$archive.tar.gz has no $name/$name"
+  ldd "$unpacked/$name" >"$work/ldd" || fail "ldd $unpacked/$name failed"
+  from_lib=0
+  while read -r soname _ path _; do
+    if [[ "$soname" =~ $allowed ]]; then continue; fi
+    [ "$path" = "$unpacked/lib/$soname" ] || { cat "$work/ldd" >&2; fail "$name needs $soname from $path, not from its own lib/"; }
+    from_lib=$((from_lib + 1))
+  done <"$work/ldd"
+  grep -q 'libc\.so\.6 => /' "$work/ldd" || { cat "$work/ldd" >&2; fail "ldd of $name shows no libc: nothing was checked"; }
+  echo "    $archive.tar.gz: $from_lib libraries from its lib/ ($(ls "$unpacked/lib" | tr '\n' ' ')), the rest glibc, libstdc++, libgcc_s"
+done
+ship="$work/ship/httpd"
 # A library directory with only what the machine is allowed to provide.
 mkdir -p "$work/bare"
 for lib in libc.so.6 libm.so.6 libstdc++.so.6 libgcc_s.so.1 ld-linux-x86-64.so.2; do
@@ -161,14 +171,18 @@ for tool in /usr/bin/clang* /usr/bin/gcc* /usr/bin/g++* /usr/bin/cc /usr/bin/c++
   if [ -e "$tool" ]; then mount --bind /dev/null "$tool"; fi
 done
 # The host's library directory without what only a link reads: static
-# archives, start files (crt1.o, ...), the unversioned .so names and linker
-# scripts, the .pc files. Programs keep their versioned shared libraries.
+# archives, start files (crt1.o, ...), the unversioned .so names (links)
+# and linker scripts, the .pc files. A *.so that is itself a library
+# (libelf-0.188.so, which libelf.so.1 names) stays: programs load it.
 mount -t tmpfs none "$scratch"
 mkdir "$scratch/upper" "$scratch/work"
 for file in /usr/lib/x86_64-linux-gnu/*.a /usr/lib/x86_64-linux-gnu/*.o /usr/lib/x86_64-linux-gnu/*.so \
-  /usr/lib/x86_64-linux-gnu/pkgconfig; do
-  if [ -e "$file" ] || [ -L "$file" ]; then mknod "$scratch/upper/${file##*/}" c 0 0; fi
+  /usr/lib/x86_64-linux-gnu/pkgconfig /usr/lib/pkgconfig; do
+  if [ ! -e "$file" ] && [ ! -L "$file" ]; then continue; fi
+  if [[ "$file" == *.so ]] && [ ! -L "$file" ] && [ "$(head -c 4 "$file" | tail -c 3)" = ELF ]; then continue; fi
+  if [ "${file%/*}" = /usr/lib/x86_64-linux-gnu ]; then mknod "$scratch/upper/${file##*/}" c 0 0; fi
 done
+if [ -d /usr/lib/pkgconfig ]; then mount -t tmpfs -o ro none /usr/lib/pkgconfig; fi
 mount -t overlay overlay -o "lowerdir=/usr/lib/x86_64-linux-gnu,upperdir=$scratch/upper,workdir=$scratch/work" \
   /usr/lib/x86_64-linux-gnu
 for gone in /usr/include/stdio.h /usr/lib/x86_64-linux-gnu/libc.so /usr/lib/x86_64-linux-gnu/crt1.o \

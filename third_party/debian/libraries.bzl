@@ -184,6 +184,7 @@ def _sysroot_library_repository_impl(ctx):
         # The link line, in order: (import name or None, linkopt or None).
         dirs = []
         whole = False
+        linked_whole = {}
         items = []
         for flag in libs:
             if flag == "-Wl,--whole-archive":
@@ -215,8 +216,10 @@ def _sysroot_library_repository_impl(ctx):
                     fail("pkgconf %s asks for %s, which no package of third_party/debian.lock has (add its -dev package to third_party/debian/packages.in)" %
                          (" ".join(modules), flag))
                 if found.basename.endswith(".a"):
-                    if not whole and state.whole.get(found.basename):
-                        continue  # all of it is in already
+                    if whole:
+                        linked_whole[found.basename] = True
+                    elif found.basename in linked_whole:
+                        continue  # all of it is in this target already
                     items.append((_import_file(ctx, state, found, whole), None))
                 else:
                     # By its soname, the name the program will look for.
@@ -246,7 +249,7 @@ def _sysroot_library_repository_impl(ctx):
         linkopts = []
         for index, (dep, opt) in enumerate(items):
             if dep and (dep, None) not in items[index + 1:]:
-                if dep.endswith(".a") and _stem(dep) in shared and not state.whole[dep]:
+                if dep.endswith(".a") and _stem(dep) in shared and dep not in linked_whole:
                     continue
                 deps.append(state.imports[dep])
             if opt and (None, opt) not in items[index + 1:]:

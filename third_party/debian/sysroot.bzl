@@ -128,13 +128,17 @@ done
 script='^[[:space:]]*(GROUP|INPUT)[[:space:]]*[(]'
 dirs=()
 for dir in usr/lib lib; do if [ -d "$dir" ]; then dirs+=("$dir"); fi; done
+# grep through xargs: a batch without a match (grep's 1) is no error; a
+# read error (grep's 2) is.
+grep_files() {
+  xargs -0 -r sh -c 'grep "$@"; [ $? -le 1 ] || exit 255' grep "$@" || [ $? = 123 ]
+}
 : >_scripts
 if [ ${#dirs[@]} -gt 0 ]; then
-  # (grep exits 1 where a batch has no script: not an error.)
-  find "${dirs[@]}" -type f -size -4k -print0 | { xargs -0 -r grep -lZE "$script" || [ $? = 123 ]; } >_scripts
+  find "${dirs[@]}" -type f -size -4k -print0 | grep_files -lZE "$script" >_scripts
 fi
-xargs -0 -r sed -i -E 's@([ (])/[^ )]*/([^/ )]+)@\\1\\2@g' <_scripts
-left=$({ xargs -0 -r grep -HE "$script.*[ (]/" <_scripts || [ $? = 123 ]; })
+xargs -0 -r sed -i -E 's@([[:space:](",])/[^[:space:])",]*/([^/[:space:])",]+)@\\1\\2@g' <_scripts
+left=$(grep_files -HE '(^|[[:space:](",=])/[^*]' <_scripts)
 if [ -n "$left" ]; then
   printf '%s\\n' "$left" >&2
   echo "the linker scripts above still name absolute paths" >&2

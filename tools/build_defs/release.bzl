@@ -8,12 +8,12 @@ the shared libraries those need) travel beside the binary. This rule packs
     NAME/NAME          the binary, its run path set to `$ORIGIN/lib` alone
                        (not Bazel's `_solib_*` directories)
     NAME/lib/*.so.*    every shared library in its runfiles, by the soname
-                       the loader looks for, each with the run path
-                       `$ORIGIN`
+                       the loader looks for, as Debian built it
 
 into NAME.tar.gz, without time stamps or owners, so that two builds of the
-same source give the same archive. The run paths are set with the
-sysroot's patchelf, and the rule fails if the binary or a library needs
+same source give the same archive. The run path is set with the
+sysroot's patchelf (as DT_RPATH, which also serves what the libraries
+load), and the rule fails if the binary or a library needs
 (by its ELF header, read with the sysroot's objdump) anything that is
 neither in lib/ nor one of what every machine has: the C library, libm,
 libstdc++, libgcc_s and the loader.
@@ -64,16 +64,19 @@ cp -L "$binary" "$stage/$name/$name"
 for lib in "$@"; do cp -L "$lib" "$stage/$name/lib/"; done
 chmod -R u=rwX,go=rX "$stage"
 # The binary looks in lib/ beside it and nowhere else (not in Bazel's
-# _solib_* directories); each library looks beside itself.
-"$tools/patchelf" --set-rpath '$ORIGIN/lib' "$stage/$name/$name"
-for lib in "$stage/$name/lib/"*; do
-  [ -e "$lib" ] || continue
-  "$tools/patchelf" --set-rpath '$ORIGIN' "$lib"
-done
+# _solib_* directories). DT_RPATH, not DT_RUNPATH: it also serves the
+# libraries the libraries load. The libraries themselves are not touched.
+"$tools/patchelf" --force-rpath --set-rpath '$ORIGIN/lib' "$stage/$name/$name"
 # Everything any of them needs is in lib/ or on every machine.
 for file in "$stage/$name/$name" "$stage/$name/lib/"*; do
   [ -e "$file" ] || continue
-  for needed in $("$tools/objdump" -p "$file" | awk '$1 == "NEEDED" { print $2 }'); do
+  dynamic=$("$tools/objdump" -p "$file")
+  needs=$(awk '$1 == "NEEDED" { print $2 }' <<<"$dynamic")
+  if [ "$file" = "$stage/$name/$name" ] && [[ $'\n'"$needs"$'\n' != *$'\n'libc.so.6$'\n'* ]]; then
+    echo "reef_release: objdump -p $name names no libc.so.6: cannot check what it needs" >&2
+    exit 1
+  fi
+  for needed in $needs; do
     if [[ "$machine" != *" $needed "* ]] && [ ! -e "$stage/$name/lib/$needed" ]; then
       echo "reef_release: ${file##*/} needs $needed, which is neither in lib/ nor on every machine" >&2
       exit 1
