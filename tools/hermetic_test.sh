@@ -21,6 +21,7 @@
 #
 #   tools/hermetic_test.sh [--quick]     (--quick: 1a and 3 only, a minute)
 set -euo pipefail
+trap 'echo "FAIL: tools/hermetic_test.sh line $LINENO: $BASH_COMMAND" >&2' ERR
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 bazel=tools/bazel
@@ -94,7 +95,7 @@ cp "$bin/http/httpd_release.tar.gz" "$work/release.project.tar.gz"
 say "3: the release archives need nothing but glibc, libstdc++ and libgcc_s from the machine"
 allowed='^(linux-vdso\.so\.1|libc\.so\.6|libm\.so\.6|libstdc\+\+\.so\.6|libgcc_s\.so\.1|/lib64/ld-linux-x86-64\.so\.2)$'
 for archive in http/httpd_release http/httpd_without_dpdk_release tools/iotune/iotune_release; do
-  name=$(tar -tzf "$bin/$archive.tar.gz" | head -1)
+  name=$(tar -tzf "$bin/$archive.tar.gz" | sed -n 1p)  # (all of it read: no SIGPIPE under pipefail)
   name=${name%/}
   mkdir -p "$work/ship"
   tar -C "$work/ship" -xzf "$bin/$archive.tar.gz"
