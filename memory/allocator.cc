@@ -367,6 +367,10 @@ class arena {
     _stats.limit_bytes = bytes;
   }
   void set_numa_node(int node) noexcept { _numa_node = node; }
+  void set_reclaimer(reclaimer fn, void* context) noexcept {
+    _reclaimer = fn;
+    _reclaimer_context = context;
+  }
 
   int numa_node() const noexcept { return _numa_node; }
 
@@ -394,10 +398,18 @@ class arena {
   // Whether `pages` more fit under the limit; at the limit, memory other
   // shards freed for this arena comes back first (it may be what makes
   // room).
+  // Then the reclaimer, if one is installed and not running already.
   bool within_limit(std::size_t pages) noexcept {
     if (_limit_pages == 0 || _pages_held + pages <= _limit_pages) return true;
-    if (_remote.load(std::memory_order_relaxed) == nullptr) return false;
-    drain_remote();
+    if (_remote.load(std::memory_order_relaxed) != nullptr) {
+      drain_remote();
+      if (_pages_held + pages <= _limit_pages) return true;
+    }
+    if (_reclaimer == nullptr || _reclaiming) return false;
+    _reclaiming = true;
+    _stats.reclaimer_calls++;
+    _reclaimer((_pages_held + pages - _limit_pages) << page_bits, _reclaimer_context);
+    _reclaiming = false;
     return _pages_held + pages <= _limit_pages;
   }
 
@@ -549,6 +561,9 @@ class arena {
   std::size_t _limit_pages = 0;      // 0: no limit
   int _numa_node = -1;
   allocator_stats _stats;  // large and huge objects; small ones below
+  reclaimer _reclaimer = nullptr;  // see set_reclaimer()
+  void* _reclaimer_context = nullptr;
+  bool _reclaiming = false;
   std::uint64_t _small_allocs[class_count] = {};
   std::uint64_t _small_frees[class_count] = {};
   alignas(64) std::atomic<free_object*> _remote{nullptr};  // frees sent back by others
@@ -886,6 +901,12 @@ void flush_remote_frees() noexcept {
       flush_batch(w * 64 + bit);
     }
   }
+}
+
+bool set_reclaimer(reclaimer fn, void* context) noexcept {
+  if (this_thread_arena == nullptr) return false;
+  this_thread_arena->set_reclaimer(fn, context);
+  return true;
 }
 
 allocator_stats local_stats() noexcept {

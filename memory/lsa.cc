@@ -1,0 +1,398 @@
+#include "memory/lsa.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+
+#include "memory/allocator.h"
+
+namespace reef::memory::lsa {
+namespace {
+
+// Writes a message and aborts (this package sits below Reef's assertions).
+[[noreturn]] void die(const char* message) noexcept {
+  [[maybe_unused]] auto rc = ::write(STDERR_FILENO, message, std::strlen(message));
+  ::abort();
+}
+
+#define LSA_CHECK(cond, message) \
+  do {                           \
+    if (!(cond)) die("lsa: " message "\n"); \
+  } while (false)
+
+migrator g_migrators[migrators_max];
+std::atomic<unsigned> g_migrator_count{1};  // 0: a dead record
+
+// Every record: this header, then the object, in multiples of 16 bytes.
+struct alignas(16) object_header {
+  std::uint32_t record_bytes;  // header included
+  migrator_id migrator;
+  std::uint8_t large;  // outside the log
+  std::uint8_t live;
+  void** owner;  // where the object's address is kept
+};
+static_assert(sizeof(object_header) == 16);
+
+// Before the header of an object outside the log: the region's list of them.
+struct alignas(16) large_links {
+  large_links* prev;
+  large_links* next;
+};
+static_assert(sizeof(large_links) == 16);
+
+constexpr std::size_t round16(std::size_t n) { return (n + 15) & ~std::size_t{15}; }
+
+object_header* header_of(const void* object) noexcept {
+  return const_cast<object_header*>(static_cast<const object_header*>(object) - 1);
+}
+
+}  // namespace
+
+// At the start of each segment (segments are aligned to their size, so an
+// object's segment is its address rounded down).
+struct region::segment {
+  region* owner;
+  segment* prev;  // in its bucket
+  segment* next;
+  std::uint32_t live;  // bytes of live records
+  std::uint32_t used;  // offset of the first byte not yet bumped
+  unsigned bucket;     // buckets: not filed
+};
+
+namespace {
+constexpr std::size_t descriptor_bytes = 64;
+static_assert(sizeof(void*) * 3 + 16 <= descriptor_bytes);
+constexpr std::size_t capacity = segment_bytes - descriptor_bytes;
+constexpr std::size_t size_max = std::size_t{1} << 40;
+constexpr unsigned not_filed = ~0u;
+
+unsigned bucket_of(std::size_t live) noexcept { return static_cast<unsigned>(live * 16 / capacity); }
+}  // namespace
+
+migrator_id register_migrator(migrator m) noexcept {
+  LSA_CHECK(m.move != nullptr && m.destroy != nullptr, "register_migrator: a migrator needs move and destroy");
+  unsigned id = g_migrator_count.fetch_add(1, std::memory_order_relaxed);
+  LSA_CHECK(id < migrators_max, "register_migrator: more than migrators_max (256) migrators");
+  g_migrators[id] = m;
+  return static_cast<migrator_id>(id);
+}
+
+migrator_id bytes_migrator() noexcept {
+  static const migrator_id id = register_migrator(migrator{
+      [](void* from, void* to, std::size_t size) noexcept { std::memcpy(to, from, size); },
+      [](void*, std::size_t) noexcept {},
+  });
+  return id;
+}
+
+namespace {
+thread_local region* t_regions = nullptr;
+}  // namespace
+
+region::region(region_config config) noexcept : _config(config) {
+  LSA_CHECK(_config.compact_occupancy_max_16ths <= 16, "region: compact_occupancy_max_16ths is above 16");
+  _next_region = t_regions;
+  if (_next_region != nullptr) _next_region->_prev_region = this;
+  t_regions = this;
+}
+
+std::size_t reclaim_this_thread(std::size_t bytes) noexcept {
+  std::size_t freed = 0;
+  for (region* r = t_regions; r != nullptr && freed < bytes; r = r->_next_region) {
+    freed += r->reclaim(bytes - freed);
+  }
+  return freed;
+}
+
+bool install_shard_reclaimer() noexcept {
+  return memory::set_reclaimer([](std::size_t bytes, void*) noexcept { return reclaim_this_thread(bytes); },
+                               nullptr);
+}
+
+region::~region() {
+  if (_prev_region != nullptr) {
+    _prev_region->_next_region = _next_region;
+  } else {
+    LSA_CHECK(t_regions == this, "~region: destroyed on another thread than the one that made it");
+    t_regions = _next_region;
+  }
+  if (_next_region != nullptr) _next_region->_prev_region = _prev_region;
+  auto end_records = [](segment* s) {
+    for (std::size_t at = descriptor_bytes; at < s->used;) {
+      auto* h = reinterpret_cast<object_header*>(reinterpret_cast<char*>(s) + at);
+      if (h->live) {
+        g_migrators[h->migrator].destroy(h + 1, h->record_bytes - sizeof(object_header));
+        *h->owner = nullptr;
+      }
+      at += h->record_bytes;
+    }
+    memory::free(s);
+  };
+  if (_open != nullptr) end_records(_open);
+  if (_spare != nullptr) memory::free(_spare);
+  for (segment*& head : _bucket) {
+    while (head != nullptr) {
+      segment* s = head;
+      head = s->next;
+      end_records(s);
+    }
+  }
+  auto* large = static_cast<large_links*>(_large);
+  while (large != nullptr) {
+    large_links* next = large->next;
+    auto* h = reinterpret_cast<object_header*>(large + 1);
+    g_migrators[h->migrator].destroy(h + 1, h->record_bytes - sizeof(object_header));
+    *h->owner = nullptr;
+    memory::free(large);
+    large = next;
+  }
+}
+
+region::segment* region::new_segment(bool for_compaction) noexcept {
+  void* p = memory::allocate_aligned(segment_bytes, segment_bytes);
+  if (p == nullptr && for_compaction && _spare != nullptr) {
+    p = _spare;
+    _spare = nullptr;
+    --_stats.segments;
+  }
+  if (p == nullptr) return nullptr;
+  auto* s = static_cast<segment*>(p);
+  *s = segment{this, nullptr, nullptr, 0, descriptor_bytes, not_filed};
+  ++_stats.segments;
+  return s;
+}
+
+std::size_t region::release(segment* s) noexcept {
+  if (_spare == nullptr) {
+    _spare = s;  // still counted in segments
+    return 0;
+  }
+  memory::free(s);
+  --_stats.segments;
+  ++_stats.segments_released;
+  return segment_bytes;
+}
+
+void region::file(segment* s) noexcept {
+  unsigned b = bucket_of(s->live);
+  s->bucket = b;
+  s->prev = nullptr;
+  s->next = _bucket[b];
+  if (s->next != nullptr) s->next->prev = s;
+  _bucket[b] = s;
+}
+
+void region::unfile(segment* s) noexcept {
+  LSA_CHECK(s->bucket < buckets, "unfile: the segment is in no bucket");
+  if (s->prev != nullptr) {
+    s->prev->next = s->next;
+  } else {
+    _bucket[s->bucket] = s->next;
+  }
+  if (s->next != nullptr) s->next->prev = s->prev;
+  s->prev = s->next = nullptr;
+  s->bucket = not_filed;
+}
+
+void region::close_open_segment() noexcept {
+  segment* s = _open;
+  _open = nullptr;
+  if (s == nullptr) return;
+  if (s->live == 0) {
+    release(s);
+  } else {
+    file(s);
+  }
+}
+
+void* region::bump(std::size_t record_bytes, bool for_compaction) noexcept {
+  if (_open == nullptr || _open->used + record_bytes > segment_bytes) {
+    segment* fresh = new_segment(for_compaction);
+    if (fresh == nullptr) return nullptr;
+    close_open_segment();
+    _open = fresh;
+  }
+  void* record = reinterpret_cast<char*>(_open) + _open->used;
+  _open->used += static_cast<std::uint32_t>(record_bytes);
+  _open->live += static_cast<std::uint32_t>(record_bytes);
+  _stats.live_bytes += record_bytes;
+  return record;
+}
+
+void* region::allocate(std::size_t size, migrator_id migrator, void** owner) noexcept {
+  LSA_CHECK(migrator != 0 && migrator < g_migrator_count.load(std::memory_order_relaxed),
+            "allocate: the migrator is not registered");
+  if (size > size_max) {
+    ++_stats.failed_allocations;
+    return nullptr;
+  }
+  std::size_t record_bytes = round16(size + sizeof(object_header));
+  object_header* h = nullptr;
+  if (record_bytes > log_object_bytes_max) {
+    void* p = memory::allocate(record_bytes + sizeof(large_links));
+    if (p == nullptr && reclaim(record_bytes + sizeof(large_links)) > 0) {
+      p = memory::allocate(record_bytes + sizeof(large_links));
+    }
+    if (p == nullptr) {
+      ++_stats.failed_allocations;
+      return nullptr;
+    }
+    auto* links = static_cast<large_links*>(p);
+    links->prev = nullptr;
+    links->next = static_cast<large_links*>(_large);
+    if (links->next != nullptr) links->next->prev = links;
+    _large = links;
+    h = reinterpret_cast<object_header*>(links + 1);
+    *h = object_header{static_cast<std::uint32_t>(record_bytes), migrator, 1, 1, owner};
+    _stats.large_bytes += record_bytes;
+  } else {
+    void* p = bump(record_bytes, false);
+    if (p == nullptr && reclaim(segment_bytes) > 0) p = bump(record_bytes, false);
+    if (p == nullptr) {
+      ++_stats.failed_allocations;
+      return nullptr;
+    }
+    h = static_cast<object_header*>(p);
+    *h = object_header{static_cast<std::uint32_t>(record_bytes), migrator, 0, 1, owner};
+  }
+  ++_stats.objects;
+  if (owner != nullptr) *owner = h + 1;
+  return h + 1;
+}
+
+void region::free(void* object) noexcept {
+  object_header* h = header_of(object);
+  LSA_CHECK(h->live == 1, "free: the object is not live (freed twice?)");
+  h->live = 0;
+  --_stats.objects;
+  if (h->large) {
+    auto* links = reinterpret_cast<large_links*>(h) - 1;
+    if (links->prev != nullptr) {
+      links->prev->next = links->next;
+    } else {
+      _large = links->next;
+    }
+    if (links->next != nullptr) links->next->prev = links->prev;
+    _stats.large_bytes -= h->record_bytes;
+    memory::free(links);
+    return;
+  }
+  auto* s = reinterpret_cast<segment*>(reinterpret_cast<std::uintptr_t>(h) & ~(segment_bytes - 1));
+  LSA_CHECK(s->owner == this, "free: the object is not this region's");
+  s->live -= h->record_bytes;
+  _stats.live_bytes -= h->record_bytes;
+  if (s == _open) {
+    if (s->live == 0) s->used = descriptor_bytes;  // all dead: start over
+    return;
+  }
+  if (_compacting) return;  // (the segment being emptied: compact_one() files or releases it)
+  if (s->live == 0) {
+    unfile(s);
+    release(s);
+  } else if (bucket_of(s->live) != s->bucket) {
+    unfile(s);
+    file(s);
+  }
+}
+
+void region::destroy(void* object) noexcept {
+  object_header* h = header_of(object);
+  g_migrators[h->migrator].destroy(object, h->record_bytes - sizeof(object_header));
+  free(object);
+}
+
+void region::owner_moved(void* object, void** owner) noexcept { header_of(object)->owner = owner; }
+
+std::size_t region::object_size(const void* object) noexcept {
+  return header_of(object)->record_bytes - sizeof(object_header);
+}
+
+// Moves the live objects of `s` to the head of the log; returns how many
+// moved (all of them unless the allocator and the spare ran dry).
+std::size_t region::compact(segment* s) noexcept {
+  _compacting = true;
+  std::size_t moved = 0;
+  for (std::size_t at = descriptor_bytes; at < s->used;) {
+    auto* from = reinterpret_cast<object_header*>(reinterpret_cast<char*>(s) + at);
+    std::uint32_t record_bytes = from->record_bytes;
+    if (from->live) {
+      auto* to = static_cast<object_header*>(bump(record_bytes, true));
+      if (to == nullptr) break;
+      *to = *from;
+      g_migrators[from->migrator].move(from + 1, to + 1, record_bytes - sizeof(object_header));
+      *to->owner = to + 1;
+      from->live = 0;
+      s->live -= record_bytes;
+      _stats.live_bytes -= record_bytes;  // counted again by bump()
+      ++_stats.objects_moved;
+      ++moved;
+    }
+    at += record_bytes;
+  }
+  _compacting = false;
+  return moved;
+}
+
+bool region::compact_step() noexcept {
+  bool progress = false;
+  compact_one(progress);
+  return progress;
+}
+
+std::size_t region::compact_one(bool& progress) noexcept {
+  progress = false;
+  unsigned last = _config.compact_occupancy_max_16ths;
+  for (unsigned b = 0; b <= last && b < buckets; ++b) {
+    segment* s = _bucket[b];
+    if (s == nullptr) continue;
+    unfile(s);
+    std::size_t moved = compact(s);
+    if (moved > 0) ++_stats.compactions;
+    if (s->live == 0) {
+      progress = true;
+      return release(s);
+    }
+    // Out of memory for the moves: what moved moved; the rest stays.
+    progress = moved > 0;
+    file(s);
+    return 0;
+  }
+  return 0;
+}
+
+std::size_t region::reclaim(std::size_t bytes) noexcept {
+  // Not inside itself: a compaction's segment, or the evictor, allocating.
+  if (_compacting || _reclaiming) return 0;
+  _reclaiming = true;
+  // What went back to the allocator, by any path: a compaction, or an
+  // eviction that emptied a segment or freed an object outside the log.
+  const std::uint64_t released_before = _stats.segments_released;
+  const std::size_t large_before = _stats.large_bytes;
+  auto freed = [&] {
+    std::size_t large_freed = large_before > _stats.large_bytes ? large_before - _stats.large_bytes : 0;
+    return static_cast<std::size_t>(_stats.segments_released - released_before) * segment_bytes + large_freed;
+  };
+  // Bounded: every turn compacts a segment or evicts; the evictor runs
+  // out, and so do sparse segments.
+  for (unsigned turn = 0; freed() < bytes && turn < (1u << 20); ++turn) {
+    bool progress = false;
+    compact_one(progress);
+    if (progress) continue;
+    // Nothing sparse enough: free objects, and with them room to compact.
+    if (!_evictor || !_evictor()) break;
+    ++_stats.evictions;
+  }
+  _reclaiming = false;
+  return freed();
+}
+
+void region::set_evictor(std::function<bool()> evictor) { _evictor = std::move(evictor); }
+
+region_stats region::stats() const noexcept {
+  region_stats s = _stats;
+  s.free_bytes = s.segments * capacity - s.live_bytes;
+  return s;
+}
+
+}  // namespace reef::memory::lsa

@@ -1,0 +1,289 @@
+// The log-structured allocator (LSA): regions of objects that can move, so
+// that memory full of holes can be compacted instead of left fragmented.
+//
+// A region allocates by bumping a pointer through 128 KiB segments that it
+// takes from the shard's allocator (memory::allocate_aligned). Every object
+// carries a 16-byte header: its size, how it moves (a migrator) and where
+// its one owner keeps its address. Freeing marks the header dead and
+// lowers its segment's live count; a segment with nothing live goes back to
+// the allocator at once. Compaction takes the sparsest segment, moves its
+// live objects to the head of the log (each with its migrator, updating its
+// owner's pointer) and gives the segment back. When compaction cannot free
+// enough, the region asks its owner to evict (set_evictor: a cache evicts
+// from its LRU) and compacts again.
+//
+// Objects are reached through a handle<T>, the owner the region updates
+// when it moves the object. A raw pointer into a region is valid until the
+// region next moves objects: region::moves() counts the compactions that
+// moved any, so a caller that keeps raw pointers across calls compares it.
+//
+// Work is bounded: compact_step() moves at most one segment's live objects
+// (128 KiB), and reclaim() stops once the bytes asked for are back. A
+// region keeps one empty segment (the spare) so that compaction can go on
+// when the allocator has nothing left.
+//
+// Objects larger than a quarter of a segment live outside the log, in
+// allocations of their own; they are never moved, and count as large_bytes.
+//
+// Thread rules: a region, its handles and its objects belong to the thread
+// that made the region (a shard); nothing here is synchronized.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace reef::memory::lsa {
+
+/// Bytes in a segment, and where its objects start (after its descriptor).
+inline constexpr std::size_t segment_bytes = 128 * 1024;
+/// Objects (with their header) above this live outside the log.
+inline constexpr std::size_t log_object_bytes_max = segment_bytes / 4;
+
+/// How an object moves and is destroyed. `move` constructs the object at
+/// `to` from the one at `from` and ends the one at `from`; `size` is the
+/// object's bytes (the header not included). `destroy` ends it in place.
+/// Both run on the region's thread, inside compaction or the region's
+/// destructor, and must not allocate from the region or throw.
+struct migrator {
+  void (*move)(void* from, void* to, std::size_t size) noexcept;
+  void (*destroy)(void* object, std::size_t size) noexcept;
+};
+
+/// A registered migrator's number (1..migrators_max-1). Registration is
+/// process-wide and thread-safe; numbers are never reused.
+using migrator_id = std::uint16_t;
+inline constexpr migrator_id migrators_max = 256;
+
+/// Registers `m`; at most migrators_max - 1 per process (more aborts with a
+/// message naming the limit: a program registers one per type).
+migrator_id register_migrator(migrator m) noexcept;
+
+/// The migrator of bytes that move with memcpy and need no destructor.
+migrator_id bytes_migrator() noexcept;
+
+/// The migrator of T: its move constructor, then its destructor.
+template <typename T>
+migrator_id migrator_of() noexcept {
+  static_assert(std::is_nothrow_move_constructible_v<T> && std::is_nothrow_destructible_v<T>,
+                "objects in a region move during compaction, which cannot fail");
+  static const migrator_id id = register_migrator(migrator{
+      [](void* from, void* to, std::size_t) noexcept {
+        T* source = static_cast<T*>(from);
+        ::new (to) T(std::move(*source));
+        source->~T();
+      },
+      [](void* object, std::size_t) noexcept { static_cast<T*>(object)->~T(); },
+  });
+  return id;
+}
+
+struct region_stats {
+  std::size_t segments = 0;         // held, the open one and the spare included
+  std::size_t live_bytes = 0;       // objects in the log, headers included
+  std::size_t free_bytes = 0;       // in held segments, not live (holes and the unused tail)
+  std::size_t large_bytes = 0;      // objects outside the log, headers included
+  std::size_t objects = 0;          // live objects, in the log and outside it
+  std::uint64_t compactions = 0;    // segments emptied by moving their objects out
+  std::uint64_t objects_moved = 0;
+  std::uint64_t evictions = 0;      // times the evictor freed something
+  std::uint64_t segments_released = 0;  // given back to the allocator
+  std::uint64_t failed_allocations = 0;
+};
+
+class region;
+
+/// The one owner of an object in a region: moving the handle moves
+/// ownership (the region learns the handle's new place), destroying it
+/// destroys the object. Empty when made by default, moved from, or when
+/// the allocation failed.
+template <typename T>
+class handle {
+ public:
+  handle() noexcept = default;
+  handle(handle&& other) noexcept : _object(other._object), _region(other._region) {
+    other._object = nullptr;
+    rebind();
+  }
+  handle& operator=(handle&& other) noexcept {
+    if (this != &other) {
+      reset();
+      _object = other._object;
+      _region = other._region;
+      other._object = nullptr;
+      rebind();
+    }
+    return *this;
+  }
+  handle(const handle&) = delete;
+  handle& operator=(const handle&) = delete;
+  ~handle() { reset(); }
+
+  /// Valid until the region next moves objects (region::moves()).
+  T* get() const noexcept { return static_cast<T*>(_object); }
+  T& operator*() const noexcept { return *get(); }
+  T* operator->() const noexcept { return get(); }
+  explicit operator bool() const noexcept { return _object != nullptr; }
+
+  /// Destroys the object now; the handle is empty after.
+  void reset() noexcept;
+
+ private:
+  friend class region;
+  void rebind() noexcept;
+
+  void* _object = nullptr;  // updated by the region when the object moves
+  region* _region = nullptr;
+};
+
+/// Makes the calling shard's allocator call on this thread's regions when
+/// an allocation would pass the shard's limit (memory::set_reclaimer):
+/// each region in turn reclaims (compacts, then evicts) until the bytes
+/// the allocation needs are back. Returns false on a thread that owns no
+/// shard arena. A program with regions calls it once on each shard.
+bool install_shard_reclaimer() noexcept;
+
+/// Configuration of a region.
+struct region_config {
+  /// Compaction takes a segment only while it is at most this full (in
+  /// sixteenths): moving a fuller one gains too little for its cost.
+  unsigned compact_occupancy_max_16ths = 14;
+};
+
+class region {
+ public:
+  explicit region(region_config config = {}) noexcept;
+  /// Destroys the objects still live (their migrators' destroy), empties
+  /// their handles' pointers and gives every segment back.
+  /// REQUIRES: on the region's thread; no handle of it is used after.
+  ~region();
+  region(const region&) = delete;
+  region& operator=(const region&) = delete;
+
+  /// Makes a T from `args` in the region. On failure (the allocator's
+  /// limit, after compaction and eviction) the handle is empty.
+  /// REQUIRES: T's constructor allocates nothing from this region (a
+  /// compaction then could move the object before it exists).
+  template <typename T, typename... Args>
+  handle<T> make(Args&&... args) {
+    return construct<T>(allocate(sizeof(T), migrator_of<T>(), nullptr), std::forward<Args>(args)...);
+  }
+
+  /// Like make(), for an object of `bytes` bytes whose first sizeof(T)
+  /// are a T and the rest its trailing data (a key and value, say); T must
+  /// be trivially copyable: it moves with memcpy.
+  template <typename T, typename... Args>
+  handle<T> make_with_trailing(std::size_t bytes, Args&&... args) {
+    static_assert(std::is_trivially_copyable_v<T>, "an object with trailing data moves with memcpy");
+    if (bytes < sizeof(T)) return handle<T>();
+    return construct<T>(allocate(bytes, bytes_migrator(), nullptr), std::forward<Args>(args)...);
+  }
+
+  /// The raw interface under handles: `size` bytes (aligned to 16) whose
+  /// address the region keeps in `*owner` (and updates there when it moves
+  /// them); nullptr when no memory could be had. `owner` must stay where it
+  /// is until free() or owner_moved(); nullptr: set it with owner_moved()
+  /// before the region next runs a compaction.
+  void* allocate(std::size_t size, migrator_id migrator, void** owner) noexcept;
+  /// Destroys nothing: ends the object's place in the region.
+  void free(void* object) noexcept;
+  /// Runs the object's destroy, then free().
+  void destroy(void* object) noexcept;
+  /// The object's owner pointer now lives at `owner`.
+  static void owner_moved(void* object, void** owner) noexcept;
+  /// The object's size as allocated (its header not included).
+  static std::size_t object_size(const void* object) noexcept;
+
+  /// Empties the sparsest segment that is worth it (see region_config) by
+  /// moving its objects to the head of the log, and gives it back to the
+  /// allocator (or keeps it as the spare, for compactions when the
+  /// allocator is short). Returns whether it moved anything: false when no
+  /// segment is sparse enough.
+  bool compact_step() noexcept;
+  /// Gives back at least `bytes` to the allocator if it can: compaction,
+  /// then eviction and compaction in turn, until enough is back or the
+  /// evictor has nothing left. Returns the bytes given back.
+  std::size_t reclaim(std::size_t bytes) noexcept;
+
+  /// Installs what reclaim() calls when compaction alone is not enough:
+  /// `evictor` frees one or more objects of this region and returns
+  /// whether it freed anything. Runs on the region's thread, inside
+  /// reclaim() (and so inside allocate()); kept until replaced; destroyed
+  /// with the region.
+  void set_evictor(std::function<bool()> evictor);
+
+  /// How many compactions have moved objects: raw pointers taken before a
+  /// change of this value may be stale.
+  std::uint64_t moves() const noexcept { return _stats.compactions; }
+  region_stats stats() const noexcept;
+
+ private:
+  struct segment;
+  template <typename T, typename... Args>
+  handle<T> construct(void* p, Args&&... args);
+  segment* new_segment(bool for_compaction) noexcept;
+  std::size_t release(segment* s) noexcept;
+  void* bump(std::size_t record_bytes, bool for_compaction) noexcept;
+  void file(segment* s) noexcept;
+  void unfile(segment* s) noexcept;
+  void close_open_segment() noexcept;
+  std::size_t compact(segment* s) noexcept;
+  std::size_t compact_one(bool& progress) noexcept;
+
+  region_config _config;
+  segment* _open = nullptr;   // where allocation bumps; not in a bucket
+  segment* _spare = nullptr;  // kept for compaction when the allocator is short
+  // Closed segments by how full they are, in sixteenths: a compaction
+  // takes from the emptiest bucket.
+  static constexpr unsigned buckets = 17;
+  segment* _bucket[buckets] = {};
+  void* _large = nullptr;  // objects outside the log, linked
+  std::function<bool()> _evictor;
+  region_stats _stats;
+  bool _compacting = false;
+  bool _reclaiming = false;
+  // This thread's regions, for the shard's reclaimer.
+  region* _prev_region = nullptr;
+  region* _next_region = nullptr;
+  friend std::size_t reclaim_this_thread(std::size_t bytes) noexcept;
+};
+
+/// What install_shard_reclaimer() installs: reclaims `bytes` from this
+/// thread's regions; returns the bytes given back.
+std::size_t reclaim_this_thread(std::size_t bytes) noexcept;
+
+template <typename T, typename... Args>
+handle<T> region::construct(void* p, Args&&... args) {
+  handle<T> h;
+  if (p == nullptr) return h;
+  owner_moved(p, &h._object);
+  h._object = p;
+  try {
+    ::new (p) T(std::forward<Args>(args)...);
+  } catch (...) {
+    h._object = nullptr;
+    free(p);
+    throw;
+  }
+  h._region = this;
+  return h;
+}
+
+template <typename T>
+void handle<T>::reset() noexcept {
+  if (_object != nullptr) {
+    void* object = _object;
+    _object = nullptr;
+    _region->destroy(object);
+  }
+}
+
+template <typename T>
+void handle<T>::rebind() noexcept {
+  if (_object != nullptr) region::owner_moved(_object, &_object);
+}
+
+}  // namespace reef::memory::lsa
