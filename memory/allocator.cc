@@ -216,15 +216,23 @@ class arena {
       auto a = reinterpret_cast<std::uintptr_t>(start);
       p = reinterpret_cast<char*>((a + alignment - 1) & ~(alignment - 1));
     }
-    std::size_t total = pages + extra;
-    for (std::size_t i = 0; i < total; ++i) {
-      page_info& pi = _meta[first + i];
+    // The span is the aligned pages alone: those before and after it go
+    // back (an aligned allocation otherwise holds twice what it asked for,
+    // against the shard's limit). Marked first, so that freeing its
+    // neighbours cannot coalesce into it.
+    std::size_t head = static_cast<std::size_t>(p - start) >> page_bits;
+    std::size_t tail = pages + extra - head - pages;
+    std::size_t span = first + head;
+    for (std::size_t i = 0; i < pages; ++i) {
+      page_info& pi = _meta[span + i];
       pi.kind = page_kind::large;
       pi.head_offset = static_cast<std::uint32_t>(i);
       pi.span_pages = 0;
     }
-    _meta[first].span_pages = static_cast<std::uint32_t>(total);
-    _meta[first + total - 1].span_pages = static_cast<std::uint32_t>(total);
+    _meta[span].span_pages = static_cast<std::uint32_t>(pages);
+    _meta[span + pages - 1].span_pages = static_cast<std::uint32_t>(pages);
+    if (head > 0) free_pages(first, head);
+    if (tail > 0) free_pages(span + pages, tail);
     _stats.mallocs++;
     _stats.bytes_in_use += usable_at(p);
     return p;
@@ -772,6 +780,8 @@ unsigned shard_arenas() noexcept {
 }
 
 void unbind_this_thread() noexcept {
+  // A reclaimer is the thread's (its context may die with it).
+  if (this_thread_arena != nullptr) this_thread_arena->set_reclaimer(nullptr, nullptr);
   flush_remote_frees();
   this_thread_arena = nullptr;
 }

@@ -141,8 +141,9 @@ allocator_stats local_stats() noexcept;
 using reclaimer = std::size_t (*)(std::size_t bytes, void* context) noexcept;
 
 /// Installs `fn` (with `context`) on the calling thread's shard arena;
-/// nullptr removes it. Returns false, and installs nothing, on a thread
-/// that owns no shard arena (the fallback arena is shared under a lock).
+/// nullptr removes it, and so does unbind_this_thread(). Returns false,
+/// and installs nothing, on a thread that owns no shard arena (the
+/// fallback arena is shared under a lock).
 bool set_reclaimer(reclaimer fn, void* context) noexcept;
 
 }  // namespace reef::memory

@@ -62,9 +62,10 @@ struct region::segment {
 
 namespace {
 constexpr std::size_t descriptor_bytes = 64;
-static_assert(sizeof(void*) * 3 + 16 <= descriptor_bytes);
+
 constexpr std::size_t capacity = segment_bytes - descriptor_bytes;
-constexpr std::size_t size_max = std::size_t{1} << 40;
+// Records stay below 4 GiB: their size is a 32-bit field.
+constexpr std::size_t size_max = (std::size_t{1} << 32) - 64;
 constexpr unsigned not_filed = ~0u;
 
 unsigned bucket_of(std::size_t live) noexcept { return static_cast<unsigned>(live * 16 / capacity); }
@@ -91,6 +92,7 @@ thread_local region* t_regions = nullptr;
 }  // namespace
 
 region::region(region_config config) noexcept : _config(config) {
+  static_assert(sizeof(segment) <= descriptor_bytes);
   LSA_CHECK(_config.compact_occupancy_max_16ths <= 16, "region: compact_occupancy_max_16ths is above 16");
   _next_region = t_regions;
   if (_next_region != nullptr) _next_region->_prev_region = this;
@@ -118,32 +120,45 @@ region::~region() {
     t_regions = _next_region;
   }
   if (_next_region != nullptr) _next_region->_prev_region = _prev_region;
-  auto end_records = [](segment* s) {
+
+  // Destroy every live object first, and free memory only after: a
+  // destructor may destroy other objects of the region (a handle inside an
+  // object), or empty a handle that lies in another object, which must
+  // still be there. While destroying, free() only marks records dead.
+  _destroying = true;
+  auto end_record = [](object_header* h) {
+    if (!h->live) return;
+    h->live = 0;
+    g_migrators[h->migrator].destroy(h + 1, h->record_bytes - sizeof(object_header));
+    if (h->owner != nullptr) *h->owner = nullptr;
+  };
+  auto end_records = [&](segment* s) {
     for (std::size_t at = descriptor_bytes; at < s->used;) {
       auto* h = reinterpret_cast<object_header*>(reinterpret_cast<char*>(s) + at);
-      if (h->live) {
-        g_migrators[h->migrator].destroy(h + 1, h->record_bytes - sizeof(object_header));
-        *h->owner = nullptr;
-      }
       at += h->record_bytes;
+      end_record(h);
     }
-    memory::free(s);
   };
   if (_open != nullptr) end_records(_open);
+  for (segment* head : _bucket) {
+    for (segment* s = head; s != nullptr; s = s->next) end_records(s);
+  }
+  for (auto* l = static_cast<large_links*>(_large); l != nullptr; l = l->next) {
+    end_record(reinterpret_cast<object_header*>(l + 1));
+  }
+
+  if (_open != nullptr) memory::free(_open);
   if (_spare != nullptr) memory::free(_spare);
   for (segment*& head : _bucket) {
     while (head != nullptr) {
       segment* s = head;
       head = s->next;
-      end_records(s);
+      memory::free(s);
     }
   }
   auto* large = static_cast<large_links*>(_large);
   while (large != nullptr) {
     large_links* next = large->next;
-    auto* h = reinterpret_cast<object_header*>(large + 1);
-    g_migrators[h->migrator].destroy(h + 1, h->record_bytes - sizeof(object_header));
-    *h->owner = nullptr;
     memory::free(large);
     large = next;
   }
@@ -231,7 +246,8 @@ void* region::allocate(std::size_t size, migrator_id migrator, void** owner) noe
   object_header* h = nullptr;
   if (record_bytes > log_object_bytes_max) {
     void* p = memory::allocate(record_bytes + sizeof(large_links));
-    if (p == nullptr && reclaim(record_bytes + sizeof(large_links)) > 0) {
+    if (p == nullptr) {
+      reclaim(record_bytes + sizeof(large_links));
       p = memory::allocate(record_bytes + sizeof(large_links));
     }
     if (p == nullptr) {
@@ -248,7 +264,10 @@ void* region::allocate(std::size_t size, migrator_id migrator, void** owner) noe
     _stats.large_bytes += record_bytes;
   } else {
     void* p = bump(record_bytes, false);
-    if (p == nullptr && reclaim(segment_bytes) > 0) p = bump(record_bytes, false);
+    if (p == nullptr) {
+      reclaim(segment_bytes);
+      p = bump(record_bytes, false);
+    }
     if (p == nullptr) {
       ++_stats.failed_allocations;
       return nullptr;
@@ -263,6 +282,10 @@ void* region::allocate(std::size_t size, migrator_id migrator, void** owner) noe
 
 void region::free(void* object) noexcept {
   object_header* h = header_of(object);
+  if (_destroying) {
+    h->live = 0;  // ~region frees the memory
+    return;
+  }
   LSA_CHECK(h->live == 1, "free: the object is not live (freed twice?)");
   h->live = 0;
   --_stats.objects;
@@ -298,6 +321,7 @@ void region::free(void* object) noexcept {
 
 void region::destroy(void* object) noexcept {
   object_header* h = header_of(object);
+  if (_destroying && !h->live) return;  // ~region got to it first
   g_migrators[h->migrator].destroy(object, h->record_bytes - sizeof(object_header));
   free(object);
 }
@@ -311,7 +335,6 @@ std::size_t region::object_size(const void* object) noexcept {
 // Moves the live objects of `s` to the head of the log; returns how many
 // moved (all of them unless the allocator and the spare ran dry).
 std::size_t region::compact(segment* s) noexcept {
-  _compacting = true;
   std::size_t moved = 0;
   for (std::size_t at = descriptor_bytes; at < s->used;) {
     auto* from = reinterpret_cast<object_header*>(reinterpret_cast<char*>(s) + at);
@@ -321,7 +344,7 @@ std::size_t region::compact(segment* s) noexcept {
       if (to == nullptr) break;
       *to = *from;
       g_migrators[from->migrator].move(from + 1, to + 1, record_bytes - sizeof(object_header));
-      *to->owner = to + 1;
+      if (to->owner != nullptr) *to->owner = to + 1;
       from->live = 0;
       s->live -= record_bytes;
       _stats.live_bytes -= record_bytes;  // counted again by bump()
@@ -330,7 +353,6 @@ std::size_t region::compact(segment* s) noexcept {
     }
     at += record_bytes;
   }
-  _compacting = false;
   return moved;
 }
 
@@ -342,36 +364,60 @@ bool region::compact_step() noexcept {
 
 std::size_t region::compact_one(bool& progress) noexcept {
   progress = false;
-  unsigned last = _config.compact_occupancy_max_16ths;
-  for (unsigned b = 0; b <= last && b < buckets; ++b) {
-    segment* s = _bucket[b];
-    if (s == nullptr) continue;
-    unfile(s);
-    std::size_t moved = compact(s);
-    if (moved > 0) ++_stats.compactions;
-    if (s->live == 0) {
-      progress = true;
-      return release(s);
-    }
-    // Out of memory for the moves: what moved moved; the rest stays.
-    progress = moved > 0;
-    file(s);
-    return 0;
+  if (_reclaim_locks > 0 || _compacting) return 0;
+  // From here until the segment is released or filed again, the segment
+  // chosen must not be touched by anyone else: a fresh segment's
+  // allocation can call the shard's reclaimer, which comes back here.
+  _compacting = true;
+  std::size_t given_back = compact_chosen(progress);
+  _compacting = false;
+  return given_back;
+}
+
+std::size_t region::compact_chosen(bool& progress) noexcept {
+  // The sparsest segment worth compacting.
+  segment* s = nullptr;
+  for (unsigned b = 0; b <= _config.compact_occupancy_max_16ths && b < buckets && s == nullptr; ++b) {
+    s = _bucket[b];
   }
+  if (s == nullptr) return 0;
+  // Only where it gains: its objects fit in the open segment's room (one
+  // segment fewer), or it is at most half full and a fresh open segment
+  // takes it with room for at least one more like it.
+  std::size_t room = _open != nullptr ? segment_bytes - _open->used : 0;
+  if (s->live > room) {
+    if (s->live > capacity / 2) return 0;
+    segment* fresh = new_segment(true);
+    if (fresh == nullptr) return 0;
+    close_open_segment();
+    _open = fresh;
+  }
+  unfile(s);
+  std::size_t moved = compact(s);
+  if (moved > 0) {
+    ++_stats.compactions;
+    progress = true;
+  }
+  if (s->live == 0) return release(s);
+  // Out of memory for the moves: what moved moved; the rest stays.
+  file(s);
   return 0;
 }
 
 std::size_t region::reclaim(std::size_t bytes) noexcept {
-  // Not inside itself: a compaction's segment, or the evictor, allocating.
-  if (_compacting || _reclaiming) return 0;
+  // Not inside itself (a compaction's segment, or the evictor,
+  // allocating), nor while someone holds raw pointers.
+  if (_compacting || _reclaiming || _reclaim_locks > 0) return 0;
   _reclaiming = true;
-  // What went back to the allocator, by any path: a compaction, or an
-  // eviction that emptied a segment or freed an object outside the log.
-  const std::uint64_t released_before = _stats.segments_released;
+  // What went back to the allocator, net, by any path: a compaction, or
+  // an eviction that emptied a segment or freed an object outside the log
+  // (a compaction may also have taken a fresh segment).
+  const std::size_t segments_before = _stats.segments;
   const std::size_t large_before = _stats.large_bytes;
   auto freed = [&] {
     std::size_t large_freed = large_before > _stats.large_bytes ? large_before - _stats.large_bytes : 0;
-    return static_cast<std::size_t>(_stats.segments_released - released_before) * segment_bytes + large_freed;
+    std::size_t segments_freed = segments_before > _stats.segments ? segments_before - _stats.segments : 0;
+    return segments_freed * segment_bytes + large_freed;
   };
   // Bounded: every turn compacts a segment or evicts; the evictor runs
   // out, and so do sparse segments.

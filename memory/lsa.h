@@ -108,16 +108,7 @@ class handle {
     other._object = nullptr;
     rebind();
   }
-  handle& operator=(handle&& other) noexcept {
-    if (this != &other) {
-      reset();
-      _object = other._object;
-      _region = other._region;
-      other._object = nullptr;
-      rebind();
-    }
-    return *this;
-  }
+  handle& operator=(handle&& other) noexcept;
   handle(const handle&) = delete;
   handle& operator=(const handle&) = delete;
   ~handle() { reset(); }
@@ -165,10 +156,11 @@ class region {
 
   /// Makes a T from `args` in the region. On failure (the allocator's
   /// limit, after compaction and eviction) the handle is empty.
-  /// REQUIRES: T's constructor allocates nothing from this region (a
-  /// compaction then could move the object before it exists).
+  /// The region does not compact or evict while T's constructor runs
+  /// (it holds a reclaim_lock), whatever the constructor allocates.
   template <typename T, typename... Args>
   handle<T> make(Args&&... args) {
+    static_assert(alignof(T) <= 16, "objects in a region are aligned to 16");
     return construct<T>(allocate(sizeof(T), migrator_of<T>(), nullptr), std::forward<Args>(args)...);
   }
 
@@ -178,15 +170,17 @@ class region {
   template <typename T, typename... Args>
   handle<T> make_with_trailing(std::size_t bytes, Args&&... args) {
     static_assert(std::is_trivially_copyable_v<T>, "an object with trailing data moves with memcpy");
+    static_assert(alignof(T) <= 16, "objects in a region are aligned to 16");
     if (bytes < sizeof(T)) return handle<T>();
     return construct<T>(allocate(bytes, bytes_migrator(), nullptr), std::forward<Args>(args)...);
   }
 
-  /// The raw interface under handles: `size` bytes (aligned to 16) whose
-  /// address the region keeps in `*owner` (and updates there when it moves
-  /// them); nullptr when no memory could be had. `owner` must stay where it
-  /// is until free() or owner_moved(); nullptr: set it with owner_moved()
-  /// before the region next runs a compaction.
+  /// The raw interface under handles: `size` bytes (aligned to 16; below
+  /// 4 GiB) whose address the region keeps in `*owner` (and updates there
+  /// when it moves them); nullptr when no memory could be had. `owner` must
+  /// stay where it is until free() or owner_moved(); nullptr: set it with
+  /// owner_moved() before anything can compact (under a reclaim_lock, or
+  /// before the shard's next allocation once install_shard_reclaimer() ran).
   void* allocate(std::size_t size, migrator_id migrator, void** owner) noexcept;
   /// Destroys nothing: ends the object's place in the region.
   void free(void* object) noexcept;
@@ -200,20 +194,43 @@ class region {
   /// Empties the sparsest segment that is worth it (see region_config) by
   /// moving its objects to the head of the log, and gives it back to the
   /// allocator (or keeps it as the spare, for compactions when the
-  /// allocator is short). Returns whether it moved anything: false when no
-  /// segment is sparse enough.
+  /// allocator is short). A segment is taken only when its live objects
+  /// fit in the open segment's room, or when at most half full (then a
+  /// fresh open segment takes it and at least one more): so a run of
+  /// steps ends, each pair of them giving a segment back. Returns whether
+  /// it moved anything: false when no segment qualifies, or under a
+  /// reclaim_lock.
   bool compact_step() noexcept;
   /// Gives back at least `bytes` to the allocator if it can: compaction,
   /// then eviction and compaction in turn, until enough is back or the
-  /// evictor has nothing left. Returns the bytes given back.
+  /// evictor has nothing left. Returns the bytes given back (net: segments
+  /// the region holds fewer of, and objects outside the log freed); 0
+  /// under a reclaim_lock or inside itself.
   std::size_t reclaim(std::size_t bytes) noexcept;
 
   /// Installs what reclaim() calls when compaction alone is not enough:
   /// `evictor` frees one or more objects of this region and returns
   /// whether it freed anything. Runs on the region's thread, inside
-  /// reclaim() (and so inside allocate()); kept until replaced; destroyed
-  /// with the region.
+  /// reclaim() (and so inside allocate(), or inside any allocation of the
+  /// shard once install_shard_reclaimer() ran); kept until replaced;
+  /// destroyed with the region. It must not throw (reclaim() is noexcept)
+  /// nor destroy this region.
   void set_evictor(std::function<bool()> evictor);
+
+  /// While one is held, the region neither compacts nor evicts: raw
+  /// pointers and references into it stay valid across allocations. Hold
+  /// one across anything that allocates while a T& into the region is in
+  /// use (`h->items.push_back(x)` with the shard reclaimer installed).
+  class reclaim_lock {
+   public:
+    explicit reclaim_lock(region& r) noexcept : _region(r) { ++_region._reclaim_locks; }
+    ~reclaim_lock() { --_region._reclaim_locks; }
+    reclaim_lock(const reclaim_lock&) = delete;
+    reclaim_lock& operator=(const reclaim_lock&) = delete;
+
+   private:
+    region& _region;
+  };
 
   /// How many compactions have moved objects: raw pointers taken before a
   /// change of this value may be stale.
@@ -232,6 +249,7 @@ class region {
   void close_open_segment() noexcept;
   std::size_t compact(segment* s) noexcept;
   std::size_t compact_one(bool& progress) noexcept;
+  std::size_t compact_chosen(bool& progress) noexcept;
 
   region_config _config;
   segment* _open = nullptr;   // where allocation bumps; not in a bucket
@@ -245,6 +263,8 @@ class region {
   region_stats _stats;
   bool _compacting = false;
   bool _reclaiming = false;
+  bool _destroying = false;
+  unsigned _reclaim_locks = 0;
   // This thread's regions, for the shard's reclaimer.
   region* _prev_region = nullptr;
   region* _next_region = nullptr;
@@ -261,15 +281,32 @@ handle<T> region::construct(void* p, Args&&... args) {
   if (p == nullptr) return h;
   owner_moved(p, &h._object);
   h._object = p;
-  try {
-    ::new (p) T(std::forward<Args>(args)...);
-  } catch (...) {
-    h._object = nullptr;
-    free(p);
-    throw;
+  {
+    reclaim_lock lock(*this);
+    try {
+      ::new (p) T(std::forward<Args>(args)...);
+    } catch (...) {
+      h._object = nullptr;
+      free(p);
+      throw;
+    }
   }
   h._region = this;
   return h;
+}
+
+template <typename T>
+handle<T>& handle<T>::operator=(handle&& other) noexcept {
+  // Take the other's object before destroying ours: ours may own it
+  // (`a = std::move(a->next)`).
+  void* old = _object;
+  region* old_region = _region;
+  _object = other._object;
+  _region = other._region;
+  if (&other != this) other._object = nullptr;
+  rebind();
+  if (old != nullptr && old != _object) old_region->destroy(old);
+  return *this;
 }
 
 template <typename T>
