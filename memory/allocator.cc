@@ -216,23 +216,15 @@ class arena {
       auto a = reinterpret_cast<std::uintptr_t>(start);
       p = reinterpret_cast<char*>((a + alignment - 1) & ~(alignment - 1));
     }
-    // The span is the aligned pages alone: those before and after it go
-    // back (an aligned allocation otherwise holds twice what it asked for,
-    // against the shard's limit). Marked first, so that freeing its
-    // neighbours cannot coalesce into it.
-    std::size_t head = static_cast<std::size_t>(p - start) >> page_bits;
-    std::size_t tail = pages + extra - head - pages;
-    std::size_t span = first + head;
-    for (std::size_t i = 0; i < pages; ++i) {
-      page_info& pi = _meta[span + i];
+    std::size_t total = pages + extra;
+    for (std::size_t i = 0; i < total; ++i) {
+      page_info& pi = _meta[first + i];
       pi.kind = page_kind::large;
       pi.head_offset = static_cast<std::uint32_t>(i);
       pi.span_pages = 0;
     }
-    _meta[span].span_pages = static_cast<std::uint32_t>(pages);
-    _meta[span + pages - 1].span_pages = static_cast<std::uint32_t>(pages);
-    if (head > 0) free_pages(first, head);
-    if (tail > 0) free_pages(span + pages, tail);
+    _meta[first].span_pages = static_cast<std::uint32_t>(total);
+    _meta[first + total - 1].span_pages = static_cast<std::uint32_t>(total);
     _stats.mallocs++;
     _stats.bytes_in_use += usable_at(p);
     return p;
@@ -405,8 +397,7 @@ class arena {
  private:
   // Whether `pages` more fit under the limit; at the limit, memory other
   // shards freed for this arena comes back first (it may be what makes
-  // room).
-  // Then the reclaimer, if one is installed and not running already.
+  // room); then the reclaimer, if one is installed and not running already.
   bool within_limit(std::size_t pages) noexcept {
     if (_limit_pages == 0 || _pages_held + pages <= _limit_pages) return true;
     if (_remote.load(std::memory_order_relaxed) != nullptr) {

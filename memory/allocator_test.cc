@@ -59,20 +59,6 @@ TEST(allocator, freed_memory_is_reused) {
   free(again);
 }
 
-TEST(allocator, an_aligned_large_allocation_holds_only_its_own_pages) {
-  allocator_stats before = local_stats();
-  void* p = allocate_aligned(128 * 1024, 128 * 1024);
-  ASSERT_NE(p, nullptr);
-  EXPECT_TRUE(aligned(p, 128 * 1024));
-  EXPECT_EQ(usable_size(p), 128u * 1024) << "the pages before and after the aligned block go back";
-  EXPECT_EQ(local_stats().bytes_in_use - before.bytes_in_use, 128u * 1024);
-  // The pages given back are usable.
-  void* q = allocate(60 * 1024);
-  ASSERT_NE(q, nullptr);
-  free(q);
-  free(p);
-}
-
 TEST(allocator, aligned_allocations) {
   bound_to shard(12);
   for (std::size_t align = 16; align <= (2u << 20); align *= 2) {

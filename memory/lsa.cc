@@ -26,13 +26,26 @@ std::atomic<unsigned> g_migrator_count{1};  // 0: a dead record
 
 // Every record: this header, then the object, in multiples of 16 bytes.
 struct alignas(16) object_header {
-  std::uint32_t record_bytes;  // header included
+  // Outside the log: the record's bytes (header included). In the log:
+  // the record's bytes / 16 in the low half, and its offset in its segment
+  // / 16 in the high half (segments are not aligned: an object finds its
+  // segment by this offset).
+  std::uint32_t packed;
   migrator_id migrator;
   std::uint8_t large;  // outside the log
   std::uint8_t live;
   void** owner;  // where the object's address is kept
 };
 static_assert(sizeof(object_header) == 16);
+static_assert(segment_bytes / 16 <= 0x10000 && log_object_bytes_max / 16 < 0x10000);
+
+std::size_t record_bytes_of(const object_header* h) noexcept {
+  return h->large ? h->packed : std::size_t{h->packed & 0xffffu} * 16;
+}
+
+std::uint32_t pack_log(std::size_t record_bytes, std::size_t offset) noexcept {
+  return static_cast<std::uint32_t>(record_bytes / 16 | (offset / 16) << 16);
+}
 
 // Before the header of an object outside the log: the region's list of them.
 struct alignas(16) large_links {
@@ -49,8 +62,7 @@ object_header* header_of(const void* object) noexcept {
 
 }  // namespace
 
-// At the start of each segment (segments are aligned to their size, so an
-// object's segment is its address rounded down).
+// At the start of each segment.
 struct region::segment {
   region* owner;
   segment* prev;  // in its bucket
@@ -67,6 +79,8 @@ constexpr std::size_t capacity = segment_bytes - descriptor_bytes;
 // Records stay below 4 GiB: their size is a 32-bit field.
 constexpr std::size_t size_max = (std::size_t{1} << 32) - 64;
 constexpr unsigned not_filed = ~0u;
+// A segment is compacted only with at least this many bytes of holes.
+constexpr std::size_t holes_min = capacity / 16;
 
 unsigned bucket_of(std::size_t live) noexcept { return static_cast<unsigned>(live * 16 / capacity); }
 }  // namespace
@@ -129,13 +143,13 @@ region::~region() {
   auto end_record = [](object_header* h) {
     if (!h->live) return;
     h->live = 0;
-    g_migrators[h->migrator].destroy(h + 1, h->record_bytes - sizeof(object_header));
+    g_migrators[h->migrator].destroy(h + 1, record_bytes_of(h) - sizeof(object_header));
     if (h->owner != nullptr) *h->owner = nullptr;
   };
   auto end_records = [&](segment* s) {
     for (std::size_t at = descriptor_bytes; at < s->used;) {
       auto* h = reinterpret_cast<object_header*>(reinterpret_cast<char*>(s) + at);
-      at += h->record_bytes;
+      at += record_bytes_of(h);
       end_record(h);
     }
   };
@@ -165,7 +179,7 @@ region::~region() {
 }
 
 region::segment* region::new_segment(bool for_compaction) noexcept {
-  void* p = memory::allocate_aligned(segment_bytes, segment_bytes);
+  void* p = memory::allocate(segment_bytes);
   if (p == nullptr && for_compaction && _spare != nullptr) {
     p = _spare;
     _spare = nullptr;
@@ -273,7 +287,8 @@ void* region::allocate(std::size_t size, migrator_id migrator, void** owner) noe
       return nullptr;
     }
     h = static_cast<object_header*>(p);
-    *h = object_header{static_cast<std::uint32_t>(record_bytes), migrator, 0, 1, owner};
+    std::size_t offset = static_cast<std::size_t>(static_cast<char*>(p) - reinterpret_cast<char*>(_open));
+    *h = object_header{pack_log(record_bytes, offset), migrator, 0, 1, owner};
   }
   ++_stats.objects;
   if (owner != nullptr) *owner = h + 1;
@@ -297,19 +312,20 @@ void region::free(void* object) noexcept {
       _large = links->next;
     }
     if (links->next != nullptr) links->next->prev = links->prev;
-    _stats.large_bytes -= h->record_bytes;
+    _stats.large_bytes -= record_bytes_of(h);
     memory::free(links);
     return;
   }
-  auto* s = reinterpret_cast<segment*>(reinterpret_cast<std::uintptr_t>(h) & ~(segment_bytes - 1));
+  auto* s = reinterpret_cast<segment*>(reinterpret_cast<char*>(h) - std::size_t{h->packed >> 16} * 16);
   LSA_CHECK(s->owner == this, "free: the object is not this region's");
-  s->live -= h->record_bytes;
-  _stats.live_bytes -= h->record_bytes;
+  std::size_t record_bytes = record_bytes_of(h);
+  s->live -= static_cast<std::uint32_t>(record_bytes);
+  _stats.live_bytes -= record_bytes;
   if (s == _open) {
     if (s->live == 0) s->used = descriptor_bytes;  // all dead: start over
     return;
   }
-  if (_compacting) return;  // (the segment being emptied: compact_one() files or releases it)
+  if (s == _compacting_segment) return;  // compact_chosen() files or releases it
   if (s->live == 0) {
     unfile(s);
     release(s);
@@ -322,14 +338,14 @@ void region::free(void* object) noexcept {
 void region::destroy(void* object) noexcept {
   object_header* h = header_of(object);
   if (_destroying && !h->live) return;  // ~region got to it first
-  g_migrators[h->migrator].destroy(object, h->record_bytes - sizeof(object_header));
+  g_migrators[h->migrator].destroy(object, record_bytes_of(h) - sizeof(object_header));
   free(object);
 }
 
 void region::owner_moved(void* object, void** owner) noexcept { header_of(object)->owner = owner; }
 
 std::size_t region::object_size(const void* object) noexcept {
-  return header_of(object)->record_bytes - sizeof(object_header);
+  return record_bytes_of(header_of(object)) - sizeof(object_header);
 }
 
 // Moves the live objects of `s` to the head of the log; returns how many
@@ -338,15 +354,17 @@ std::size_t region::compact(segment* s) noexcept {
   std::size_t moved = 0;
   for (std::size_t at = descriptor_bytes; at < s->used;) {
     auto* from = reinterpret_cast<object_header*>(reinterpret_cast<char*>(s) + at);
-    std::uint32_t record_bytes = from->record_bytes;
+    std::size_t record_bytes = record_bytes_of(from);
     if (from->live) {
       auto* to = static_cast<object_header*>(bump(record_bytes, true));
       if (to == nullptr) break;
       *to = *from;
+      to->packed = pack_log(record_bytes, static_cast<std::size_t>(reinterpret_cast<char*>(to) -
+                                                                    reinterpret_cast<char*>(_open)));
       g_migrators[from->migrator].move(from + 1, to + 1, record_bytes - sizeof(object_header));
       if (to->owner != nullptr) *to->owner = to + 1;
       from->live = 0;
-      s->live -= record_bytes;
+      s->live -= static_cast<std::uint32_t>(record_bytes);
       _stats.live_bytes -= record_bytes;  // counted again by bump()
       ++_stats.objects_moved;
       ++moved;
@@ -375,25 +393,26 @@ std::size_t region::compact_one(bool& progress) noexcept {
 }
 
 std::size_t region::compact_chosen(bool& progress) noexcept {
-  // The sparsest segment worth compacting.
+  // The sparsest segment worth compacting: within the occupancy limit, and
+  // with holes (bytes of dead records) of at least holes_min. Moving its
+  // objects to the head of the log removes its holes and makes none, so a
+  // run of steps ends; a segment whose only free room is a tail no record
+  // fits (three 32 KiB records) has no holes and is never taken.
   segment* s = nullptr;
   for (unsigned b = 0; b <= _config.compact_occupancy_max_16ths && b < buckets && s == nullptr; ++b) {
-    s = _bucket[b];
+    unsigned looked = 0;
+    for (segment* c = _bucket[b]; c != nullptr && looked < 8; c = c->next, ++looked) {
+      if (c->used - descriptor_bytes - c->live >= holes_min) {
+        s = c;
+        break;
+      }
+    }
   }
   if (s == nullptr) return 0;
-  // Only where it gains: its objects fit in the open segment's room (one
-  // segment fewer), or it is at most half full and a fresh open segment
-  // takes it with room for at least one more like it.
-  std::size_t room = _open != nullptr ? segment_bytes - _open->used : 0;
-  if (s->live > room) {
-    if (s->live > capacity / 2) return 0;
-    segment* fresh = new_segment(true);
-    if (fresh == nullptr) return 0;
-    close_open_segment();
-    _open = fresh;
-  }
+  _compacting_segment = s;
   unfile(s);
   std::size_t moved = compact(s);
+  _compacting_segment = nullptr;
   if (moved > 0) {
     ++_stats.compactions;
     progress = true;

@@ -2,7 +2,7 @@
 // that memory full of holes can be compacted instead of left fragmented.
 //
 // A region allocates by bumping a pointer through 128 KiB segments that it
-// takes from the shard's allocator (memory::allocate_aligned). Every object
+// takes from the shard's allocator (memory::allocate). Every object
 // carries a 16-byte header: its size, how it moves (a migrator) and where
 // its one owner keeps its address. Freeing marks the header dead and
 // lowers its segment's live count; a segment with nothing live goes back to
@@ -191,15 +191,13 @@ class region {
   /// The object's size as allocated (its header not included).
   static std::size_t object_size(const void* object) noexcept;
 
-  /// Empties the sparsest segment that is worth it (see region_config) by
-  /// moving its objects to the head of the log, and gives it back to the
-  /// allocator (or keeps it as the spare, for compactions when the
-  /// allocator is short). A segment is taken only when its live objects
-  /// fit in the open segment's room, or when at most half full (then a
-  /// fresh open segment takes it and at least one more): so a run of
-  /// steps ends, each pair of them giving a segment back. Returns whether
-  /// it moved anything: false when no segment qualifies, or under a
-  /// reclaim_lock.
+  /// Empties the sparsest segment that is worth it (see region_config; and
+  /// with at least 1/16 of a segment in holes, the bytes of freed objects)
+  /// by moving its objects to the head of the log, and gives it back to
+  /// the allocator (or keeps it as the spare, for compactions when the
+  /// allocator is short). Each step removes holes and makes none, so a run
+  /// of steps ends. Returns whether it moved anything: false when no
+  /// segment qualifies, or under a reclaim_lock.
   bool compact_step() noexcept;
   /// Gives back at least `bytes` to the allocator if it can: compaction,
   /// then eviction and compaction in turn, until enough is back or the
@@ -262,6 +260,7 @@ class region {
   std::function<bool()> _evictor;
   region_stats _stats;
   bool _compacting = false;
+  segment* _compacting_segment = nullptr;  // out of its bucket while emptied
   bool _reclaiming = false;
   bool _destroying = false;
   unsigned _reclaim_locks = 0;

@@ -186,6 +186,9 @@ TEST(lsa, bad_sizes_fail_cleanly) {
   EXPECT_EQ(r.allocate(std::size_t{1} << 50, bytes_migrator(), &owner), nullptr);
   EXPECT_EQ(owner, nullptr);
   EXPECT_EQ(r.stats().failed_allocations, 1u);
+  // Records stay below 4 GiB (their size is 32 bits).
+  EXPECT_EQ(r.allocate((std::size_t{1} << 32) + 16, bytes_migrator(), &owner), nullptr);
+  EXPECT_EQ(r.stats().failed_allocations, 2u);
   // Trailing bytes smaller than the object itself: refused.
   EXPECT_FALSE(r.make_with_trailing<blob>(sizeof(blob) - 1, blob{1, 0}));
   EXPECT_EQ(r.stats().objects, 0u);
@@ -221,6 +224,7 @@ TEST(lsa, the_region_destroys_what_is_left_and_empties_the_handles) {
 struct node {
   int value;
   handle<node> next;
+  char padding[1000];  // about 125 to a segment
   node(int v, handle<node> n) noexcept : value(v), next(std::move(n)) {}
 };
 
@@ -242,21 +246,32 @@ TEST(lsa, objects_that_own_objects_are_destroyed_once_with_the_region) {
     explicit big(std::string l) : label(std::move(l)) {}
     big(big&&) noexcept = default;
   };
+  static handle<node> kept_chain;
+  static handle<big> kept_parent;
   {
     region r;
-    handle<node> chain;
-    for (int i = 0; i < 1000; ++i) chain = r.make<node>(i, std::move(chain));
+    // A list built by appending, over many segments: each parent lies
+    // before its child, so the region's walk meets parents first.
+    handle<node> head = r.make<node>(0, handle<node>());
+    node* tail = head.get();
+    for (int i = 1; i < 600; ++i) {
+      tail->next = r.make<node>(i, handle<node>());
+      tail = tail->next.get();
+    }
+    ASSERT_GT(r.stats().segments, 3u);
+    // Outside the log: the child made first, the parent after.
+    handle<big> child = r.make<big>("child");
     handle<big> parent = r.make<big>("parent");
-    parent->child = r.make<big>("child");
+    parent->child = std::move(child);
     ASSERT_GT(r.stats().large_bytes, 80000u);
     EXPECT_EQ(counted::alive, 2);
     // The handles outlive the region here: it empties them.
-    static handle<node> kept_chain;
-    static handle<big> kept_parent;
-    kept_chain = std::move(chain);
+    kept_chain = std::move(head);
     kept_parent = std::move(parent);
   }
   EXPECT_EQ(counted::alive, 0);
+  EXPECT_FALSE(kept_chain);
+  EXPECT_FALSE(kept_parent);
 }
 
 TEST(lsa, segments_that_records_cannot_fill_do_not_compact_forever) {
