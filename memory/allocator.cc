@@ -1,4 +1,5 @@
 #include "memory/allocator.h"
+#include "memory/reclaimer.h"
 
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -371,6 +372,7 @@ class arena {
     _reclaimer = fn;
     _reclaimer_context = context;
   }
+  std::uint64_t reclaimer_calls() const noexcept { return _reclaimer_calls; }
 
   int numa_node() const noexcept { return _numa_node; }
 
@@ -406,7 +408,7 @@ class arena {
     }
     if (_reclaimer == nullptr || _reclaiming) return false;
     _reclaiming = true;
-    _stats.reclaimer_calls++;
+    _reclaimer_calls++;
     _reclaimer((_pages_held + pages - _limit_pages) << page_bits, _reclaimer_context);
     _reclaiming = false;
     return _pages_held + pages <= _limit_pages;
@@ -563,6 +565,7 @@ class arena {
   reclaimer _reclaimer = nullptr;  // see set_reclaimer()
   void* _reclaimer_context = nullptr;
   bool _reclaiming = false;
+  std::uint64_t _reclaimer_calls = 0;
   std::uint64_t _small_allocs[class_count] = {};
   std::uint64_t _small_frees[class_count] = {};
   alignas(64) std::atomic<free_object*> _remote{nullptr};  // frees sent back by others
@@ -908,6 +911,10 @@ bool set_reclaimer(reclaimer fn, void* context) noexcept {
   if (this_thread_arena == nullptr) return false;
   this_thread_arena->set_reclaimer(fn, context);
   return true;
+}
+
+std::uint64_t reclaimer_calls() noexcept {
+  return this_thread_arena != nullptr ? this_thread_arena->reclaimer_calls() : 0;
 }
 
 allocator_stats local_stats() noexcept {

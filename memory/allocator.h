@@ -61,7 +61,6 @@ struct allocator_stats {
   std::uint64_t frees = 0;
   std::uint64_t cross_shard_frees = 0;  // frees of this arena's memory by other threads
   std::uint64_t failed_allocations = 0;
-  std::uint64_t reclaimer_calls = 0;    // times the limit called the reclaimer
   std::size_t limit_bytes = 0;          // 0: no limit
 };
 
@@ -129,21 +128,5 @@ void flush_remote_frees() noexcept;
 /// The calling thread's arena's counters (the fallback arena's when the
 /// thread owns none).
 allocator_stats local_stats() noexcept;
-
-/// What a shard's arena calls when an allocation would pass its limit
-/// (after memory other shards freed for it came home): it frees memory of
-/// this arena (a cache evicting, //memory:lsa compacting) and returns the
-/// bytes it gave back; `bytes` is how much more the allocation needs. The
-/// allocation is then tried once more. It runs on the shard's thread,
-/// inside the allocation that ran short, never inside itself (an
-/// allocation it makes that runs short simply fails). It may free, and
-/// allocate, from this arena.
-using reclaimer = std::size_t (*)(std::size_t bytes, void* context) noexcept;
-
-/// Installs `fn` (with `context`) on the calling thread's shard arena;
-/// nullptr removes it, and so does unbind_this_thread(). Returns false,
-/// and installs nothing, on a thread that owns no shard arena (the
-/// fallback arena is shared under a lock).
-bool set_reclaimer(reclaimer fn, void* context) noexcept;
 
 }  // namespace reef::memory

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "memory/allocator.h"
+#include "memory/reclaimer.h"
 
 namespace reef::memory::lsa {
 namespace {

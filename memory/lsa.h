@@ -131,7 +131,7 @@ class handle {
 };
 
 /// Makes the calling shard's allocator call on this thread's regions when
-/// an allocation would pass the shard's limit (memory::set_reclaimer):
+/// an allocation would pass the shard's limit (memory/reclaimer.h):
 /// each region in turn reclaims (compacts, then evicts) until the bytes
 /// the allocation needs are back. Returns false on a thread that owns no
 /// shard arena. A program with regions calls it once on each shard.

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "memory/allocator.h"
+#include "memory/reclaimer.h"
 #include "memory/lsa.h"
 
 namespace reef::memory::lsa {
@@ -100,11 +101,11 @@ TEST_F(lsa_reclaim, the_allocator_takes_memory_back_from_a_full_cache_for_other_
   });
   std::size_t items = lru.size();
   ASSERT_GT(items, 1000u);
-  std::uint64_t calls = local_stats().reclaimer_calls;
+  std::uint64_t calls = reclaimer_calls();
   // Other code on the shard now asks for 2 MiB: the cache gives way.
   void* p = memory::allocate(2u << 20);
   ASSERT_NE(p, nullptr) << "the allocator did not take memory back from the cache";
-  EXPECT_GT(local_stats().reclaimer_calls, calls);
+  EXPECT_GT(reclaimer_calls(), calls);
   EXPECT_LT(lru.size(), items);
   memory::free(p);
 }
