@@ -204,8 +204,14 @@ std::size_t region::release(segment* s) noexcept {
   return segment_bytes;
 }
 
+unsigned region::filing_of(const segment* s) noexcept {
+  // Too few holes to be worth compacting: the list after the buckets.
+  if (s->used - descriptor_bytes - s->live < holes_min) return buckets;
+  return bucket_of(s->live);
+}
+
 void region::file(segment* s) noexcept {
-  unsigned b = bucket_of(s->live);
+  unsigned b = filing_of(s);
   s->bucket = b;
   s->prev = nullptr;
   s->next = _bucket[b];
@@ -214,7 +220,7 @@ void region::file(segment* s) noexcept {
 }
 
 void region::unfile(segment* s) noexcept {
-  LSA_CHECK(s->bucket < buckets, "unfile: the segment is in no bucket");
+  LSA_CHECK(s->bucket <= buckets, "unfile: the segment is in no bucket");
   if (s->prev != nullptr) {
     s->prev->next = s->next;
   } else {
@@ -236,13 +242,23 @@ void region::close_open_segment() noexcept {
   }
 }
 
-void* region::bump(std::size_t record_bytes, bool for_compaction) noexcept {
-  if (_open == nullptr || _open->used + record_bytes > segment_bytes) {
-    segment* fresh = new_segment(for_compaction);
-    if (fresh == nullptr) return nullptr;
-    close_open_segment();
-    _open = fresh;
+bool region::make_room(std::size_t record_bytes, bool for_compaction) noexcept {
+  if (_open != nullptr && _open->used + record_bytes <= segment_bytes) return true;
+  segment* fresh = new_segment(for_compaction);
+  if (fresh == nullptr) return false;
+  // (The allocation may have run the shard's reclaimer, and this region's
+  // reclaim() with it, which may have opened a segment of its own.)
+  if (_open != nullptr && _open->used + record_bytes <= segment_bytes) {
+    release(fresh);
+    return true;
   }
+  close_open_segment();
+  _open = fresh;
+  return true;
+}
+
+void* region::bump(std::size_t record_bytes, bool for_compaction) noexcept {
+  if (!make_room(record_bytes, for_compaction)) return nullptr;
   void* record = reinterpret_cast<char*>(_open) + _open->used;
   _open->used += static_cast<std::uint32_t>(record_bytes);
   _open->live += static_cast<std::uint32_t>(record_bytes);
@@ -320,6 +336,7 @@ void region::free(void* object) noexcept {
   auto* s = reinterpret_cast<segment*>(reinterpret_cast<char*>(h) - std::size_t{h->packed >> 16} * 16);
   LSA_CHECK(s->owner == this, "free: the object is not this region's");
   std::size_t record_bytes = record_bytes_of(h);
+  LSA_CHECK(s->live >= record_bytes, "free: a segment's live count is below its records'");
   s->live -= static_cast<std::uint32_t>(record_bytes);
   _stats.live_bytes -= record_bytes;
   if (s == _open) {
@@ -330,7 +347,7 @@ void region::free(void* object) noexcept {
   if (s->live == 0) {
     unfile(s);
     release(s);
-  } else if (bucket_of(s->live) != s->bucket) {
+  } else if (filing_of(s) != s->bucket) {
     unfile(s);
     file(s);
   }
@@ -356,9 +373,13 @@ std::size_t region::compact(segment* s) noexcept {
   for (std::size_t at = descriptor_bytes; at < s->used;) {
     auto* from = reinterpret_cast<object_header*>(reinterpret_cast<char*>(s) + at);
     std::size_t record_bytes = record_bytes_of(from);
+    // Room first: a fresh segment's allocation can run the shard's
+    // reclaimer, which may free this very object; so look at it after.
+    if (from->live && !make_room(record_bytes, true)) break;
     if (from->live) {
+      LSA_CHECK(s->live >= record_bytes, "compact: a segment's live count is below its records'");
       auto* to = static_cast<object_header*>(bump(record_bytes, true));
-      if (to == nullptr) break;
+      LSA_CHECK(to != nullptr, "compact: no room after making room");
       *to = *from;
       to->packed = pack_log(record_bytes, static_cast<std::size_t>(reinterpret_cast<char*>(to) -
                                                                     reinterpret_cast<char*>(_open)));
@@ -395,19 +416,15 @@ std::size_t region::compact_one(bool& progress) noexcept {
 
 std::size_t region::compact_chosen(bool& progress) noexcept {
   // The sparsest segment worth compacting: within the occupancy limit, and
-  // with holes (bytes of dead records) of at least holes_min. Moving its
-  // objects to the head of the log removes its holes and makes none, so a
-  // run of steps ends; a segment whose only free room is a tail no record
+  // with holes (bytes of dead records) of at least holes_min (segments
+  // with fewer are filed apart, see filing_of()). Moving its objects to the
+  // head of the log removes its holes; a run of steps ends, since a step
+  // that moves everything makes no holes, and one that runs out of memory
+  // stops the run. A segment whose only free room is a tail no record
   // fits (three 32 KiB records) has no holes and is never taken.
   segment* s = nullptr;
   for (unsigned b = 0; b <= _config.compact_occupancy_max_16ths && b < buckets && s == nullptr; ++b) {
-    unsigned looked = 0;
-    for (segment* c = _bucket[b]; c != nullptr && looked < 8; c = c->next, ++looked) {
-      if (c->used - descriptor_bytes - c->live >= holes_min) {
-        s = c;
-        break;
-      }
-    }
+    s = _bucket[b];
   }
   if (s == nullptr) return 0;
   _compacting_segment = s;

@@ -47,7 +47,8 @@ inline constexpr std::size_t log_object_bytes_max = segment_bytes / 4;
 /// `to` from the one at `from` and ends the one at `from`; `size` is the
 /// object's bytes (the header not included). `destroy` ends it in place.
 /// Both run on the region's thread, inside compaction or the region's
-/// destructor, and must not allocate from the region or throw.
+/// destructor; `move` must not allocate at all (it runs between taking an
+/// object and placing it), and neither may throw.
 struct migrator {
   void (*move)(void* from, void* to, std::size_t size) noexcept;
   void (*destroy)(void* object, std::size_t size) noexcept;
@@ -241,7 +242,9 @@ class region {
   handle<T> construct(void* p, Args&&... args);
   segment* new_segment(bool for_compaction) noexcept;
   std::size_t release(segment* s) noexcept;
+  bool make_room(std::size_t record_bytes, bool for_compaction) noexcept;
   void* bump(std::size_t record_bytes, bool for_compaction) noexcept;
+  static unsigned filing_of(const segment* s) noexcept;
   void file(segment* s) noexcept;
   void unfile(segment* s) noexcept;
   void close_open_segment() noexcept;
@@ -253,9 +256,10 @@ class region {
   segment* _open = nullptr;   // where allocation bumps; not in a bucket
   segment* _spare = nullptr;  // kept for compaction when the allocator is short
   // Closed segments by how full they are, in sixteenths: a compaction
-  // takes from the emptiest bucket.
+  // takes from the emptiest bucket. The list after them (_bucket[buckets])
+  // holds those with too few holes to compact.
   static constexpr unsigned buckets = 17;
-  segment* _bucket[buckets] = {};
+  segment* _bucket[buckets + 1] = {};
   void* _large = nullptr;  // objects outside the log, linked
   std::function<bool()> _evictor;
   region_stats _stats;

@@ -146,6 +146,65 @@ TEST_F(lsa_reclaim, nothing_moves_while_an_object_is_being_made) {
   EXPECT_GE(r.reclaim(segment_bytes), segment_bytes);
 }
 
+// What a program's own reclaimer may do in the middle of a compaction:
+// free objects of the segment being emptied.
+struct freeing_reclaimer {
+  std::vector<void*> ballast;
+  std::vector<handle<item>>* doomed;
+};
+
+TEST_F(lsa_reclaim, objects_freed_by_the_shard_reclaimer_during_a_compaction_are_not_moved) {
+  region r;
+  constexpr std::uint32_t value_bytes = 1000;  // records of 1024 bytes
+  std::vector<handle<item>> first;             // the first segment's
+  std::vector<handle<item>> rest;
+  auto make = [&](std::uint32_t id) { return r.make_with_trailing<item>(sizeof(item) + value_bytes, item{id, value_bytes}); };
+  std::size_t segments = 0;
+  std::uint32_t id = 0;
+  // The first segment full.
+  for (;; ++id) {
+    handle<item> h = make(id);
+    ASSERT_TRUE(h);
+    if (segments != 0 && r.stats().segments != segments) {
+      rest.push_back(std::move(h));
+      break;
+    }
+    segments = r.stats().segments;
+    first.push_back(std::move(h));
+  }
+  // The open segment all but full: a compaction must take a fresh one.
+  std::size_t per_segment = first.size();
+  for (std::size_t i = 0; i + 2 < per_segment; ++i) rest.push_back(make(++id));
+  ASSERT_EQ(r.stats().segments, 2u);
+  // Holes in the first segment: three in four gone.
+  for (std::size_t i = 0; i < first.size(); ++i) {
+    if (i % 4 != 0) first[i].reset();
+  }
+  // The shard at its limit.
+  freeing_reclaimer state{{}, &first};
+  while (void* p = memory::allocate(64 * 1024)) state.ballast.push_back(p);
+  ASSERT_TRUE(set_reclaimer(
+      [](std::size_t, void* context) noexcept -> std::size_t {
+        auto* s = static_cast<freeing_reclaimer*>(context);
+        for (auto& h : *s->doomed) h.reset();
+        std::size_t given = 0;
+        for (int i = 0; i < 4 && !s->ballast.empty(); ++i) {
+          memory::free(s->ballast.back());
+          s->ballast.pop_back();
+          given += 64 * 1024;
+        }
+        return given;
+      },
+      &state));
+  std::uint64_t calls = reclaimer_calls();
+  EXPECT_TRUE(r.compact_step());
+  EXPECT_GT(reclaimer_calls(), calls) << "the compaction did not need a fresh segment";
+  EXPECT_EQ(r.stats().objects, rest.size());
+  for (auto& h : rest) ASSERT_EQ(h->bytes, value_bytes);
+  set_reclaimer(nullptr, nullptr);
+  for (void* p : state.ballast) memory::free(p);
+}
+
 TEST_F(lsa_reclaim, without_an_evictor_the_allocation_fails_cleanly) {
   ASSERT_TRUE(install_shard_reclaimer());
   region r;

@@ -250,8 +250,9 @@ TEST(lsa, objects_that_own_objects_are_destroyed_once_with_the_region) {
   static handle<big> kept_parent;
   {
     region r;
-    // A list built by appending, over many segments: each parent lies
-    // before its child, so the region's walk meets parents first.
+    // A list built by appending, over many segments: within a segment
+    // each parent lies before its child, and the region walks the
+    // segments newest first; both orders come up.
     handle<node> head = r.make<node>(0, handle<node>());
     node* tail = head.get();
     for (int i = 1; i < 600; ++i) {
