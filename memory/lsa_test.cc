@@ -299,5 +299,17 @@ TEST(lsa, segments_that_records_cannot_fill_do_not_compact_forever) {
   for (auto& [id, h] : lru) expect_intact(h, id);
 }
 
+// The limit on migrators: one more aborts, naming it (in a child process:
+// the registry is the process's).
+TEST(lsa_death, one_migrator_past_the_limit_aborts_naming_it) {
+  EXPECT_DEATH(
+      {
+        for (unsigned i = 0; i < migrators_max; ++i) {
+          register_migrator(migrator{[](void*, void*, std::size_t) noexcept {}, [](void*, std::size_t) noexcept {}});
+        }
+      },
+      "more than migrators_max \\(256\\) migrators");
+}
+
 }  // namespace
 }  // namespace reef::memory::lsa
