@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 
@@ -109,6 +110,7 @@ thread_local region* t_regions = nullptr;
 region::region(region_config config) noexcept : _config(config) {
   static_assert(sizeof(segment) <= descriptor_bytes);
   LSA_CHECK(_config.compact_occupancy_max_16ths <= 16, "region: compact_occupancy_max_16ths is above 16");
+  if (_config.bytes_max != 0) _config.bytes_max = std::max(_config.bytes_max, 2 * segment_bytes);
   _next_region = t_regions;
   if (_next_region != nullptr) _next_region->_prev_region = this;
   t_regions = this;
@@ -180,7 +182,8 @@ region::~region() {
 }
 
 region::segment* region::new_segment(bool for_compaction) noexcept {
-  void* p = memory::allocate(segment_bytes);
+  // At the cap, only the spare (for compaction) is to be had.
+  void* p = within_cap(segment_bytes) ? memory::allocate(segment_bytes) : nullptr;
   if (p == nullptr && for_compaction && _spare != nullptr) {
     p = _spare;
     _spare = nullptr;
@@ -276,10 +279,11 @@ void* region::allocate(std::size_t size, migrator_id migrator, void** owner) noe
   std::size_t record_bytes = round16(size + sizeof(object_header));
   object_header* h = nullptr;
   if (record_bytes > log_object_bytes_max) {
-    void* p = memory::allocate(record_bytes + sizeof(large_links));
+    const std::size_t large_bytes = record_bytes + sizeof(large_links);
+    void* p = within_cap(large_bytes) ? memory::allocate(large_bytes) : nullptr;
     if (p == nullptr) {
-      reclaim(record_bytes + sizeof(large_links));
-      p = memory::allocate(record_bytes + sizeof(large_links));
+      reclaim(large_bytes);
+      p = within_cap(large_bytes) ? memory::allocate(large_bytes) : nullptr;
     }
     if (p == nullptr) {
       ++_stats.failed_allocations;

@@ -143,6 +143,12 @@ struct region_config {
   /// Compaction takes a segment only while it is at most this full (in
   /// sixteenths): moving a fuller one gains too little for its cost.
   unsigned compact_occupancy_max_16ths = 14;
+  /// The most memory the region holds (its segments, the spare included,
+  /// and its objects outside the log), in bytes; 0: no cap but the
+  /// allocator's. An allocation that would pass it reclaims (compaction,
+  /// then the evictor) first, and fails if that frees too little. A cap
+  /// below two segments is raised to two (the open one and the spare).
+  std::size_t bytes_max = 0;
 };
 
 class region {
@@ -235,8 +241,14 @@ class region {
   /// change of this value may be stale.
   std::uint64_t moves() const noexcept { return _stats.compactions; }
   region_stats stats() const noexcept;
+  /// The memory the region holds, as bytes_max counts it.
+  std::size_t held_bytes() const noexcept { return _stats.segments * segment_bytes + _stats.large_bytes; }
 
  private:
+  // Whether `bytes` more would stay within the cap.
+  bool within_cap(std::size_t bytes) const noexcept {
+    return _config.bytes_max == 0 || held_bytes() + bytes <= _config.bytes_max;
+  }
   struct segment;
   template <typename T, typename... Args>
   handle<T> construct(void* p, Args&&... args);

@@ -166,6 +166,38 @@ TEST(lsa, reclaim_evicts_in_the_owners_order_when_compaction_is_not_enough) {
   for (auto& [id, h] : lru) expect_intact(h, id);
 }
 
+// A capped region is a cache: it never holds more than bytes_max, and
+// allocations past it evict (the owner's LRU order) instead of failing,
+// while sizes shift under it (small objects, then large, then middling).
+TEST(lsa, a_capped_region_stays_within_its_cap_and_evicts_to_make_room) {
+  constexpr std::size_t cap = 16 * segment_bytes;
+  region r(region_config{.bytes_max = cap});
+  std::deque<std::pair<std::uint32_t, handle<blob>>> lru;  // front: least recently used
+  std::uint64_t evicted = 0;
+  r.set_evictor([&] {
+    if (lru.empty()) return false;
+    lru.pop_front();
+    ++evicted;
+    return true;
+  });
+  std::uint32_t id = 0;
+  for (std::uint32_t bytes : {100u, 1000u, 300u, 40000u, 300u}) {
+    for (int i = 0; i < 20000; ++i, ++id) {
+      handle<blob> h = make_blob(r, id, bytes);
+      ASSERT_TRUE(h) << "allocation " << id << " of " << bytes << " bytes failed in a capped region";
+      lru.emplace_back(id, std::move(h));
+      ASSERT_LE(r.held_bytes(), cap) << "after allocation " << id;
+    }
+    // What is live fills most of the cap: compaction closed the holes the
+    // evictions left, whatever the sizes were before.
+    const region_stats st = r.stats();
+    EXPECT_GT(st.live_bytes + st.large_bytes, cap / 2) << "objects of " << bytes << " bytes";
+  }
+  EXPECT_GT(evicted, 0u);
+  EXPECT_EQ(r.stats().evictions, evicted);
+  for (auto& [i, h] : lru) expect_intact(h, i);
+}
+
 TEST(lsa, reclaim_stops_when_the_evictor_has_nothing_left) {
   region r;
   std::vector<handle<blob>> kept;
