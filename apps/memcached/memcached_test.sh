@@ -1,0 +1,143 @@
+#!/bin/bash
+# End to end: the real memcached binary on 127.0.0.1 against outside
+# clients. Arguments: the shard count (1 or 2) and the reactor backend
+# (io_uring or epoll).
+#
+#   1. pymemcache's own integration tests (Debian's python3-pymemcache,
+#      pymemcache/test/test_integration.py, run with pytest) against it.
+#      Skipped: test_tls (its three socket variants): Reef's memcached
+#      speaks no TLS.
+#   2. testing/conformance.py: the same bytes (bad lines, wrong data
+#      blocks, every command and meta flag) to Debian's memcached 1.6 and
+#      to ours; the replies must match, CAS numbers and "me" details aside.
+#   3. testing/client_test.py: pymemcache and raw sockets: multi-key gets
+#      across shards in order, CAS, statistics, 1 MB values, the meta
+#      commands, UDP (frame header, replies over several datagrams, the
+#      multi-packet error), bad input, a client that never reads.
+#   4. A second server with -c 2 and --idle-timeout 1: the third
+#      connection is told "ERROR Too many open connections" and closed; an
+#      idle connection is closed after a second.
+# Every server is stopped with SIGTERM and must log "stopped". A failing
+# check names itself and prints the server's log.
+set -uo pipefail
+shards=${1:-1}
+backend=${2:-io_uring}
+python=/usr/bin/python3
+here=$PWD/apps/memcached
+ours=$here/memcached
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*"
+  for log in "$work"/*.log; do
+    [ -f "$log" ] || continue
+    echo "--- $log (last 30 lines):"
+    tail -30 "$log"
+  done
+  exit 1
+}
+
+free_port() {
+  "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Starts our server with the given flags; sets `port` from its log line.
+start_ours() {
+  local name=$1
+  shift
+  "$ours" --smp "$shards" --reactor-backend "$backend" -l 127.0.0.1 -p 0 "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  last_pid=$!
+  port=
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*serving memcached on tcp 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/$name.log")
+    [ -n "$port" ] && break
+    kill -0 "$last_pid" 2>/dev/null || fail "$name exited at start"
+    sleep 0.1
+  done
+  [ -n "$port" ] || fail "$name did not log that it serves"
+}
+
+stop() {
+  local pid=$1 name=$2
+  kill -TERM "$pid"
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -0 "$pid" 2>/dev/null && fail "$name did not stop within 10 s of SIGTERM"
+  grep -q "stopped" "$work/$name.log" || fail "$name did not log that it stopped"
+}
+
+udp_port=$(free_port)
+start_ours main -U "$udp_port" -m 64
+main_pid=$last_pid
+main_port=$port
+echo "=== ours: tcp $main_port udp $udp_port, $shards shard(s), $backend"
+
+echo "=== 1. pymemcache's integration tests"
+cd "$work" || fail "cd"
+timeout 120 "$python" -m pytest -q -p no:cacheprovider -W ignore::pytest.PytestUnknownMarkWarning \
+  /usr/lib/python3/dist-packages/pymemcache/test/test_integration.py --port "$main_port" -k "not tls" \
+  >"$work/pytest.out" 2>&1 || { cat "$work/pytest.out"; fail "pymemcache's integration tests"; }
+tail -1 "$work/pytest.out"
+grep -q "46 passed" "$work/pytest.out" || { cat "$work/pytest.out"; fail "pymemcache: not the 46 tests expected"; }
+cd - >/dev/null || fail "cd back"
+
+echo "=== 2. the same bytes to Debian's memcached and to ours"
+theirs_port=$(free_port)
+memcached -u nobody -l 127.0.0.1 -p "$theirs_port" -U 0 -m 64 -t 1 >"$work/debian-memcached.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do
+  "$python" -c "import socket; socket.create_connection(('127.0.0.1', $theirs_port))" 2>/dev/null && break
+  sleep 0.1
+done
+timeout 300 "$python" "$here/testing/conformance.py" "$theirs_port" "$main_port" || fail "conformance with memcached"
+
+echo "=== 3. clients: pymemcache, meta commands, UDP, bad input, a slow reader"
+timeout 120 "$python" "$here/testing/client_test.py" 127.0.0.1 "$main_port" "$udp_port" "$main_pid" ||
+  fail "client checks"
+stop "$main_pid" main
+
+echo "=== 4. connection limit and idle timeout"
+start_ours limited -c $((2 * shards)) --idle-timeout 1
+limited_pid=$last_pid
+timeout 60 "$python" - "$port" "$shards" <<'PY' || fail "connection limit and idle timeout"
+import socket, sys, time
+port, shards = int(sys.argv[1]), int(sys.argv[2])
+# Every shard takes two; the kernel spreads connections over shards, so
+# open enough that some shard is past its two.
+kept = []
+refused = 0
+for _ in range(8 * shards):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(2)
+    s.sendall(b"version\r\n")
+    reply = s.recv(100)
+    if reply.startswith(b"ERROR Too many open connections"):
+        refused += 1
+        if s.recv(100) != b"":
+            sys.exit("a refused connection stayed open")
+    else:
+        kept.append(s)
+print("kept %d, refused %d" % (len(kept), refused))
+if len(kept) > 2 * shards or refused == 0:
+    sys.exit("the limit of %d did not hold" % (2 * shards))
+# Idle: closed after about a second.
+start = time.time()
+kept[0].settimeout(5)
+if kept[0].recv(100) != b"":
+    sys.exit("an idle connection got bytes")
+took = time.time() - start
+print("idle connection closed after %.1f s" % took)
+if took > 4:
+    sys.exit("the idle timeout did not close the connection")
+PY
+stop "$limited_pid" limited
+echo "PASS"
