@@ -110,7 +110,7 @@ thread_local region* t_regions = nullptr;
 region::region(region_config config) noexcept : _config(config) {
   static_assert(sizeof(segment) <= descriptor_bytes);
   LSA_CHECK(_config.compact_occupancy_max_16ths <= 16, "region: compact_occupancy_max_16ths is above 16");
-  if (_config.bytes_max != 0) _config.bytes_max = std::max(_config.bytes_max, 2 * segment_bytes);
+  if (_config.bytes_max != 0) _config.bytes_max = std::max(_config.bytes_max, bytes_max_min);
   _next_region = t_regions;
   if (_next_region != nullptr) _next_region->_prev_region = this;
   t_regions = this;
@@ -183,7 +183,7 @@ region::~region() {
 
 region::segment* region::new_segment(bool for_compaction) noexcept {
   // At the cap, only the spare (for compaction) is to be had.
-  void* p = within_cap(segment_bytes) ? memory::allocate(segment_bytes) : nullptr;
+  void* p = within_cap(segment_bytes, for_compaction) ? memory::allocate(segment_bytes) : nullptr;
   if (p == nullptr && for_compaction && _spare != nullptr) {
     p = _spare;
     _spare = nullptr;
@@ -280,10 +280,14 @@ void* region::allocate(std::size_t size, migrator_id migrator, void** owner) noe
   object_header* h = nullptr;
   if (record_bytes > log_object_bytes_max) {
     const std::size_t large_bytes = record_bytes + sizeof(large_links);
-    void* p = within_cap(large_bytes) ? memory::allocate(large_bytes) : nullptr;
+    if (_config.bytes_max != 0 && large_bytes + 2 * segment_bytes > _config.bytes_max) {
+      ++_stats.failed_allocations;  // it could never fit: evict nothing for it
+      return nullptr;
+    }
+    void* p = within_cap(large_bytes, false) ? memory::allocate(large_bytes) : nullptr;
     if (p == nullptr) {
       reclaim(large_bytes);
-      p = within_cap(large_bytes) ? memory::allocate(large_bytes) : nullptr;
+      p = within_cap(large_bytes, false) ? memory::allocate(large_bytes) : nullptr;
     }
     if (p == nullptr) {
       ++_stats.failed_allocations;

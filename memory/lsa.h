@@ -42,6 +42,9 @@ namespace reef::memory::lsa {
 inline constexpr std::size_t segment_bytes = 128 * 1024;
 /// Objects (with their header) above this live outside the log.
 inline constexpr std::size_t log_object_bytes_max = segment_bytes / 4;
+/// The smallest cap a region takes (region_config::bytes_max): an open
+/// segment, a full one, and room for the one compaction moves into.
+inline constexpr std::size_t bytes_max_min = 4 * segment_bytes;
 
 /// How an object moves and is destroyed. `move` constructs the object at
 /// `to` from the one at `from` and ends the one at `from`; `size` is the
@@ -146,8 +149,12 @@ struct region_config {
   /// The most memory the region holds (its segments, the spare included,
   /// and its objects outside the log), in bytes; 0: no cap but the
   /// allocator's. An allocation that would pass it reclaims (compaction,
-  /// then the evictor) first, and fails if that frees too little. A cap
-  /// below two segments is raised to two (the open one and the spare).
+  /// then the evictor) first, and fails if that frees too little. Below
+  /// the cap, allocation leaves one segment of it free while the region
+  /// has no spare, so that compaction always has somewhere to move
+  /// objects; an object outside the log larger than the cap less two
+  /// segments fails at once (no eviction for what can never fit). A cap
+  /// below bytes_max_min is raised to it.
   std::size_t bytes_max = 0;
 };
 
@@ -245,9 +252,13 @@ class region {
   std::size_t held_bytes() const noexcept { return _stats.segments * segment_bytes + _stats.large_bytes; }
 
  private:
-  // Whether `bytes` more would stay within the cap.
-  bool within_cap(std::size_t bytes) const noexcept {
-    return _config.bytes_max == 0 || held_bytes() + bytes <= _config.bytes_max;
+  // Whether `bytes` more would stay within the cap: for compaction, up
+  // to the cap; otherwise leaving a segment's headroom while there is no
+  // spare (see region_config::bytes_max).
+  bool within_cap(std::size_t bytes, bool for_compaction) const noexcept {
+    if (_config.bytes_max == 0) return true;
+    const std::size_t headroom = for_compaction || _spare != nullptr ? 0 : segment_bytes;
+    return held_bytes() + bytes + headroom <= _config.bytes_max;
   }
   struct segment;
   template <typename T, typename... Args>

@@ -198,6 +198,26 @@ TEST(lsa, a_capped_region_stays_within_its_cap_and_evicts_to_make_room) {
   for (auto& [i, h] : lru) expect_intact(h, i);
 }
 
+// An object that could never fit under the cap fails at once: nothing is
+// evicted for it.
+TEST(lsa, a_capped_region_refuses_at_once_what_could_never_fit) {
+  region r(region_config{.bytes_max = 1});  // raised to the smallest cap
+  std::vector<handle<blob>> kept;
+  int evictions = 0;
+  r.set_evictor([&] {
+    ++evictions;
+    return false;
+  });
+  for (std::uint32_t id = 0; id < 100; ++id) kept.push_back(make_blob(r, id, 500));
+  EXPECT_FALSE(make_blob(r, 1000, bytes_max_min - segment_bytes));
+  EXPECT_EQ(evictions, 0);
+  EXPECT_EQ(r.stats().failed_allocations, 1u);
+  // What fits beside the working segments still does.
+  EXPECT_TRUE(make_blob(r, 1001, 100000));
+  for (std::uint32_t id = 0; id < kept.size(); ++id) expect_intact(kept[id], id);
+  EXPECT_LE(r.held_bytes(), bytes_max_min);
+}
+
 TEST(lsa, reclaim_stops_when_the_evictor_has_nothing_left) {
   region r;
   std::vector<handle<blob>> kept;

@@ -1,5 +1,6 @@
 #include "apps/memcached/cache.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
@@ -171,7 +172,11 @@ cache::~cache() {
 }
 
 bool cache::fits(std::size_t key_bytes, std::size_t value_bytes) const noexcept {
-  return item::bytes_for(key_bytes, value_bytes) <= _config.item_size_max;
+  // -I, and what the region can hold beside its working segments (an item
+  // past that would evict everything and still not fit).
+  const std::size_t cap = std::max(_config.memory_bytes, memory::lsa::bytes_max_min);
+  const std::size_t room = cap - 2 * memory::lsa::segment_bytes - 64;
+  return item::bytes_for(key_bytes, value_bytes) <= std::min(_config.item_size_max, room);
 }
 
 std::uint32_t cache::realtime(std::int64_t exptime) const noexcept {
@@ -338,9 +343,10 @@ bool cache::evict_one() noexcept {
 
 void cache::flush_all(std::int64_t delay) noexcept {
   ++_stats.cmd_flush;
-  if (delay > 0) {
+  const std::uint32_t when = delay > 0 ? realtime(delay) - 1 : 0;
+  if (when > _now) {
     // From then on, what was last stored or fetched before then.
-    _oldest_live = realtime(delay) - 1;
+    _oldest_live = when;
   } else {
     // Now: everything stored so far (by CAS, which also orders the items
     // of this very second).
@@ -421,8 +427,8 @@ cache::store_result cache::store(command mode, std::string_view key, std::uint32
     value_bytes += s->object->value_length;
   }
   if (!fits(key.size(), value_bytes)) {
-    ++_stats.store_too_large;
-    return store_result::no_memory;
+    // (Only an append or prepend gets here: memcached answers NOT_STORED.)
+    return store_result::not_stored;
   }
   item* fresh = allocate_item(key, value_bytes);
   memory::lsa::region::reclaim_lock pin(_region);
@@ -508,8 +514,8 @@ cache::arithmetic_result cache::arithmetic(std::string_view key, bool incr, std:
   if (fresh == nullptr) return arithmetic_result::no_memory;
   slot* s = find(key, hash);
   if (s == nullptr) {
+    // Evicted to make room for its new value (counted as a hit above).
     _region.free(fresh);
-    ++(incr ? _stats.incr_misses : _stats.decr_misses);
     return arithmetic_result::not_found;
   }
   fresh->flags = s->object->flags;
@@ -521,35 +527,47 @@ cache::arithmetic_result cache::arithmetic(std::string_view key, bool incr, std:
 }
 
 void cache::retrieve(const request& req, std::string_view key, std::string& reply) {
-  memory::lsa::region::reclaim_lock pin(_region);
   const bool touch = req.kind == command::gat || req.kind == command::gats;
-  ++_stats.cmd_get;
-  if (touch) ++_stats.cmd_touch;
-  slot* s = find(key, key_hash(key));
-  if (s == nullptr) {
-    ++_stats.get_misses;
-    if (touch) ++_stats.touch_misses;
+  const std::uint64_t hash = key_hash(key);
+  // The reply grows outside the lock (its allocation may need memory
+  // back from this region): a second look if it had to.
+  for (std::size_t need = 0;;) {
+    if (need > 0) reply.reserve(reply.size() + need);
+    memory::lsa::region::reclaim_lock pin(_region);
+    slot* s = find(key, hash);
+    item* it = s != nullptr ? s->object : nullptr;
+    const std::size_t want = it != nullptr ? it->key_length + it->value_length + 64 : 0;
+    if (need == 0 && reply.capacity() - reply.size() < want) {
+      need = want;
+      continue;
+    }
+    ++_stats.cmd_get;
+    if (touch) ++_stats.cmd_touch;
+    if (it == nullptr) {
+      ++_stats.get_misses;
+      if (touch) ++_stats.touch_misses;
+      return;
+    }
+    ++_stats.get_hits;
+    if (touch) {
+      ++_stats.touch_hits;
+      it->exptime = realtime(req.exptime);
+    }
+    bump(it);
+    reply += "VALUE ";
+    reply += it->key();
+    reply += ' ';
+    append_number(reply, it->flags);
+    reply += ' ';
+    append_number(reply, it->value_length);
+    if (req.kind == command::gets || req.kind == command::gats) {
+      reply += ' ';
+      append_number(reply, it->cas);
+    }
+    reply += "\r\n";
+    reply += it->value_line();
     return;
   }
-  item* it = s->object;
-  ++_stats.get_hits;
-  if (touch) {
-    ++_stats.touch_hits;
-    it->exptime = realtime(req.exptime);
-  }
-  bump(it);
-  reply += "VALUE ";
-  reply += it->key();
-  reply += ' ';
-  append_number(reply, it->flags);
-  reply += ' ';
-  append_number(reply, it->value_length);
-  if (req.kind == command::gets || req.kind == command::gats) {
-    reply += ' ';
-    append_number(reply, it->cas);
-  }
-  reply += "\r\n";
-  reply += it->value_line();
 }
 
 void cache::execute(const request& req, std::string_view data, std::string& reply) {
@@ -708,6 +726,17 @@ void cache::meta_get(const request& req, std::string& reply) {
         it = fresh;
         won = true;
       }
+    }
+  }
+  if (it != nullptr && m.has('v')) {
+    // Room for the value first: growing the reply may need memory back
+    // from this region, which moves items (so look again after).
+    const std::size_t need = it->value_length + key.size() + m.opaque.size() + 128;
+    if (reply.capacity() - reply.size() < need) {
+      reply.reserve(reply.size() + need);
+      memory::lsa::region::reclaim_lock pin(_region);
+      slot* s = find(key, hash);
+      it = s != nullptr ? s->object : nullptr;
     }
   }
   memory::lsa::region::reclaim_lock pin(_region);

@@ -126,6 +126,9 @@ TEST(cache, flush_all_now_and_later) {
   // Stored after the flush, in the same second: kept.
   EXPECT_EQ(send(c, "set a 0 0 1\r\ny\r\nget a\r\n"), "STORED\r\nVALUE a 0 1\r\ny\r\nEND\r\n");
   EXPECT_EQ(send(c, "flush_all 10 noreply\r\nget a\r\n"), "VALUE a 0 1\r\ny\r\nEND\r\n");
+  // (An absolute time already past flushes now, as memcached.)
+  EXPECT_EQ(send(c, "set p 0 0 1\r\nx\r\nflush_all " + std::to_string(t0 - 100) + "\r\nget p\r\n"),
+            "STORED\r\nOK\r\nEND\r\n");
   c.set_clock(t0 + 10);
   EXPECT_EQ(send(c, "get a\r\n"), "END\r\n");
   c.set_clock(t0 + 11);
@@ -188,10 +191,17 @@ TEST(cache, items_too_large_are_refused_and_drop_the_old_value) {
   EXPECT_EQ(send(c, "get big\r\n"), "END\r\n");
   EXPECT_EQ(c.stats().store_too_large, 1u);
   EXPECT_EQ(send(c, "append big 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
-  // An append that would grow past the limit.
+  // An append that would grow past the limit: NOT_STORED, as memcached.
   send(c, "set big 0 0 900\r\n" + std::string(900, 'a') + "\r\n");
-  EXPECT_EQ(send(c, "append big 0 0 200\r\n" + std::string(200, 'b') + "\r\n"),
-            "SERVER_ERROR out of memory storing object\r\n");
+  EXPECT_EQ(send(c, "append big 0 0 200\r\n" + std::string(200, 'b') + "\r\n"), "NOT_STORED\r\n");
+  // A cache too small for -I: what cannot fit beside the region's working
+  // segments is too large, and evicts nothing.
+  cache small({.memory_bytes = 1, .item_size_max = 1 << 20});
+  small.set_clock(t0);
+  send(small, "set keep 0 0 1\r\nx\r\n");
+  EXPECT_FALSE(small.fits(4, memory::lsa::bytes_max_min - 2 * memory::lsa::segment_bytes));
+  EXPECT_TRUE(small.fits(4, 100000));
+  EXPECT_EQ(send(small, "get keep\r\n"), "VALUE keep 0 1\r\nx\r\nEND\r\n");
 }
 
 TEST(cache, meta_get_flags_and_recache_tokens) {

@@ -173,8 +173,12 @@ void memcached_server::tick() noexcept {
 }
 
 future<> memcached_server::listen(socket_address address) {
-  if (_stopping) throw std::logic_error("memcached_server::listen after stop()");
-  _listeners.push_back(reef::listen(address, listen_options{}));
+  if (_stopping) return make_exception_future<>(std::logic_error("memcached_server::listen after stop()"));
+  try {
+    _listeners.push_back(reef::listen(address, listen_options{}));
+  } catch (...) {
+    return make_exception_future<>(std::current_exception());
+  }
   server_socket& listener = _listeners.back();
   _gate.enter();
   (void)accept_loop(listener).finally([this] { _gate.leave(); });
@@ -182,9 +186,13 @@ future<> memcached_server::listen(socket_address address) {
 }
 
 future<> memcached_server::listen_udp(socket_address address) {
-  if (_stopping) throw std::logic_error("memcached_server::listen_udp after stop()");
-  _udp = make_udp_channel(address);
-  _udp_address = _udp.local_address();
+  if (_stopping) return make_exception_future<>(std::logic_error("memcached_server::listen_udp after stop()"));
+  try {
+    _udp = make_udp_channel(address);
+    _udp_address = _udp.local_address();
+  } catch (...) {
+    return make_exception_future<>(std::current_exception());
+  }
   _gate.enter();
   (void)udp_loop().finally([this] { _gate.leave(); });
   return make_ready_future<>();
@@ -436,6 +444,10 @@ future<> memcached_server::retrieve_in_batches(const request& req, reply_queue& 
   std::vector<future<remote_replies>> asked;
   std::vector<lw_shared_ptr<remote_replies>> answers(smp::count);
   std::vector<unsigned> asked_shards;
+  // Nothing may throw between sending a shard its part and awaiting the
+  // answer (it reads `req`): room for every shard up front.
+  asked.reserve(smp::count);
+  asked_shards.reserve(smp::count);
   for (std::size_t start = 0; start < req.keys.size(); start += retrieval_batch_keys) {
     const std::size_t end = std::min(req.keys.size(), start + retrieval_batch_keys);
     // Every other shard with keys in this batch is asked at once, for all
@@ -626,10 +638,16 @@ future<> memcached_server::run_stats(const request& req, reply_queue& out) {
 future<> memcached_server::udp_loop() {
   for (;;) {
     udp_datagram d;
+    bool failed = false;
     try {
       d = co_await _udp.receive();
-    } catch (...) {
+    } catch (const std::exception& e) {
       if (_stopping) co_return;
+      memcached_log.warn("UDP receive failed: {}; retrying", e.what());
+      failed = true;
+    }
+    if (failed) {
+      co_await sleep(std::chrono::milliseconds(10));
       continue;
     }
     ++_connection_stats.udp_datagrams;

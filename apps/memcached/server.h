@@ -86,7 +86,8 @@ class memcached_server {
   void set_peers(sharded<memcached_server>& peers) noexcept { _peers = &peers; }
 
   /// Serves TCP connections at `address` (every shard may listen on the
-  /// same one; the kernel spreads connections). Throws if it cannot.
+  /// same one; the kernel spreads connections). Fails (std::system_error
+  /// naming the call) if it cannot.
   future<> listen(socket_address address);
   /// Serves UDP datagrams at `address` (memcached's frame header). One
   /// shard serves UDP.
@@ -122,7 +123,7 @@ class memcached_server {
   server_config _config;
   cache _cache;
   sharded<memcached_server>* _peers = nullptr;
-  std::vector<server_socket> _listeners;
+  std::list<server_socket> _listeners;  // (a list: accept loops hold references)
   udp_channel _udp;
   socket_address _udp_address;
   std::list<connection*> _connection_list;
