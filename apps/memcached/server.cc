@@ -119,7 +119,9 @@ struct memcached_server::reply_queue {
     for (auto& p : pieces) co_await out.write(std::move(p));
     pieces.clear();
     piece_bytes = 0;
-    if (!text.empty()) co_await out.write(text.data(), text.size());
+    // A buffer of the reply's own size (not the stream's 8 KiB, which a
+    // reply of a few hundred bytes would mostly leave unused).
+    if (!text.empty()) co_await out.write(temporary_buffer<char>(text.data(), text.size()));
     text.clear();
     co_await out.flush();
   }

@@ -6,7 +6,7 @@
 #
 # Throughput: each server alone on CPU 0 (Debian's `memcached -t 1` under
 # taskset; ours with --smp 1 --cpuset 0), both with -m 1024 so that nothing
-# is evicted, driven from CPU 1 by memaslap (Debian's libmemcached-tools:
+# is evicted, driven from CPU 1 by memcaslap (Debian's libmemcached-tools:
 # one thread, CONCURRENCY connections, 90% get / 10% set, 64-byte keys,
 # 1 KiB values), once with single gets and once with multi-gets of 16 keys
 # (-d 16, the pipelined run). Runs rotate between the servers so that a
@@ -32,7 +32,7 @@ server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 python=/usr/bin/python3
 
-for tool in memcached memaslap taskset; do
+for tool in memcached memcaslap taskset; do
   command -v "$tool" >/dev/null || { echo "needs $tool (tools/install_host_tools.sh installs it)" >&2; exit 1; }
 done
 
@@ -87,25 +87,25 @@ stop() {
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-# run NAME MODE: one memaslap run against a fresh server; prints
+# run NAME MODE: one memcaslap run against a fresh server; prints
 # "ops/s ops-per-server-cpu-s".
 run() {
   local name=$1 mode=$2 division=1
   [ "$mode" == multiget ] && division=16
   start "$name" 1024
-  # Warm up: the keys memaslap uses get set.
-  taskset -c "$client_cpu" memaslap -s "127.0.0.1:$port" -T 1 -c "$concurrency" -F "$work/load.cfg" \
+  # Warm up: the keys memcaslap uses get set.
+  taskset -c "$client_cpu" memcaslap -s "127.0.0.1:$port" -T 1 -c "$concurrency" -F "$work/load.cfg" \
     -t 1s >/dev/null 2>&1 || true
   local before after ticks_per_s
   ticks_per_s=$(getconf CLK_TCK)
   before=$(cpu_ticks "$pid")
-  taskset -c "$client_cpu" memaslap -s "127.0.0.1:$port" -T 1 -c "$concurrency" -F "$work/load.cfg" \
+  taskset -c "$client_cpu" memcaslap -s "127.0.0.1:$port" -T 1 -c "$concurrency" -F "$work/load.cfg" \
     -d "$division" -t "${duration}s" >"$work/run.out" 2>&1
   after=$(cpu_ticks "$pid")
   stop
   local ops
   ops=$(awk '/^Run time:/ {for (i = 1; i <= NF; i++) if ($i == "Ops:") print $(i + 1)}' "$work/run.out")
-  [ -n "$ops" ] || { cat "$work/run.out" >&2; echo "memaslap printed no result" >&2; exit 1; }
+  [ -n "$ops" ] || { cat "$work/run.out" >&2; echo "memcaslap printed no result" >&2; exit 1; }
   "$python" -c "
 ops, cpu = $ops, ($after - $before) / $ticks_per_s
 print('%.0f %.0f' % (ops / $duration, ops / cpu if cpu > 0 else 0))"
@@ -131,7 +131,7 @@ def parse(text):
     return [r[0] for r in rows], [r[1] for r in rows]
 def show(values):
     return "%10.0f (%.0f-%.0f)" % (statistics.median(values), min(values), max(values))
-print("memaslap, 1 client thread, %s connections, 90%% get / 10%% set, 64-byte keys, 1 KiB values, "
+print("memcaslap, 1 client thread, %s connections, 90%% get / 10%% set, 64-byte keys, 1 KiB values, "
       "%s s per run, medians of %s runs (min-max)" % (concurrency, duration, runs))
 print("%-9s %-10s %28s %28s" % ("mode", "server", "ops/s", "ops per server CPU-s"))
 for i, mode in enumerate(("get", "multiget")):
