@@ -19,7 +19,7 @@ struct item_header {
   item_header* next;
   std::uint64_t cas;
   std::uint64_t hash;
-  std::uint32_t exptime;      // absolute, on the cache's clock; 0: never
+  std::uint64_t exptime;      // absolute, in ms on the cache's clock; 0: never
   std::uint32_t flags;
   std::uint32_t value_length; // without "\r\n"
   std::uint32_t time;         // last stored or fetched
@@ -179,19 +179,25 @@ bool cache::fits(std::size_t key_bytes, std::size_t value_bytes) const noexcept 
   return item::bytes_for(key_bytes, value_bytes) <= std::min(_config.item_size_max, room);
 }
 
-std::uint32_t cache::realtime(std::int64_t exptime) const noexcept {
+std::uint64_t cache::realtime(std::int64_t exptime) const noexcept {
   if (exptime == 0) return 0;
   if (exptime < 0) return 1;  // already gone
   if (exptime > relative_time_max) {
     // An absolute time; one already past is gone at once.
     if (exptime <= static_cast<std::int64_t>(_now)) return 1;
-    return static_cast<std::uint32_t>(exptime);
+    return static_cast<std::uint64_t>(exptime) * 1000;
   }
-  return _now + static_cast<std::uint32_t>(exptime);
+  return _now_ms + static_cast<std::uint64_t>(exptime) * 1000;
+}
+
+std::int64_t cache::ttl_seconds(const item* it) const noexcept {
+  if (it->exptime == 0) return -1;
+  if (it->exptime <= _now_ms) return 0;
+  return static_cast<std::int64_t>((it->exptime - _now_ms + 999) / 1000);
 }
 
 bool cache::live(const item* it) const noexcept {
-  if (it->exptime != 0 && it->exptime <= _now) return false;
+  if (it->exptime != 0 && it->exptime <= _now_ms) return false;
   if (it->cas < _flush_cas) return false;
   return _oldest_live == 0 || _oldest_live > _now || it->time > _oldest_live;
 }
@@ -207,7 +213,7 @@ cache::slot* cache::find_raw(std::string_view key, std::uint64_t hash) noexcept 
 cache::slot* cache::find(std::string_view key, std::uint64_t hash) noexcept {
   slot* s = find_raw(key, hash);
   if (s == nullptr || live(s->object)) return s;
-  const bool expired = s->object->exptime != 0 && s->object->exptime <= _now;
+  const bool expired = s->object->exptime != 0 && s->object->exptime <= _now_ms;
   if (expired) {
     ++_stats.get_expired;
     if (!(s->object->bits & fetched_bit)) ++_stats.expired_unfetched;
@@ -343,7 +349,8 @@ bool cache::evict_one() noexcept {
 
 void cache::flush_all(std::int64_t delay) noexcept {
   ++_stats.cmd_flush;
-  const std::uint32_t when = delay > 0 ? realtime(delay) - 1 : 0;
+  const std::uint64_t at = delay > 0 ? realtime(delay) : 0;  // 1 (past) or ms
+  const std::uint32_t when = at >= 1000 ? static_cast<std::uint32_t>(at / 1000) - 1 : 0;
   if (when > _now) {
     // From then on, what was last stored or fetched before then.
     _oldest_live = when;
@@ -526,9 +533,8 @@ cache::arithmetic_result cache::arithmetic(std::string_view key, bool incr, std:
   return arithmetic_result::done;
 }
 
-void cache::retrieve(const request& req, std::string_view key, std::string& reply) {
+void cache::retrieve(const request& req, std::string_view key, std::uint64_t hash, std::string& reply) {
   const bool touch = req.kind == command::gat || req.kind == command::gats;
-  const std::uint64_t hash = key_hash(key);
   // The reply grows outside the lock (its allocation may need memory
   // back from this region): a second look if it had to.
   for (std::size_t need = 0;;) {
@@ -766,7 +772,7 @@ void cache::meta_get(const request& req, std::string& reply) {
   const bool token_was_sent = (it->bits & token_sent_bit) != 0 && !won;
   if (!won && !token_was_sent) {
     if (it->bits & stale_bit) won = true;
-    if (m.has('R') && it->exptime != 0 && static_cast<std::int64_t>(it->exptime) - _now < m.recache_ttl) won = true;
+    if (m.has('R') && it->exptime != 0 && ttl_seconds(it) < m.recache_ttl) won = true;
     if (won) it->bits |= token_sent_bit;
   }
   if (!m.has('u')) bump(it);
@@ -802,7 +808,7 @@ void cache::meta_get(const request& req, std::string& reply) {
         break;
       case 't':
         reply += " t";
-        append_signed(reply, it->exptime == 0 ? -1 : static_cast<std::int64_t>(it->exptime) - _now);
+        append_signed(reply, ttl_seconds(it));
         break;
       default:
         break;
@@ -988,7 +994,7 @@ void cache::meta_arithmetic(const request& req, std::string& reply) {
       append_number(reply, it->cas);
     } else if (done && it != nullptr && letter == 't') {
       reply += " t";
-      append_signed(reply, it->exptime == 0 ? -1 : static_cast<std::int64_t>(it->exptime) - _now);
+      append_signed(reply, ttl_seconds(it));
     }
   }
   reply += "\r\n";
@@ -1015,7 +1021,7 @@ void cache::meta_debug(const request& req, std::string& reply) {
     reply += req.key();
   }
   reply += " exp=";
-  append_signed(reply, it->exptime == 0 ? -1 : static_cast<std::int64_t>(it->exptime) - _now);
+  append_signed(reply, ttl_seconds(it));
   reply += " la=";
   append_number(reply, _now >= it->time ? _now - it->time : 0);
   reply += " cas=";

@@ -69,9 +69,15 @@ class cache {
   cache(const cache&) = delete;
   cache& operator=(const cache&) = delete;
 
-  /// memcached's current time: wall-clock seconds. Expiry times are read
-  /// against it (relative up to 30 days, absolute beyond, as memcached).
-  void set_clock(std::uint32_t unix_seconds) noexcept { _now = unix_seconds; }
+  /// The current time: wall-clock milliseconds since the epoch. Expiry
+  /// times are given in seconds (relative up to 30 days, absolute beyond,
+  /// as memcached) and kept to the millisecond: a TTL of 1 lives a second
+  /// from its store, not until the clock's next second. The server sets it
+  /// before each batch of commands.
+  void set_clock(std::uint64_t unix_ms) noexcept {
+    _now_ms = unix_ms;
+    _now = static_cast<std::uint32_t>(unix_ms / 1000);
+  }
   std::uint32_t now() const noexcept { return _now; }
 
   /// Whether an item of this key and value size may be stored at all.
@@ -86,7 +92,23 @@ class cache {
 
   /// get/gets/gat/gats of one key: appends its VALUE lines, or nothing on a
   /// miss (the caller ends the reply with END).
-  void retrieve(const request& req, std::string_view key, std::string& reply);
+  void retrieve(const request& req, std::string_view key, std::string& reply) {
+    retrieve(req, key, key_hash(key), reply);
+  }
+  /// The same, with the key's hash (key_hash(key)) at hand.
+  void retrieve(const request& req, std::string_view key, std::uint64_t hash, std::string& reply);
+
+  /// For a multi-key get: starts loading the index slot of `hash`, then
+  /// (once every key's slot is asked for) the item it leads to, so that
+  /// the keys' cache misses overlap instead of following one another.
+  void prefetch_slot(std::uint64_t hash) const noexcept { __builtin_prefetch(&_table[home(hash)]); }
+  void prefetch_item(std::uint64_t hash) const noexcept {
+    const slot& s = _table[home(hash)];
+    if (s.object != nullptr) {
+      __builtin_prefetch(s.object);
+      __builtin_prefetch(reinterpret_cast<const char*>(s.object) + 64);
+    }
+  }
 
   /// flush_all: items stored before now + delay are gone from then on.
   void flush_all(std::int64_t delay) noexcept;
@@ -107,7 +129,10 @@ class cache {
     std::uint64_t hash;
   };
 
-  std::uint32_t realtime(std::int64_t exptime) const noexcept;
+  // An exptime as memcached takes it, as an absolute time in ms (0: never).
+  std::uint64_t realtime(std::int64_t exptime) const noexcept;
+  // What is left of an item's life, in whole seconds up (-1: forever).
+  std::int64_t ttl_seconds(const item* it) const noexcept;
   bool live(const item* it) const noexcept;
   std::size_t home(std::uint64_t hash) const noexcept { return hash & (_capacity - 1); }
   // The slot holding `key`, or nullptr. Expired and flushed items found
@@ -150,7 +175,8 @@ class cache {
   std::size_t _sweep_cursor = 0;
   item* _lru;  // the sentinel: _lru->next is the hottest item, _lru->prev the coldest
   std::uint64_t _cas = 0;
-  std::uint32_t _now = 0;
+  std::uint64_t _now_ms = 0;
+  std::uint32_t _now = 0;  // _now_ms in seconds
   // flush_all: items whose CAS is below _flush_cas are gone; and from
   // _oldest_live on (a delayed flush), so are items last stored or
   // fetched at or before it.

@@ -9,6 +9,9 @@ namespace {
 
 constexpr std::uint32_t t0 = 1'800'000'000;  // a wall-clock second, in 2027
 
+// Sets the cache's clock to a second (and `ms` past it).
+void at(cache& c, std::uint32_t second, std::uint32_t ms = 0) { c.set_clock(std::uint64_t{second} * 1000 + ms); }
+
 // What a connection does with `wire` against one shard's cache.
 std::string send(cache& c, std::string_view wire) {
   std::string reply;
@@ -50,7 +53,7 @@ std::string send(cache& c, std::string_view wire) {
 
 TEST(cache, set_get_and_the_storage_commands) {
   cache c;
-  c.set_clock(t0);
+  at(c, t0);
   EXPECT_EQ(send(c, "set a 5 0 3\r\nabc\r\n"), "STORED\r\n");
   EXPECT_EQ(send(c, "get a b\r\n"), "VALUE a 5 3\r\nabc\r\nEND\r\n");
   EXPECT_EQ(send(c, "add a 0 0 1\r\nx\r\n"), "NOT_STORED\r\n");
@@ -67,7 +70,7 @@ TEST(cache, set_get_and_the_storage_commands) {
 
 TEST(cache, cas_compares_unique_values) {
   cache c;
-  c.set_clock(t0);
+  at(c, t0);
   EXPECT_EQ(send(c, "cas k 0 0 1 1\r\nx\r\n"), "NOT_FOUND\r\n");
   send(c, "set k 0 0 1\r\nx\r\n");
   std::string gets = send(c, "gets k\r\n");
@@ -85,7 +88,7 @@ TEST(cache, cas_compares_unique_values) {
 
 TEST(cache, incr_and_decr_as_memcached) {
   cache c;
-  c.set_clock(t0);
+  at(c, t0);
   EXPECT_EQ(send(c, "incr n 1\r\n"), "NOT_FOUND\r\n");
   send(c, "set n 3 0 20\r\n18446744073709551615\r\n");
   // 64-bit wrap, in place, padded with spaces to the old length.
@@ -103,24 +106,41 @@ TEST(cache, incr_and_decr_as_memcached) {
 
 TEST(cache, expiry_relative_absolute_negative_and_touch) {
   cache c;
-  c.set_clock(t0);
+  at(c, t0);
   send(c, "set rel 0 10 1\r\nx\r\nset abs 0 " + std::to_string(t0 + 5) + " 1\r\nx\r\nset gone 0 -1 1\r\nx\r\n");
   send(c, "set past 0 " + std::to_string(t0 - 5) + " 1\r\nx\r\nset never 0 0 1\r\nx\r\n");
   EXPECT_EQ(send(c, "get gone past\r\n"), "END\r\n");
-  c.set_clock(t0 + 5);
+  at(c, t0 + 5);
   EXPECT_EQ(send(c, "get abs\r\n"), "END\r\n");
   EXPECT_EQ(send(c, "get rel\r\n"), "VALUE rel 0 1\r\nx\r\nEND\r\n");
   EXPECT_EQ(send(c, "touch rel 100\r\ntouch nope 1\r\n"), "TOUCHED\r\nNOT_FOUND\r\n");
-  c.set_clock(t0 + 50);
+  at(c, t0 + 50);
   EXPECT_EQ(send(c, "gat 1 rel\r\n"), "VALUE rel 0 1\r\nx\r\nEND\r\n");
-  c.set_clock(t0 + 52);
+  at(c, t0 + 52);
   EXPECT_EQ(send(c, "get rel never\r\n"), "VALUE never 0 1\r\nx\r\nEND\r\n");
   EXPECT_GE(c.stats().get_expired, 3u);
 }
 
+// A TTL counts from the store, to the millisecond: a 1-second item stored
+// just before a second turns lives a whole second, not a millisecond.
+TEST(cache, expiry_counts_from_the_store_to_the_millisecond) {
+  cache c;
+  at(c, t0, 999);
+  send(c, "set k 0 1 1\r\nx\r\n");
+  at(c, t0 + 1, 1);
+  EXPECT_EQ(send(c, "get k\r\n"), "VALUE k 0 1\r\nx\r\nEND\r\n");
+  EXPECT_EQ(send(c, "mg k t\r\n"), "HD t1\r\n");
+  at(c, t0 + 1, 998);
+  EXPECT_EQ(send(c, "touch k 1\r\n"), "TOUCHED\r\n");
+  at(c, t0 + 2, 997);
+  EXPECT_EQ(send(c, "get k\r\n"), "VALUE k 0 1\r\nx\r\nEND\r\n");
+  at(c, t0 + 2, 998);
+  EXPECT_EQ(send(c, "get k\r\n"), "END\r\n");
+}
+
 TEST(cache, flush_all_now_and_later) {
   cache c;
-  c.set_clock(t0);
+  at(c, t0);
   send(c, "set a 0 0 1\r\nx\r\nset b 0 0 1\r\nx\r\n");
   EXPECT_EQ(send(c, "flush_all\r\nget a b\r\n"), "OK\r\nEND\r\n");
   // Stored after the flush, in the same second: kept.
@@ -129,9 +149,9 @@ TEST(cache, flush_all_now_and_later) {
   // (An absolute time already past flushes now, as memcached.)
   EXPECT_EQ(send(c, "set p 0 0 1\r\nx\r\nflush_all " + std::to_string(t0 - 100) + "\r\nget p\r\n"),
             "STORED\r\nOK\r\nEND\r\n");
-  c.set_clock(t0 + 10);
+  at(c, t0 + 10);
   EXPECT_EQ(send(c, "get a\r\n"), "END\r\n");
-  c.set_clock(t0 + 11);
+  at(c, t0 + 11);
   EXPECT_EQ(send(c, "set c 0 0 1\r\nz\r\nget c\r\n"), "STORED\r\nVALUE c 0 1\r\nz\r\nEND\r\n");
   // The sweep frees what the flush left, bounded per call.
   send(c, "flush_all\r\n");
@@ -142,7 +162,7 @@ TEST(cache, flush_all_now_and_later) {
 
 TEST(cache, full_memory_evicts_the_coldest_and_keeps_what_is_used) {
   cache c({.memory_bytes = 1 << 20});
-  c.set_clock(t0);
+  at(c, t0);
   const std::string value(1000, 'v');
   send(c, "set hot 0 0 1000\r\n" + value + "\r\n");
   for (int i = 0; i < 5000; ++i) {
@@ -163,7 +183,7 @@ TEST(cache, full_memory_evicts_the_coldest_and_keeps_what_is_used) {
 TEST(cache, shifting_value_sizes_keep_the_memory_full_of_live_data) {
   const std::size_t limit = 4 << 20;
   cache c({.memory_bytes = limit});
-  c.set_clock(t0);
+  at(c, t0);
   int id = 0;
   for (std::size_t size : {100u, 1000u, 300u}) {
     const std::string value(size, 'x');
@@ -181,7 +201,7 @@ TEST(cache, shifting_value_sizes_keep_the_memory_full_of_live_data) {
 
 TEST(cache, items_too_large_are_refused_and_drop_the_old_value) {
   cache c({.memory_bytes = 4 << 20, .item_size_max = 1024});
-  c.set_clock(t0);
+  at(c, t0);
   send(c, "set big 0 0 1\r\nx\r\n");
   request req;
   parse_request_line("set big 0 0 2000", req);
@@ -197,7 +217,7 @@ TEST(cache, items_too_large_are_refused_and_drop_the_old_value) {
   // A cache too small for -I: what cannot fit beside the region's working
   // segments is too large, and evicts nothing.
   cache small({.memory_bytes = 1, .item_size_max = 1 << 20});
-  small.set_clock(t0);
+  at(small, t0);
   send(small, "set keep 0 0 1\r\nx\r\n");
   EXPECT_FALSE(small.fits(4, memory::lsa::bytes_max_min - 2 * memory::lsa::segment_bytes));
   EXPECT_TRUE(small.fits(4, 100000));
@@ -206,7 +226,7 @@ TEST(cache, items_too_large_are_refused_and_drop_the_old_value) {
 
 TEST(cache, meta_get_flags_and_recache_tokens) {
   cache c;
-  c.set_clock(t0);
+  at(c, t0);
   EXPECT_EQ(send(c, "mg a v\r\nmg a v q\r\nmg a O1 k v\r\n"), "EN\r\nEN O1 ka\r\n");
   EXPECT_EQ(send(c, "ms a 2 T0 F5\r\nhi\r\n"), "HD\r\n");
   const std::string hit = send(c, "mg a v f t s k O123 h\r\n");
@@ -231,7 +251,7 @@ TEST(cache, meta_get_flags_and_recache_tokens) {
 
 TEST(cache, meta_set_modes_delete_and_arithmetic) {
   cache c;
-  c.set_clock(t0);
+  at(c, t0);
   EXPECT_EQ(send(c, "ms a 1 q\r\nx\r\n"), "");
   EXPECT_EQ(send(c, "ms a 1 ME\r\ny\r\n"), "NS\r\n");
   EXPECT_EQ(send(c, "ms a 1 MA\r\ny\r\nms a 1 MP\r\nw\r\nmg a v\r\n"), "HD\r\nHD\r\nVA 3\r\nwxy\r\n");
@@ -247,7 +267,7 @@ TEST(cache, meta_set_modes_delete_and_arithmetic) {
 
 TEST(cache, the_index_grows_and_every_key_stays_reachable) {
   cache c({.memory_bytes = 64 << 20});
-  c.set_clock(t0);
+  at(c, t0);
   for (int i = 0; i < 20000; ++i) send(c, "set k" + std::to_string(i) + " 0 0 1\r\nx\r\n");
   for (int i = 0; i < 20000; i += 2) send(c, "delete k" + std::to_string(i) + "\r\n");
   EXPECT_EQ(c.stats().curr_items, 10000u);

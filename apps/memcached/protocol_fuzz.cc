@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using namespace reef::memcached;
   static cache* c = [] {
     auto* made = new cache({.memory_bytes = 1 << 20, .item_size_max = 64 * 1024});
-    made->set_clock(1'800'000'000);
+    made->set_clock(1'800'000'000'000);
     return made;
   }();
   std::string_view wire(reinterpret_cast<const char*>(data), size);

@@ -42,7 +42,12 @@ constexpr std::size_t sweep_slots_per_tick = 16384;
 constexpr std::size_t udp_header_bytes = 8;
 constexpr std::size_t udp_datagram_max = 1400;
 
-std::uint32_t unix_now() noexcept { return static_cast<std::uint32_t>(::time(nullptr)); }
+// Wall-clock milliseconds since the epoch.
+std::uint64_t unix_ms_now() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000 + static_cast<std::uint64_t>(ts.tv_nsec) / 1'000'000;
+}
 
 void append_stat(std::string& out, std::string_view name, std::uint64_t value) {
   out += "STAT ";
@@ -119,11 +124,11 @@ struct memcached_server::reply_queue {
     for (auto& p : pieces) co_await out.write(std::move(p));
     pieces.clear();
     piece_bytes = 0;
-    // A buffer of the reply's own size (not the stream's 8 KiB, which a
-    // reply of a few hundred bytes would mostly leave unused).
-    if (!text.empty()) co_await out.write(temporary_buffer<char>(text.data(), text.size()));
-    text.clear();
+    // The text goes as it is, not copied: the stream reads it until the
+    // flush has put it to the socket, and only then does `text` change.
+    if (!text.empty()) co_await out.write(temporary_buffer<char>(text.data(), text.size(), deleter()));
     co_await out.flush();
+    text.clear();
   }
 };
 
@@ -162,7 +167,7 @@ struct memcached_server::connection {
 memcached_server::memcached_server(server_config config)
     : _config(std::move(config)),
       _cache(cache_config{.memory_bytes = _config.memory_bytes_per_shard, .item_size_max = _config.item_size_max}) {
-  _cache.set_clock(unix_now());
+  tick();
   _clock.set_callback([this] { tick(); });
   _clock.arm_periodic(std::chrono::seconds(1));
 }
@@ -170,8 +175,17 @@ memcached_server::memcached_server(server_config config)
 memcached_server::~memcached_server() = default;
 
 void memcached_server::tick() noexcept {
-  _cache.set_clock(unix_now());
+  // The wall clock read once a second; between, the reactor's clock
+  // (read once per loop) carries it on.
+  _wall_base_ms = unix_ms_now();
+  _lowres_base = lowres_clock::now();
+  _cache.set_clock(_wall_base_ms);
   _cache.sweep(sweep_slots_per_tick);
+}
+
+std::uint64_t memcached_server::clock_ms() const noexcept {
+  const auto since = lowres_clock::now() - _lowres_base;
+  return _wall_base_ms + static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(since).count());
 }
 
 future<> memcached_server::listen(socket_address address) {
@@ -372,6 +386,7 @@ future<> memcached_server::serve(connected_socket socket) {
 }
 
 future<> memcached_server::run(const request& req, std::string_view data, reply_queue& out) {
+  _cache.set_clock(clock_ms());
   switch (req.kind) {
     case command::get:
     case command::gets:
@@ -416,6 +431,7 @@ future<> memcached_server::run_keyed(const request& req, std::string_view data, 
   return _peers
       ->invoke_on(shard,
                   [&req, data](memcached_server& s) {
+                    s._cache.set_clock(s.clock_ms());
                     auto reply = std::make_unique<std::string>();
                     s._cache.execute(req, data, *reply);
                     return make_foreign(std::move(reply));
@@ -424,17 +440,26 @@ future<> memcached_server::run_keyed(const request& req, std::string_view data, 
 }
 
 future<> memcached_server::run_retrieval(const request& req, reply_queue& out) {
-  const unsigned here = this_shard_id();
-  bool all_here = req.keys.size() <= retrieval_batch_keys;
-  if (smp::count > 1) {
-    for (std::size_t i = 0; all_here && i < req.keys.size(); ++i) {
-      all_here = shard_of(key_hash(req.keys[i]), smp::count) == here;
+  const std::size_t n = req.keys.size();
+  if (n <= retrieval_batch_keys) {
+    std::uint64_t hashes[retrieval_batch_keys];
+    const unsigned here = this_shard_id();
+    bool all_here = true;
+    for (std::size_t i = 0; i < n; ++i) {
+      hashes[i] = key_hash(req.keys[i]);
+      all_here = all_here && shard_of(hashes[i], smp::count) == here;
     }
-  }
-  if (all_here) {
-    for (std::string_view key : req.keys) _cache.retrieve(req, key, out.text);
-    out.text += "END\r\n";
-    return make_ready_future<>();
+    if (all_here) {
+      // The keys' index slots, then their items, are loaded together
+      // before any is read.
+      if (n > 1) {
+        for (std::size_t i = 0; i < n; ++i) _cache.prefetch_slot(hashes[i]);
+        for (std::size_t i = 0; i < n; ++i) _cache.prefetch_item(hashes[i]);
+      }
+      for (std::size_t i = 0; i < n; ++i) _cache.retrieve(req, req.keys[i], hashes[i], out.text);
+      out.text += "END\r\n";
+      return make_ready_future<>();
+    }
   }
   return retrieve_in_batches(req, out);
 }
@@ -464,6 +489,7 @@ future<> memcached_server::retrieve_in_batches(const request& req, reply_queue& 
       }
       asked_shards.push_back(shard);
       asked.push_back(_peers->invoke_on(shard, [&req, start, end, shard](memcached_server& s) {
+        s._cache.set_clock(s.clock_ms());
         auto replies = std::make_unique<std::vector<std::string>>();
         for (std::size_t k = start; k < end; ++k) {
           if (shard_of(key_hash(req.keys[k]), smp::count) != shard) continue;

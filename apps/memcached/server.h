@@ -119,6 +119,8 @@ class memcached_server {
   future<> retrieve_in_batches(const request& req, reply_queue& out);
   future<> run_stats(const request& req, reply_queue& out);
   void tick() noexcept;
+  // Wall-clock ms, from the reactor's clock and a base the tick renews.
+  std::uint64_t clock_ms() const noexcept;
 
   server_config _config;
   cache _cache;
@@ -129,7 +131,9 @@ class memcached_server {
   std::list<connection*> _connection_list;
   std::size_t _connections_open = 0;
   gate _gate;
-  timer<lowres_clock> _clock;  // the cache's clock, and the expiry sweep
+  timer<lowres_clock> _clock;  // renews the clock's base; runs the expiry sweep
+  std::uint64_t _wall_base_ms = 0;
+  lowres_clock::time_point _lowres_base;
   connection_stats _connection_stats;
   std::chrono::steady_clock::time_point _started = std::chrono::steady_clock::now();
   bool _stopping = false;

@@ -14,7 +14,8 @@
 # median and spread (min-max) over RUNS runs of ops/s and of ops per server
 # CPU-second (the server's user+system time from /proc during the run:
 # with two cores the client may saturate before the server does, and then
-# ops per CPU-second is the measure of the server), and ours over theirs.
+# ops per CPU-second is the measure of the server), and ours over theirs:
+# the median (min-max) of each run's ratio to the run of theirs beside it.
 #
 # Memory: tools/bench/memcached_memory.py's size-shifting phases (100-byte
 # values to the limit, then 1000-byte, then 300-byte) against each server
@@ -138,8 +139,12 @@ for i, mode in enumerate(("get", "multiget")):
     theirs, ours = parse(sys.argv[4 + 2 * i]), parse(sys.argv[5 + 2 * i])
     for name, (ops, per_cpu) in (("memcached", theirs), ("reef", ours)):
         print("%-9s %-10s %28s %28s" % (mode, name, show(ops), show(per_cpu)))
-    print("%-9s %-10s %27.2fx %27.2fx" % (mode, "reef/memc", statistics.median(ours[0]) / statistics.median(theirs[0]),
-                                          statistics.median(ours[1]) / statistics.median(theirs[1])))
+    # Each run of ours against the run of theirs just before it: the
+    # median of those ratios (and their spread) is the comparison.
+    paired = [[o / t for o, t in zip(ours[k], theirs[k])] for k in (0, 1)]
+    print("%-9s %-10s %28s %28s" % (mode, "reef/memc", "%.2fx (%.2f-%.2f)" % (
+        statistics.median(paired[0]), min(paired[0]), max(paired[0])), "%.2fx (%.2f-%.2f)" % (
+        statistics.median(paired[1]), min(paired[1]), max(paired[1]))))
 PY
 
 echo
