@@ -5,7 +5,7 @@
 // memcached's reply text.
 //
 //   cache c({.memory_bytes = 64 << 20});
-//   c.set_clock(unix_seconds);           // the server ticks it every second
+//   c.set_clock(unix_ms);                // the server sets it before each command
 //   std::string reply;
 //   c.execute(set_request, "value", reply);   // "STORED\r\n"
 //

@@ -124,11 +124,18 @@ struct memcached_server::reply_queue {
     for (auto& p : pieces) co_await out.write(std::move(p));
     pieces.clear();
     piece_bytes = 0;
-    // The text goes as it is, not copied: the stream reads it until the
-    // flush has put it to the socket, and only then does `text` change.
-    if (!text.empty()) co_await out.write(temporary_buffer<char>(text.data(), text.size(), deleter()));
+    // The text goes as it is, not copied: the buffer owns the string (a
+    // sink may hold it past the put, as the native stack's TCP does for
+    // retransmission), and `text` starts a new one of the same size.
+    if (!text.empty()) {
+      auto sent = std::make_unique<std::string>(std::move(text));
+      const std::size_t n = sent->size();
+      char* bytes = sent->data();
+      text = std::string();
+      text.reserve(n);
+      co_await out.write(temporary_buffer<char>(bytes, n, make_object_deleter(std::move(sent))));
+    }
     co_await out.flush();
-    text.clear();
   }
 };
 
@@ -396,7 +403,11 @@ future<> memcached_server::run(const request& req, std::string_view data, reply_
     case command::flush_all: {
       const std::int64_t delay = req.exptime;
       const bool noreply = req.noreply;
-      return _peers->invoke_on_all([delay](memcached_server& s) { s._cache.flush_all(delay); })
+      return _peers
+          ->invoke_on_all([delay](memcached_server& s) {
+            s._cache.set_clock(s.clock_ms());
+            s._cache.flush_all(delay);
+          })
           .then([&out, noreply] {
             if (!noreply) out.text += "OK\r\n";
           });
@@ -511,7 +522,10 @@ future<> memcached_server::retrieve_in_batches(const request& req, reply_queue& 
       next_of_shard[asked_shards[a]] = 0;
     }
     if (failed) std::rethrow_exception(failed);
-    // In the order asked: this shard's keys now, the others' from their answers.
+    // In the order asked: this shard's keys now (the clock read again:
+    // this may be well after the request came), the others' from their
+    // answers.
+    _cache.set_clock(clock_ms());
     for (std::size_t i = start; i < end; ++i) {
       const unsigned shard = shard_of_key[i - start];
       if (shard == here) {
