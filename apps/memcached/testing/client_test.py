@@ -23,22 +23,34 @@ def check(what, ok, detail=""):
     print("ok: %s" % what)
 
 
-def raw(data, wait=0.3):
+def raw(data, wait=0.3, until=None):
+    """Sends `data` on a new connection; returns what comes back. With
+    `until`, reads until the reply ends with it (or the connection closes,
+    or 20 s pass: a sanitized server on a loaded machine may be slow);
+    without, until `wait` seconds pass with nothing new."""
     s = socket.create_connection((HOST, PORT))
-    s.settimeout(wait)
     s.sendall(data)
     out = b""
+    deadline = time.time() + 20
     try:
-        while True:
+        while time.time() < deadline:
+            s.settimeout(max(0.01, deadline - time.time()) if until is not None else wait)
             chunk = s.recv(1 << 20)
             if not chunk:
                 out += b"<closed>"
                 break
             out += chunk
+            if until is not None and out.endswith(until):
+                break
     except socket.timeout:
         pass
     s.close()
     return out
+
+
+def raw_is(data, want):
+    """Whether `data` gets exactly `want` back."""
+    return raw(data, until=want) == want
 
 
 def read_until(s, end):
@@ -69,7 +81,7 @@ check("set_many", client.set_many(pairs, noreply=False) == [])
 got = client.get_many(list(pairs))
 check("get_many of 300 keys", got == pairs, "missing %d" % (len(pairs) - len(got)))
 keys = ["key:%d" % i for i in range(299, -1, -3)] + ["absent"]
-reply = raw(("get " + " ".join(keys) + "\r\n").encode())
+reply = raw(("get " + " ".join(keys) + "\r\n").encode(), until=b"END\r\n")
 order = [line.split()[1].decode() for line in reply.split(b"\r\n") if line.startswith(b"VALUE")]
 check("multi-get replies in the order asked", order == keys[:-1], repr(order[:5]))
 check("multi-get ends with END", reply.endswith(b"END\r\n"))
@@ -98,20 +110,18 @@ check("stats slabs", client.stats("slabs")[b"total_malloced"] > 0)
 big = os.urandom(1000 * 1000)
 client.set("big", big)
 check("a 1 MB value round-trips", client.get("big") == big)
-check("a value over -I is refused", raw(b"set huge 0 0 1048576\r\n" + b"x" * 1048576 + b"\r\n").startswith(
+check("a value over -I is refused", raw(b"set huge 0 0 1048576\r\n" + b"x" * 1048576 + b"\r\n", until=b"\r\n").startswith(
     b"SERVER_ERROR object too large for cache"))
 
 # The meta commands (pymemcache 3.5 has none): raw.
-check("mn", raw(b"mn\r\n") == b"MN\r\n")
-check("ms/mg", raw(b"ms meta 5 F3 T100\r\nhello\r\nmg meta v f t k O7\r\n") ==
-      b"HD\r\nVA 5 f3 t100 kmeta O7\r\nhello\r\n")
-check("mg q on a miss", raw(b"mg nothing v q\r\nmn\r\n") == b"MN\r\n")
-check("ma", raw(b"ma counter N0 J10 v\r\nma counter D5 v\r\nma counter MD D100 v\r\n") ==
-      b"VA 2\r\n10\r\nVA 2\r\n15\r\nVA 1\r\n0\r\n")
-check("md", raw(b"md meta\r\nmg meta v\r\n") == b"HD\r\nEN\r\n")
-check("mg with a base64 key", raw(b"ms AAEC 1 b\r\nx\r\nmg AAEC b k v\r\n") == b"HD\r\nVA 1 kAAEC b\r\nx\r\n")
+check("mn", raw_is(b"mn\r\n", b"MN\r\n"))
+check("ms/mg", raw_is(b"ms meta 5 F3 T100\r\nhello\r\nmg meta v f t k O7\r\n", b"HD\r\nVA 5 f3 t100 kmeta O7\r\nhello\r\n"))
+check("mg q on a miss", raw_is(b"mg nothing v q\r\nmn\r\n", b"MN\r\n"))
+check("ma", raw_is(b"ma counter N0 J10 v\r\nma counter D5 v\r\nma counter MD D100 v\r\n", b"VA 2\r\n10\r\nVA 2\r\n15\r\nVA 1\r\n0\r\n"))
+check("md", raw_is(b"md meta\r\nmg meta v\r\n", b"HD\r\nEN\r\n"))
+check("mg with a base64 key", raw_is(b"ms AAEC 1 b\r\nx\r\nmg AAEC b k v\r\n", b"HD\r\nVA 1 kAAEC b\r\nx\r\n"))
 pipelined = b"".join(b"mg key:%d v q k\r\n" % i for i in range(50)) + b"mn\r\n"
-reply = raw(pipelined)
+reply = raw(pipelined, until=b"MN\r\n")
 check("pipelined mg q ... mn", reply.count(b"VA ") == 50 and reply.endswith(b"MN\r\n"))
 
 # UDP: memcached's frame header; a reply over 1400 bytes comes in pieces.
@@ -142,14 +152,13 @@ check("UDP multi-packet request refused",
 check("UDP meta", udp(b"mg udp s v q\r\nmn\r\n")[0].endswith(b"MN\r\n"))
 
 # Bad input: memcached's errors, and the server keeps serving.
-check("a 2 GB length", raw(b"set a 0 0 2147483648\r\n") == b"CLIENT_ERROR bad command line format\r\n")
+check("a 2 GB length", raw_is(b"set a 0 0 2147483648\r\n", b"CLIENT_ERROR bad command line format\r\n"))
 check("a short data block waits, a long one is refused",
-      raw(b"set a 0 0 3\r\nabcdef\r\n") == b"CLIENT_ERROR bad data chunk\r\nERROR\r\n")
-check("a key over 250 bytes", raw(b"get " + b"k" * 251 + b"\r\n") == b"CLIENT_ERROR bad command line format\r\n")
-check("keys with control characters are keys", raw(b"set a\x01b 0 0 1\r\nx\r\nget a\x01b\r\n") ==
-      b"STORED\r\nVALUE a\x01b 0 1\r\nx\r\nEND\r\n")
-check("a line that never ends closes", raw(b"x" * 5000, wait=2).endswith(b"<closed>"))
-garbage = raw(os.urandom(1000) + b"\r\n")
+      raw_is(b"set a 0 0 3\r\nabcdef\r\n", b"CLIENT_ERROR bad data chunk\r\nERROR\r\n"))
+check("a key over 250 bytes", raw_is(b"get " + b"k" * 251 + b"\r\n", b"CLIENT_ERROR bad command line format\r\n"))
+check("keys with control characters are keys", raw_is(b"set a\x01b 0 0 1\r\nx\r\nget a\x01b\r\n", b"STORED\r\nVALUE a\x01b 0 1\r\nx\r\nEND\r\n"))
+check("a line that never ends closes", raw(b"x" * 5000, until=b"<never>").endswith(b"<closed>"))
+garbage = raw(os.urandom(1000) + b"\r\n", wait=2)
 check("binary garbage gets errors or a close", b"ERROR" in garbage or garbage.endswith(b"<closed>"), repr(garbage[:80]))
 check("still serving after all that", client.get("key:2") == b"value 2")
 
