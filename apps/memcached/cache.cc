@@ -398,10 +398,9 @@ void cache::reset_stats() noexcept {
 
 // --- Commands. ---------------------------------------------------------------
 
-cache::store_result cache::store(command mode, std::string_view key, std::uint32_t flags, std::int64_t exptime,
+cache::store_result cache::store(command mode, std::string_view key, std::uint64_t hash, std::uint32_t flags, std::int64_t exptime,
                                  std::string_view data, std::uint64_t compare_cas, bool invalidate,
                                  std::uint64_t* cas_out) {
-  const std::uint64_t hash = key_hash(key);
   const bool concat = mode == command::append || mode == command::prepend;
   // What the existing item decides, before allocating (which may evict it).
   {
@@ -481,9 +480,8 @@ cache::store_result cache::store(command mode, std::string_view key, std::uint32
   return store_result::stored;
 }
 
-cache::arithmetic_result cache::arithmetic(std::string_view key, bool incr, std::uint64_t delta,
+cache::arithmetic_result cache::arithmetic(std::string_view key, std::uint64_t hash, bool incr, std::uint64_t delta,
                                            std::uint64_t* value_out, item** item_out) {
-  const std::uint64_t hash = key_hash(key);
   std::uint64_t result = 0;
   {
     memory::lsa::region::reclaim_lock pin(_region);
@@ -576,7 +574,7 @@ void cache::retrieve(const request& req, std::string_view key, std::uint64_t has
   }
 }
 
-void cache::execute(const request& req, std::string_view data, std::string& reply) {
+void cache::execute(const request& req, std::uint64_t hash, std::string_view data, std::string& reply) {
   if (req.keys.empty()) {
     // Not a keyed command (the server runs those itself).
     reply += req.kind == command::meta_noop ? "MN\r\n" : "ERROR\r\n";
@@ -602,11 +600,11 @@ void cache::execute(const request& req, std::string_view data, std::string& repl
         ++_stats.store_too_large;
         if (req.kind == command::set) {
           memory::lsa::region::reclaim_lock pin(_region);
-          if (slot* s = find_raw(key, key_hash(key))) unlink(s);
+          if (slot* s = find_raw(key, hash)) unlink(s);
         }
         return say("SERVER_ERROR object too large for cache");
       }
-      switch (store(req.kind, key, req.flags, req.exptime, data, req.cas_unique, false, nullptr)) {
+      switch (store(req.kind, key, hash, req.flags, req.exptime, data, req.cas_unique, false, nullptr)) {
         case store_result::stored:
           return say("STORED");
         case store_result::not_stored:
@@ -624,7 +622,7 @@ void cache::execute(const request& req, std::string_view data, std::string& repl
     case command::decr: {
       std::uint64_t value = 0;
       item* it = nullptr;
-      switch (arithmetic(key, req.kind == command::incr, req.delta, &value, &it)) {
+      switch (arithmetic(key, hash, req.kind == command::incr, req.delta, &value, &it)) {
         case arithmetic_result::done: {
           if (req.noreply) return;
           append_number(reply, value);
@@ -642,7 +640,7 @@ void cache::execute(const request& req, std::string_view data, std::string& repl
     }
     case command::del: {
       memory::lsa::region::reclaim_lock pin(_region);
-      slot* s = find(key, key_hash(key));
+      slot* s = find(key, hash);
       if (s == nullptr) {
         ++_stats.delete_misses;
         return say("NOT_FOUND");
@@ -654,7 +652,7 @@ void cache::execute(const request& req, std::string_view data, std::string& repl
     case command::touch: {
       memory::lsa::region::reclaim_lock pin(_region);
       ++_stats.cmd_touch;
-      slot* s = find(key, key_hash(key));
+      slot* s = find(key, hash);
       if (s == nullptr) {
         ++_stats.touch_misses;
         return say("NOT_FOUND");
@@ -666,19 +664,19 @@ void cache::execute(const request& req, std::string_view data, std::string& repl
     }
     case command::meta_get:
       ++_stats.cmd_meta;
-      return meta_get(req, reply);
+      return meta_get(req, hash, reply);
     case command::meta_set:
       ++_stats.cmd_meta;
-      return meta_set(req, data, reply);
+      return meta_set(req, hash, data, reply);
     case command::meta_delete:
       ++_stats.cmd_meta;
-      return meta_delete(req, reply);
+      return meta_delete(req, hash, reply);
     case command::meta_arithmetic:
       ++_stats.cmd_meta;
-      return meta_arithmetic(req, reply);
+      return meta_arithmetic(req, hash, reply);
     case command::meta_debug:
       ++_stats.cmd_meta;
-      return meta_debug(req, reply);
+      return meta_debug(req, hash, reply);
     default:
       reply += "ERROR\r\n";
       return;
@@ -705,10 +703,9 @@ namespace {
 bool common_return_flag(char letter) noexcept { return letter == 'O' || letter == 'k'; }
 }  // namespace
 
-void cache::meta_get(const request& req, std::string& reply) {
+void cache::meta_get(const request& req, std::uint64_t hash, std::string& reply) {
   const meta_flags& m = req.meta;
   const std::string_view key = req.key();
-  const std::uint64_t hash = key_hash(key);
   ++_stats.cmd_get;
   item* it = nullptr;
   bool won = false;
@@ -821,7 +818,7 @@ void cache::meta_get(const request& req, std::string& reply) {
   if (m.has('v')) reply += it->value_line();
 }
 
-void cache::meta_set(const request& req, std::string_view data, std::string& reply) {
+void cache::meta_set(const request& req, std::uint64_t hash, std::string_view data, std::string& reply) {
   const meta_flags& m = req.meta;
   ++_stats.cmd_set;
   command mode = command::set;
@@ -849,7 +846,7 @@ void cache::meta_set(const request& req, std::string_view data, std::string& rep
     reply += "SERVER_ERROR object too large for cache\r\n";
     return;
   }
-  store_result r = store(mode, key, m.client_flags, m.ttl, data, m.compare_cas, m.has('I'), &cas);
+  store_result r = store(mode, key, hash, m.client_flags, m.ttl, data, m.compare_cas, m.has('I'), &cas);
   std::string_view code;
   switch (r) {
     case store_result::stored:
@@ -885,10 +882,10 @@ void cache::meta_set(const request& req, std::string_view data, std::string& rep
   reply += "\r\n";
 }
 
-void cache::meta_delete(const request& req, std::string& reply) {
+void cache::meta_delete(const request& req, std::uint64_t hash, std::string& reply) {
   const meta_flags& m = req.meta;
   memory::lsa::region::reclaim_lock pin(_region);
-  slot* s = find(req.key(), key_hash(req.key()));
+  slot* s = find(req.key(), hash);
   std::string_view code;
   if (s == nullptr) {
     ++_stats.delete_misses;
@@ -924,10 +921,9 @@ void cache::meta_delete(const request& req, std::string& reply) {
   reply += "\r\n";
 }
 
-void cache::meta_arithmetic(const request& req, std::string& reply) {
+void cache::meta_arithmetic(const request& req, std::uint64_t hash, std::string& reply) {
   const meta_flags& m = req.meta;
   const std::string_view key = req.key();
-  const std::uint64_t hash = key_hash(key);
   const bool incr = m.mode != 'D' && m.mode != '-';
   std::string_view code;
   std::uint64_t value = 0;
@@ -938,7 +934,7 @@ void cache::meta_arithmetic(const request& req, std::string& reply) {
     if (s != nullptr && s->object->cas != m.compare_cas) code = "EX";
   }
   if (code.empty()) {
-    switch (arithmetic(key, incr, m.delta, &value, &it)) {
+    switch (arithmetic(key, hash, incr, m.delta, &value, &it)) {
       case arithmetic_result::done:
         code = "HD";
         break;
@@ -956,7 +952,7 @@ void cache::meta_arithmetic(const request& req, std::string& reply) {
           const auto length =
               static_cast<std::size_t>(std::to_chars(text, text + sizeof(text), m.initial).ptr - text);
           std::uint64_t cas = 0;
-          if (store(command::add, key, 0, m.vivify_ttl, std::string_view(text, length), 0, false, &cas) ==
+          if (store(command::add, key, hash, 0, m.vivify_ttl, std::string_view(text, length), 0, false, &cas) ==
               store_result::stored) {
             value = m.initial;
             memory::lsa::region::reclaim_lock pin(_region);
@@ -1004,9 +1000,9 @@ void cache::meta_arithmetic(const request& req, std::string& reply) {
   }
 }
 
-void cache::meta_debug(const request& req, std::string& reply) {
+void cache::meta_debug(const request& req, std::uint64_t hash, std::string& reply) {
   memory::lsa::region::reclaim_lock pin(_region);
-  slot* s = find(req.key(), key_hash(req.key()));
+  slot* s = find(req.key(), hash);
   if (s == nullptr) {
     reply += "EN\r\n";
     return;

@@ -88,7 +88,12 @@ class cache {
   /// without its "\r\n" (empty, with req.bytes still the length announced,
   /// for a block the server skipped as too large). Appends the reply
   /// (nothing under noreply).
-  void execute(const request& req, std::string_view data, std::string& reply);
+  void execute(const request& req, std::string_view data, std::string& reply) {
+    execute(req, req.keys.empty() ? 0 : key_hash(req.key()), data, reply);
+  }
+  /// The same, with the key's hash (key_hash(req.key())) at hand: the
+  /// server has it from choosing the shard.
+  void execute(const request& req, std::uint64_t hash, std::string_view data, std::string& reply);
 
   /// get/gets/gat/gats of one key: appends its VALUE lines, or nothing on a
   /// miss (the caller ends the reply with END).
@@ -155,16 +160,16 @@ class cache {
   std::uint64_t next_cas() noexcept { return ++_cas; }
 
   enum class store_result : std::uint8_t { stored, not_stored, exists, not_found, no_memory };
-  store_result store(command mode, std::string_view key, std::uint32_t flags, std::int64_t exptime,
+  store_result store(command mode, std::string_view key, std::uint64_t hash, std::uint32_t flags, std::int64_t exptime,
                      std::string_view data, std::uint64_t compare_cas, bool invalidate, std::uint64_t* cas_out);
   enum class arithmetic_result : std::uint8_t { done, not_found, non_numeric, no_memory };
-  arithmetic_result arithmetic(std::string_view key, bool incr, std::uint64_t delta, std::uint64_t* value_out,
+  arithmetic_result arithmetic(std::string_view key, std::uint64_t hash, bool incr, std::uint64_t delta, std::uint64_t* value_out,
                                item** item_out);
-  void meta_get(const request& req, std::string& reply);
-  void meta_set(const request& req, std::string_view data, std::string& reply);
-  void meta_delete(const request& req, std::string& reply);
-  void meta_arithmetic(const request& req, std::string& reply);
-  void meta_debug(const request& req, std::string& reply);
+  void meta_get(const request& req, std::uint64_t hash, std::string& reply);
+  void meta_set(const request& req, std::uint64_t hash, std::string_view data, std::string& reply);
+  void meta_delete(const request& req, std::uint64_t hash, std::string& reply);
+  void meta_arithmetic(const request& req, std::uint64_t hash, std::string& reply);
+  void meta_debug(const request& req, std::uint64_t hash, std::string& reply);
   void append_key_flag(const request& req, std::string& reply);
 
   cache_config _config;

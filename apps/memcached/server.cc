@@ -432,19 +432,21 @@ future<> memcached_server::run(const request& req, std::string_view data, reply_
 }
 
 future<> memcached_server::run_keyed(const request& req, std::string_view data, reply_queue& out) {
-  const unsigned shard = shard_of(key_hash(req.key()), smp::count);
+  // One hash per request: it picks the shard, then the index slot.
+  const std::uint64_t hash = key_hash(req.key());
+  const unsigned shard = shard_of(hash, smp::count);
   if (shard == this_shard_id()) {
-    _cache.execute(req, data, out.text);
+    _cache.execute(req, hash, data, out.text);
     return make_ready_future<>();
   }
   // The request and its data stay where they are (this connection waits);
   // the key's shard reads them and sends its reply back.
   return _peers
       ->invoke_on(shard,
-                  [&req, data](memcached_server& s) {
+                  [&req, hash, data](memcached_server& s) {
                     s._cache.set_clock(s.clock_ms());
                     auto reply = std::make_unique<std::string>();
-                    s._cache.execute(req, data, *reply);
+                    s._cache.execute(req, hash, data, *reply);
                     return make_foreign(std::move(reply));
                   })
       .then([&out](remote_reply r) { out.append_remote(std::move(r)); });
@@ -478,6 +480,7 @@ future<> memcached_server::run_retrieval(const request& req, reply_queue& out) {
 future<> memcached_server::retrieve_in_batches(const request& req, reply_queue& out) {
   const unsigned here = this_shard_id();
   std::vector<unsigned> shard_of_key(retrieval_batch_keys);
+  std::vector<std::uint64_t> hash_of_key(retrieval_batch_keys);
   std::vector<std::size_t> next_of_shard(smp::count);
   std::vector<future<remote_replies>> asked;
   std::vector<lw_shared_ptr<remote_replies>> answers(smp::count);
@@ -492,23 +495,29 @@ future<> memcached_server::retrieve_in_batches(const request& req, reply_queue& 
     // of its keys, in order.
     asked.clear();
     asked_shards.clear();
+    // Every key's hash and shard first (the shards asked read them, as
+    // they read `req`, until they answer).
     for (std::size_t i = start; i < end; ++i) {
-      const unsigned shard = shard_of(key_hash(req.keys[i]), smp::count);
-      shard_of_key[i - start] = shard;
+      hash_of_key[i - start] = key_hash(req.keys[i]);
+      shard_of_key[i - start] = shard_of(hash_of_key[i - start], smp::count);
+    }
+    for (std::size_t i = start; i < end; ++i) {
+      const unsigned shard = shard_of_key[i - start];
       if (shard == here || std::find(asked_shards.begin(), asked_shards.end(), shard) != asked_shards.end()) {
         continue;
       }
       asked_shards.push_back(shard);
-      asked.push_back(_peers->invoke_on(shard, [&req, start, end, shard](memcached_server& s) {
-        s._cache.set_clock(s.clock_ms());
-        auto replies = std::make_unique<std::vector<std::string>>();
-        for (std::size_t k = start; k < end; ++k) {
-          if (shard_of(key_hash(req.keys[k]), smp::count) != shard) continue;
-          replies->emplace_back();
-          s._cache.retrieve(req, req.keys[k], replies->back());
-        }
-        return make_foreign(std::move(replies));
-      }));
+      asked.push_back(_peers->invoke_on(
+          shard, [&req, &hash_of_key, &shard_of_key, start, end, shard](memcached_server& s) {
+            s._cache.set_clock(s.clock_ms());
+            auto replies = std::make_unique<std::vector<std::string>>();
+            for (std::size_t k = start; k < end; ++k) {
+              if (shard_of_key[k - start] != shard) continue;
+              replies->emplace_back();
+              s._cache.retrieve(req, req.keys[k], hash_of_key[k - start], replies->back());
+            }
+            return make_foreign(std::move(replies));
+          }));
     }
     // Every answer is awaited, failed or not: the shards read `req` until
     // they answer.
@@ -529,7 +538,7 @@ future<> memcached_server::retrieve_in_batches(const request& req, reply_queue& 
     for (std::size_t i = start; i < end; ++i) {
       const unsigned shard = shard_of_key[i - start];
       if (shard == here) {
-        _cache.retrieve(req, req.keys[i], out.text);
+        _cache.retrieve(req, req.keys[i], hash_of_key[i - start], out.text);
         continue;
       }
       const std::string& r = (**answers[shard])[next_of_shard[shard]++];
