@@ -155,7 +155,10 @@ class cache {
   // hot end.
   void link(item* fresh, std::uint64_t hash) noexcept;
   void unlink(slot* s) noexcept;  // removes and frees its item
-  void bump(item* it) noexcept;
+  void bump(item* it) noexcept;  // a use: marks it for a second chance
+  void move_to_hot_end(item* it) noexcept;
+  // Frees the LRU's coldest item, after sending (a bounded number of)
+  // used ones back to the hot end; false when there is none.
   bool evict_one() noexcept;
   std::uint64_t next_cas() noexcept { return ++_cas; }
 

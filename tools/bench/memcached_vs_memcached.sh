@@ -3,26 +3,31 @@
 #
 #   tools/bench/memcached_vs_memcached.sh              # 10 s per run, 5 runs each
 #   DURATION=3 RUNS=1 tools/bench/memcached_vs_memcached.sh
+#   MEMORY=0 tools/bench/memcached_vs_memcached.sh     # throughput only
 #
 # Throughput: each server alone on CPU 0 (Debian's `memcached -t 1` under
 # taskset; ours with --smp 1 --cpuset 0), both with -m 1024 so that nothing
 # is evicted, driven from CPU 1 by memcaslap (Debian's libmemcached-tools:
 # one thread, CONCURRENCY connections, 90% get / 10% set, 64-byte keys,
 # 1 KiB values), once with single gets and once with multi-gets of 16 keys
-# (-d 16, the pipelined run). Runs rotate between the servers so that a
-# shared machine's drift hits both alike. Prints per server and mode the
+# (-d 16, the pipelined run). A third server shows what the kernel allows:
+# memcached_minimal_responder.c (one thread, epoll, a fixed value for every
+# key, no table), the floor under any server's CPU per operation here. Runs
+# rotate between the servers so that a shared machine's drift hits all
+# alike. Prints per server and mode the
 # median and spread (min-max) over RUNS runs of ops/s and of ops per server
 # CPU-second (the server's user+system time from /proc during the run:
 # with two cores the client may saturate before the server does, and then
 # ops per CPU-second is the measure of the server), and ours over theirs:
-# the median (min-max) of each run's ratio to the run of theirs beside it.
+# the median (min-max) of each run's ratio to the run of theirs beside it,
+# and the same for the minimal responder.
 #
 # Memory: tools/bench/memcached_memory.py's size-shifting phases (100-byte
 # values to the limit, then 1000-byte, then 300-byte) against each server
 # with -m 64: items held and the fraction of the limit holding live data
 # after each phase, and ours over theirs after the last.
 #
-# Ports 18111-18112 on 127.0.0.1 must be free.
+# Ports 18111-18113 on 127.0.0.1 must be free.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -47,6 +52,7 @@ cleanup() {
 }
 trap cleanup EXIT
 cp bazel-bin/apps/memcached/memcached "$work/reef-memcached"
+cc -O2 -o "$work/minimal" tools/bench/memcached_minimal_responder.c
 
 cat >"$work/load.cfg" <<EOF
 key
@@ -65,6 +71,9 @@ start() {
     port=18111
     taskset -c "$server_cpu" memcached -u nobody -l 127.0.0.1 -p $port -U 0 -t 1 -m "$memory" -c 4096 \
       >"$work/$name.log" 2>&1 &
+  elif [ "$name" == minimal ]; then
+    port=18113
+    taskset -c "$server_cpu" "$work/minimal" $port >"$work/$name.log" 2>&1 &
   else
     port=18112
     "$work/reef-memcached" --smp 1 --cpuset "$server_cpu" -l 127.0.0.1 -p $port -m "$memory" -c 4096 \
@@ -115,7 +124,7 @@ print('%.0f %.0f' % (ops / $duration, ops / cpu if cpu > 0 else 0))"
 declare -A results
 for mode in get multiget; do
   for ((r = 1; r <= runs; r++)); do
-    for name in memcached reef; do
+    for name in memcached reef minimal; do
       line=$(run "$name" "$mode")
       results[$name,$mode]+="$line;"
       echo "run $r $mode $name: ops/s, ops per server CPU-second: $line" >&2
@@ -124,7 +133,8 @@ for mode in get multiget; do
 done
 
 "$python" - "$duration" "$runs" "$concurrency" "${results[memcached,get]}" "${results[reef,get]}" \
-  "${results[memcached,multiget]}" "${results[reef,multiget]}" <<'PY'
+  "${results[minimal,get]}" "${results[memcached,multiget]}" "${results[reef,multiget]}" \
+  "${results[minimal,multiget]}" <<'PY'
 import statistics, sys
 duration, runs, concurrency = sys.argv[1:4]
 def parse(text):
@@ -136,18 +146,20 @@ print("memcaslap, 1 client thread, %s connections, 90%% get / 10%% set, 64-byte 
       "%s s per run, medians of %s runs (min-max)" % (concurrency, duration, runs))
 print("%-9s %-10s %28s %28s" % ("mode", "server", "ops/s", "ops per server CPU-s"))
 for i, mode in enumerate(("get", "multiget")):
-    theirs, ours = parse(sys.argv[4 + 2 * i]), parse(sys.argv[5 + 2 * i])
-    for name, (ops, per_cpu) in (("memcached", theirs), ("reef", ours)):
+    theirs, ours, floor = (parse(sys.argv[4 + 3 * i + k]) for k in range(3))
+    for name, (ops, per_cpu) in (("memcached", theirs), ("reef", ours), ("minimal", floor)):
         print("%-9s %-10s %28s %28s" % (mode, name, show(ops), show(per_cpu)))
-    # Each run of ours against the run of theirs just before it: the
-    # median of those ratios (and their spread) is the comparison.
-    paired = [[o / t for o, t in zip(ours[k], theirs[k])] for k in (0, 1)]
-    print("%-9s %-10s %28s %28s" % (mode, "reef/memc", "%.2fx (%.2f-%.2f)" % (
-        statistics.median(paired[0]), min(paired[0]), max(paired[0])), "%.2fx (%.2f-%.2f)" % (
-        statistics.median(paired[1]), min(paired[1]), max(paired[1]))))
+    # Each run against memcached's run of the same round: the median of
+    # those ratios (and their spread) is the comparison.
+    for name, runs_of in (("reef/memc", ours), ("min/memc", floor)):
+        paired = [[o / t for o, t in zip(runs_of[k], theirs[k])] for k in (0, 1)]
+        print("%-9s %-10s %28s %28s" % (mode, name, "%.2fx (%.2f-%.2f)" % (
+            statistics.median(paired[0]), min(paired[0]), max(paired[0])), "%.2fx (%.2f-%.2f)" % (
+            statistics.median(paired[1]), min(paired[1]), max(paired[1]))))
 PY
 
 echo
+[ "${MEMORY:-1}" == 1 ] || exit 0
 echo "Size-shifting memory test (-m 64):"
 for name in memcached reef; do
   start "$name" 64
