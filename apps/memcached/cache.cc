@@ -327,8 +327,9 @@ void cache::unlink(slot* s) noexcept {
 
 // A use only marks the item: moving it to the LRU's hot end now would
 // touch both its neighbours, two more cache misses on every hit. The
-// eviction moves it instead, if it comes to the cold end marked (a
-// second chance, as memcached's segmented LRU moves its active items).
+// eviction moves it instead, if it comes to the cold end marked and still
+// live (a second chance; memcached's LRU also spares the items used since
+// they came in, if by other means).
 void cache::bump(item* it) noexcept {
   it->bits |= fetched_bit | used_bit;
   it->time = _now;
@@ -347,7 +348,7 @@ void cache::move_to_hot_end(item* it) noexcept {
 bool cache::evict_one() noexcept {
   if (_lru->prev == _lru) return false;
   item* victim = _lru->colder();
-  for (unsigned n = 0; n < second_chances_max && (victim->bits & used_bit); ++n) {
+  for (unsigned n = 0; n < second_chances_max && (victim->bits & used_bit) && live(victim); ++n) {
     victim->bits &= static_cast<std::uint8_t>(~used_bit);
     move_to_hot_end(victim);
     victim = _lru->colder();

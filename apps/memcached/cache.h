@@ -181,7 +181,9 @@ class cache {
   std::size_t _capacity = 0;  // a power of two
   std::size_t _count = 0;
   std::size_t _sweep_cursor = 0;
-  item* _lru;  // the sentinel: _lru->next is the hottest item, _lru->prev the coldest
+  // The sentinel: _lru->next is the item stored (or given a second
+  // chance) last, _lru->prev the next to evict, unless it was used since.
+  item* _lru;
   std::uint64_t _cas = 0;
   std::uint64_t _now_ms = 0;
   std::uint32_t _now = 0;  // _now_ms in seconds

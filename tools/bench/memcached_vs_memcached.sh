@@ -6,8 +6,8 @@
 #   MEMORY=0 tools/bench/memcached_vs_memcached.sh     # throughput only
 #
 # Throughput: each server alone on CPU 0 (Debian's `memcached -t 1` under
-# taskset; ours with --smp 1 --cpuset 0), both with -m 1024 so that nothing
-# is evicted, driven from CPU 1 by memcaslap (Debian's libmemcached-tools:
+# taskset; ours with --smp 1 --cpuset 0), the two caches with -m 1024 so
+# that nothing is evicted, driven from CPU 1 by memcaslap (Debian's libmemcached-tools:
 # one thread, CONCURRENCY connections, 90% get / 10% set, 64-byte keys,
 # 1 KiB values), once with single gets and once with multi-gets of 16 keys
 # (-d 16, the pipelined run). A third server shows what the kernel allows:
@@ -38,16 +38,19 @@ server_cpu=${SERVER_CPU:-0}
 client_cpu=${CLIENT_CPU:-1}
 python=/usr/bin/python3
 
-for tool in memcached memcaslap taskset; do
+for tool in memcached memcaslap taskset cc; do
   command -v "$tool" >/dev/null || { echo "needs $tool (tools/install_host_tools.sh installs it)" >&2; exit 1; }
 done
 
 tools/bazel build --config=release //apps/memcached >/dev/null 2>&1 ||
   { tools/bazel build --config=release //apps/memcached; exit 1; }
 work=$(mktemp -d)
-pids=()
+# Servers are started in subshells (`$(run ...)`): their pids go to a
+# file, which the cleanup reads.
 cleanup() {
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  if [ -f "$work/pids" ]; then
+    while read -r p; do kill -KILL "$p" 2>/dev/null || true; done <"$work/pids"
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -80,7 +83,7 @@ start() {
       >"$work/$name.log" 2>&1 &
   fi
   pid=$!
-  pids+=("$pid")
+  echo "$pid" >>"$work/pids"
   for _ in $(seq 100); do
     "$python" -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && return 0
     sleep 0.1
