@@ -5,9 +5,13 @@
 //
 // Routes: GET / (what is here), GET /hello (a fixed small body: the
 // benchmark route), GET /json (a small JSON document), POST /echo (the body
-// back, streamed as it arrives: any size in bounded memory), and with --static-dir DIR, GET /file/... (the files under DIR). Takes every app_template flag (--smp, --cpuset, --reactor-backend,
-// ...) plus --address, --port, --idle-timeout-ms, --header-timeout-ms,
-// --body-timeout-ms, --send-timeout-ms, --max-connections, --static-dir and
+// back, streamed as it arrives: any size in bounded memory), GET /metrics
+// (every shard's metrics for Prometheus; --prometheus-port P also serves
+// them on a port of their own), and with --static-dir DIR, GET /file/...
+// (the files under DIR). Takes every app_template flag (--smp, --cpuset,
+// --reactor-backend, ...) plus --address, --port, --idle-timeout-ms,
+// --header-timeout-ms, --body-timeout-ms, --send-timeout-ms,
+// --max-connections, --static-dir, --prometheus-port and
 // --io-properties-file, and the native stack's (--network-stack native
 // --tap-device tap0 --host-ipv4-addr 10.0.0.2/24, or --dhcp: see
 // tcpip/native_stack_flags.h). Logs one line when it starts serving and
@@ -25,6 +29,7 @@
 #include "core/log.h"
 #include "core/reactor.h"
 #include "http/file_handler.h"
+#include "http/prometheus.h"
 #include "http/server.h"
 #include "fs/io_flags.h"
 #include "net/dns/dns_flags.h"
@@ -44,6 +49,9 @@ ABSL_FLAG(int, body_timeout_ms, 60'000, "answer 408 and close when a request's b
 ABSL_FLAG(int, send_timeout_ms, 60'000, "close a connection whose client leaves a reply untaken this long");
 ABSL_FLAG(int, max_connections, 10'000, "connections served at once on each shard");
 ABSL_FLAG(std::string, static_dir, "", "serve the files under this directory at /file/ (none: no /file/ route)");
+ABSL_FLAG(int, prometheus_port, -1,
+          "also serve GET /metrics on this port of --address (0: one the kernel picks; -1: none, /metrics on "
+          "--port only)");
 
 namespace reef::http {
 namespace {
@@ -54,8 +62,9 @@ void add_routes(routes& r, const std::string& static_dir) {
   if (!static_dir.empty()) r.add("GET", "/file/{path*}", serve_directory(static_dir));
   r.add("GET", "/", [](request&) {
     return reply().write_body("text/plain",
-                              "Reef httpd. Routes: GET /hello, GET /json, POST /echo.\n");
+                              "Reef httpd. Routes: GET /hello, GET /json, POST /echo, GET /metrics.\n");
   });
+  prometheus::add_route(r);
   // (Filling in the server's reply: a connection's replies reuse one.)
   r.add("GET", "/hello", [](request&, reply& rep) { rep.write_body("text/plain", "Hello, world!\n"); });
   r.add("GET", "/json", [](request&) {
@@ -82,6 +91,11 @@ future<int> run_httpd() {
   int port = absl::GetFlag(FLAGS_port);
   if (port < 0 || port > 65535) {
     httpd_log.error("--port {}: not a port (0-65535)", port);
+    co_return 2;
+  }
+  const int prometheus_port = absl::GetFlag(FLAGS_prometheus_port);
+  if (prometheus_port < -1 || prometheus_port > 65535) {
+    httpd_log.error("--prometheus-port {}: not a port (0-65535, or -1 for none)", prometheus_port);
     co_return 2;
   }
   socket_address address;
@@ -117,8 +131,23 @@ future<int> run_httpd() {
   }
   sharded<http_server> servers;
   co_await servers.start(options);
+  // The metrics' own port, if asked for: its server counts as "prometheus".
+  sharded<http_server> metrics_servers;
+  server_options metrics_options = options;
+  metrics_options.metrics_name = "prometheus";
+  if (prometheus_port >= 0) co_await metrics_servers.start(metrics_options);
+  socket_address metrics_address;
   std::exception_ptr failed;
   try {
+    if (prometheus_port >= 0) {
+      co_await metrics_servers.invoke_on_all([](http_server& s) { prometheus::add_route(s.get_routes()); });
+      co_await metrics_servers.local().listen(
+          socket_address(address.address(), static_cast<std::uint16_t>(prometheus_port)));
+      metrics_address = metrics_servers.local().listening_addresses().front();
+      co_await metrics_servers.invoke_on_all([metrics_address](http_server& s) {
+        return this_shard_id() == 0 ? make_ready_future<>() : s.listen(metrics_address);
+      });
+    }
     co_await servers.invoke_on_all([static_dir](http_server& s) { add_routes(s.get_routes(), static_dir); });
     // Shard 0 first, so that a port the kernel picks is the one every
     // shard then shares.
@@ -140,10 +169,12 @@ future<int> run_httpd() {
       httpd_log.error("cannot serve on {}: {}", address, e.what());
     }
     co_await servers.stop();
+    if (prometheus_port >= 0) co_await metrics_servers.stop();
     co_return 1;
   }
   httpd_log.info("serving on http://{}/ with {} shard(s), reactor backend {}", address, smp::count,
                  engine().io().name());
+  if (prometheus_port >= 0) httpd_log.info("metrics on http://{}/metrics", metrics_address);
   co_await app_template::stop_signal();
   httpd_log.info("stopping: no new connections; finishing the requests in flight");
   // What each shard served (flows are spread over shards by the stack).
@@ -153,6 +184,7 @@ future<int> run_httpd() {
                    served[shard].connections_accepted);
   }
   co_await servers.stop();
+  if (prometheus_port >= 0) co_await metrics_servers.stop();
   httpd_log.info("stopped ({} shard(s), {})", smp::count, address);
   co_return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cstring>
 #include <cerrno>
 #include <system_error>
@@ -162,6 +163,8 @@ struct http_server::connection {
   bool timed_out = false;
   bool lingering = false;  // draining before the close: its deadline is no timeout
   std::list<connection*>::iterator self;
+  // When the request being served had its head (for the latency metric).
+  std::chrono::steady_clock::time_point request_began;
 };
 
 // Reads a streamed request body from the connection, piece by piece, for
@@ -217,6 +220,7 @@ class http_server::body_reader {
         // likes as long as it keeps coming.
         _c.deadline.rearm(lowres_clock::now() + _server._options.body_timeout);
         _c.buf = co_await _c.in.read();
+        _server._stats.bytes_received += _c.buf.size();
         _c.deadline.cancel();
         if (_c.buf.empty()) throw std::runtime_error("the request body ended early");
       }
@@ -271,7 +275,43 @@ http_server::http_server(server_options options)
       _connection_slots(_options.connections_max),
       // At least one body of the largest size fits, or such a request
       // would wait for ever.
-      _body_memory(std::max(_options.buffered_body_memory_max, _options.limits.body_max)) {}
+      _body_memory(std::max(_options.buffered_body_memory_max, _options.limits.body_max)) {
+  register_metrics();
+}
+
+void http_server::register_metrics() {
+  if (_options.metrics_name.empty()) return;
+  for (unsigned n = 1;; ++n) {
+    const std::string name = n == 1 ? _options.metrics_name : _options.metrics_name + "-" + std::to_string(n);
+    const metrics::labels server{{"server", name}};
+    std::vector<metrics::metric_definition> defs = {
+        metrics::make_counter("connections_total", "Connections accepted.", _stats.connections_accepted, server),
+        metrics::make_gauge("connections_open", "Connections being served.", _stats.connections_open, server),
+        metrics::make_counter("requests_refused_total", "Requests refused without a handler (4xx/5xx).",
+                              _stats.requests_refused, server),
+        metrics::make_counter("requests_shed_total", "Requests refused with 503: no memory for their body.",
+                              _stats.requests_shed, server),
+        metrics::make_counter("timeouts_total", "Connections closed by a timeout.", _stats.timeouts, server),
+        metrics::make_counter("bytes_received_total", "Bytes read from connections.", _stats.bytes_received, server),
+        metrics::make_histogram("request_duration_seconds",
+                                "Seconds from a request's head to its reply handed to the connection.", _latency,
+                                server),
+    };
+    for (unsigned c = 0; c < 5; ++c) {
+      metrics::labels labels = server;
+      labels.emplace_back("class", std::to_string(c + 1) + "xx");
+      defs.push_back(metrics::make_counter("replies_total", "Replies sent, by status class.",
+                                           _stats.replies_by_class[c], std::move(labels)));
+    }
+    try {
+      _metrics.add_group("http", std::move(defs));
+      return;
+    } catch (const std::invalid_argument&) {
+      // Taken by another server on this shard: the next name.
+      if (n == 1000) throw;
+    }
+  }
+}
 
 http_server::~http_server() {
   REEF_ASSERT(_gate.get_count() == 0, "http_server destroyed while serving (call stop() first)");
@@ -410,6 +450,7 @@ future<bool> http_server::write_reply(connection& c, request& req, reply& rep, b
 }
 
 future<> http_server::write_refusal(connection& c, int status, std::string_view reason) {
+  if (status >= 100 && status <= 599) ++_stats.replies_by_class[status / 100 - 1];
   reply rep = reply::of(status);
   rep.content = std::to_string(status) + " " + std::string(reason_phrase(status)) + ": " + std::string(reason) + "\n";
   std::string head;
@@ -488,6 +529,7 @@ future<> http_server::serve(connected_socket socket) {
           if (_head_buffer.capacity() > head_buffer_kept_max) std::string().swap(_head_buffer);
         }
         c.buf = co_await c.in.read();
+        _stats.bytes_received += c.buf.size();
         c.idle = false;
         c.deadline.cancel();
         if (c.buf.empty()) {
@@ -570,6 +612,7 @@ future<> http_server::serve(connected_socket socket) {
       continue_sent = false;
       in_request = !c.buf.empty();
       if (in_request) head_deadline = lowres_clock::now() + _options.header_timeout;
+      c.request_began = std::chrono::steady_clock::now();
       if (auto later = _routes.run(req, rep)) rep = co_await std::move(*later);
       bool keep = co_await finish_request(c, req, rep);
       rep.clear();
@@ -618,6 +661,7 @@ future<> http_server::serve(connected_socket socket) {
         auto b = co_await c.in.read();
         if (b.empty()) break;
         dropped += b.size();
+        _stats.bytes_received += b.size();
       }
       c.deadline.cancel();
     }
@@ -636,6 +680,8 @@ future<bool> http_server::finish_request(connection& c, request& req, reply& rep
       rep = reply::of(500);
     }
     ++_stats.requests_served;
+    ++_stats.replies_by_class[rep.status / 100 - 1];
+    _latency.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - c.request_began).count());
     const bool keep_alive = req.keep_alive && !_stopping;
     const bool head_only = req.method == "HEAD" || bodiless_status(rep.status);
     if (!rep.writer && (head_only || rep.content.size() <= inline_body_max)) {
@@ -686,6 +732,7 @@ future<bool> http_server::serve_streamed(connection& c) {
   c.reader = std::make_unique<body_reader>(*this, c);
   req._body = input_stream<char>(data_source<char>(std::make_unique<body_source>(c)));
   req._body_streamed = true;
+  c.request_began = std::chrono::steady_clock::now();
   reply rep = co_await _routes.handle(req);
   bool keep = co_await finish_request(c, req, rep);
   // What the handler left unread is drained, within bounds; a body that

@@ -38,6 +38,7 @@
 
 #include "core/future.h"
 #include "core/gate.h"
+#include "core/metrics.h"
 #include "core/semaphore.h"
 #include "http/reply_head.h"
 #include "http/request_parser.h"
@@ -70,6 +71,10 @@ struct server_options {
   std::uint64_t unread_body_drain_max = 1024 * 1024;
   /// The Server field of every reply.
   std::string server_name = "Reef";
+  /// The value of the label `server` on this server's metrics (group
+  /// "http", core/metrics.h); a second server on a shard with the same
+  /// name gets "-2" (then "-3", ...) added. Empty: no metrics.
+  std::string metrics_name = "http";
 };
 
 struct server_stats {
@@ -84,6 +89,10 @@ struct server_stats {
   std::uint64_t requests_shed = 0;
   /// Requests whose body was streamed to their handler.
   std::uint64_t bodies_streamed = 0;
+  /// Replies sent (handled and refused), by status class: [0] 1xx ... [4] 5xx.
+  std::uint64_t replies_by_class[5] = {};
+  /// Bytes read from connections.
+  std::uint64_t bytes_received = 0;
 };
 
 class http_server {
@@ -154,7 +163,13 @@ class http_server {
   semaphore _connection_slots;
   semaphore _body_memory;  // bytes of buffered request bodies
   server_stats _stats;
+  // From a request's head complete to its reply handed to the stream, in
+  // seconds: buckets from 1 µs by powers of two.
+  metrics::histogram _latency = metrics::histogram::powers_of_two(24, 1e-6);
+  metrics::metric_groups _metrics;
   bool _stopping = false;
+
+  void register_metrics();
 };
 
 }  // namespace reef::http

@@ -1,0 +1,46 @@
+// Every shard's metrics (core/metrics.h) in Prometheus' text exposition
+// format 0.0.4, as a route any http_server can mount.
+//
+//   prometheus::add_route(server.get_routes());            // GET /metrics
+//   curl 'http://127.0.0.1:10000/metrics?name=reef_http'   // a prefix filter
+//
+// Each metric is named "<prefix>_<group>_<name>" and each sample carries
+// shard="N". Help text and label values are escaped as the format says;
+// histograms give cumulative buckets up to le="+Inf", then _sum and
+// _count.
+//
+// Thread rules: format() is pure; the route's handler runs on the shard
+// that took the request and asks every shard (smp/metrics.h).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/metrics.h"
+#include "http/routes.h"
+
+namespace reef::http::prometheus {
+
+struct config {
+  /// Prepended as "<prefix>_" to every metric's name ("" for none).
+  std::string prefix = "reef";
+  /// Where the route answers.
+  std::string path = "/metrics";
+};
+
+/// `families` in the text format, each name prefixed as `c` says.
+std::string format(const std::vector<metrics::family>& families, const config& c = {});
+
+/// The escapes of the text format: a help text's "\" and newline; a label
+/// value's "\", '"' and newline.
+std::string escape_help(std::string_view text);
+std::string escape_label_value(std::string_view text);
+
+/// Adds GET `c.path` to `r`: every shard's metrics in the text format
+/// (Content-Type "text/plain; version=0.0.4"). A query `name=P` keeps the
+/// metrics whose exposed name starts with P. If the shards cannot be read
+/// (they are stopping), 503. Throws as routes::add() does.
+void add_route(routes& r, config c = {});
+
+}  // namespace reef::http::prometheus

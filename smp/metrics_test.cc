@@ -1,0 +1,85 @@
+// Collecting metrics across two shards.
+#include "smp/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "core/coroutine.h"
+#include "smp/smp.h"
+#include "smp/testing/shards.h"
+
+namespace reef::metrics {
+namespace {
+
+// Runs `main` on shard 0 of two shards; the test fails if it does.
+void run_on_two_shards(noncopyable_function<future<>()> main) {
+  int code = smp::run(testing::two_shards(reactor_options{}), [&main]() -> future<int> {
+    return main().then_wrapped([](future<>&& done) {
+      if (!done.failed()) return 0;
+      try {
+        std::rethrow_exception(done.get_exception());
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "main failed: " << e.what();
+      }
+      return 1;
+    });
+  });
+  EXPECT_EQ(code, 0);
+}
+
+// One owner per shard: a counter it bumps, and a gauge.
+struct owner {
+  std::uint64_t requests = 0;
+  metric_groups metrics;
+  owner() {
+    metrics.add_group("test", {
+                                  make_counter("requests_total", "Requests served.", requests),
+                                  make_gauge("shard_number", "The shard.", [] { return double(this_shard_id()); }),
+                              });
+  }
+};
+
+thread_local std::unique_ptr<owner> local_owner;
+
+future<> collect_on_two_shards() {
+  co_await smp::invoke_on_all([] { local_owner = std::make_unique<owner>(); });
+  std::vector<family> all = co_await collect_all_shards();
+  EXPECT_EQ(all.size(), 2u);
+  const family& requests = all[0];
+  EXPECT_EQ(requests.name, "test_requests_total");
+  EXPECT_EQ(requests.samples.size(), smp::count);
+  for (unsigned s = 0; s < requests.samples.size(); ++s) {
+    EXPECT_EQ(requests.samples[s].labels, (labels{{"shard", std::to_string(s)}}));
+    EXPECT_EQ(requests.samples[s].value, 0);
+  }
+  EXPECT_EQ(all[1].samples.back().value, smp::count - 1);
+  // Work done on shard 1 shows as shard 1's sample.
+  const unsigned last = smp::count - 1;
+  co_await smp::submit_to(last, [] { local_owner->requests += 100; });
+  all = co_await collect_all_shards("test_req");
+  EXPECT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].samples[last].value, 100);
+  co_await smp::invoke_on_all([] { local_owner.reset(); });
+  all = co_await collect_all_shards();
+  EXPECT_TRUE(all.empty());
+}
+
+TEST(metrics, collect_all_shards_labels_each_shard) { run_on_two_shards(collect_on_two_shards); }
+
+TEST(metrics, merge_keeps_one_family_per_name_in_name_order) {
+  std::vector<std::vector<family>> per_shard(2);
+  per_shard[0].push_back(family{"b", "B", metric_kind::gauge, {sample{{}, 1, {}}}});
+  per_shard[1].push_back(family{"a", "A", metric_kind::counter, {sample{{{"k", "v"}}, 2, {}}}});
+  per_shard[1].push_back(family{"b", "B", metric_kind::gauge, {sample{{}, 3, {}}}});
+  auto all = merge_shards(std::move(per_shard));
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].name, "a");
+  EXPECT_EQ(all[0].samples[0].labels, (labels{{"k", "v"}, {"shard", "1"}}));
+  ASSERT_EQ(all[1].samples.size(), 2u);
+  EXPECT_EQ(all[1].samples[0].value, 1);
+  EXPECT_EQ(all[1].samples[1].labels, (labels{{"shard", "1"}}));
+}
+
+}  // namespace
+}  // namespace reef::metrics
