@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -120,6 +121,7 @@ reactor::reactor(reactor_options options)
   core_internal::current_timer_queue = &_timers;
   _previous_scheduler = set_scheduler(this);
   lowres_clock::update();
+  register_metrics();
 }
 
 reactor::~reactor() {
@@ -312,9 +314,59 @@ void reactor::sleep() noexcept {
         if (!deadline || *deadline > park_ns) deadline = park_ns;
       }
     }
+    // (Two clock reads per sleep, for the utilization metric: a sleep
+    // costs far more.)
+    const auto began = std::chrono::steady_clock::now();
     _io->wait(deadline, _preemption->mask_while_waiting());
+    _stats.sleep_ns += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - began).count());
   }
   _sleeping.store(false, std::memory_order_relaxed);
+}
+
+double reactor::utilization_since_last_read() noexcept {
+  const auto now = std::chrono::steady_clock::now();
+  const double elapsed_ns = std::chrono::duration<double, std::nano>(now - _utilization_read_at).count();
+  const double slept_ns = static_cast<double>(_stats.sleep_ns - _utilization_sleep_ns);
+  _utilization_read_at = now;
+  _utilization_sleep_ns = _stats.sleep_ns;
+  if (elapsed_ns <= 0) return 0;
+  return std::clamp(1 - slept_ns / elapsed_ns, 0.0, 1.0);
+}
+
+void reactor::register_metrics() {
+  auto seconds = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e9; };
+  _metrics.add_group(
+      "reactor",
+      {
+          metrics::make_counter("tasks_run_total", "Tasks run.", _stats.tasks_run),
+          metrics::make_gauge("tasks_pending", "Tasks queued to run.",
+                              [this] { return static_cast<double>(_tasks->size()); }),
+          metrics::make_counter("polls_total", "Loop iterations (each polls for I/O and messages).",
+                                _stats.iterations),
+          metrics::make_counter("sleeps_total", "Times the reactor slept in the kernel for lack of work.",
+                                _stats.sleeps),
+          metrics::make_counter("sleep_seconds_total", "Seconds asleep in the kernel.",
+                                [this, seconds] { return seconds(_stats.sleep_ns); }),
+          metrics::make_counter("awake_seconds_total", "Seconds the reactor has been awake (running or polling).",
+                                [this, seconds] {
+                                  const auto lived = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                      std::chrono::steady_clock::now() - _created);
+                                  const auto lived_ns = static_cast<std::uint64_t>(lived.count());
+                                  return seconds(lived_ns > _stats.sleep_ns ? lived_ns - _stats.sleep_ns : 0);
+                                }),
+          metrics::make_gauge("utilization", "The fraction of time awake since the previous read (0-1).",
+                              [this] { return utilization_since_last_read(); }),
+          metrics::make_counter("timers_fired_total", "Timers that fired.", _stats.timers_fired),
+          metrics::make_gauge("timers_pending", "Timers armed.", [this] { return static_cast<double>(_timers.size()); }),
+          metrics::make_counter("stalls_total", "Stalls the stall detector reported.",
+                                [this] { return static_cast<double>(_stall_detector->stalls_reported()); }),
+          metrics::make_counter("preemptions_total", "Preemption signals (task quota ticks).",
+                                [this] { return static_cast<double>(_preemption->ticks()); }),
+          metrics::make_counter("signals_total", "Signals delivered to handlers.", _stats.signals_delivered),
+          metrics::make_gauge("io_in_flight", "I/O operations submitted to the backend and not yet complete.",
+                              [this] { return static_cast<double>(_io->in_flight()); }),
+      });
 }
 
 reactor_stats reactor::stats() const noexcept {

@@ -36,6 +36,7 @@
 #include "core/function.h"
 #include "core/future.h"
 #include "core/io_backend.h"
+#include "core/metrics.h"
 #include "core/task.h"
 #include "core/timer.h"
 
@@ -124,6 +125,8 @@ struct reactor_stats {
   std::uint64_t stalls_reported = 0;
   /// Preemption signals delivered to this reactor's thread.
   std::uint64_t preemption_ticks = 0;
+  /// Time spent asleep in the kernel, waiting for work.
+  std::uint64_t sleep_ns = 0;
 };
 
 class reactor final : public scheduler {
@@ -248,6 +251,16 @@ class reactor final : public scheduler {
   int _exit_code = 0;
   reactor_stats _stats;
   scheduler* _previous_scheduler = nullptr;
+  // For the metrics: when the reactor began, and what the utilization
+  // gauge saw at its last read.
+  std::chrono::steady_clock::time_point _created = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point _utilization_read_at = _created;
+  std::uint64_t _utilization_sleep_ns = 0;
+  // Last: removed before anything it reads.
+  metrics::metric_groups _metrics;
+
+  void register_metrics();
+  double utilization_since_last_read() noexcept;
 };
 
 namespace core_internal {

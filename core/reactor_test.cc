@@ -30,6 +30,7 @@
 #include "core/internal/helper_threads.h"
 #include "core/internal/io_uring_backend.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/sleep.h"
 #include "core/testing/test.h"
 #include "core/with_timeout.h"
@@ -100,6 +101,56 @@ TEST(reactor, at_destroy_runs_newest_first_while_the_backend_still_works) {
   t.join();
   EXPECT_EQ(order, (std::vector<int>{2, 1}));
   EXPECT_TRUE(backend_worked);
+}
+
+// The reactor's metrics: registered with it, moving as it works, gone
+// with it.
+namespace reactor_metrics {
+
+double read(std::string_view name) {
+  for (const auto& f : metrics::read_all(name)) {
+    if (f.name == name && !f.samples.empty()) return f.samples[0].value;
+  }
+  ADD_FAILURE() << "no metric " << name;
+  return -1;
+}
+
+}  // namespace reactor_metrics
+
+REEF_TEST(reactor, metrics_move_as_it_works) {
+  using reactor_metrics::read;
+  const double tasks = read("reactor_tasks_run_total");
+  for (int i = 0; i < 100; ++i) co_await yield();
+  // (The count grows at the end of each batch of tasks: this one ends.)
+  co_await sleep(std::chrono::milliseconds(1));
+  EXPECT_GE(read("reactor_tasks_run_total"), tasks + 100);
+  EXPECT_GT(read("reactor_polls_total"), 0);
+  timer<> t([] {});
+  const double timers = read("reactor_timers_pending");
+  t.arm(std::chrono::hours(1));
+  EXPECT_EQ(read("reactor_timers_pending"), timers + 1);
+  t.cancel();
+  // Asleep for most of 50 ms: utilization since the last read well below 1.
+  read("reactor_utilization");
+  co_await sleep(std::chrono::milliseconds(50));
+  const double utilization = read("reactor_utilization");
+  EXPECT_GE(utilization, 0);
+  EXPECT_LE(utilization, 1);
+  EXPECT_GT(read("reactor_sleep_seconds_total"), 0);
+}
+
+TEST(reactor, its_metrics_go_with_it) {
+  std::thread t([] {
+    {
+      reactor_options options;
+      options.stop_on_sigint_sigterm = false;
+      reactor r(options);
+      EXPECT_FALSE(metrics::read_all("reactor_").empty());
+    }
+    EXPECT_TRUE(metrics::read_all("reactor_").empty());
+    EXPECT_EQ(metrics::registered(), 0u);
+  });
+  t.join();
 }
 
 REEF_TEST(reactor, tasks_run_in_fifo_order) {

@@ -131,22 +131,14 @@ future<int> run_httpd() {
   }
   sharded<http_server> servers;
   co_await servers.start(options);
-  // The metrics' own port, if asked for: its server counts as "prometheus".
+  // The metrics' own port, if asked for.
   sharded<http_server> metrics_servers;
-  server_options metrics_options = options;
-  metrics_options.metrics_name = "prometheus";
-  if (prometheus_port >= 0) co_await metrics_servers.start(metrics_options);
   socket_address metrics_address;
   std::exception_ptr failed;
   try {
     if (prometheus_port >= 0) {
-      co_await metrics_servers.invoke_on_all([](http_server& s) { prometheus::add_route(s.get_routes()); });
-      co_await metrics_servers.local().listen(
-          socket_address(address.address(), static_cast<std::uint16_t>(prometheus_port)));
-      metrics_address = metrics_servers.local().listening_addresses().front();
-      co_await metrics_servers.invoke_on_all([metrics_address](http_server& s) {
-        return this_shard_id() == 0 ? make_ready_future<>() : s.listen(metrics_address);
-      });
+      metrics_address = co_await prometheus::serve_on_port(
+          metrics_servers, socket_address(address.address(), static_cast<std::uint16_t>(prometheus_port)), options);
     }
     co_await servers.invoke_on_all([static_dir](http_server& s) { add_routes(s.get_routes(), static_dir); });
     // Shard 0 first, so that a port the kernel picks is the one every

@@ -7,6 +7,7 @@
 #include "core/coroutine.h"
 #include "core/log.h"
 #include "smp/metrics.h"
+#include "smp/smp.h"
 
 namespace reef::http::prometheus {
 
@@ -174,6 +175,20 @@ future<reply> serve(const config& c, request& req) {
 void add_route(routes& r, config c) {
   const std::string path = c.path;
   r.add("GET", path, [c = std::move(c)](request& req) { return serve(c, req); });
+}
+
+future<socket_address> serve_on_port(sharded<http_server>& servers, socket_address address, server_options options,
+                                     config c) {
+  options.metrics_name = "prometheus";
+  co_await servers.start(options);
+  co_await servers.invoke_on_all([c](http_server& s) { add_route(s.get_routes(), c); });
+  // Shard 0 first, so that a port the kernel picks is the one every shard
+  // then shares.
+  co_await servers.local().listen(address);
+  address = servers.local().listening_addresses().front();
+  co_await servers.invoke_on_all(
+      [address](http_server& s) { return this_shard_id() == 0 ? make_ready_future<>() : s.listen(address); });
+  co_return address;
 }
 
 }  // namespace reef::http::prometheus

@@ -17,8 +17,12 @@
 #include <string_view>
 #include <vector>
 
+#include "core/future.h"
 #include "core/metrics.h"
 #include "http/routes.h"
+#include "http/server.h"
+#include "net/api.h"
+#include "smp/sharded.h"
 
 namespace reef::http::prometheus {
 
@@ -42,5 +46,13 @@ std::string escape_label_value(std::string_view text);
 /// metrics whose exposed name starts with P. If the shards cannot be read
 /// (they are stopping), 503. Throws as routes::add() does.
 void add_route(routes& r, config c = {});
+
+/// Starts `servers` (the caller stops them, also when this fails) on every
+/// shard with `options`, metrics_name "prometheus", and the route alone,
+/// listening on `address`: a port of the metrics' own, as Seastar's 9180.
+/// Resolves with the address it listens on (the port the kernel picked,
+/// for port 0); fails as http_server::listen() does.
+future<socket_address> serve_on_port(sharded<http_server>& servers, socket_address address,
+                                     server_options options = {}, config c = {});
 
 }  // namespace reef::http::prometheus

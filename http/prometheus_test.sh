@@ -88,11 +88,26 @@ for where in (main, metrics):
         by_series = {}
         for s in f.samples:
             check("shard" in s.labels, "%s %s has no shard label" % (s.name, s.labels))
+            if "peer" in s.labels:
+                # Between shards: each shard has one sample per other shard.
+                key = (s.name, s.labels.get("shard"))
+                by_series.setdefault(key, []).append(s.labels["peer"])
+                continue
             key = (s.name, tuple(sorted((k, v) for k, v in s.labels.items() if k != "shard")))
             by_series.setdefault(key, []).append(s.labels.get("shard"))
         for key, seen in by_series.items():
+            if len(key) == 2 and isinstance(key[1], str):
+                want = [str(n) for n in range(shards) if str(n) != key[1]]
+                check(sorted(seen) == want, "%s: peers %s, not every other shard" % (key, seen))
+                continue
             check(sorted(seen) == [str(n) for n in range(shards)],
                   "%s: shards %s, not one sample per shard" % (key, seen))
+    names = {s.name for f in families for s in f.samples}
+    for name in ("reef_reactor_tasks_run_total", "reef_reactor_utilization", "reef_memory_allocated_bytes",
+                 "reef_http_replies_total"):
+        check(name in names, "no %s" % name)
+    if shards > 1:
+        check("reef_smp_messages_sent_total" in names, "no smp metrics on %d shards" % shards)
 
 # 100 requests on one keep-alive connection to the main port; the scrapes
 # go to the metrics port, whose server is labelled apart.
@@ -116,6 +131,12 @@ count = value(after, "reef_http_request_duration_seconds_count", server="http")
 check(inf == count, "le=+Inf bucket %s, count %s" % (inf, count))
 check(value(after, "reef_http_bytes_received_total", server="http") >= 100 * len("GET /hello HTTP/1.1\r\n"),
       "bytes received too few")
+check(value(after, "reef_reactor_tasks_run_total") > value(before, "reef_reactor_tasks_run_total"),
+      "the reactors ran no tasks")
+for f in after:
+    for s in f.samples:
+        if s.name == "reef_reactor_utilization":
+            check(0 <= s.value <= 1, "utilization %s" % s.value)
 
 # The name filter: only what it names; a filter nothing matches gives an
 # empty scrape, a garbage one too.

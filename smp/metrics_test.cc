@@ -44,7 +44,8 @@ thread_local std::unique_ptr<owner> local_owner;
 
 future<> collect_on_two_shards() {
   co_await smp::invoke_on_all([] { local_owner = std::make_unique<owner>(); });
-  std::vector<family> all = co_await collect_all_shards();
+  // (Only ours: the reactor, the allocator and smp have theirs.)
+  std::vector<family> all = co_await collect_all_shards("test_");
   EXPECT_EQ(all.size(), 2u);
   const family& requests = all[0];
   EXPECT_EQ(requests.name, "test_requests_total");
@@ -61,8 +62,17 @@ future<> collect_on_two_shards() {
   EXPECT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].samples[last].value, 100);
   co_await smp::invoke_on_all([] { local_owner.reset(); });
-  all = co_await collect_all_shards();
+  all = co_await collect_all_shards("test_");
   EXPECT_TRUE(all.empty());
+  // The framework's own: the reactor's on every shard, smp's per peer.
+  all = co_await collect_all_shards();
+  std::size_t reactors = 0, peers = 0;
+  for (const family& f : all) {
+    if (f.name == "reactor_tasks_run_total") reactors = f.samples.size();
+    if (f.name == "smp_messages_sent_total") peers = f.samples.size();
+  }
+  EXPECT_EQ(reactors, smp::count);
+  EXPECT_EQ(peers, smp::count * (smp::count - 1));
 }
 
 TEST(metrics, collect_all_shards_labels_each_shard) { run_on_two_shards(collect_on_two_shards); }

@@ -18,6 +18,7 @@
 #endif
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/sanitizers.h"
 #include "core/when_all.h"
 #include "memory/allocator.h"
@@ -234,8 +235,12 @@ class smp_poller final : public poller {
       if (other == shard) continue;
       _incoming.push_back(rt.queue(other, shard));
       _outgoing.push_back(rt.queue(shard, other));
+      _peers.push_back(other);
     }
+    _received.assign(_incoming.size(), 0);
+    _answered.assign(_outgoing.size(), 0);
     _alien = alien_queue(shard);
+    register_metrics();
   }
 
   bool poll() noexcept override {
@@ -243,10 +248,18 @@ class smp_poller final : public poller {
     // others freed for it comes home.
     memory::flush_remote_frees();
     bool did = memory::drain_remote_frees() > 0;
-    for (auto* q : _incoming) did |= q->process_requests() > 0;
+    for (std::size_t i = 0; i < _incoming.size(); ++i) {
+      const std::size_t n = _incoming[i]->process_requests();
+      _received[i] += n;
+      did |= n > 0;
+    }
     for (auto* q : _incoming) did |= q->flush_responses();
     for (auto* q : _outgoing) did |= q->flush_requests();
-    for (auto* q : _outgoing) did |= q->complete_responses() > 0;
+    for (std::size_t i = 0; i < _outgoing.size(); ++i) {
+      const std::size_t n = _outgoing[i]->complete_responses();
+      _answered[i] += n;
+      did |= n > 0;
+    }
     did |= _alien->process() > 0;
     if (shard_stopping && !did) {
       // The answer to the stop message has been flushed: nothing is owed.
@@ -271,8 +284,44 @@ class smp_poller final : public poller {
  private:
   std::vector<smp_message_queue*> _incoming;
   std::vector<smp_message_queue*> _outgoing;
+  std::vector<unsigned> _peers;            // the other shard of _incoming[i] and _outgoing[i]
+  std::vector<std::uint64_t> _received;    // messages from _peers[i] run here
+  std::vector<std::uint64_t> _answered;    // messages to _peers[i] answered
   alien::message_queue* _alien;
   std::atomic<bool>* _taking_messages;
+  metrics::metric_groups _metrics;  // (after what it reads)
+
+  // The shard's smp and memory metrics, while it runs.
+  void register_metrics() {
+    std::vector<metrics::metric_definition> smp;
+    for (std::size_t i = 0; i < _peers.size(); ++i) {
+      const metrics::labels peer{{"peer", std::to_string(_peers[i])}};
+      smp.push_back(metrics::make_counter("messages_received_total", "Messages from the peer shard run here.",
+                                          _received[i], peer));
+      smp.push_back(metrics::make_counter("messages_sent_total", "Messages to the peer shard, answered.",
+                                          _answered[i], peer));
+      smp.push_back(metrics::make_gauge("messages_in_flight", "Messages to the peer shard not yet answered.",
+                                        [q = _outgoing[i]] { return static_cast<double>(q->in_flight()); }, peer));
+    }
+    if (!smp.empty()) _metrics.add_group("smp", std::move(smp));
+    auto stat = [](auto field) {
+      return [field] { return static_cast<double>(memory::local_stats().*field); };
+    };
+    _metrics.add_group(
+        "memory",
+        {
+            metrics::make_gauge("allocated_bytes", "Bytes of live allocations.",
+                                stat(&memory::allocator_stats::bytes_in_use)),
+            metrics::make_gauge("free_bytes", "Bytes the shard holds, not in use.",
+                                stat(&memory::allocator_stats::bytes_free)),
+            metrics::make_counter("mallocs_total", "Allocations.", stat(&memory::allocator_stats::mallocs)),
+            metrics::make_counter("frees_total", "Frees.", stat(&memory::allocator_stats::frees)),
+            metrics::make_counter("cross_shard_frees_total", "Frees of this shard's memory by other shards.",
+                                  stat(&memory::allocator_stats::cross_shard_frees)),
+            metrics::make_counter("failed_allocations_total", "Allocations that failed.",
+                                  stat(&memory::allocator_stats::failed_allocations)),
+        });
+  }
 };
 
 void pin_to(unsigned cpu) {

@@ -8,8 +8,10 @@
 // (0: no UDP, the default), -l/--listen, -m/--memory-limit-mb (total, split
 // evenly over the shards), -c/--conn-limit, -I/--max-item-size (1m), and
 // -t/--threads, which is --smp; plus every app_template flag (--cpuset,
-// --reactor-backend, ...) and --idle-timeout (seconds; 0: never). Logs one
-// line when it serves and one when it has stopped (SIGINT or SIGTERM).
+// --reactor-backend, ...), --idle-timeout (seconds; 0: never) and
+// --prometheus-port (GET /metrics on that port of the listen address, as
+// Seastar's 9180; -1, the default: none). Logs one line when it serves and
+// one when it has stopped (SIGINT or SIGTERM).
 #include <absl/flags/flag.h>
 
 #include <algorithm>
@@ -21,6 +23,8 @@
 #include "core/coroutine.h"
 #include "core/log.h"
 #include "core/reactor.h"
+#include "http/prometheus.h"
+#include "http/server.h"
 #include "memory/lsa.h"
 #include "net/stack.h"
 #include "smp/app_template.h"
@@ -34,6 +38,8 @@ ABSL_FLAG(int, memory_limit_mb, 64, "-m: memory for items, in MiB, split evenly 
 ABSL_FLAG(int, conn_limit, 1024, "-c: connections at once (split evenly over the shards)");
 ABSL_FLAG(std::string, max_item_size, "1m", "-I: the largest item (key, value and bookkeeping): 1m, 512k, ...");
 ABSL_FLAG(int, idle_timeout, 0, "close a connection idle this many seconds (0: never)");
+ABSL_FLAG(int, prometheus_port, -1,
+          "serve GET /metrics (Prometheus) on this port of the listen address (0: one the kernel picks; -1: none)");
 
 namespace reef::memcached {
 namespace {
@@ -48,6 +54,11 @@ future<int> run_memcached() {
       main_log.error("{} {}: not a port (0-65535)", flag, value);
       co_return 2;
     }
+  }
+  const int prometheus_port = absl::GetFlag(FLAGS_prometheus_port);
+  if (prometheus_port < -1 || prometheus_port > 65535) {
+    main_log.error("--prometheus-port {}: not a port (0-65535, or -1 for none)", prometheus_port);
+    co_return 2;
   }
   inet_address address;
   try {
@@ -82,6 +93,8 @@ future<int> run_memcached() {
   config.listen_text = absl::GetFlag(FLAGS_listen);
 
   sharded<memcached_server> servers;
+  sharded<http::http_server> metrics_servers;
+  socket_address metrics_address;
   socket_address tcp(address, static_cast<std::uint16_t>(port));
   socket_address udp(address, static_cast<std::uint16_t>(udp_port));
   std::exception_ptr failed;
@@ -101,6 +114,10 @@ future<int> run_memcached() {
       return this_shard_id() == 0 ? make_ready_future<>() : s.listen(tcp);
     });
     if (udp_port != 0) co_await servers.local().listen_udp(udp);
+    if (prometheus_port >= 0) {
+      metrics_address = co_await http::prometheus::serve_on_port(
+          metrics_servers, socket_address(address, static_cast<std::uint16_t>(prometheus_port)));
+    }
     co_await this_shard_network_stack().ready();
   } catch (...) {
     failed = std::current_exception();
@@ -111,6 +128,7 @@ future<int> run_memcached() {
     } catch (const std::exception& e) {
       main_log.error("cannot serve on {}: {}", tcp, e.what());
     }
+    co_await metrics_servers.stop();
     co_await servers.stop();
     co_return 1;
   }
@@ -121,8 +139,10 @@ future<int> run_memcached() {
     main_log.info("serving memcached on tcp {} with {} shard(s), {} MiB, reactor backend {}", tcp, smp::count,
                   memory_mb, engine().io().name());
   }
+  if (prometheus_port >= 0) main_log.info("metrics on http://{}/metrics", metrics_address);
   co_await app_template::stop_signal();
   main_log.info("stopping");
+  co_await metrics_servers.stop();
   co_await servers.stop();
   main_log.info("stopped");
   co_return 0;

@@ -76,7 +76,7 @@ stop() {
 }
 
 udp_port=$(free_port)
-start_ours main -U "$udp_port" -m 64
+start_ours main -U "$udp_port" -m 64 --prometheus-port 0
 main_pid=$last_pid
 main_port=$port
 echo "=== ours: tcp $main_port udp $udp_port, $shards shard(s), $backend"
@@ -103,6 +103,44 @@ timeout 300 "$python" "$here/testing/conformance.py" "$theirs_port" "$main_port"
 echo "=== 3. clients: pymemcache, meta commands, UDP, bad input, a slow reader"
 timeout 120 "$python" "$here/testing/client_test.py" 127.0.0.1 "$main_port" "$udp_port" "$main_pid" ||
   fail "client checks"
+
+echo "=== 3b. GET /metrics on --prometheus-port: promtool, one sample per shard, counters that moved"
+metrics=$(sed -n 's|.*metrics on http://\([^/]*\)/metrics.*|\1|p' "$work/main.log" | head -1)
+[ -n "$metrics" ] || fail "no 'metrics on' line in the log"
+timeout 60 "$python" - "$metrics" "$shards" "$main_port" <<'PY' || fail "metrics"
+import socket, subprocess, sys, urllib.request
+from prometheus_client.parser import text_string_to_metric_families
+where, shards, port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def scrape():
+    with urllib.request.urlopen("http://%s/metrics" % where, timeout=20) as r:
+        return r.read().decode()
+def total(families, name, **labels):
+    return sum(s.value for f in families for s in f.samples
+               if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+text = scrape()
+check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=60)
+if check.returncode != 0:
+    sys.exit("promtool: " + check.stdout + check.stderr)
+before = list(text_string_to_metric_families(text))
+for name in ("reef_memcached_items", "reef_reactor_tasks_run_total", "reef_memory_allocated_bytes"):
+    shards_seen = sorted(s.labels["shard"] for f in before for s in f.samples if s.name == name)
+    if shards_seen != [str(n) for n in range(shards)]:
+        sys.exit("%s: shards %s" % (name, shards_seen))
+# 10 gets on one connection: the get counters of all shards grow by 10.
+c = socket.create_connection(("127.0.0.1", port), timeout=20)
+for i in range(10):
+    c.sendall(b"get metrics_key_%d\r\n" % i)
+    reply = b""
+    while not reply.endswith(b"END\r\n"):
+        reply += c.recv(4096)
+c.close()
+after = list(text_string_to_metric_families(scrape()))
+grew = total(after, "reef_memcached_commands_total", command="get") - \
+       total(before, "reef_memcached_commands_total", command="get")
+if grew != 10:
+    sys.exit("get commands grew by %s, not 10" % grew)
+print("metrics: %d families, gets counted" % len(after))
+PY
 stop "$main_pid" main
 
 echo "=== 4. connection limit and idle timeout"

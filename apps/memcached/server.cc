@@ -177,9 +177,51 @@ memcached_server::memcached_server(server_config config)
   tick();
   _clock.set_callback([this] { tick(); });
   _clock.arm_periodic(std::chrono::seconds(1));
+  register_metrics();
 }
 
 memcached_server::~memcached_server() = default;
+
+void memcached_server::register_metrics() {
+  // The cache's counters are read through stats() (the region's are
+  // summed at that moment); the connections' are plain fields.
+  auto cache_stat = [this](auto field) {
+    return [this, field] { return static_cast<double>(_cache.stats().*field); };
+  };
+  auto region_stat = [this](auto field) {
+    return [this, field] { return static_cast<double>(_cache.stats().region.*field); };
+  };
+  std::vector<metrics::metric_definition> defs = {
+      metrics::make_counter("get_hits_total", "Retrievals that found their key.", cache_stat(&cache_stats::get_hits)),
+      metrics::make_counter("get_misses_total", "Retrievals that did not.", cache_stat(&cache_stats::get_misses)),
+      metrics::make_gauge("items", "Items held.", cache_stat(&cache_stats::curr_items)),
+      metrics::make_gauge("item_bytes", "Bytes of the keys and values held.", cache_stat(&cache_stats::bytes)),
+      metrics::make_gauge("limit_bytes", "The shard's share of -m.", cache_stat(&cache_stats::limit_maxbytes)),
+      metrics::make_counter("evictions_total", "Live items evicted to make room.",
+                            cache_stat(&cache_stats::evictions)),
+      metrics::make_counter("reclaimed_total", "Expired or flushed items freed.", cache_stat(&cache_stats::reclaimed)),
+      metrics::make_gauge("connections_open", "Connections being served.", _connection_stats.curr_connections),
+      metrics::make_counter("connections_total", "Connections accepted.", _connection_stats.total_connections),
+      metrics::make_counter("connections_rejected_total", "Connections refused past -c.",
+                            _connection_stats.rejected_connections),
+      metrics::make_counter("bytes_read_total", "Bytes read from clients.", _connection_stats.bytes_read),
+      metrics::make_counter("bytes_written_total", "Bytes written to clients.", _connection_stats.bytes_written),
+      metrics::make_counter("udp_datagrams_total", "Datagrams received.", _connection_stats.udp_datagrams),
+      metrics::make_gauge("lsa_segments", "Segments the shard's item region holds.",
+                          region_stat(&memory::lsa::region_stats::segments)),
+      metrics::make_counter("lsa_compactions_total", "Segments the region compacted.",
+                            region_stat(&memory::lsa::region_stats::compactions)),
+      metrics::make_counter("lsa_objects_moved_total", "Items moved by compaction.",
+                            region_stat(&memory::lsa::region_stats::objects_moved)),
+  };
+  for (auto [command, field] : {std::pair{"get", &cache_stats::cmd_get}, std::pair{"set", &cache_stats::cmd_set},
+                                std::pair{"flush", &cache_stats::cmd_flush}, std::pair{"touch", &cache_stats::cmd_touch},
+                                std::pair{"meta", &cache_stats::cmd_meta}}) {
+    defs.push_back(metrics::make_counter("commands_total", "Commands run, by kind.", cache_stat(field),
+                                         {{"command", command}}));
+  }
+  _metrics.add_group("memcached", std::move(defs));
+}
 
 void memcached_server::tick() noexcept {
   // The wall clock read once a second; between, the reactor's clock

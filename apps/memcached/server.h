@@ -38,6 +38,7 @@
 #include "apps/memcached/protocol.h"
 #include "core/future.h"
 #include "core/gate.h"
+#include "core/metrics.h"
 #include "core/timer.h"
 #include "net/api.h"
 #include "smp/sharded.h"
@@ -137,6 +138,9 @@ class memcached_server {
   connection_stats _connection_stats;
   std::chrono::steady_clock::time_point _started = std::chrono::steady_clock::now();
   bool _stopping = false;
+  metrics::metric_groups _metrics;  // (last: removed before what it reads)
+
+  void register_metrics();
 };
 
 }  // namespace reef::memcached
