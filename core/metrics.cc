@@ -6,9 +6,9 @@
 #include <stdexcept>
 #include <unordered_map>
 
-namespace reef::metrics {
+#include "core/assert.h"
 
-namespace {
+namespace reef::metrics {
 
 // One registered metric.
 struct entry {
@@ -16,13 +16,25 @@ struct entry {
   metric_definition definition;
 };
 
-// This thread's metrics: the entries by id, and the ids of each full name
+}  // namespace reef::metrics
+
+namespace reef::core_internal {
+
+// A thread's metrics: the entries by id, and the ids of each full name
 // (sorted, so that a scrape comes out in name order).
-struct registry {
+struct metrics_registry {
   std::uint64_t next_id = 1;
-  std::unordered_map<std::uint64_t, entry> entries;
+  std::unordered_map<std::uint64_t, metrics::entry> entries;
   std::map<std::string, std::vector<std::uint64_t>, std::less<>> by_name;
 };
+
+}  // namespace reef::core_internal
+
+namespace reef::metrics {
+
+namespace {
+
+using registry = core_internal::metrics_registry;
 
 // Set when this thread's registry is destroyed at thread exit: an owner
 // destroyed after it (a thread_local of its own) has nothing to remove.
@@ -34,6 +46,7 @@ struct registry_holder {
 };
 
 registry& local_registry() {
+  REEF_ASSERT(!registry_gone, "metrics used on a thread after its registry was destroyed");
   thread_local registry_holder holder;
   return holder.r;
 }
@@ -155,6 +168,7 @@ metric_groups::~metric_groups() { clear(); }
 
 metric_groups& metric_groups::add_group(std::string_view group, std::vector<metric_definition> definitions) {
   registry& r = local_registry();
+  REEF_ASSERT(_registry == nullptr || _registry == &r, "metric_groups used on another thread than its own");
   // Everything is checked before anything is registered.
   std::vector<entry> fresh;
   fresh.reserve(definitions.size());
@@ -208,21 +222,29 @@ metric_groups& metric_groups::add_group(std::string_view group, std::vector<metr
     }
     fresh.push_back(entry{std::move(full), std::move(d)});
   }
-  _ids.reserve(_ids.size() + fresh.size());
-  for (entry& e : fresh) {
-    const std::uint64_t id = r.next_id++;
-    auto& ids = r.by_name[e.name];
-    ids.push_back(id);
-    r.entries.emplace(id, std::move(e));
-    _ids.push_back(id);
+  // All or nothing: what an allocation failure interrupts is taken back.
+  _registry = &r;
+  const std::size_t ids_before = _ids.size();
+  try {
+    _ids.reserve(_ids.size() + fresh.size());
+    for (entry& e : fresh) {
+      const std::uint64_t id = r.next_id++;
+      std::string name = e.name;
+      r.entries.emplace(id, std::move(e));
+      _ids.push_back(id);
+      r.by_name[name].push_back(id);
+    }
+  } catch (...) {
+    std::vector<std::uint64_t> added(_ids.begin() + static_cast<std::ptrdiff_t>(ids_before), _ids.end());
+    _ids.resize(ids_before);
+    remove(r, added);
+    throw;
   }
   return *this;
 }
 
-void metric_groups::clear() noexcept {
-  if (_ids.empty() || registry_gone) return;
-  registry& r = local_registry();
-  for (std::uint64_t id : _ids) {
+void metric_groups::remove(core_internal::metrics_registry& r, const std::vector<std::uint64_t>& ids) noexcept {
+  for (std::uint64_t id : ids) {
     auto it = r.entries.find(id);
     if (it == r.entries.end()) continue;
     auto named = r.by_name.find(it->second.name);
@@ -232,7 +254,29 @@ void metric_groups::clear() noexcept {
     }
     r.entries.erase(it);
   }
+}
+
+void metric_groups::clear() noexcept {
+  if (_ids.empty() || registry_gone) return;
+  registry& r = local_registry();
+  REEF_ASSERT(_registry == &r, "metric_groups cleared on another thread than its own");
+  remove(r, _ids);
   _ids.clear();
+}
+
+bool is_registered(std::string_view full_name, const metrics::labels& labels) {
+  registry& r = local_registry();
+  auto it = r.by_name.find(full_name);
+  if (it == r.by_name.end()) return false;
+  auto sorted = [](metrics::labels l) {
+    std::sort(l.begin(), l.end());
+    return l;
+  };
+  const metrics::labels wanted = sorted(labels);
+  for (std::uint64_t id : it->second) {
+    if (sorted(r.entries.at(id).definition.labels) == wanted) return true;
+  }
+  return false;
 }
 
 std::vector<family> read_all(std::string_view name_prefix) {
@@ -243,7 +287,9 @@ std::vector<family> read_all(std::string_view name_prefix) {
     family f;
     f.name = it->first;
     for (std::uint64_t id : it->second) {
-      const metric_definition& d = r.entries.at(id).definition;
+      auto found = r.entries.find(id);
+      if (found == r.entries.end()) continue;
+      const metric_definition& d = found->second.definition;
       f.help = d.help;
       f.kind = d.kind;
       sample s;

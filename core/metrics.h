@@ -34,6 +34,10 @@
 #include <utility>
 #include <vector>
 
+namespace reef::core_internal {
+struct metrics_registry;
+}  // namespace reef::core_internal
+
 namespace reef::metrics {
 
 enum class metric_kind : std::uint8_t { counter, gauge, histogram };
@@ -91,21 +95,33 @@ struct metric_definition {
   std::function<histogram_value()> read_histogram;
 };
 
-/// A counter (only grows) read from `read()` at each scrape.
+/// A counter (only grows) read from `read()` at each scrape. Readers are
+/// called on the registering shard and destroyed with the registration.
 metric_definition make_counter(std::string name, std::string help, std::function<double()> read,
                                metrics::labels labels = {});
-/// A counter that reads `value`, which must outlive the registration.
+/// A counter that reads `value`.
+/// REQUIRES: `value` outlives the registration (a temporary does not
+/// compile).
 metric_definition make_counter(std::string name, std::string help, const std::uint64_t& value,
                                metrics::labels labels = {});
+metric_definition make_counter(std::string name, std::string help, const std::uint64_t&& value,
+                               metrics::labels labels = {}) = delete;
 /// A gauge (goes up and down) read from `read()` at each scrape.
 metric_definition make_gauge(std::string name, std::string help, std::function<double()> read,
                              metrics::labels labels = {});
-/// A gauge that reads `value`, which must outlive the registration.
+/// A gauge that reads `value`.
+/// REQUIRES: `value` outlives the registration (a temporary does not
+/// compile).
 metric_definition make_gauge(std::string name, std::string help, const std::uint64_t& value,
                              metrics::labels labels = {});
-/// A histogram that reads `h`, which must outlive the registration.
+metric_definition make_gauge(std::string name, std::string help, const std::uint64_t&& value,
+                             metrics::labels labels = {}) = delete;
+/// A histogram that reads `h`.
+/// REQUIRES: `h` outlives the registration (a temporary does not compile).
 metric_definition make_histogram(std::string name, std::string help, const histogram& h,
                                  metrics::labels labels = {});
+metric_definition make_histogram(std::string name, std::string help, const histogram&& h,
+                                 metrics::labels labels = {}) = delete;
 /// A histogram read from `read()` at each scrape.
 metric_definition make_histogram(std::string name, std::string help, std::function<histogram_value()> read,
                                  metrics::labels labels = {});
@@ -134,8 +150,15 @@ class metric_groups {
   void clear() noexcept;
 
  private:
+  static void remove(core_internal::metrics_registry& r, const std::vector<std::uint64_t>& ids) noexcept;
+
   std::vector<std::uint64_t> _ids;
+  core_internal::metrics_registry* _registry = nullptr;  // the thread's it registered with
 };
+
+/// Whether `full_name` ("<group>_<name>") with exactly these labels is
+/// registered on this shard.
+bool is_registered(std::string_view full_name, const metrics::labels& labels);
 
 /// One sample: its labels and, by the family's kind, a number or a
 /// histogram.

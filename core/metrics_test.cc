@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace reef::metrics {
 namespace {
@@ -115,6 +116,28 @@ TEST(metrics, bad_names_labels_and_duplicates_are_refused_naming_them) {
             std::string::npos);
   EXPECT_EQ(registered(), 1u);
   EXPECT_EQ(read_all("b").size(), 0u);
+}
+
+// A reader of a temporary would dangle: those registrations do not compile.
+template <typename T>
+concept counter_reads = requires(T&& v) { make_counter("x_total", "x", std::forward<T>(v)); };
+template <typename T>
+concept histogram_reads = requires(T&& v) { make_histogram("x", "x", std::forward<T>(v)); };
+static_assert(counter_reads<std::uint64_t&>);
+static_assert(!counter_reads<std::uint64_t>);
+static_assert(!counter_reads<std::uint32_t&>);  // would read a converted copy
+static_assert(histogram_reads<histogram&>);
+static_assert(!histogram_reads<histogram>);
+
+TEST(metrics, is_registered_by_name_and_labels) {
+  std::uint64_t n = 0;
+  metric_groups g;
+  g.add_group("http", {make_counter("x_total", "x", n, {{"server", "a"}, {"k", "v"}})});
+  EXPECT_TRUE(is_registered("http_x_total", {{"k", "v"}, {"server", "a"}}));  // in any order
+  EXPECT_FALSE(is_registered("http_x_total", {{"server", "a"}}));
+  EXPECT_FALSE(is_registered("http_y_total", {}));
+  g.clear();
+  EXPECT_FALSE(is_registered("http_x_total", {{"k", "v"}, {"server", "a"}}));
 }
 
 TEST(metrics, name_rules) {

@@ -117,11 +117,11 @@ reactor::reactor(reactor_options options)
   _blocking_poller = std::make_unique<blocking_poller>(*_blocking);
   _pollers.push_back(_signal_poller.get());
   _pollers.push_back(_blocking_poller.get());
+  register_metrics();  // (before the thread's globals point here: it may throw)
   core_internal::this_thread_reactor = this;
   core_internal::current_timer_queue = &_timers;
   _previous_scheduler = set_scheduler(this);
   lowres_clock::update();
-  register_metrics();
 }
 
 reactor::~reactor() {
@@ -324,16 +324,6 @@ void reactor::sleep() noexcept {
   _sleeping.store(false, std::memory_order_relaxed);
 }
 
-double reactor::utilization_since_last_read() noexcept {
-  const auto now = std::chrono::steady_clock::now();
-  const double elapsed_ns = std::chrono::duration<double, std::nano>(now - _utilization_read_at).count();
-  const double slept_ns = static_cast<double>(_stats.sleep_ns - _utilization_sleep_ns);
-  _utilization_read_at = now;
-  _utilization_sleep_ns = _stats.sleep_ns;
-  if (elapsed_ns <= 0) return 0;
-  return std::clamp(1 - slept_ns / elapsed_ns, 0.0, 1.0);
-}
-
 void reactor::register_metrics() {
   auto seconds = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e9; };
   _metrics.add_group(
@@ -348,15 +338,15 @@ void reactor::register_metrics() {
                                 _stats.sleeps),
           metrics::make_counter("sleep_seconds_total", "Seconds asleep in the kernel.",
                                 [this, seconds] { return seconds(_stats.sleep_ns); }),
-          metrics::make_counter("awake_seconds_total", "Seconds the reactor has been awake (running or polling).",
+          // (Utilization is 1 - rate(sleep_seconds_total): a scrape-side
+          // rate, so that two scrapers do not disturb each other.)
+          metrics::make_counter("awake_seconds_total", "Seconds since the reactor was made, less those asleep.",
                                 [this, seconds] {
                                   const auto lived = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                       std::chrono::steady_clock::now() - _created);
                                   const auto lived_ns = static_cast<std::uint64_t>(lived.count());
                                   return seconds(lived_ns > _stats.sleep_ns ? lived_ns - _stats.sleep_ns : 0);
                                 }),
-          metrics::make_gauge("utilization", "The fraction of time awake since the previous read (0-1).",
-                              [this] { return utilization_since_last_read(); }),
           metrics::make_counter("timers_fired_total", "Timers that fired.", _stats.timers_fired),
           metrics::make_gauge("timers_pending", "Timers armed.", [this] { return static_cast<double>(_timers.size()); }),
           metrics::make_counter("stalls_total", "Stalls the stall detector reported.",

@@ -251,16 +251,12 @@ class reactor final : public scheduler {
   int _exit_code = 0;
   reactor_stats _stats;
   scheduler* _previous_scheduler = nullptr;
-  // For the metrics: when the reactor began, and what the utilization
-  // gauge saw at its last read.
+  // For the metrics: when the reactor was made.
   std::chrono::steady_clock::time_point _created = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point _utilization_read_at = _created;
-  std::uint64_t _utilization_sleep_ns = 0;
   // Last: removed before anything it reads.
   metrics::metric_groups _metrics;
 
   void register_metrics();
-  double utilization_since_last_read() noexcept;
 };
 
 namespace core_internal {

@@ -94,8 +94,10 @@ future<int> run_httpd() {
     co_return 2;
   }
   const int prometheus_port = absl::GetFlag(FLAGS_prometheus_port);
-  if (prometheus_port < -1 || prometheus_port > 65535) {
-    httpd_log.error("--prometheus-port {}: not a port (0-65535, or -1 for none)", prometheus_port);
+  if (prometheus_port < -1 || prometheus_port > 65535 || (prometheus_port > 0 && prometheus_port == port)) {
+    // (The same port twice would not fail: both listen with SO_REUSEPORT,
+    // and the kernel would split the clients between them.)
+    httpd_log.error("--prometheus-port {}: not a port (0-65535, or -1 for none) other than --port", prometheus_port);
     co_return 2;
   }
   socket_address address;
@@ -137,8 +139,11 @@ future<int> run_httpd() {
   std::exception_ptr failed;
   try {
     if (prometheus_port >= 0) {
+      server_options metrics_options = options;
+      metrics_options.metrics_name = "prometheus";
       metrics_address = co_await prometheus::serve_on_port(
-          metrics_servers, socket_address(address.address(), static_cast<std::uint16_t>(prometheus_port)), options);
+          metrics_servers, socket_address(address.address(), static_cast<std::uint16_t>(prometheus_port)),
+          metrics_options);
     }
     co_await servers.invoke_on_all([static_dir](http_server& s) { add_routes(s.get_routes(), static_dir); });
     // Shard 0 first, so that a port the kernel picks is the one every

@@ -179,7 +179,6 @@ void add_route(routes& r, config c) {
 
 future<socket_address> serve_on_port(sharded<http_server>& servers, socket_address address, server_options options,
                                      config c) {
-  options.metrics_name = "prometheus";
   co_await servers.start(options);
   co_await servers.invoke_on_all([c](http_server& s) { add_route(s.get_routes(), c); });
   // Shard 0 first, so that a port the kernel picks is the one every shard

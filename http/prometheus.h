@@ -48,11 +48,12 @@ std::string escape_label_value(std::string_view text);
 void add_route(routes& r, config c = {});
 
 /// Starts `servers` (the caller stops them, also when this fails) on every
-/// shard with `options`, metrics_name "prometheus", and the route alone,
-/// listening on `address`: a port of the metrics' own, as Seastar's 9180.
+/// shard with `options` (whose metrics_name labels their own metrics) and
+/// the route alone, listening on `address`: a port of the metrics' own, as
+/// Seastar's 9180.
 /// Resolves with the address it listens on (the port the kernel picked,
 /// for port 0); fails as http_server::listen() does.
 future<socket_address> serve_on_port(sharded<http_server>& servers, socket_address address,
-                                     server_options options = {}, config c = {});
+                                     server_options options = {.metrics_name = "prometheus"}, config c = {});
 
 }  // namespace reef::http::prometheus

@@ -281,8 +281,13 @@ http_server::http_server(server_options options)
 
 void http_server::register_metrics() {
   if (_options.metrics_name.empty()) return;
-  for (unsigned n = 1;; ++n) {
-    const std::string name = n == 1 ? _options.metrics_name : _options.metrics_name + "-" + std::to_string(n);
+  // The first of "name", "name-2", "name-3", ... that no other server on
+  // this shard took.
+  std::string name = _options.metrics_name;
+  for (unsigned n = 2; metrics::is_registered("http_connections_total", {{"server", name}}); ++n) {
+    name = _options.metrics_name + "-" + std::to_string(n);
+  }
+  {
     const metrics::labels server{{"server", name}};
     std::vector<metrics::metric_definition> defs = {
         metrics::make_counter("connections_total", "Connections accepted.", _stats.connections_accepted, server),
@@ -294,8 +299,8 @@ void http_server::register_metrics() {
         metrics::make_counter("timeouts_total", "Connections closed by a timeout.", _stats.timeouts, server),
         metrics::make_counter("bytes_received_total", "Bytes read from connections.", _stats.bytes_received, server),
         metrics::make_histogram("request_duration_seconds",
-                                "Seconds from a request's head to its reply handed to the connection.", _latency,
-                                server),
+                                "Seconds from a request's handler starting to its reply handed to the connection.",
+                                _latency_seconds, server),
     };
     for (unsigned c = 0; c < 5; ++c) {
       metrics::labels labels = server;
@@ -303,13 +308,7 @@ void http_server::register_metrics() {
       defs.push_back(metrics::make_counter("replies_total", "Replies sent, by status class.",
                                            _stats.replies_by_class[c], std::move(labels)));
     }
-    try {
-      _metrics.add_group("http", std::move(defs));
-      return;
-    } catch (const std::invalid_argument&) {
-      // Taken by another server on this shard: the next name.
-      if (n == 1000) throw;
-    }
+    _metrics.add_group("http", std::move(defs));
   }
 }
 
@@ -681,7 +680,7 @@ future<bool> http_server::finish_request(connection& c, request& req, reply& rep
     }
     ++_stats.requests_served;
     ++_stats.replies_by_class[rep.status / 100 - 1];
-    _latency.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - c.request_began).count());
+    _latency_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - c.request_began).count());
     const bool keep_alive = req.keep_alive && !_stopping;
     const bool head_only = req.method == "HEAD" || bodiless_status(rep.status);
     if (!rep.writer && (head_only || rep.content.size() <= inline_body_max)) {

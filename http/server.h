@@ -163,9 +163,9 @@ class http_server {
   semaphore _connection_slots;
   semaphore _body_memory;  // bytes of buffered request bodies
   server_stats _stats;
-  // From a request's head complete to its reply handed to the stream, in
-  // seconds: buckets from 1 µs by powers of two.
-  metrics::histogram _latency = metrics::histogram::powers_of_two(24, 1e-6);
+  // From a request's handler starting to its reply handed to the stream:
+  // buckets from 1 µs by powers of two.
+  metrics::histogram _latency_seconds = metrics::histogram::powers_of_two(24, 1e-6);
   metrics::metric_groups _metrics;
   bool _stopping = false;
 

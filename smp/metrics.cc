@@ -36,11 +36,17 @@ std::vector<family> merge_shards(std::vector<std::vector<family>> per_shard) {
   return out;
 }
 
-future<std::vector<family>> collect_all_shards(std::string name_prefix) {
+future<std::vector<family>> collect_all_shards(std::string name_prefix) noexcept {
   // Each shard's reading is built on that shard and moved here; its memory
   // is freed here (cross-shard frees go back to their owner).
-  auto per_shard = std::make_shared<std::vector<std::vector<family>>>(smp::count);
-  std::vector<unsigned> shards(smp::count);
+  std::shared_ptr<std::vector<std::vector<family>>> per_shard;
+  std::vector<unsigned> shards;
+  try {
+    per_shard = std::make_shared<std::vector<std::vector<family>>>(smp::count);
+    shards.resize(smp::count);
+  } catch (...) {
+    return make_exception_future<std::vector<family>>(std::current_exception());
+  }
   for (unsigned s = 0; s < smp::count; ++s) shards[s] = s;
   return parallel_for_each(shards,
                            [per_shard, name_prefix = std::move(name_prefix)](unsigned shard) {

@@ -20,8 +20,9 @@ namespace reef::metrics {
 
 /// Every shard's metrics whose full name starts with `name_prefix`, each
 /// sample labelled shard="N": families sorted by name, and within one the
-/// shards in order. Fails only if a shard could not be asked.
-future<std::vector<family>> collect_all_shards(std::string name_prefix = {});
+/// shards in order. Fails if a shard could not be asked (it is stopping:
+/// at once, shard_stopped_error), after every other shard has answered.
+future<std::vector<family>> collect_all_shards(std::string name_prefix = {}) noexcept;
 
 /// Merges per-shard readings (one vector per shard, in shard order) into
 /// one list of families sorted by name, adding shard="N" to each sample.

@@ -56,8 +56,10 @@ future<int> run_memcached() {
     }
   }
   const int prometheus_port = absl::GetFlag(FLAGS_prometheus_port);
-  if (prometheus_port < -1 || prometheus_port > 65535) {
-    main_log.error("--prometheus-port {}: not a port (0-65535, or -1 for none)", prometheus_port);
+  if (prometheus_port < -1 || prometheus_port > 65535 || (prometheus_port > 0 && prometheus_port == port)) {
+    // (The same port twice would not fail: both listen with SO_REUSEPORT,
+    // and the kernel would split the clients between them.)
+    main_log.error("--prometheus-port {}: not a port (0-65535, or -1 for none) other than --port", prometheus_port);
     co_return 2;
   }
   inet_address address;

@@ -14,6 +14,8 @@
 #      across shards in order, CAS, statistics, 1 MB values, the meta
 #      commands, UDP (frame header, replies over several datagrams, the
 #      multi-packet error), bad input, a client that never reads.
+#   3b. GET /metrics on --prometheus-port: promtool accepts it, every
+#      shard has its sample, and 10 gets move the get counter by 10.
 #   4. A second server with -c 2 and --idle-timeout 1: the third
 #      connection is told "ERROR Too many open connections" and closed; an
 #      idle connection is closed after a second.
@@ -107,6 +109,8 @@ timeout 120 "$python" "$here/testing/client_test.py" 127.0.0.1 "$main_port" "$ud
 echo "=== 3b. GET /metrics on --prometheus-port: promtool, one sample per shard, counters that moved"
 metrics=$(sed -n 's|.*metrics on http://\([^/]*\)/metrics.*|\1|p' "$work/main.log" | head -1)
 [ -n "$metrics" ] || fail "no 'metrics on' line in the log"
+command -v promtool >/dev/null || fail "needs promtool (tools/install_host_tools.sh installs it)"
+"$python" -c "import prometheus_client" || fail "needs python3-prometheus-client (tools/install_host_tools.sh)"
 timeout 60 "$python" - "$metrics" "$shards" "$main_port" <<'PY' || fail "metrics"
 import socket, subprocess, sys, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
@@ -132,7 +136,10 @@ for i in range(10):
     c.sendall(b"get metrics_key_%d\r\n" % i)
     reply = b""
     while not reply.endswith(b"END\r\n"):
-        reply += c.recv(4096)
+        got = c.recv(4096)
+        if not got:
+            sys.exit("the server closed the connection")
+        reply += got
 c.close()
 after = list(text_string_to_metric_families(scrape()))
 grew = total(after, "reef_memcached_commands_total", command="get") - \

@@ -217,7 +217,9 @@ void memcached_server::register_metrics() {
   for (auto [command, field] : {std::pair{"get", &cache_stats::cmd_get}, std::pair{"set", &cache_stats::cmd_set},
                                 std::pair{"flush", &cache_stats::cmd_flush}, std::pair{"touch", &cache_stats::cmd_touch},
                                 std::pair{"meta", &cache_stats::cmd_meta}}) {
-    defs.push_back(metrics::make_counter("commands_total", "Commands run, by kind.", cache_stat(field),
+    defs.push_back(metrics::make_counter("commands_total",
+                                         "Commands run, as memcached's stats count them (cmd_get counts keys).",
+                                         cache_stat(field),
                                          {{"command", command}}));
   }
   _metrics.add_group("memcached", std::move(defs));
