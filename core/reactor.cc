@@ -40,6 +40,8 @@ void on_signal(int signo) noexcept {
   errno = saved_errno;
 }
 
+std::int64_t steady_now_ns() noexcept { return core_internal::to_timer_ns(steady_clock_type::now()); }
+
 }  // namespace
 
 const char* to_string(reactor_backend backend) noexcept {
@@ -88,7 +90,7 @@ class reactor::blocking_poller final : public poller {
 };
 
 reactor::reactor(reactor_options options)
-    : _options(options), _tasks(std::make_unique<core_internal::task_queue>()) {
+    : _options(options), _tasks(std::make_unique<core_internal::run_queues>()) {
   if (core_internal::this_thread_reactor != nullptr) {
     throw std::logic_error("this thread already has a reactor");
   }
@@ -121,6 +123,7 @@ reactor::reactor(reactor_options options)
   core_internal::this_thread_reactor = this;
   core_internal::current_timer_queue = &_timers;
   _previous_scheduler = set_scheduler(this);
+  core_internal::scheduling_group_idle = &scheduling_group_idle_here;
   lowres_clock::update();
 }
 
@@ -152,6 +155,7 @@ reactor::~reactor() {
   _blocking.reset();
   _io.reset();
   set_scheduler(_previous_scheduler);
+  core_internal::scheduling_group_idle = nullptr;
   core_internal::current_timer_queue = nullptr;
   core_internal::this_thread_reactor = nullptr;
   core_internal::preempt_requested.store(false, std::memory_order_relaxed);
@@ -233,22 +237,51 @@ bool reactor::poll_once() noexcept {
 }
 
 bool reactor::run_tasks() noexcept {
-  if (_tasks->empty()) return false;
+  core_internal::run_queues& queues = *_tasks;
+  if (queues.empty()) return false;
   if (!_preemption->armed()) _preemption->arm();  // after a park (see sleep())
   _last_batch_time = lowres_clock::now();
   core_internal::preempt_requested.store(false, std::memory_order_relaxed);
-  std::uint64_t ran = 0;
+  // The group with the least virtual runtime runs until its queue empties
+  // or the quota is used; then the next, while the quota lasts. Two clock
+  // reads for the first group, one for each next.
+  std::int64_t start = steady_now_ns();
+  std::uint64_t ran_total = 0;
   do {
-    task* t = _tasks->pop_front();
-    t->run_and_dispose();
-    ++ran;
-  } while (!_tasks->empty() && !need_preempt());
-  _stats.tasks_run += ran;
+    const unsigned id = queues.pick();
+    core_internal::group_run_queue& group = queues.groups[id];
+    if (start > group.ready_since_ns) group.wait_ns += static_cast<std::uint64_t>(start - group.ready_since_ns);
+    core_internal::current_scheduling_group = static_cast<std::uint8_t>(id);
+    std::uint64_t ran = 0;
+    do {
+      task* t = group.tasks.pop_front();
+      t->run_and_dispose();
+      ++ran;
+    } while (!group.tasks.empty() && !need_preempt());
+    const std::int64_t end = steady_now_ns();
+    const std::int64_t used = end > start ? end - start : 0;
+    group.runtime_ns += static_cast<std::uint64_t>(used);
+    group.tasks_run += ran;
+    group.vruntime += static_cast<double>(used) / static_cast<double>(core_internal::scheduling_group_shares(id));
+    queues.last_vruntime = group.vruntime;
+    if (group.tasks.empty()) {
+      queues.active &= ~(1u << id);
+    } else {
+      group.ready_since_ns = end;
+    }
+    ran_total += ran;
+    start = end;
+  } while (!queues.empty() && !need_preempt());
+  core_internal::current_scheduling_group = 0;
+  _stats.tasks_run += ran_total;
   return true;
 }
 
 bool reactor::run_one_iteration(bool may_sleep) {
   ++_stats.iterations;
+  if (core_internal::scheduling_groups_generation() != _groups_generation_seen) {
+    register_scheduling_group_metrics();
+  }
   // Timers and pollers run user code too (smp runs messages from its
   // poller): the stall detector watches every iteration.
   _stall_detector->on_busy();
@@ -357,6 +390,66 @@ void reactor::register_metrics() {
           metrics::make_gauge("io_in_flight", "I/O operations submitted to the backend and not yet complete.",
                               [this] { return static_cast<double>(_io->in_flight()); }),
       });
+}
+
+void reactor::register_scheduling_group_metrics() noexcept {
+  const std::uint64_t generation = core_internal::scheduling_groups_generation();
+  try {
+    std::array<std::string, scheduling_group::groups_max> names;
+    for (auto& g : core_internal::live_scheduling_groups()) names[g.id] = std::move(g.name);
+    for (unsigned id = 0; id < scheduling_group::groups_max; ++id) {
+      if (names[id] == _group_metric_names[id]) continue;
+      _group_metrics[id].clear();
+      _group_metric_names[id].clear();
+      if (id != 0) {
+        // A new group in this id: its counts start at zero (its queue is
+        // left as it is: tasks of a destroyed group still run).
+        auto& group = _tasks->groups[id];
+        group.runtime_ns = group.wait_ns = group.tasks_run = 0;
+      }
+      if (names[id].empty()) continue;
+      const metrics::labels labels{{"group", names[id]}};
+      auto& group = _tasks->groups[id];
+      auto seconds = [](const std::uint64_t& ns) { return [&ns] { return static_cast<double>(ns) / 1e9; }; };
+      _group_metrics[id].add_group(
+          "scheduling_group",
+          {
+              metrics::make_counter("runtime_seconds_total", "Seconds of CPU the group's tasks ran.",
+                                    seconds(group.runtime_ns), labels),
+              metrics::make_counter("wait_seconds_total",
+                                    "Seconds the group had tasks queued while others (or no batch) ran.",
+                                    seconds(group.wait_ns), labels),
+              metrics::make_counter("tasks_run_total", "Tasks of the group run.", group.tasks_run, labels),
+              metrics::make_gauge("tasks_pending", "Tasks of the group queued to run.",
+                                  [&group] { return static_cast<double>(group.tasks.size()); }, labels),
+              metrics::make_gauge("shares", "The group's shares of the CPU.",
+                                  [id] { return static_cast<double>(core_internal::scheduling_group_shares(id)); },
+                                  labels),
+          });
+      _group_metric_names[id] = names[id];
+    }
+    _groups_generation_seen = generation;
+  } catch (const std::exception& e) {
+    // Tried again at the next change of groups.
+    _groups_generation_seen = generation;
+    reactor_logger().error("scheduling group metrics not registered: {}", e.what());
+  }
+}
+
+bool reactor::scheduling_group_idle_here(unsigned id) noexcept {
+  reactor* r = core_internal::this_thread_reactor;
+  if (r == nullptr) return true;
+  return core_internal::current_scheduling_group != id && r->_tasks->groups[id].tasks.empty();
+}
+
+reactor::scheduling_group_stats reactor::stats(scheduling_group sg) const noexcept {
+  const auto& group = _tasks->groups[sg.id()];
+  scheduling_group_stats s;
+  s.runtime = std::chrono::nanoseconds(group.runtime_ns);
+  s.wait_time = std::chrono::nanoseconds(group.wait_ns);
+  s.tasks_run = group.tasks_run;
+  s.tasks_queued = group.tasks.size();
+  return s;
 }
 
 reactor_stats reactor::stats() const noexcept {

@@ -37,6 +37,7 @@
 #include "core/future.h"
 #include "core/io_backend.h"
 #include "core/metrics.h"
+#include "core/scheduling_group.h"
 #include "core/task.h"
 #include "core/timer.h"
 
@@ -46,7 +47,7 @@ namespace core_internal {
 class blocking_pool;
 class preemption_timer;
 class stall_detector;
-class task_queue;
+class run_queues;
 
 /// A unit of blocking work (run_blocking, the epoll backend's file I/O):
 /// owned by the reactor's pool from submission until complete(), which
@@ -190,6 +191,15 @@ class reactor final : public scheduler {
   reactor_stats stats() const noexcept;
   std::size_t tasks_queued() const noexcept;
 
+  /// What this reactor counted for one scheduling group.
+  struct scheduling_group_stats {
+    std::chrono::nanoseconds runtime{0};  // running the group's tasks
+    std::chrono::nanoseconds wait_time{0};  // with tasks queued, not running
+    std::uint64_t tasks_run = 0;
+    std::size_t tasks_queued = 0;
+  };
+  scheduling_group_stats stats(scheduling_group sg) const noexcept;
+
   /// Registers a poller (see `poller`). REQUIRES: not already registered.
   void add_poller(poller* p);
   void remove_poller(poller* p) noexcept;
@@ -229,7 +239,7 @@ class reactor final : public scheduler {
   void on_main_failed(std::exception_ptr ex) noexcept;
 
   reactor_options _options;
-  std::unique_ptr<core_internal::task_queue> _tasks;
+  std::unique_ptr<core_internal::run_queues> _tasks;
   core_internal::timer_queue _timers;
   std::unique_ptr<core_internal::blocking_pool> _blocking;
   std::unique_ptr<io_backend> _io;
@@ -253,10 +263,19 @@ class reactor final : public scheduler {
   scheduler* _previous_scheduler = nullptr;
   // For the metrics: when the reactor was made.
   std::chrono::steady_clock::time_point _created = std::chrono::steady_clock::now();
-  // Last: removed before anything it reads.
+  // The scheduling groups' metrics: the generation of the groups they
+  // were registered for, and by group id the name registered under.
+  std::uint64_t _groups_generation_seen = ~std::uint64_t{0};
+  std::array<std::string, scheduling_group::groups_max> _group_metric_names;
+  // Last: removed before anything they read.
+  std::array<metrics::metric_groups, scheduling_group::groups_max> _group_metrics;
   metrics::metric_groups _metrics;
 
   void register_metrics();
+  void register_scheduling_group_metrics() noexcept;
+  // Whether this thread's reactor neither runs group `id` now nor has
+  // tasks of it queued (destroy_scheduling_group() asks).
+  static bool scheduling_group_idle_here(unsigned id) noexcept;
 };
 
 namespace core_internal {

@@ -56,6 +56,15 @@ inline thread_local task_memory_cache this_thread_task_memory{};
 /// Registers the release of this thread's cache at thread exit.
 void register_task_memory_cleanup() noexcept;
 
+/// Scheduling groups a process may have, the default group included
+/// (core/scheduling_group.h).
+inline constexpr unsigned scheduling_groups_max = 16;
+
+/// The scheduling group of the task this thread runs now (0, the default
+/// group, outside tasks). A task made now joins it: that is how
+/// continuations inherit their group. The reactor sets it.
+inline thread_local std::uint8_t current_scheduling_group = 0;
+
 inline void* allocate_task_memory(std::size_t size) {
   ++this_thread_task_memory.allocations;
 #if REEF_TASK_MEMORY_CACHE
@@ -98,7 +107,8 @@ inline void free_task_memory(void* p, [[maybe_unused]] std::size_t size) noexcep
 /// A unit of work run once by the current thread's scheduler.
 class task {
  public:
-  task() noexcept = default;
+  /// A task of the current scheduling group.
+  task() noexcept : _scheduling_group(core_internal::current_scheduling_group) {}
   task(const task&) = delete;
   task& operator=(const task&) = delete;
 
@@ -113,7 +123,14 @@ class task {
     core_internal::free_task_memory(p, size);
   }
 
+  /// The id of the scheduling group the task runs in.
+  unsigned scheduling_group_id() const noexcept { return _scheduling_group; }
+
  protected:
+  /// A task of scheduling group `group_id`.
+  /// REQUIRES: group_id < core_internal::scheduling_groups_max.
+  explicit task(unsigned group_id) noexcept : _scheduling_group(static_cast<std::uint8_t>(group_id)) {}
+
   // Tasks are disposed of by run_and_dispose(), never deleted through a base
   // pointer by their owner.
   ~task() = default;
@@ -123,6 +140,7 @@ class task {
   // The next task in the reactor's run queue (core/internal/task_queue.h):
   // queuing allocates nothing.
   task* _next_in_queue = nullptr;
+  std::uint8_t _scheduling_group;
 };
 
 /// What runs tasks on a thread. The reactor is one; tests use a manual one.

@@ -1,15 +1,19 @@
-// The reactor's run queue: a FIFO of tasks linked through the tasks
-// themselves (task::_next_in_queue), so queuing a task never allocates and
+// The reactor's run queues: one per scheduling group (core/scheduling_group.h),
+// each a FIFO of tasks linked through the tasks themselves (task::_next_in_queue), so queuing a task never allocates and
 // never fails: schedule() under memory pressure still queues, and no task
 // ever runs inside schedule(). No limit of its own: every runnable task is
 // in it, bounded by the memory the tasks themselves hold. A task is in at
 // most one queue at a time. Reactor thread only.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
+#include <cstdint>
 
 #include "core/assert.h"
 #include "core/task.h"
+#include "core/timer.h"
 
 namespace reef::core_internal {
 
@@ -47,6 +51,66 @@ class task_queue {
   task* _head = nullptr;
   task* _tail = nullptr;
   std::size_t _size = 0;
+};
+
+/// One scheduling group's queue and what the reactor counts for it.
+struct group_run_queue {
+  task_queue tasks;
+  /// CPU nanoseconds used, each divided by the shares it was used under.
+  double vruntime = 0;
+  std::uint64_t runtime_ns = 0;
+  /// Time with tasks queued but another group (or no task batch) running;
+  /// from the reactor's clock, so it may be one loop iteration early.
+  std::uint64_t wait_ns = 0;
+  std::uint64_t tasks_run = 0;
+  /// While queued: since when (steady clock nanoseconds).
+  std::int64_t ready_since_ns = 0;
+};
+
+/// The reactor's queues, one per group, and which of them have tasks.
+class run_queues {
+ public:
+  std::array<group_run_queue, scheduling_groups_max> groups;
+  /// Bit g: groups[g] has tasks.
+  std::uint32_t active = 0;
+  static_assert(scheduling_groups_max <= 32, "one bit per group");
+  /// The virtual runtime of the group that ran last: a group that gets
+  /// tasks again starts no lower (it banked nothing while idle).
+  double last_vruntime = 0;
+
+  bool empty() const noexcept { return active == 0; }
+
+  std::size_t size() const noexcept {
+    std::size_t n = 0;
+    for (const auto& g : groups) n += g.tasks.size();
+    return n;
+  }
+
+  void push_back(task* t) noexcept {
+    const unsigned id = t->scheduling_group_id();
+    group_run_queue& g = groups[id];
+    g.tasks.push_back(t);
+    if ((active & (1u << id)) == 0) {
+      active |= 1u << id;
+      g.vruntime = std::max(g.vruntime, last_vruntime);
+      g.ready_since_ns = to_timer_ns(lowres_clock::now());
+    }
+  }
+
+  /// The group with tasks and the least virtual runtime.
+  /// REQUIRES: !empty().
+  unsigned pick() const noexcept {
+    REEF_DEBUG_ASSERT(!empty());
+    std::uint32_t rest = active;
+    unsigned best = static_cast<unsigned>(__builtin_ctz(rest));
+    rest &= rest - 1;
+    while (rest != 0) {
+      const unsigned id = static_cast<unsigned>(__builtin_ctz(rest));
+      rest &= rest - 1;
+      if (groups[id].vruntime < groups[best].vruntime) best = id;
+    }
+    return best;
+  }
 };
 
 }  // namespace reef::core_internal
