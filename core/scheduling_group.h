@@ -124,7 +124,8 @@ inline thread_local bool (*scheduling_group_idle)(unsigned id) noexcept = nullpt
 template <typename F, typename Future>
 class scheduling_group_task final : public task {
  public:
-  scheduling_group_task(unsigned group, F&& f) : task(group), _f(std::move(f)) {}
+  template <typename G>
+  scheduling_group_task(unsigned group, G&& f) : task(group), _f(std::forward<G>(f)) {}
   Future get_future() noexcept { return _result.get_future(); }
   void run_and_dispose() noexcept override {
     futurize_invoke(_f).forward_to(std::move(_result));

@@ -23,6 +23,9 @@ struct class_registry {
   std::mutex mutex;
   std::vector<std::string> names;  // by id; under the mutex
   std::atomic<unsigned> shares[io_class::classes_max] = {};
+  // 1 + the id of the scheduling group whose shares the class follows;
+  // 0: its own.
+  std::atomic<unsigned> follows[io_class::classes_max] = {};
 };
 
 class_registry& registry() {
@@ -35,6 +38,14 @@ void check_shares(unsigned shares) {
     throw std::invalid_argument("io_class: shares " + std::to_string(shares) + " outside 1.." +
                                 std::to_string(io_class::shares_max));
   }
+}
+
+// The shares a class has now: its own or its scheduling group's.
+unsigned effective_shares(unsigned id) noexcept {
+  auto& r = registry();
+  const unsigned follows = r.follows[id].load(std::memory_order_relaxed);
+  if (follows != 0) return static_cast<unsigned>(core_internal::scheduling_group_shares(follows - 1));
+  return r.shares[id].load(std::memory_order_relaxed);
 }
 
 std::int64_t steady_ns() noexcept {
@@ -76,11 +87,26 @@ std::string io_class::name() const {
   return r.names[_id];
 }
 
-unsigned io_class::shares() const noexcept { return registry().shares[_id].load(std::memory_order_relaxed); }
+unsigned io_class::shares() const noexcept { return effective_shares(_id); }
 
 void io_class::set_shares(unsigned shares) const {
   check_shares(shares);
   registry().shares[_id].store(shares, std::memory_order_relaxed);
+  registry().follows[_id].store(0, std::memory_order_relaxed);
+}
+
+void io_class::follow(scheduling_group sg) const {
+  registry().follows[_id].store(sg.id() + 1, std::memory_order_relaxed);
+}
+
+io_class io_class::of(scheduling_group sg) {
+  // (Group shares have the same range as a class's.)
+  static_assert(scheduling_group::shares_max == io_class::shares_max);
+  const std::string name = sg.name();
+  if (name.empty()) throw std::invalid_argument("io_class::of: the scheduling group is not live");
+  io_class c = named("group:" + name, static_cast<unsigned>(sg.shares()));
+  c.follow(sg);
+  return c;
 }
 
 // --- fair_queue ---------------------------------------------------------------
@@ -124,7 +150,7 @@ fair_queue::entry* fair_queue::pop() noexcept {
   c.head = e->next;
   if (c.head == nullptr) c.tail = nullptr;
   _vtime_now = c.vtime;
-  c.vtime += e->cost / std::max(1u, registry().shares[id].load(std::memory_order_relaxed));
+  c.vtime += e->cost / std::max(1u, effective_shares(id));
   if (c.head != nullptr) {
     _heap.push_back({c.vtime, id});
     std::push_heap(_heap.begin(), _heap.end(), later{});

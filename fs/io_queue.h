@@ -5,6 +5,7 @@
 //   io_class compaction = io_class::named("compaction", 100);
 //   co_await f.dma_read(pos, buf, len, query);        // fs/file.h takes a class
 //   compaction.set_shares(200);                       // at run time, every shard
+//   io_class::of(sg);  // a class whose shares follow a scheduling group's
 //
 // Classes: requests of a class share the disk with the other classes that
 // have requests waiting, in proportion to their shares. A fair queue picks
@@ -44,6 +45,7 @@
 
 #include "core/function.h"
 #include "core/future.h"
+#include "core/scheduling_group.h"
 #include "core/timer.h"
 #include "fs/io_properties.h"
 
@@ -68,8 +70,16 @@ class io_class {
   std::string name() const;
   unsigned shares() const noexcept;
   /// Changes the shares; each shard uses them from its next dispatch.
-  /// Throws std::invalid_argument outside 1..shares_max.
+  /// The class stops following a scheduling group. Throws
+  /// std::invalid_argument outside 1..shares_max.
   void set_shares(unsigned shares) const;
+
+  /// From now on the class has `sg`'s shares, whatever they become
+  /// (scheduling_group::set_shares()): the disk divides like the CPU.
+  void follow(scheduling_group sg) const;
+  /// The class "group:<name>" that follows `sg`. Throws
+  /// std::invalid_argument if `sg` is not live, or as named() does.
+  static io_class of(scheduling_group sg);
 
  private:
   explicit io_class(unsigned id) noexcept : _id(id) {}

@@ -17,6 +17,7 @@
 
 #include "core/coroutine.h"
 #include "core/reactor_flags.h"
+#include "core/scheduling_group.h"
 #include "core/sleep.h"
 #include "core/testing/test.h"
 #include "fs/testing/scratch_dir.h"
@@ -55,6 +56,42 @@ TEST(fair_queue, classes_get_turns_in_proportion_to_their_shares) {
   while (q.pop() != nullptr) {
   }
   EXPECT_TRUE(q.empty());
+}
+
+TEST(fair_queue, a_class_that_follows_a_scheduling_group_has_its_shares) {
+  scheduling_group big_group = create_scheduling_group("fq-follow-big", 300);
+  scheduling_group small_group = create_scheduling_group("fq-follow-small", 100);
+  io_class big = io_class::of(big_group);
+  io_class small = io_class::named("fq-follow-small-class", 5);
+  small.follow(small_group);
+  EXPECT_EQ(big.name(), "group:fq-follow-big");
+  EXPECT_EQ(big.shares(), 300u);
+  EXPECT_EQ(small.shares(), 100u);
+  auto turns = [&](unsigned pops) {
+    fair_queue q;
+    std::vector<fair_queue::entry> entries(4 * pops);
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      entries[i].class_id = i % 2 == 0 ? big.id() : small.id();
+      entries[i].cost = 1;
+      q.push(entries[i]);
+    }
+    unsigned big_turns = 0;
+    for (unsigned i = 0; i < pops; ++i) big_turns += q.pop()->class_id == big.id();
+    while (q.pop() != nullptr) {
+    }
+    return big_turns;
+  };
+  EXPECT_NEAR(turns(400), 300, 2);
+  big_group.set_shares(100);  // the class follows
+  EXPECT_EQ(big.shares(), 100u);
+  EXPECT_NEAR(turns(400), 200, 2);
+  big.set_shares(700);  // its own again
+  big_group.set_shares(50);
+  EXPECT_EQ(big.shares(), 700u);
+  EXPECT_NEAR(turns(800), 700, 2);
+  destroy_scheduling_group(big_group);
+  destroy_scheduling_group(small_group);
+  EXPECT_THROW(io_class::of(big_group), std::invalid_argument);  // not live
 }
 
 TEST(fair_queue, a_class_that_was_idle_saves_no_credit) {
@@ -189,6 +226,33 @@ REEF_TEST(io_queue, changing_shares_at_run_time_takes_effect) {
   EXPECT_NEAR((a3 - a2) / (b3 - b2), 10.0, 1.5) << "after set_shares(1000)";
   co_await f.close();
   set_io_properties({});
+}
+
+// Two scheduling groups at 100:300, each reading through the class that
+// follows it from inside the group: the disk divides like the CPU.
+REEF_TEST(io_queue, classes_of_scheduling_groups_divide_the_disk_by_the_groups_shares) {
+  scratch_dir dir;
+  file f = co_await slow_disk_file(dir);
+  scheduling_group low = create_scheduling_group("io-low", 100);
+  scheduling_group high = create_scheduling_group("io-high", 300);
+  io_class low_class = io_class::of(low), high_class = io_class::of(high);
+  auto q = io_queue_for(dir / "data");
+  auto before_l = q->stats(low_class), before_h = q->stats(high_class);
+  auto until = steady_clock_type::now() + 1500ms;
+  auto in_group = [&](scheduling_group sg, io_class cls) {
+    return with_scheduling_group(sg, [&f, cls, until] { return read_loops(f, cls, 32, until); });
+  };
+  co_await when_all_succeed(in_group(low, low_class), in_group(high, high_class));
+  const double cost_l = q->stats(low_class).cost_s - before_l.cost_s;
+  const double cost_h = q->stats(high_class).cost_s - before_h.cost_s;
+  EXPECT_GT(cost_l, 0);
+  if (cost_l > 0) EXPECT_NEAR(cost_h / cost_l, 3.0, 0.75);  // the tolerance of the 10:1 test
+  EXPECT_GT(engine().stats(low).tasks_run, 0u);
+  EXPECT_GT(engine().stats(high).tasks_run, 0u);
+  co_await f.close();
+  set_io_properties({});
+  destroy_scheduling_group(low);
+  destroy_scheduling_group(high);
 }
 
 REEF_TEST(io_queue, without_a_model_requests_go_at_once_and_are_counted) {

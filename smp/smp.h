@@ -48,6 +48,7 @@
 #include "core/loop.h"
 #include "core/map_reduce.h"
 #include "core/reactor.h"
+#include "core/scheduling_group.h"
 #include "smp/topology.h"
 #include "smp/message_queue.h"
 
@@ -236,6 +237,20 @@ class smp {
           std::invalid_argument("submit_to: no shard " + std::to_string(shard))));
     }
     return smp_internal::submit(shard, std::forward<Func>(func), true);
+  }
+
+  /// submit_to(), with `func` run in scheduling group `sg` on `shard`
+  /// (core/scheduling_group.h): it and its continuations there get the
+  /// group's share of that shard's CPU. The reply's continuations here stay
+  /// in the caller's group.
+  template <typename Func>
+  static futurize_t<std::invoke_result_t<std::decay_t<Func>&>> submit_to(unsigned shard, scheduling_group sg,
+                                                                        Func&& func) noexcept {
+    // The wrapper lives in the message until its future resolves, so the
+    // group's task may refer to it.
+    return submit_to(shard, [sg, f = std::decay_t<Func>(std::forward<Func>(func))]() mutable {
+      return with_scheduling_group(sg, [&f] { return futurize_invoke(f); });
+    });
   }
 
   /// Runs a copy of `func()` on every shard; resolves when all are done

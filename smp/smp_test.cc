@@ -12,9 +12,12 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/coroutine.h"
+#include "core/loop.h"
+#include "core/scheduling_group.h"
 #include "core/sleep.h"
 #include "smp/alien.h"
 #include "smp/foreign_ptr.h"
@@ -75,6 +78,60 @@ TEST(smp, submit_to_returns_results_and_exceptions) {
     }
     EXPECT_TRUE(threw);
   });
+}
+
+// Two busy loops in `low` and `high` on this shard for 300 ms; returns the
+// ratio of the CPU time the reactor gave them, high to low.
+future<double> busy_groups_ratio(scheduling_group low, scheduling_group high) {
+  const auto low_before = engine().stats(low).runtime;
+  const auto high_before = engine().stats(high).runtime;
+  bool stop = false;
+  auto spin = [&stop]() -> future<> {
+    return do_until([&stop] { return stop; }, [] {
+      const auto until = std::chrono::steady_clock::now() + 20us;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      return yield();
+    });
+  };
+  future<> a = with_scheduling_group(low, spin);
+  future<> b = with_scheduling_group(high, spin);
+  co_await sleep(300ms);
+  stop = true;
+  co_await std::move(a);
+  co_await std::move(b);
+  const auto low_ns = (engine().stats(low).runtime - low_before).count();
+  const auto high_ns = (engine().stats(high).runtime - high_before).count();
+  co_return low_ns == 0 ? 0.0 : static_cast<double>(high_ns) / static_cast<double>(low_ns);
+}
+
+TEST(smp, submit_to_runs_the_work_in_a_scheduling_group_on_the_target) {
+  scheduling_group sg = create_scheduling_group("remote", 200);
+  scheduling_group low = create_scheduling_group("remote_low", 100);
+  scheduling_group high = create_scheduling_group("remote_high", 300);
+  run_on_two_shards([=]() -> future<> {
+    // Move-only work; it and its continuation run in the group there.
+    auto groups = co_await smp::submit_to(1, sg, [held = std::make_unique<int>(1)] {
+      const unsigned first = current_scheduling_group().id();
+      return sleep(1ms).then([first] { return std::pair(first, current_scheduling_group().id()); });
+    });
+    EXPECT_EQ(groups.first, sg.id());
+    EXPECT_EQ(groups.second, sg.id());
+    EXPECT_TRUE(current_scheduling_group().is_default());  // the reply's continuation: the caller's group
+    EXPECT_EQ(co_await smp::submit_to(0, sg, [] { return current_scheduling_group().id(); }), sg.id());
+    bool threw = false;
+    try {
+      co_await smp::submit_to(1, sg, []() -> int { throw std::runtime_error("in the group"); });
+    } catch (const std::runtime_error&) {
+      threw = true;
+    }
+    EXPECT_TRUE(threw);
+    // The target shard divides its CPU by the groups' shares.
+    const double ratio = co_await smp::submit_to(1, [low, high] { return busy_groups_ratio(low, high); });
+    EXPECT_GE(ratio, 2.7);
+    EXPECT_LE(ratio, 3.3);
+  });
+  for (scheduling_group g : {sg, low, high}) destroy_scheduling_group(g);
 }
 
 TEST(smp, a_message_to_the_own_shard_runs_at_once) {
