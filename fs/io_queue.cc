@@ -213,8 +213,52 @@ struct io_queue::request : fair_queue::entry {
   steady_clock_type::time_point queued_at;
 };
 
-io_queue::io_queue(std::shared_ptr<io_group> group) : _group(std::move(group)), _stats(io_class::classes_max) {
+io_queue::io_queue(std::shared_ptr<io_group> group, std::string disk)
+    : _group(std::move(group)), _stats(io_class::classes_max), _disk(std::move(disk)) {
+  static_assert(io_class::classes_max <= 64, "one bit per class in _metered");
   _wake.set_callback([this] { dispatch(); });
+  try {
+    _metrics.add_group("io_queue", {
+                                       metrics::make_gauge("queued", "Requests waiting in the queue.",
+                                                           [this] { return static_cast<double>(queued()); },
+                                                           {{"disk", _disk}}),
+                                       metrics::make_gauge("in_flight", "Requests dispatched and not complete.",
+                                                           [this] { return static_cast<double>(_in_flight); },
+                                                           {{"disk", _disk}}),
+                                   });
+  } catch (const std::exception& e) {
+    io_log.error("I/O queue metrics for {} not registered: {}", _disk, e.what());
+  }
+}
+
+void io_queue::meter_class(unsigned id) noexcept {
+  _metered |= std::uint64_t{1} << id;
+  if (_metrics_removed) return;
+  try {
+    const metrics::labels labels{{"class", io_class(id).name()}, {"disk", _disk}};
+    auto seconds = [](std::chrono::nanoseconds ns) { return static_cast<double>(ns.count()) / 1e9; };
+    _metrics.add_group(
+        "io_queue",
+        {
+            metrics::make_counter("requests_total", "Requests completed.", _stats[id].requests, labels),
+            metrics::make_counter("bytes_total", "Bytes read or written.", _stats[id].bytes, labels),
+            metrics::make_counter("queue_seconds_total", "Seconds requests waited in the queue, summed.",
+                                  [this, id, seconds] { return seconds(_stats[id].queue_time); }, labels),
+            metrics::make_counter("execution_seconds_total", "Seconds from dispatch to completion, summed.",
+                                  [this, id, seconds] { return seconds(_stats[id].execution_time); }, labels),
+            metrics::make_counter("disk_seconds_total", "Seconds of disk time the requests cost (the model's).",
+                                  [this, id] { return _stats[id].cost_s; }, labels),
+            metrics::make_gauge("shares", "The class's shares.",
+                                [id] { return static_cast<double>(io_class(id).shares()); }, labels),
+        });
+  } catch (const std::exception& e) {
+    io_log.error("I/O queue metrics for class {} not registered: {}", id, e.what());
+  }
+}
+
+void io_queue::remove_metrics() noexcept {
+  _metrics_removed = true;
+  _metrics.clear();
 }
 
 io_queue::~io_queue() {
@@ -229,6 +273,7 @@ io_queue::~io_queue() {
 
 future<long> io_queue::submit(io_class cls, io_direction direction, std::size_t bytes,
                               noncopyable_function<future<long>()> op) {
+  if ((_metered & (std::uint64_t{1} << cls.id())) == 0) meter_class(cls.id());
   auto* r = new request;
   r->class_id = cls.id();
   r->cost = _group->cost(direction, bytes);
@@ -334,6 +379,7 @@ std::shared_ptr<io_queue> io_queue_for(std::string_view path) {
   auto& t = table();
   std::size_t index;
   std::shared_ptr<io_group> group;
+  std::string disk = "unmodelled";
   std::size_t count;
   {
     std::lock_guard lock(t.mutex);
@@ -348,6 +394,7 @@ std::shared_ptr<io_queue> io_queue_for(std::string_view path) {
       }
     }
     group = index < count ? t.disks[index].group : t.unmodelled;
+    if (index < count) disk = t.disks[index].mountpoint;
     if (index == count && !t.told) {
       t.told = true;
       io_log.info("no disk model for {} (see --io-properties-file): the I/O queue does not limit", absolute);
@@ -362,7 +409,10 @@ std::shared_ptr<io_queue> io_queue_for(std::string_view path) {
   }
   if (local_queues->size() < count + 1) local_queues->resize(count + 1);
   auto& q = (*local_queues)[index];
-  if (!q || &q->group() != group.get()) q = std::make_shared<io_queue>(group);
+  if (!q || &q->group() != group.get()) {
+    if (q) q->remove_metrics();  // it lives on while its requests finish
+    q = std::make_shared<io_queue>(group, std::move(disk));
+  }
   return q;
 }
 

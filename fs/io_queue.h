@@ -45,6 +45,7 @@
 
 #include "core/function.h"
 #include "core/future.h"
+#include "core/metrics.h"
 #include "core/scheduling_group.h"
 #include "core/timer.h"
 #include "fs/io_properties.h"
@@ -82,6 +83,7 @@ class io_class {
   static io_class of(scheduling_group sg);
 
  private:
+  friend class io_queue;  // its metrics name classes by id
   explicit io_class(unsigned id) noexcept : _id(id) {}
   unsigned _id;
 };
@@ -161,7 +163,8 @@ class io_group {
 /// One shard's queue for one disk.
 class io_queue : public std::enable_shared_from_this<io_queue> {
  public:
-  explicit io_queue(std::shared_ptr<io_group> group);
+  /// `disk` names the disk in the queue's metrics (label "disk").
+  explicit io_queue(std::shared_ptr<io_group> group, std::string disk = "unmodelled");
   ~io_queue();
   io_queue(const io_queue&) = delete;
   io_queue& operator=(const io_queue&) = delete;
@@ -177,10 +180,16 @@ class io_queue : public std::enable_shared_from_this<io_queue> {
   std::size_t in_flight() const noexcept { return _in_flight; }
   const io_group& group() const noexcept { return *_group; }
 
+  /// Removes the queue's metrics (a queue that another replaced, which
+  /// lives on while its requests finish, leaves the labels to the new one).
+  void remove_metrics() noexcept;
+
  private:
   struct request;
   void dispatch();
   void start(request* r);
+  // Registers class `id`'s metrics on its first request here.
+  void meter_class(unsigned id) noexcept;
 
   std::shared_ptr<io_group> _group;
   fair_queue _queue;
@@ -189,6 +198,11 @@ class io_queue : public std::enable_shared_from_this<io_queue> {
   timer<> _wake;                     // when the tokens will be there
   std::vector<io_class_stats> _stats;
   std::size_t _in_flight = 0;
+  std::string _disk;
+  std::uint64_t _metered = 0;  // bit c: class c's metrics are registered (or failed to be)
+  bool _metrics_removed = false;
+  // Last: removed before what they read.
+  metrics::metric_groups _metrics;
 };
 
 /// Sets the disks' models (the --io-properties-file flag does this): each

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/coroutine.h"
+#include "core/metrics.h"
 #include "core/reactor_flags.h"
 #include "core/scheduling_group.h"
 #include "core/sleep.h"
@@ -249,6 +250,19 @@ REEF_TEST(io_queue, classes_of_scheduling_groups_divide_the_disk_by_the_groups_s
   if (cost_l > 0) EXPECT_NEAR(cost_h / cost_l, 3.0, 0.75);  // the tolerance of the 10:1 test
   EXPECT_GT(engine().stats(low).tasks_run, 0u);
   EXPECT_GT(engine().stats(high).tasks_run, 0u);
+  // The queue's metrics, per class and disk.
+  const metrics::labels labels{{"class", "group:io-low"}, {"disk", std::string(dir.path())}};
+  double requests = -1, shares = -1;
+  for (const auto& family : metrics::read_all("io_queue_")) {
+    for (const auto& sample : family.samples) {
+      if (sample.labels != labels) continue;
+      if (family.name == "io_queue_requests_total") requests = sample.value;
+      if (family.name == "io_queue_shares") shares = sample.value;
+    }
+  }
+  EXPECT_EQ(requests, static_cast<double>(q->stats(low_class).requests));
+  EXPECT_EQ(shares, 100);
+  EXPECT_TRUE(metrics::is_registered("io_queue_in_flight", {{"disk", std::string(dir.path())}}));
   co_await f.close();
   set_io_properties({});
   destroy_scheduling_group(low);
