@@ -202,6 +202,13 @@ class io_backend {
   /// Operations submitted and not yet completed.
   virtual std::size_t in_flight() const noexcept = 0;
 
+  /// Operations accepted since the backend was made: by submit() (those
+  /// that completed at once too) and the multishot calls that started one.
+  std::uint64_t operations_submitted() const noexcept { return _operations_submitted; }
+  /// Of those, the ones that have completed (a multishot operation once,
+  /// when it ends).
+  std::uint64_t operations_completed() const noexcept { return _operations_submitted - in_flight(); }
+
   // --- Called by the reactor's loop only. ---
 
   /// Hands queued submissions to the kernel (one system call for the batch).
@@ -228,6 +235,10 @@ class io_backend {
   /// at once with -ECANCELED, and multishot ones are refused, so that the
   /// continuations the reactor runs on its way out cannot start new work.
   virtual void cancel_all() noexcept = 0;
+
+ protected:
+  // Counted by the backends (operations_submitted()).
+  std::uint64_t _operations_submitted = 0;
 };
 
 namespace core_internal {

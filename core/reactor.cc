@@ -389,6 +389,10 @@ void reactor::register_metrics() {
           metrics::make_counter("signals_total", "Signals delivered to handlers.", _stats.signals_delivered),
           metrics::make_gauge("io_in_flight", "I/O operations submitted to the backend and not yet complete.",
                               [this] { return static_cast<double>(_io->in_flight()); }),
+          metrics::make_counter("io_submissions_total", "I/O operations submitted to the backend.",
+                                [this] { return static_cast<double>(_io->operations_submitted()); }),
+          metrics::make_counter("io_completions_total", "I/O operations the backend completed.",
+                                [this] { return static_cast<double>(_io->operations_completed()); }),
       });
 }
 

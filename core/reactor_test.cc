@@ -135,6 +135,19 @@ REEF_TEST(reactor, metrics_move_as_it_works) {
   co_await sleep(std::chrono::milliseconds(50));
   EXPECT_GE(read("reactor_sleep_seconds_total") - slept, 0.02);
   EXPECT_GT(read("reactor_awake_seconds_total"), 0);
+  // Two operations through the backend, one waiting for the other.
+  const double submitted = read("reactor_io_submissions_total");
+  const double completed = read("reactor_io_completions_total");
+  test_pipe p;
+  char in[4] = {};
+  future<long> reading = engine().io().submit(io_request::read(p.read_fd, in, sizeof(in)));
+  co_await sleep(std::chrono::milliseconds(1));
+  EXPECT_EQ(read("reactor_io_submissions_total"), submitted + 1);
+  EXPECT_EQ(read("reactor_io_completions_total"), completed);  // the read waits
+  EXPECT_EQ(co_await engine().io().submit(io_request::write(p.write_fd, "ab", 2)), 2);
+  EXPECT_EQ(co_await std::move(reading), 2);
+  EXPECT_EQ(read("reactor_io_submissions_total"), submitted + 2);
+  EXPECT_EQ(read("reactor_io_completions_total"), completed + 2);
 }
 
 TEST(reactor, its_metrics_go_with_it) {

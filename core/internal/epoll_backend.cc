@@ -177,6 +177,7 @@ future<long> epoll_backend::submit_blocking(const io_request& req) noexcept {
 future<long> epoll_backend::submit(const io_request& req) noexcept {
   using op = io_request::op;
   if (_stopped) return make_ready_future<long>(-ECANCELED);  // see cancel_all()
+  ++_operations_submitted;
   if (req.positional() || req.kind == op::fsync || req.kind == op::fdatasync) {
     return submit_blocking(req);
   }

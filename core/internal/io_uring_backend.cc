@@ -244,6 +244,7 @@ bool io_uring_backend::start_multishot(entry::what kind, int fd, multishot_recei
   e.data = multishot_tag(r);
   if (!queue_entry(e)) return false;
   ++_in_flight;
+  ++_operations_submitted;
   return true;
 }
 
@@ -421,6 +422,7 @@ future<long> io_uring_backend::submit(const io_request& req) noexcept {
     return make_ready_future<long>(-ENOMEM);
   }
   ++_in_flight;
+  ++_operations_submitted;
   return c->result.get_future();
 }
 
