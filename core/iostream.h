@@ -283,6 +283,7 @@ class output_stream {
         _end(std::exchange(o._end, 0)),
         _queued(std::move(o._queued)),
         _queued_bytes(std::exchange(o._queued_bytes, 0)),
+        _bytes_put(std::exchange(o._bytes_put, 0)),
         _size(o._size),
         _batch_flushes(o._batch_flushes),
         _failure(std::move(o._failure)) {
@@ -346,6 +347,10 @@ class output_stream {
       return make_exception_future<>(std::current_exception());
     }
   }
+
+  /// Bytes handed to the sink so far (written and no longer gathered or
+  /// queued here; the sink may still hold them).
+  std::uint64_t bytes_put() const noexcept { return _bytes_put; }
 
   /// Sends what is gathered and flushes the sink. With batch_flushes,
   /// returns at once (see output_stream_options).
@@ -432,6 +437,7 @@ class output_stream {
   // gathered put.
   future<> put_queued_now() noexcept {
     if (_queued.empty()) return make_ready_future<>();
+    _bytes_put += _queued_bytes;
     _queued_bytes = 0;
     if (_queued.size() == 1) {
       auto b = std::move(_queued.front());
@@ -476,6 +482,7 @@ class output_stream {
   std::size_t _end = 0;
   std::vector<temporary_buffer<CharType>> _queued;  // in order, for the sink
   std::size_t _queued_bytes = 0;
+  std::uint64_t _bytes_put = 0;  // handed to the sink
   std::size_t _size = 8192;
   bool _batch_flushes = false;
   bool _batch_running = false;  // a background flush is scheduled or runs

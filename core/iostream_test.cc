@@ -183,8 +183,10 @@ REEF_TEST(output_stream, small_writes_are_gathered_large_ones_pass) {
   co_await r.out.write("abc");
   co_await r.out.write("def");
   EXPECT_TRUE(puts.empty()) << "gathered, not sent";
+  EXPECT_EQ(r.out.bytes_put(), 0u);
   co_await r.out.flush();
   EXPECT_EQ(puts, (std::vector<std::string>{"abcdef"}));
+  EXPECT_EQ(r.out.bytes_put(), 6u);
   co_await r.out.write(std::string(20, 'x'));  // larger than the buffer: straight on
   EXPECT_EQ(puts.size(), 2u);
   co_await r.out.write("0123456789");
@@ -193,6 +195,7 @@ REEF_TEST(output_stream, small_writes_are_gathered_large_ones_pass) {
   co_await r.out.write("tail");
   co_await r.out.close();
   EXPECT_EQ(puts.back(), "6789tail");
+  EXPECT_EQ(r.out.bytes_put(), 6u + 20 + 24);
   EXPECT_TRUE(r.sink->closed);
 }
 

@@ -131,6 +131,9 @@ count = value(after, "reef_http_request_duration_seconds_count", server="http")
 check(inf == count, "le=+Inf bucket %s, count %s" % (inf, count))
 check(value(after, "reef_http_bytes_received_total", server="http") >= 100 * len("GET /hello HTTP/1.1\r\n"),
       "bytes received too few")
+check(value(after, "reef_http_bytes_sent_total", server="http") -
+      value(before, "reef_http_bytes_sent_total", server="http") >= 100 * len("HTTP/1.1 200 OK\r\n\r\nHello, world!\n"),
+      "bytes sent too few")
 check(value(after, "reef_reactor_tasks_run_total") > value(before, "reef_reactor_tasks_run_total"),
       "the reactors ran no tasks")
 check(value(after, "reef_reactor_sleep_seconds_total") >= value(before, "reef_reactor_sleep_seconds_total"),

@@ -298,6 +298,8 @@ void http_server::register_metrics() {
                               _stats.requests_shed, server),
         metrics::make_counter("timeouts_total", "Connections closed by a timeout.", _stats.timeouts, server),
         metrics::make_counter("bytes_received_total", "Bytes read from connections.", _stats.bytes_received, server),
+        metrics::make_counter("bytes_sent_total", "Bytes handed to connections' sockets.",
+                              [this] { return static_cast<double>(stats().bytes_sent); }, server),
         metrics::make_histogram("request_duration_seconds",
                                 "Seconds from a request's handler starting to its reply handed to the connection.",
                                 _latency_seconds, server),
@@ -459,6 +461,12 @@ future<> http_server::write_refusal(connection& c, int status, std::string_view 
   co_await c.out.flush();
 }
 
+server_stats http_server::stats() const noexcept {
+  server_stats s = _stats;
+  for (const connection* c : _connections) s.bytes_sent += c->out.bytes_put();
+  return s;
+}
+
 future<> http_server::serve(connected_socket socket) {
   connection c(std::move(socket), _options.limits);
   _connections.push_front(&c);
@@ -474,6 +482,7 @@ future<> http_server::serve(connected_socket socket) {
       c.detach_body_reader();
       server._connections.erase(c.self);
       --server._stats.connections_open;
+      server._stats.bytes_sent += c.out.bytes_put();
     }
   } listed_while_served{*this, c};
   c.deadline.set_callback([this, &c] {

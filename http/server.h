@@ -93,6 +93,8 @@ struct server_stats {
   std::uint64_t replies_by_class[5] = {};
   /// Bytes read from connections.
   std::uint64_t bytes_received = 0;
+  /// Bytes handed to connections' sockets (heads and bodies).
+  std::uint64_t bytes_sent = 0;
 };
 
 class http_server {
@@ -117,7 +119,8 @@ class http_server {
   /// its reply holds this up for at most `send_timeout`.
   future<> stop();
 
-  const server_stats& stats() const noexcept { return _stats; }
+  /// (Walks the open connections for their bytes sent.)
+  server_stats stats() const noexcept;
   const server_options& options() const noexcept { return _options; }
 
  private:

@@ -200,7 +200,13 @@ REEF_TEST(http_server, keep_alive_serves_several_requests_on_one_connection) {
   }
   EXPECT_EQ(s.server.stats().requests_served, 3u);
   EXPECT_EQ(s.server.stats().connections_accepted, 1u);
+  // Bytes sent: counted while the connection is open, and once more when
+  // it closes (nothing twice).
+  const std::uint64_t sent = s.server.stats().bytes_sent;
+  EXPECT_GE(sent, 3 * (std::string("HTTP/1.1 200 OK\r\n").size() + 14));
   co_await s.server.stop();
+  EXPECT_EQ(s.server.stats().connections_open, 0u);
+  EXPECT_EQ(s.server.stats().bytes_sent, sent);
 }
 
 REEF_TEST(http_server, pipelined_requests_are_answered_in_order) {
