@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <mutex>
 #include <unordered_map>
@@ -20,7 +21,9 @@
 #include "core/coroutine.h"
 #include "core/do_with.h"
 #include "core/loop.h"
+#include "core/log.h"
 #include "core/lw_shared_ptr.h"
+#include "core/metrics.h"
 #include "core/queue.h"
 #include "core/reactor.h"
 #include "core/shared_future.h"
@@ -97,6 +100,30 @@ bool get_flag(int fd, int level, int option) {
 
 void set_flag(int fd, int level, int option, bool on, const char* call) { set_int(fd, level, option, on ? 1 : 0, call); }
 
+// --- Counters. -----------------------------------------------------------------
+
+logger& posix_log() {
+  static auto* l = new logger("posix_stack");
+  return *l;
+}
+
+// What this shard's sockets did, for the metrics (plain increments: one
+// shard's only). Trivially destructible: no TLS guard on the fast path.
+struct posix_counters {
+  std::uint64_t bytes_received;
+  std::uint64_t bytes_sent;
+  std::uint64_t receive_errors;
+  std::uint64_t send_errors;
+  std::uint64_t connections_accepted;
+  std::uint64_t accept_errors;
+  std::uint64_t connections_made;  // connect() that succeeded
+  std::uint64_t connect_errors;
+  std::uint64_t datagrams_received;
+  std::uint64_t datagrams_sent;
+  std::uint64_t datagram_errors;
+};
+thread_local posix_counters counters{};
+
 // --- Streams. ------------------------------------------------------------------
 
 // A reset (or a shutdown of our side) ends a stream cleanly.
@@ -118,10 +145,12 @@ future<temporary_buffer<char>> receive_once(const shared_fd& fd) {
       .submit(io_request::recv(fd->get(), data, buf.size()))
       .then([fd, buf = std::move(buf)](long n) mutable -> future<temporary_buffer<char>> {
         if (n >= 0) {
+          counters.bytes_received += static_cast<std::uint64_t>(n);
           buf.trim(static_cast<std::size_t>(n));
           return make_ready_future<temporary_buffer<char>>(std::move(buf));
         }
         if (ends_stream(n)) return make_ready_future<temporary_buffer<char>>();
+        ++counters.receive_errors;
         return make_exception_future<temporary_buffer<char>>(error_of(static_cast<int>(-n), "recv"));
       });
 }
@@ -236,10 +265,12 @@ class multishot_source final : public data_source_impl<char> {
     void on_result(long result, temporary_buffer<char> data, bool more) noexcept override {
       if (!for_live_owner(more)) return;
       if (result > 0) {
+        counters.bytes_received += static_cast<std::uint64_t>(result);
         _ready.push_back(std::move(data));
       } else if (result == 0 || ends_stream(result)) {
         _eof = true;
       } else if (result != -ENOBUFS && result != -ECANCELED) {
+        ++counters.receive_errors;
         _error = std::make_exception_ptr(error_of(static_cast<int>(-result), "recv"));
       }
       if (_reader) {
@@ -294,7 +325,11 @@ class posix_sink final : public data_sink_impl<char> {
             .io()
             .submit(io_request::send(fd->get(), b.get(), b.size(), MSG_NOSIGNAL))
             .then([&b](long n) {
-              if (n < 0) return make_exception_future<stop_iteration>(error_of(static_cast<int>(-n), "send"));
+              if (n < 0) {
+                ++counters.send_errors;
+                return make_exception_future<stop_iteration>(error_of(static_cast<int>(-n), "send"));
+              }
+              counters.bytes_sent += static_cast<std::uint64_t>(n);
               b.trim_front(static_cast<std::size_t>(n));
               return make_ready_future<stop_iteration>(b.empty() ? stop_iteration::yes
                                                                  : stop_iteration::no);
@@ -326,7 +361,11 @@ class posix_sink final : public data_sink_impl<char> {
         raw->msg.msg_iov = raw->iov.data();
         raw->msg.msg_iovlen = raw->iov.size();
         return engine().io().submit(io_request::sendmsg(fd->get(), &raw->msg, MSG_NOSIGNAL)).then([raw](long n) {
-          if (n < 0) return make_exception_future<stop_iteration>(error_of(static_cast<int>(-n), "sendmsg"));
+          if (n < 0) {
+            ++counters.send_errors;
+            return make_exception_future<stop_iteration>(error_of(static_cast<int>(-n), "sendmsg"));
+          }
+          counters.bytes_sent += static_cast<std::uint64_t>(n);
           auto left = static_cast<std::size_t>(n);
           while (left > 0) {
             auto& b = raw->bufs[raw->first];
@@ -564,8 +603,14 @@ class posix_server_socket final : public server_socket_impl {
   }
 
   future<accept_result> accept() override {
-    return accept_fd().then([](accepted_fd a) {
-      return accept_result{make_connected(a.fd), a.peer};
+    return accept_fd().then_wrapped([](future<accepted_fd> f) {
+      if (f.failed()) {
+        ++counters.accept_errors;
+        return make_exception_future<accept_result>(f.get_exception());
+      }
+      accepted_fd a = f.get();
+      ++counters.connections_accepted;
+      return make_ready_future<accept_result>(accept_result{make_connected(a.fd), a.peer});
     });
   }
 
@@ -815,7 +860,11 @@ class posix_udp_channel final : public udp_channel_impl {
     auto* raw = st.get();
     return engine().io().submit(io_request::sendmsg(_fd->get(), &raw->msg)).then(
         [fd = _fd, st = std::move(st)](long n) {
-          if (n < 0) return make_exception_future<>(error_of(static_cast<int>(-n), "sendmsg"));
+          if (n < 0) {
+            ++counters.datagram_errors;
+            return make_exception_future<>(error_of(static_cast<int>(-n), "sendmsg"));
+          }
+          ++counters.datagrams_sent;
           return make_ready_future<>();
         });
   }
@@ -845,7 +894,11 @@ class posix_udp_channel final : public udp_channel_impl {
         [shared = _shared, st = std::move(st)](long n) -> future<udp_datagram> {
           --shared->receives_pending;
           if (shared->closed) return make_exception_future<udp_datagram>(error_of(ECONNABORTED, "recvmsg"));
-          if (n < 0) return make_exception_future<udp_datagram>(error_of(static_cast<int>(-n), "recvmsg"));
+          if (n < 0) {
+            ++counters.datagram_errors;
+            return make_exception_future<udp_datagram>(error_of(static_cast<int>(-n), "recvmsg"));
+          }
+          ++counters.datagrams_received;
           st->buf.trim(static_cast<std::size_t>(n));
           return make_ready_future<udp_datagram>(udp_datagram{
               std::move(st->buf), socket_address(reinterpret_cast<sockaddr*>(&st->from), st->msg.msg_namelen)});
@@ -874,8 +927,55 @@ class posix_udp_channel final : public udp_channel_impl {
 
 // --- The stack. -------------------------------------------------------------------
 
+// The counters' metrics, registered while a POSIX stack lives on the shard.
+thread_local unsigned stacks_here = 0;
+thread_local metrics::metric_groups* counters_metrics = nullptr;
+
+void register_counters() noexcept {
+  try {
+    auto m = std::make_unique<metrics::metric_groups>();
+    auto& c = counters;
+    m->add_group("net_posix",
+                 {
+                     metrics::make_counter("bytes_received_total", "Bytes received on TCP and Unix sockets.",
+                                           c.bytes_received),
+                     metrics::make_counter("bytes_sent_total", "Bytes sent on TCP and Unix sockets.", c.bytes_sent),
+                     metrics::make_counter("receive_errors_total", "Receives that failed (not a reset or close).",
+                                           c.receive_errors),
+                     metrics::make_counter("send_errors_total", "Sends that failed.", c.send_errors),
+                     metrics::make_counter("connections_accepted_total", "Connections accepted.",
+                                           c.connections_accepted),
+                     metrics::make_counter("accept_errors_total", "Accepts that failed.", c.accept_errors),
+                     metrics::make_counter("connections_made_total", "Connections this shard made (connect).",
+                                           c.connections_made),
+                     metrics::make_counter("connect_errors_total", "Connects that failed, timed out or were aborted.",
+                                           c.connect_errors),
+                     metrics::make_counter("datagrams_received_total", "UDP datagrams received.",
+                                           c.datagrams_received),
+                     metrics::make_counter("datagrams_sent_total", "UDP datagrams sent.", c.datagrams_sent),
+                     metrics::make_counter("datagram_errors_total", "UDP sends and receives that failed.",
+                                           c.datagram_errors),
+                 });
+    counters_metrics = m.release();
+  } catch (const std::exception& e) {
+    posix_log().error("the POSIX stack's metrics are not registered: {}", e.what());
+  }
+}
+
 class posix_network_stack final : public network_stack {
  public:
+  posix_network_stack() noexcept {
+    if (stacks_here++ == 0) register_counters();
+  }
+  ~posix_network_stack() override {
+    if (--stacks_here == 0) {
+      delete counters_metrics;
+      counters_metrics = nullptr;
+    }
+  }
+  posix_network_stack(const posix_network_stack&) = delete;
+  posix_network_stack& operator=(const posix_network_stack&) = delete;
+
   const char* name() const noexcept override { return "posix"; }
 
   server_socket listen(const socket_address& address, const listen_options& options) override {
@@ -947,8 +1047,15 @@ class posix_network_stack final : public network_stack {
         .then([a](long rc) -> future<connected_socket> {
           a->deadline.cancel();
           a->aborted.reset();
-          if (a->ended_early) return make_exception_future<connected_socket>(a->ended_early);
-          if (rc < 0) return make_exception_future<connected_socket>(error_of(static_cast<int>(-rc), "connect"));
+          if (a->ended_early) {
+            ++counters.connect_errors;
+            return make_exception_future<connected_socket>(a->ended_early);
+          }
+          if (rc < 0) {
+            ++counters.connect_errors;
+            return make_exception_future<connected_socket>(error_of(static_cast<int>(-rc), "connect"));
+          }
+          ++counters.connections_made;
           return make_ready_future<connected_socket>(connected_socket(std::make_unique<posix_connected_socket>(a->fd)));
         });
   }

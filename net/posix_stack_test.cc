@@ -13,11 +13,13 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 #include <system_error>
 
 #include "core/abort_source.h"
 #include "core/coroutine.h"
+#include "core/metrics.h"
 #include "core/reactor_flags.h"
 #include "core/sleep.h"
 #include "core/testing/test.h"
@@ -247,6 +249,44 @@ REEF_TEST(posix_stack, ipv6_loopback_where_available) {
   co_await out.close();
   auto in = pair.server.input();
   EXPECT_EQ(co_await read_all(in), "six");
+}
+
+// This shard's value of the POSIX stack's metric `name`.
+double posix_metric(std::string_view name) {
+  for (const auto& f : metrics::read_all("net_posix_")) {
+    if (f.name == name && !f.samples.empty()) return f.samples.front().value;
+  }
+  ADD_FAILURE() << name << " is not registered";
+  return -1;
+}
+
+REEF_TEST(posix_stack, its_metrics_count_connections_bytes_and_failures) {
+  const char* names[] = {"net_posix_connections_accepted_total", "net_posix_connections_made_total",
+                         "net_posix_bytes_sent_total", "net_posix_bytes_received_total",
+                         "net_posix_connect_errors_total"};
+  std::vector<double> before;
+  for (const char* n : names) before.push_back(posix_metric(n));
+  {
+    server_socket listener = listen(any_loopback_port);
+    auto pair = co_await connect_pair(listener);
+    auto client_out = pair.client.output();
+    auto server_in = pair.server.input();
+    co_await client_out.write("twelve bytes");
+    co_await client_out.close();
+    EXPECT_EQ(co_await read_all(server_in), "twelve bytes");
+  }
+  {
+    // (A listener that never accepted: closed at once.)
+    server_socket probe = listen(any_loopback_port);
+    socket_address closed = probe.local_address();
+    probe = server_socket();
+    EXPECT_THROW(co_await connect(closed), std::system_error);
+  }
+  EXPECT_EQ(posix_metric(names[0]) - before[0], 1);
+  EXPECT_EQ(posix_metric(names[1]) - before[1], 1);
+  EXPECT_EQ(posix_metric(names[2]) - before[2], 12);
+  EXPECT_EQ(posix_metric(names[3]) - before[3], 12);  // both ends are on this shard
+  EXPECT_EQ(posix_metric(names[4]) - before[4], 1);
 }
 
 REEF_TEST(posix_stack, connect_to_a_closed_port_names_the_call_and_errno) {
