@@ -193,6 +193,95 @@ void native_stack::start() {
   }
   _ip->start();
   _started = true;
+  register_metrics();
+}
+
+void native_stack::register_metrics() noexcept {
+  try {
+    // Several stacks may share a shard (two networks in one process): the
+    // second is "native-2", and so on.
+    std::string name = "native";
+    for (unsigned n = 2; metrics::is_registered("net_native_ipv4_rx_frames_total", {{"stack", name}}); ++n) {
+      name = "native-" + std::to_string(n);
+    }
+    using field = std::uint64_t (*)(const native_stack_stats&);
+    std::vector<metrics::metric_definition> defs;
+    auto add = [&](bool counter, const char* metric, const char* help, field read, metrics::labels extra = {}) {
+      metrics::labels labels{{"stack", name}};
+      for (auto& l : extra) labels.push_back(std::move(l));
+      auto reader = [this, read] { return static_cast<double>(read(stats())); };
+      defs.push_back(counter ? metrics::make_counter(metric, help, reader, std::move(labels))
+                             : metrics::make_gauge(metric, help, reader, std::move(labels)));
+    };
+    // (Each reader takes the stack's stats: a scrape is rare.)
+#define REEF_STAT(expr) [](const native_stack_stats& s) -> std::uint64_t { return expr; }
+    if (_device_queue != nullptr) {
+      add(true, "device_rx_frames_total", "Frames the device queue received.", REEF_STAT(s.queue->rx_frames));
+      add(true, "device_rx_bytes_total", "Bytes the device queue received.", REEF_STAT(s.queue->rx_bytes));
+      add(true, "device_tx_frames_total", "Frames the device queue sent.", REEF_STAT(s.queue->tx_frames));
+      add(true, "device_tx_bytes_total", "Bytes the device queue sent.", REEF_STAT(s.queue->tx_bytes));
+      add(true, "device_dropped_total", "Frames the device dropped.", REEF_STAT(s.queue->rx_dropped),
+          {{"reason", "rx_no_room"}});
+      add(true, "device_dropped_total", "Frames the device dropped.", REEF_STAT(s.queue->tx_refused),
+          {{"reason", "tx_refused"}});
+    }
+    add(true, "ipv4_rx_frames_total", "Frames the interface took in.", REEF_STAT(s.ip.rx_frames));
+    add(true, "ipv4_tx_frames_total", "Frames the interface sent.", REEF_STAT(s.ip.tx_frames));
+    const char* ip_help = "Frames and datagrams the interface dropped, by reason.";
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.not_ours), {{"reason", "not_ours"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.ethernet_errors), {{"reason", "ethernet_error"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.unknown_type), {{"reason", "unknown_type"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.arp_errors), {{"reason", "arp_error"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.ipv4_errors), {{"reason", "ipv4_error"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.checksum_bad), {{"reason", "bad_checksum"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.not_our_address), {{"reason", "not_our_address"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.unknown_protocol), {{"reason", "unknown_protocol"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.tx_refused), {{"reason", "tx_refused"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.unroutable), {{"reason", "unroutable"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.too_big), {{"reason", "too_big"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.bad_source), {{"reason", "bad_source"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.no_memory), {{"reason", "no_memory"}});
+    add(true, "ipv4_dropped_total", ip_help, REEF_STAT(s.ip.icmp_errors_dropped), {{"reason", "icmp_error_unmatched"}});
+    add(true, "udp_received_total", "UDP datagrams received.", REEF_STAT(s.udp.received));
+    add(true, "udp_sent_total", "UDP datagrams sent.", REEF_STAT(s.udp.sent));
+    const char* udp_help = "UDP datagrams dropped, by reason.";
+    add(true, "udp_dropped_total", udp_help, REEF_STAT(s.udp.errors), {{"reason", "error"}});
+    add(true, "udp_dropped_total", udp_help, REEF_STAT(s.udp.no_port), {{"reason", "no_port"}});
+    add(true, "udp_dropped_total", udp_help, REEF_STAT(s.udp.queue_full), {{"reason", "queue_full"}});
+    add(true, "tcp_segments_received_total", "TCP segments received.", REEF_STAT(s.tcp.segments.segments_received));
+    add(true, "tcp_segments_sent_total", "TCP segments sent.", REEF_STAT(s.tcp.segments.segments_sent));
+    add(true, "tcp_retransmits_total", "TCP segments sent again.", REEF_STAT(s.tcp.segments.retransmitted));
+    add(true, "tcp_timeouts_total", "TCP retransmission timer expiries.", REEF_STAT(s.tcp.segments.timeouts));
+    add(true, "tcp_fast_retransmits_total", "TCP fast recoveries entered.", REEF_STAT(s.tcp.segments.fast_retransmits));
+    add(true, "tcp_resets_received_total", "TCP resets received.", REEF_STAT(s.tcp.segments.resets_received));
+    add(true, "tcp_resets_sent_total", "TCP resets sent.", REEF_STAT(s.tcp.segments.resets_sent + s.tcp.resets_for_no_socket));
+    const char* tcp_help = "TCP segments dropped, by reason.";
+    add(true, "tcp_dropped_total", tcp_help, REEF_STAT(s.tcp.header_errors), {{"reason", "header_error"}});
+    add(true, "tcp_dropped_total", tcp_help, REEF_STAT(s.tcp.not_for_us), {{"reason", "not_for_us"}});
+    add(true, "tcp_dropped_total", tcp_help, REEF_STAT(s.tcp.syns_dropped), {{"reason", "syn_over_limit"}});
+    add(true, "tcp_dropped_total", tcp_help, REEF_STAT(s.tcp.memory_drops), {{"reason", "no_memory"}});
+    add(true, "tcp_dropped_total", tcp_help, REEF_STAT(s.tcp.segments.out_of_window), {{"reason", "out_of_window"}});
+    add(true, "tcp_dropped_total", tcp_help, REEF_STAT(s.tcp.segments.paws_rejected), {{"reason", "paws"}});
+    add(true, "tcp_dropped_total", tcp_help, REEF_STAT(s.tcp.segments.bad_acks), {{"reason", "bad_ack"}});
+    add(true, "tcp_dropped_total", tcp_help, REEF_STAT(s.tcp.segments.syn_fin_dropped), {{"reason", "syn_fin"}});
+    add(true, "tcp_dropped_total", tcp_help, REEF_STAT(s.tcp.segments.out_of_order_dropped),
+        {{"reason", "out_of_order_full"}});
+    add(true, "tcp_accept_overflows_total", "Connections reset: the accept queue was full.",
+        REEF_STAT(s.tcp.accept_overflows));
+    add(true, "tcp_connections_opened_total", "TCP connections opened (active and passive).",
+        REEF_STAT(s.tcp.connections_opened));
+    add(true, "tcp_connections_closed_total", "TCP connections finished and let go.", REEF_STAT(s.tcp.connections_closed));
+    add(false, "tcp_connections", "TCP connections in the table.", REEF_STAT(s.tcp.connections));
+    add(false, "tcp_buffered_bytes", "Bytes queued to send or unread.", REEF_STAT(s.tcp.buffered_bytes));
+    add(true, "forwarded_total", "Frames and datagrams sent to the shard that owns them.", REEF_STAT(s.forwarded));
+    add(true, "forwarded_in_total", "Frames and datagrams taken from other shards.", REEF_STAT(s.forwarded_in));
+    add(true, "forward_dropped_total", "Frames dropped past the in-flight bound between shards.",
+        REEF_STAT(s.forward_dropped));
+#undef REEF_STAT
+    _metrics.add_group("net_native", std::move(defs));
+  } catch (const std::exception& e) {
+    stack_log.error("the native stack's metrics are not registered: {}", e.what());
+  }
 }
 
 future<> native_stack::stop() {

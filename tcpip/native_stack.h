@@ -39,6 +39,7 @@
 
 #include "core/future.h"
 #include "core/gate.h"
+#include "core/metrics.h"
 #include "net/stack.h"
 #include "tcpip/device.h"
 #include "tcpip/dhcp.h"
@@ -138,6 +139,10 @@ class native_stack final : public network_stack {
   native_stack_stats _stats;
   noncopyable_function<void()> _wake;  // makes the interface's poller run again
   bool _started = false;
+  // Last: removed before what they read.
+  metrics::metric_groups _metrics;
+
+  void register_metrics() noexcept;
 };
 
 class native_network {

@@ -20,6 +20,7 @@
 
 #include "core/coroutine.h"
 #include "core/gate.h"
+#include "core/metrics.h"
 #include "core/sleep.h"
 #include "core/when_all.h"
 #include "smp/smp.h"
@@ -339,6 +340,18 @@ void run_tcp_spread(unsigned shard_count, virtual_link_options link_options, int
         }(a, b, bytes, answered, misplaced, wrong_sum, port_elsewhere));
       }
       for (auto& f : clients) co_await std::move(f);
+    });
+    co_await smp::invoke_on_all([] {
+      // Each shard has both stacks' metrics, and its segments counted.
+      for (const char* stack : {"native", "native-2"}) {
+        EXPECT_TRUE(metrics::is_registered("net_native_tcp_segments_received_total", {{"stack", stack}})) << stack;
+        EXPECT_TRUE(metrics::is_registered("net_native_tcp_dropped_total", {{"stack", stack}, {"reason", "bad_ack"}}));
+      }
+      double received = 0;
+      for (const auto& f : metrics::read_all("net_native_tcp_segments_received_total")) {
+        for (const auto& sample : f.samples) received += sample.value;
+      }
+      EXPECT_GT(received, 0) << "on shard " << this_shard_id();
     });
     co_await smp::invoke_on_all([] { return tcp_server.stop(); });
     co_await a.stop();
