@@ -1,4 +1,5 @@
-// The reactor's own costs: running tasks, timers, stackful thread switches.
+// The reactor's own costs: running tasks, switching scheduling groups,
+// timers, stackful thread switches.
 //
 //   tools/bazel run //core:reactor_benchmark -- --benchmark_repetitions=5
 //       --benchmark_report_aggregates_only=true
@@ -16,6 +17,7 @@
 
 #include "core/coroutine.h"
 #include "core/reactor.h"
+#include "core/scheduling_group.h"
 #include "core/sleep.h"
 #include "core/testing/alloc_counter.h"
 #include "core/thread.h"
@@ -75,6 +77,49 @@ void lambda_task_schedule_and_run(benchmark::State& state) {
   report(state, before, batch);
 }
 BENCHMARK(lambda_task_schedule_and_run)->Arg(100);
+
+// A chain of tasks: each schedules the next, which is in `next_group`.
+// With two groups that alternate, every task is a switch between groups
+// (the reactor picks a group, runs its one task, and picks again); with
+// one group the same chain never switches.
+struct chain_task final : task {
+  explicit chain_task(unsigned group) noexcept : task(group) {}
+  void run_and_dispose() noexcept override {
+    if (*left > 0) {
+      --*left;
+      schedule(next);
+    }
+  }
+  chain_task* next = nullptr;
+  std::int64_t* left = nullptr;
+};
+
+void run_chain(benchmark::State& state, bool alternate) {
+  scheduling_group a = create_scheduling_group("bench_a", 1000);
+  scheduling_group b = create_scheduling_group("bench_b", 1000);
+  chain_task first(a.id()), second(alternate ? b.id() : a.id());
+  std::int64_t left = 0;
+  first.next = &second;
+  second.next = &first;
+  first.left = second.left = &left;
+  const std::int64_t chain = 1000;
+  for (auto _ : state) {
+    left = chain - 1;
+    schedule(&first);
+    engine().run_pending_tasks();
+  }
+  state.SetItemsProcessed(state.iterations() * chain);
+  destroy_scheduling_group(a);
+  destroy_scheduling_group(b);
+}
+
+// ns per task with every task in another group than the one before.
+void scheduling_group_switch(benchmark::State& state) { run_chain(state, true); }
+BENCHMARK(scheduling_group_switch);
+
+// The same chain in one group: the difference is the switch.
+void scheduling_group_same(benchmark::State& state) { run_chain(state, false); }
+BENCHMARK(scheduling_group_same);
 
 // Arming and cancelling a timer, with `n` other timers armed.
 void timer_arm_cancel(benchmark::State& state) {
