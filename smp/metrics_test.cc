@@ -3,9 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <exception>
 #include <memory>
+#include <vector>
 
 #include "core/coroutine.h"
+#include "core/sleep.h"
 #include "smp/smp.h"
 #include "smp/testing/shards.h"
 
@@ -76,6 +80,48 @@ future<> collect_on_two_shards() {
 }
 
 TEST(metrics, collect_all_shards_labels_each_shard) { run_on_two_shards(collect_on_two_shards); }
+
+// What a scrape loop running through shutdown saw.
+struct scrapes {
+  int whole = 0;    // every shard's reactor metrics in it
+  int partial = 0;  // succeeded without every shard (must not happen)
+  int failed = 0;
+  bool ended = false;
+};
+
+// Scrapes until a scrape fails, or smp::run() has ended (one shard left),
+// or 100,000 scrapes: not awaited by main, so it runs on while the shards
+// stop.
+future<> scrape_through_shutdown(scrapes& r) {
+  const unsigned shards = smp::count;
+  for (int i = 0; i < 100'000 && smp::count == shards; ++i) {
+    try {
+      std::vector<family> all = co_await collect_all_shards("reactor_tasks_run_total");
+      if (all.size() == 1 && all[0].samples.size() == shards) {
+        ++r.whole;
+      } else {
+        ++r.partial;
+      }
+    } catch (const std::exception&) {
+      ++r.failed;
+      break;
+    }
+    co_await yield();
+  }
+  r.ended = true;
+}
+
+TEST(metrics, a_scrape_while_the_shards_stop_fails_at_once_and_never_hangs) {
+  scrapes r;
+  run_on_two_shards([&r]() -> future<> {
+    (void)scrape_through_shutdown(r);
+    return sleep(std::chrono::milliseconds(20));  // some scrapes while all run
+  });
+  EXPECT_TRUE(r.ended) << "the loop was still waiting for a scrape when smp::run() returned";
+  EXPECT_GT(r.whole, 0);
+  EXPECT_EQ(r.partial, 0);
+  EXPECT_LE(r.failed, 1);
+}
 
 TEST(metrics, merge_keeps_one_family_per_name_in_name_order) {
   std::vector<std::vector<family>> per_shard(2);
