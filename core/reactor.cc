@@ -124,6 +124,7 @@ reactor::reactor(reactor_options options)
   core_internal::current_timer_queue = &_timers;
   _previous_scheduler = set_scheduler(this);
   core_internal::scheduling_group_idle = &scheduling_group_idle_here;
+  core_internal::scheduling_groups_changed = &scheduling_groups_changed_here;
   lowres_clock::update();
 }
 
@@ -156,6 +157,7 @@ reactor::~reactor() {
   _io.reset();
   set_scheduler(_previous_scheduler);
   core_internal::scheduling_group_idle = nullptr;
+  core_internal::scheduling_groups_changed = nullptr;
   core_internal::current_timer_queue = nullptr;
   core_internal::this_thread_reactor = nullptr;
   core_internal::preempt_requested.store(false, std::memory_order_relaxed);
@@ -247,10 +249,14 @@ bool reactor::run_tasks() noexcept {
   // reads for the first group, one for each next.
   std::int64_t start = steady_now_ns();
   std::uint64_t ran_total = 0;
+  const std::uint8_t outer_group = core_internal::current_scheduling_group;
   do {
     const unsigned id = queues.pick();
     core_internal::group_run_queue& group = queues.groups[id];
-    if (start > group.ready_since_ns) group.wait_ns += static_cast<std::uint64_t>(start - group.ready_since_ns);
+    queues.min_vruntime = group.vruntime;
+    // (Tasks queued while the reactor slept carry the time it fell asleep.)
+    const std::int64_t ready = std::max(group.ready_since_ns, _last_wake_ns);
+    if (start > ready) group.wait_ns += static_cast<std::uint64_t>(start - ready);
     core_internal::current_scheduling_group = static_cast<std::uint8_t>(id);
     std::uint64_t ran = 0;
     do {
@@ -263,7 +269,6 @@ bool reactor::run_tasks() noexcept {
     group.runtime_ns += static_cast<std::uint64_t>(used);
     group.tasks_run += ran;
     group.vruntime += static_cast<double>(used) / static_cast<double>(core_internal::scheduling_group_shares(id));
-    queues.last_vruntime = group.vruntime;
     if (group.tasks.empty()) {
       queues.active &= ~(1u << id);
     } else {
@@ -272,16 +277,14 @@ bool reactor::run_tasks() noexcept {
     ran_total += ran;
     start = end;
   } while (!queues.empty() && !need_preempt());
-  core_internal::current_scheduling_group = 0;
+  core_internal::current_scheduling_group = outer_group;
   _stats.tasks_run += ran_total;
   return true;
 }
 
 bool reactor::run_one_iteration(bool may_sleep) {
   ++_stats.iterations;
-  if (core_internal::scheduling_groups_generation() != _groups_generation_seen) {
-    register_scheduling_group_metrics();
-  }
+  if (core_internal::scheduling_groups_generation() != _groups_generation_seen) sync_scheduling_groups();
   // Timers and pollers run user code too (smp runs messages from its
   // poller): the stall detector watches every iteration.
   _stall_detector->on_busy();
@@ -351,8 +354,10 @@ void reactor::sleep() noexcept {
     // costs far more.)
     const auto began = std::chrono::steady_clock::now();
     _io->wait(deadline, _preemption->mask_while_waiting());
-    _stats.sleep_ns += static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - began).count());
+    const auto woke = std::chrono::steady_clock::now();
+    _stats.sleep_ns +=
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(woke - began).count());
+    _last_wake_ns = core_internal::to_timer_ns(woke);
   }
   _sleeping.store(false, std::memory_order_relaxed);
 }
@@ -396,29 +401,48 @@ void reactor::register_metrics() {
       });
 }
 
-void reactor::register_scheduling_group_metrics() noexcept {
-  const std::uint64_t generation = core_internal::scheduling_groups_generation();
+void reactor::sync_scheduling_groups() noexcept {
+  // (A failure is logged and not retried before the next change.)
+  _groups_generation_seen = core_internal::scheduling_groups_generation();
+  std::vector<core_internal::scheduling_group_info> live;
   try {
-    std::array<std::string, scheduling_group::groups_max> names;
-    for (auto& g : core_internal::live_scheduling_groups()) names[g.id] = std::move(g.name);
-    for (unsigned id = 0; id < scheduling_group::groups_max; ++id) {
-      if (names[id] == _group_metric_names[id]) continue;
-      _group_metrics[id].clear();
-      _group_metric_names[id].clear();
-      if (id != 0) {
-        // A new group in this id: its counts start at zero (its queue is
-        // left as it is: tasks of a destroyed group still run).
-        auto& group = _tasks->groups[id];
-        group.runtime_ns = group.wait_ns = group.tasks_run = 0;
-      }
-      if (names[id].empty()) continue;
-      const metrics::labels labels{{"group", names[id]}};
+    live = core_internal::live_scheduling_groups();
+  } catch (const std::exception& e) {
+    reactor_logger().error("scheduling group metrics not updated: {}", e.what());
+    return;
+  }
+  std::array<const core_internal::scheduling_group_info*, scheduling_group::groups_max> by_id{};
+  for (const auto& g : live) by_id[g.id] = &g;
+  // First every id whose group changed lets its metrics go (a new group
+  // may have a name that another id's old group had), then the new ones
+  // register.
+  std::array<bool, scheduling_group::groups_max> changed{};
+  for (unsigned id = 0; id < scheduling_group::groups_max; ++id) {
+    const std::uint32_t incarnation = by_id[id] != nullptr ? by_id[id]->incarnation : 0;
+    if (incarnation == _group_incarnation_seen[id]) continue;
+    changed[id] = true;
+    _group_incarnation_seen[id] = incarnation;
+    _group_metrics[id].clear();
+    if (id != 0 && by_id[id] != nullptr) {
+      // A new group in this id: its counts start at zero, and it owes
+      // nothing for an old group's time (a destroyed group's tasks still
+      // queued run on in it).
+      auto& group = _tasks->groups[id];
+      group.runtime_ns = group.wait_ns = group.tasks_run = 0;
+      group.vruntime = _tasks->min_vruntime;
+    }
+  }
+  for (unsigned id = 0; id < scheduling_group::groups_max; ++id) {
+    if (!changed[id] || by_id[id] == nullptr) continue;
+    try {
+      const metrics::labels labels{{"group", by_id[id]->name}};
       auto& group = _tasks->groups[id];
       auto seconds = [](const std::uint64_t& ns) { return [&ns] { return static_cast<double>(ns) / 1e9; }; };
       _group_metrics[id].add_group(
           "scheduling_group",
           {
-              metrics::make_counter("runtime_seconds_total", "Seconds of CPU the group's tasks ran.",
+              metrics::make_counter("runtime_seconds_total",
+                                    "Seconds the group's tasks ran (wall-clock time of its task batches).",
                                     seconds(group.runtime_ns), labels),
               metrics::make_counter("wait_seconds_total",
                                     "Seconds the group had tasks queued while others (or no batch) ran.",
@@ -430,14 +454,14 @@ void reactor::register_scheduling_group_metrics() noexcept {
                                   [id] { return static_cast<double>(core_internal::scheduling_group_shares(id)); },
                                   labels),
           });
-      _group_metric_names[id] = names[id];
+    } catch (const std::exception& e) {
+      reactor_logger().error("metrics of scheduling group \"{}\" not registered: {}", by_id[id]->name, e.what());
     }
-    _groups_generation_seen = generation;
-  } catch (const std::exception& e) {
-    // Tried again at the next change of groups.
-    _groups_generation_seen = generation;
-    reactor_logger().error("scheduling group metrics not registered: {}", e.what());
   }
+}
+
+void reactor::scheduling_groups_changed_here() noexcept {
+  if (reactor* r = core_internal::this_thread_reactor) r->sync_scheduling_groups();
 }
 
 bool reactor::scheduling_group_idle_here(unsigned id) noexcept {

@@ -257,22 +257,28 @@ class reactor final : public scheduler {
   bool _stopping = false;
   bool _last_iteration_did_work = true;
   lowres_clock::time_point _last_work_time{};  // with idle_poll_time only
+  std::int64_t _last_wake_ns = 0;  // steady clock: when the last sleep ended
   std::uint32_t _idle_iterations = 0;
   int _exit_code = 0;
   reactor_stats _stats;
   scheduler* _previous_scheduler = nullptr;
   // For the metrics: when the reactor was made.
   std::chrono::steady_clock::time_point _created = std::chrono::steady_clock::now();
-  // The scheduling groups' metrics: the generation of the groups they
-  // were registered for, and by group id the name registered under.
+  // The scheduling groups as this reactor last saw them (see
+  // sync_scheduling_groups()): the registry's generation, and by id the
+  // incarnation of the group (0: none).
   std::uint64_t _groups_generation_seen = ~std::uint64_t{0};
-  std::array<std::string, scheduling_group::groups_max> _group_metric_names;
+  std::array<std::uint32_t, scheduling_group::groups_max> _group_incarnation_seen{};
   // Last: removed before anything they read.
   std::array<metrics::metric_groups, scheduling_group::groups_max> _group_metrics;
   metrics::metric_groups _metrics;
 
   void register_metrics();
-  void register_scheduling_group_metrics() noexcept;
+  // Resets the counts of groups new in their id and registers every live
+  // group's metrics: at the first loop iteration after a change, and at
+  // once on the thread that made the change.
+  void sync_scheduling_groups() noexcept;
+  static void scheduling_groups_changed_here() noexcept;
   // Whether this thread's reactor neither runs group `id` now nor has
   // tasks of it queued (destroy_scheduling_group() asks).
   static bool scheduling_group_idle_here(unsigned id) noexcept;

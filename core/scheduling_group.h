@@ -109,12 +109,23 @@ std::uint64_t scheduling_groups_generation() noexcept;
 struct scheduling_group_info {
   unsigned id;
   std::string name;
+  /// Which group of those that had the id (1 for the first; the default
+  /// group's is 1).
+  std::uint32_t incarnation;
 };
 /// The live groups, the default one first.
 std::vector<scheduling_group_info> live_scheduling_groups();
 
 /// The shares of group `id` (relaxed), for the reactor's accounting.
 std::int64_t scheduling_group_shares(unsigned id) noexcept;
+
+/// The incarnation of the live group in `id`, 0 if none (relaxed): an I/O
+/// class that follows a group notices that it is gone.
+std::uint32_t scheduling_group_incarnation(unsigned id) noexcept;
+
+/// Called on the thread that made or destroyed a group, after the change.
+/// Set by the reactor; without one, nothing.
+inline thread_local void (*scheduling_groups_changed)() noexcept = nullptr;
 
 /// Whether this thread's reactor may let group `id` go: it is not running
 /// it and has no task of it queued. Set by the reactor; without one, yes.
@@ -128,8 +139,17 @@ class scheduling_group_task final : public task {
   scheduling_group_task(unsigned group, G&& f) : task(group), _f(std::forward<G>(f)) {}
   Future get_future() noexcept { return _result.get_future(); }
   void run_and_dispose() noexcept override {
-    futurize_invoke(_f).forward_to(std::move(_result));
-    delete this;
+    Future f = futurize_invoke(_f);
+    if (f.available()) {
+      f.forward_to(std::move(_result));
+      delete this;
+      return;
+    }
+    // `_f` (a coroutine lambda's captures, say) lives until its work ends.
+    (void)std::move(f).then_wrapped([this](Future done) {
+      done.forward_to(std::move(_result));
+      delete this;
+    });
   }
 
  private:
@@ -140,8 +160,10 @@ class scheduling_group_task final : public task {
 }  // namespace core_internal
 
 /// Runs `f()` in group `sg` and returns its result; its continuations stay
-/// in `sg`. In the current group, `f` runs at once; otherwise it is moved
-/// into a task of `sg`, which the reactor runs when `sg`'s turn comes.
+/// in `sg`. In the current group, `f` runs at once (the caller keeps it
+/// alive, as for any call); otherwise it is moved into a task of `sg`,
+/// which the reactor runs when `sg`'s turn comes, and which keeps `f`
+/// until the future `f()` returned resolves.
 template <typename F>
 futurize_t<std::invoke_result_t<std::decay_t<F>&>> with_scheduling_group(scheduling_group sg, F&& f) noexcept {
   using result = futurize_t<std::invoke_result_t<std::decay_t<F>&>>;

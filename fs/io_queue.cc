@@ -23,9 +23,9 @@ struct class_registry {
   std::mutex mutex;
   std::vector<std::string> names;  // by id; under the mutex
   std::atomic<unsigned> shares[io_class::classes_max] = {};
-  // 1 + the id of the scheduling group whose shares the class follows;
-  // 0: its own.
-  std::atomic<unsigned> follows[io_class::classes_max] = {};
+  // The scheduling group whose shares the class follows: its incarnation
+  // << 8 | (its id + 1); 0: the class's own shares.
+  std::atomic<std::uint64_t> follows[io_class::classes_max] = {};
 };
 
 class_registry& registry() {
@@ -43,8 +43,14 @@ void check_shares(unsigned shares) {
 // The shares a class has now: its own or its scheduling group's.
 unsigned effective_shares(unsigned id) noexcept {
   auto& r = registry();
-  const unsigned follows = r.follows[id].load(std::memory_order_relaxed);
-  if (follows != 0) return static_cast<unsigned>(core_internal::scheduling_group_shares(follows - 1));
+  const std::uint64_t follows = r.follows[id].load(std::memory_order_relaxed);
+  if (follows != 0) {
+    const auto group = static_cast<unsigned>(follows & 0xff) - 1;
+    // (A destroyed group: the class's own shares again.)
+    if (core_internal::scheduling_group_incarnation(group) == follows >> 8) {
+      return static_cast<unsigned>(core_internal::scheduling_group_shares(group));
+    }
+  }
   return r.shares[id].load(std::memory_order_relaxed);
 }
 
@@ -96,7 +102,9 @@ void io_class::set_shares(unsigned shares) const {
 }
 
 void io_class::follow(scheduling_group sg) const {
-  registry().follows[_id].store(sg.id() + 1, std::memory_order_relaxed);
+  const std::uint32_t incarnation = core_internal::scheduling_group_incarnation(sg.id());
+  if (incarnation == 0) throw std::invalid_argument("io_class::follow: the scheduling group is not live");
+  registry().follows[_id].store(std::uint64_t{incarnation} << 8 | (sg.id() + 1), std::memory_order_relaxed);
 }
 
 io_class io_class::of(scheduling_group sg) {
@@ -410,7 +418,12 @@ std::shared_ptr<io_queue> io_queue_for(std::string_view path) {
   if (local_queues->size() < count + 1) local_queues->resize(count + 1);
   auto& q = (*local_queues)[index];
   if (!q || &q->group() != group.get()) {
-    if (q) q->remove_metrics();  // it lives on while its requests finish
+    // The queue it replaces, and any other left in a slot that
+    // set_io_properties() moved, give the disk's labels to the new one
+    // (they live on while their requests finish).
+    for (auto& other : *local_queues) {
+      if (other && (other == q || other->disk() == disk)) other->remove_metrics();
+    }
     q = std::make_shared<io_queue>(group, std::move(disk));
   }
   return q;

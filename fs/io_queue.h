@@ -77,6 +77,8 @@ class io_class {
 
   /// From now on the class has `sg`'s shares, whatever they become
   /// (scheduling_group::set_shares()): the disk divides like the CPU.
+  /// Once `sg` is destroyed the class has its own shares again. Throws
+  /// std::invalid_argument if `sg` is not live.
   void follow(scheduling_group sg) const;
   /// The class "group:<name>" that follows `sg`. Throws
   /// std::invalid_argument if `sg` is not live, or as named() does.
@@ -179,6 +181,8 @@ class io_queue : public std::enable_shared_from_this<io_queue> {
   std::size_t queued() const noexcept { return _queue.size() + (_next != nullptr ? 1 : 0); }
   std::size_t in_flight() const noexcept { return _in_flight; }
   const io_group& group() const noexcept { return *_group; }
+  /// The disk's name in the metrics.
+  const std::string& disk() const noexcept { return _disk; }
 
   /// Removes the queue's metrics (a queue that another replaced, which
   /// lives on while its requests finish, leaves the labels to the new one).

@@ -92,7 +92,9 @@ TEST(fair_queue, a_class_that_follows_a_scheduling_group_has_its_shares) {
   EXPECT_NEAR(turns(800), 700, 2);
   destroy_scheduling_group(big_group);
   destroy_scheduling_group(small_group);
+  EXPECT_EQ(small.shares(), 5u) << "its group is gone: its own shares again";
   EXPECT_THROW(io_class::of(big_group), std::invalid_argument);  // not live
+  EXPECT_THROW(small.follow(small_group), std::invalid_argument);
 }
 
 TEST(fair_queue, a_class_that_was_idle_saves_no_credit) {

@@ -21,8 +21,8 @@ namespace reef {
 namespace {
 
 future<> scrape_loop(benchmark::State& state, std::size_t& bytes, std::size_t& samples) {
-  sharded<http_server> servers;
-  co_await servers.start(server_options{});
+  sharded<http::http_server> servers;
+  co_await servers.start(http::server_options{});
   for (auto _ : state) {
     std::vector<metrics::family> all = co_await metrics::collect_all_shards();
     std::string text = http::prometheus::format(all);
@@ -46,3 +46,5 @@ BENCHMARK(scrape_two_shards)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace reef
+
+BENCHMARK_MAIN();

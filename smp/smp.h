@@ -246,11 +246,19 @@ class smp {
   template <typename Func>
   static futurize_t<std::invoke_result_t<std::decay_t<Func>&>> submit_to(unsigned shard, scheduling_group sg,
                                                                         Func&& func) noexcept {
+    using result = futurize_t<std::invoke_result_t<std::decay_t<Func>&>>;
     // The wrapper lives in the message until its future resolves, so the
     // group's task may refer to it.
-    return submit_to(shard, [sg, f = std::decay_t<Func>(std::forward<Func>(func))]() mutable {
-      return with_scheduling_group(sg, [&f] { return futurize_invoke(f); });
-    });
+    auto wrap = [sg](std::decay_t<Func>&& f) {
+      return [sg, f = std::move(f)]() mutable {
+        return with_scheduling_group(sg, [&f] { return futurize_invoke(f); });
+      };
+    };
+    try {
+      return submit_to(shard, wrap(std::decay_t<Func>(std::forward<Func>(func))));
+    } catch (...) {  // copying or moving `func`
+      return futurize<result>::from_exception(std::current_exception());
+    }
   }
 
   /// Runs a copy of `func()` on every shard; resolves when all are done

@@ -56,11 +56,13 @@ class task_queue {
 /// One scheduling group's queue and what the reactor counts for it.
 struct group_run_queue {
   task_queue tasks;
-  /// CPU nanoseconds used, each divided by the shares it was used under.
+  /// Nanoseconds run (wall-clock time in the group's task batches), each
+  /// divided by the shares it was run under.
   double vruntime = 0;
   std::uint64_t runtime_ns = 0;
-  /// Time with tasks queued but another group (or no task batch) running;
-  /// from the reactor's clock, so it may be one loop iteration early.
+  /// Time with tasks queued but another group (or no task batch) running.
+  /// From the reactor's low-resolution clock, so it may start up to one
+  /// loop iteration early (never before the reactor's last wakeup).
   std::uint64_t wait_ns = 0;
   std::uint64_t tasks_run = 0;
   /// While queued: since when (steady clock nanoseconds).
@@ -74,9 +76,11 @@ class run_queues {
   /// Bit g: groups[g] has tasks.
   std::uint32_t active = 0;
   static_assert(scheduling_groups_max <= 32, "one bit per group");
-  /// The virtual runtime of the group that ran last: a group that gets
-  /// tasks again starts no lower (it banked nothing while idle).
-  double last_vruntime = 0;
+  /// The virtual runtime of the group picked last, as it was when picked:
+  /// no group with tasks queued is below it. A group that gets tasks again
+  /// starts no lower (it banked nothing while idle), and no higher than
+  /// the groups it joins.
+  double min_vruntime = 0;
 
   bool empty() const noexcept { return active == 0; }
 
@@ -92,7 +96,7 @@ class run_queues {
     g.tasks.push_back(t);
     if ((active & (1u << id)) == 0) {
       active |= 1u << id;
-      g.vruntime = std::max(g.vruntime, last_vruntime);
+      g.vruntime = std::max(g.vruntime, min_vruntime);
       g.ready_since_ns = to_timer_ns(lowres_clock::now());
     }
   }

@@ -27,9 +27,9 @@ port=18098
 command -v curl >/dev/null || { echo "needs curl" >&2; exit 1; }
 work=$(mktemp -d)
 worktree=
-pid=
 cleanup() {
-  [[ -n $pid ]] && kill -KILL "$pid" 2>/dev/null || true
+  # (httpd_ns runs in a subshell: its server's pid is in a file.)
+  [[ -s $work/httpd.pid ]] && kill -KILL "$(cat "$work/httpd.pid")" 2>/dev/null || true
   if [[ -n $worktree ]]; then
     (cd "$worktree" && tools/bazel shutdown >/dev/null 2>&1) || true
     git worktree remove --force "$worktree" >/dev/null 2>&1 || true
@@ -65,7 +65,8 @@ print(1e9 / b["items_per_second"])'
 # Server CPU ns per request of httpd serving pipelined_client.py.
 httpd_ns() {  # httpd_ns BINARY CONNECTIONS DEPTH
   "$1" --smp 1 --port $port --reactor-backend io_uring --idle-poll-time-us=0 >"$work/httpd.log" 2>&1 &
-  pid=$!
+  local pid=$!
+  echo "$pid" >"$work/httpd.pid"
   for _ in $(seq 100); do
     curl -s -o /dev/null "http://127.0.0.1:$port/hello" && break
     kill -0 "$pid" 2>/dev/null || { cat "$work/httpd.log" >&2; exit 1; }
@@ -78,15 +79,19 @@ httpd_ns() {  # httpd_ns BINARY CONNECTIONS DEPTH
   after=$(awk '{print $1}' "/proc/$pid/task/$pid/schedstat")
   kill -TERM "$pid"
   wait "$pid" 2>/dev/null || true
-  pid=
+  : >"$work/httpd.pid"
   echo $(((after - before) / answered))
 }
 
-measure() {  # measure DIR: one line of numbers
-  local d=$1
-  echo "$(bench_ns "$d/future_benchmark" then_unready_chain/100)" \
-    "$(bench_ns "$d/reactor_benchmark" task_schedule_and_run/1000)" \
-    "$(httpd_ns "$d/httpd" 4 16)" "$(httpd_ns "$d/httpd" 8 1)"
+measure() {  # measure DIR: one line of numbers (exits if one is missing)
+  local d=$1 numbers
+  numbers=("$(bench_ns "$d/future_benchmark" then_unready_chain/100)"
+           "$(bench_ns "$d/reactor_benchmark" task_schedule_and_run/1000)"
+           "$(httpd_ns "$d/httpd" 4 16)" "$(httpd_ns "$d/httpd" 8 1)")
+  for n in "${numbers[@]}"; do
+    [[ -n $n ]] || { echo "a measurement failed in $d" >&2; exit 1; }
+  done
+  echo "${numbers[*]}"
 }
 
 names=("then_unready_chain/100 ns/step" "task_schedule_and_run/1000 ns/task" \
@@ -98,6 +103,7 @@ for run in $(seq "$runs"); do
   else
     h=$(measure "$work/head"); b=$(measure "$work/base")
   fi
+  [[ -n $b && -n $h ]] || exit 1
   echo "run $run: base $b | head $h" >&2
   echo "$b | $h" >>"$work/results"
 done
