@@ -1,6 +1,7 @@
 #include "core/metrics.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <map>
 #include <stdexcept>
@@ -85,14 +86,18 @@ histogram histogram::powers_of_two(unsigned buckets, double first) {
   std::vector<double> bounds;
   double bound = first;
   for (unsigned i = 0; i < buckets; ++i, bound *= 2) bounds.push_back(bound);
-  return histogram(std::move(bounds));
+  histogram h(std::move(bounds));
+  if (buckets >= 2) {  // (then first > 0: the bounds increase)
+    h._first = first;
+    h._last = h._upper_bounds.back();
+    h._inverse_first = 1 / first;
+  }
+  return h;
 }
 
-void histogram::observe(double value) noexcept {
-  const auto at = std::lower_bound(_upper_bounds.begin(), _upper_bounds.end(), value);
-  ++_counts[static_cast<std::size_t>(at - _upper_bounds.begin())];
-  _sum += value;
-  ++_count;
+std::size_t histogram::search(double value) const noexcept {
+  return static_cast<std::size_t>(std::lower_bound(_upper_bounds.begin(), _upper_bounds.end(), value) -
+                                  _upper_bounds.begin());
 }
 
 histogram_value histogram::value() const {

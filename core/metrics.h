@@ -27,6 +27,8 @@
 // destroyed with it.
 #pragma once
 
+#include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -55,8 +57,9 @@ struct histogram_value {
   std::uint64_t count = 0;
 };
 
-/// Fixed buckets that an owner fills on its fast path: observe() is a
-/// search over the bounds and three additions, no allocation.
+/// Fixed buckets that an owner fills on its fast path: observe() finds the
+/// bucket (from the value's binary exponent for powers_of_two(), a binary
+/// search otherwise) and makes three additions, no allocation.
 class histogram {
  public:
   /// Buckets with these upper bounds, strictly increasing and finite (a
@@ -71,7 +74,30 @@ class histogram {
   static constexpr std::size_t buckets_max = 128;
 
   /// Counts `value` in the first bucket whose bound is at least it.
-  void observe(double value) noexcept;
+  void observe(double value) noexcept {
+    std::size_t i;
+    if (_first > 0 && value > _first && value < _last) {
+      // Bound i is first·2^i: value/first's binary exponent e (2^e <= x <
+      // 2^(e+1)) names bucket e+1, give or take one for rounding at a
+      // bound, which one comparison each way settles. (Not NaN, not beyond
+      // the bounds: so 1 <= i <= n-1.)
+      const double x = value * _inverse_first;
+      const int e = static_cast<int>((std::bit_cast<std::uint64_t>(x) >> 52) & 0x7ff) - 1023;
+      const int last = static_cast<int>(_upper_bounds.size()) - 1;
+      i = static_cast<std::size_t>(e + 1 < 1 ? 1 : e + 1 > last ? last : e + 1);
+      const double* bounds = _upper_bounds.data();
+      if (value <= bounds[i - 1]) {
+        --i;
+      } else if (value > bounds[i]) {
+        ++i;
+      }
+    } else {
+      i = search(value);
+    }
+    ++_counts[i];
+    _sum += value;
+    ++_count;
+  }
 
   histogram_value value() const;
   std::uint64_t count() const noexcept { return _count; }
@@ -82,6 +108,13 @@ class histogram {
   std::vector<std::uint64_t> _counts;  // per bucket, the +Inf one last
   double _sum = 0;
   std::uint64_t _count = 0;
+  std::size_t search(double value) const noexcept;
+
+  // powers_of_two(): the first and last bounds and the first's inverse; 0
+  // for other bounds.
+  double _first = 0;
+  double _last = 0;
+  double _inverse_first = 0;
 };
 
 /// One metric as its owner declares it (see make_counter() and friends).

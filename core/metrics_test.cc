@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -168,6 +169,30 @@ TEST(metrics, histogram_buckets_are_cumulative_up_to_inf) {
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].kind, metric_kind::histogram);
   EXPECT_EQ(all[0].samples[0].histogram.cumulative_counts.back(), 7u);
+}
+
+// powers_of_two() finds buckets from the binary exponent: the same counts
+// as the binary search over the same bounds, for values at, just around
+// and between the bounds, beyond both ends, and not numbers.
+TEST(metrics, powers_of_two_buckets_match_a_search_of_the_bounds) {
+  for (double first : {1.0, 1e-6, 0.3, 3e-9}) {
+    histogram fast = histogram::powers_of_two(24, first);
+    histogram searched(fast.value().upper_bounds);  // the same bounds, given
+    std::vector<double> values = {0, -1, first / 3, std::nan(""), HUGE_VAL, -HUGE_VAL};
+    for (double b : fast.value().upper_bounds) {
+      values.insert(values.end(), {b, std::nextafter(b, 0.0), std::nextafter(b, HUGE_VAL), b * 1.5, b * 0.75});
+    }
+    std::uint64_t state = 42;
+    for (int i = 0; i < 10'000; ++i) {
+      state = state * 6364136223846793005u + 1442695040888963407u;
+      values.push_back(first * std::ldexp(static_cast<double>(state >> 11) / 9007199254740992.0, (i % 30) - 2));
+    }
+    for (double v : values) {
+      fast.observe(v);
+      searched.observe(v);
+    }
+    EXPECT_EQ(fast.value().cumulative_counts, searched.value().cumulative_counts) << "first " << first;
+  }
 }
 
 TEST(metrics, histogram_bounds_must_increase_and_be_finite) {

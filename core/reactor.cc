@@ -245,9 +245,12 @@ bool reactor::run_tasks() noexcept {
   _last_batch_time = lowres_clock::now();
   core_internal::preempt_requested.store(false, std::memory_order_relaxed);
   // The group with the least virtual runtime runs until its queue empties
-  // or the quota is used; then the next, while the quota lasts. Two clock
-  // reads for the first group, one for each next.
-  std::int64_t start = steady_now_ns();
+  // or the quota is used; then the next, while the quota lasts. One clock
+  // read per group: the first starts at the loop's clock when that is
+  // fresh (read this iteration, or at the end of the last batch: the
+  // group is charged the polls in between), and the last batch's end is
+  // the loop's clock for the next iteration.
+  std::int64_t start = _last_iteration_did_work ? core_internal::to_timer_ns(lowres_clock::now()) : steady_now_ns();
   std::uint64_t ran_total = 0;
   const std::uint8_t outer_group = core_internal::current_scheduling_group;
   do {
@@ -278,6 +281,8 @@ bool reactor::run_tasks() noexcept {
     start = end;
   } while (!queues.empty() && !need_preempt());
   core_internal::current_scheduling_group = outer_group;
+  lowres_clock::update(lowres_clock::time_point(lowres_clock::duration(start)));
+  _clock_set_by_tasks = true;
   _stats.tasks_run += ran_total;
   return true;
 }
@@ -292,10 +297,12 @@ bool reactor::run_one_iteration(bool may_sleep) {
   // Reading the clock costs about as much as an empty polling iteration:
   // read it when timers wait, after an iteration that did work, and every
   // 64th idle one (a polling loop then stays fast, and the low-resolution
-  // clock stays within 64 empty iterations of the truth).
+  // clock stays within 64 empty iterations of the truth); not when the
+  // last task batch's end set it (see run_tasks()).
   if (_timers.size() > 0 || _last_iteration_did_work || (++_idle_iterations & 63) == 0) {
-    lowres_clock::update();
+    if (!_clock_set_by_tasks) lowres_clock::update();
   }
+  _clock_set_by_tasks = false;
   bool did_work = false;
   if (_timers.size() > 0) {
     std::size_t fired = _timers.expire(core_internal::to_timer_ns(lowres_clock::now()));

@@ -258,6 +258,7 @@ class reactor final : public scheduler {
   bool _last_iteration_did_work = true;
   lowres_clock::time_point _last_work_time{};  // with idle_poll_time only
   std::int64_t _last_wake_ns = 0;  // steady clock: when the last sleep ended
+  bool _clock_set_by_tasks = false;  // the last task batch's end set lowres_clock
   std::uint32_t _idle_iterations = 0;
   int _exit_code = 0;
   reactor_stats _stats;

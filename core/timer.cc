@@ -18,6 +18,8 @@ void lowres_clock::update() noexcept {
   lowres_now_ns = core_internal::to_timer_ns(steady_clock_type::now());
 }
 
+void lowres_clock::update(time_point now) noexcept { lowres_now_ns = now.time_since_epoch().count(); }
+
 namespace core_internal {
 
 bool timer_base::cancel() noexcept {

@@ -163,8 +163,12 @@ struct http_server::connection {
   bool timed_out = false;
   bool lingering = false;  // draining before the close: its deadline is no timeout
   std::list<connection*>::iterator self;
-  // When the request being served had its head (for the latency metric).
+  // When the server started on the request being served (the latency
+  // metric): its head parsed, or for one that was read behind the previous
+  // one, when that one's reply was handed over (one clock read a request).
   std::chrono::steady_clock::time_point request_began;
+  std::chrono::steady_clock::time_point replied_at;  // the last reply handed over, at once
+  bool replied_just_now = false;  // ... and nothing was awaited since
 };
 
 // Reads a streamed request body from the connection, piece by piece, for
@@ -301,7 +305,8 @@ void http_server::register_metrics() {
         metrics::make_counter("bytes_sent_total", "Bytes handed to connections' sockets.",
                               [this] { return static_cast<double>(stats().bytes_sent); }, server),
         metrics::make_histogram("request_duration_seconds",
-                                "Seconds from a request's handler starting to its reply handed to the connection.",
+                                "Seconds from the server starting on a request (its head parsed; for one read behind "
+                                "another, that one's reply handed over) to its reply handed to the connection.",
                                 _latency_seconds, server),
     };
     for (unsigned c = 0; c < 5; ++c) {
@@ -516,6 +521,7 @@ future<> http_server::serve(connected_socket socket) {
   try {
     for (;;) {
       if (c.buf.empty()) {
+        c.replied_just_now = false;  // (a wait may follow)
         if (need_flush) {
           arm_send();
           co_await c.out.flush();
@@ -620,7 +626,8 @@ future<> http_server::serve(connected_socket socket) {
       continue_sent = false;
       in_request = !c.buf.empty();
       if (in_request) head_deadline = lowres_clock::now() + _options.header_timeout;
-      c.request_began = std::chrono::steady_clock::now();
+      c.request_began = c.replied_just_now ? c.replied_at : std::chrono::steady_clock::now();
+      c.replied_just_now = false;
       if (auto later = _routes.run(req, rep)) rep = co_await std::move(*later);
       bool keep = co_await finish_request(c, req, rep);
       rep.clear();
@@ -689,7 +696,9 @@ future<bool> http_server::finish_request(connection& c, request& req, reply& rep
     }
     ++_stats.requests_served;
     ++_stats.replies_by_class[rep.status / 100 - 1];
-    _latency_seconds.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - c.request_began).count());
+    const auto now = std::chrono::steady_clock::now();
+    _latency_seconds.observe(std::chrono::duration<double>(now - c.request_began).count());
+    c.replied_at = now;
     const bool keep_alive = req.keep_alive && !_stopping;
     const bool head_only = req.method == "HEAD" || bodiless_status(rep.status);
     if (!rep.writer && (head_only || rep.content.size() <= inline_body_max)) {
@@ -701,7 +710,10 @@ future<bool> http_server::finish_request(connection& c, request& req, reply& rep
       // buffer serves every connection's heads.)
       head_and_small_body(_head_buffer, req, rep, keep_alive, head_only);
       future<> written = c.out.write(_head_buffer);
-      if (written.available() && !written.failed()) return make_ready_future<bool>(keep_alive);
+      if (written.available() && !written.failed()) {
+        c.replied_just_now = true;
+        return make_ready_future<bool>(keep_alive);
+      }
       return wait_for_send(c, std::move(written), keep_alive);
     }
     return wait_for_send(c, write_reply(c, req, rep, keep_alive));
@@ -743,6 +755,7 @@ future<bool> http_server::serve_streamed(connection& c) {
   c.request_began = std::chrono::steady_clock::now();
   reply rep = co_await _routes.handle(req);
   bool keep = co_await finish_request(c, req, rep);
+  c.replied_just_now = false;  // the drain below may wait
   // What the handler left unread is drained, within bounds; a body that
   // is malformed or would not end closes the connection instead. The
   // reply goes out first: the client may wait for it before it sends more.
