@@ -1,7 +1,6 @@
 #include "core/metrics.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <map>
 #include <stdexcept>
@@ -87,7 +86,7 @@ histogram histogram::powers_of_two(unsigned buckets, double first) {
   double bound = first;
   for (unsigned i = 0; i < buckets; ++i, bound *= 2) bounds.push_back(bound);
   histogram h(std::move(bounds));
-  if (buckets >= 2) {  // (then first > 0: the bounds increase)
+  if (buckets >= 2 && std::isfinite(1 / first)) {  // (then first > 0: the bounds increase)
     h._first = first;
     h._last = h._upper_bounds.back();
     h._inverse_first = 1 / first;

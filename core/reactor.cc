@@ -171,8 +171,16 @@ void reactor::submit_blocking(core_internal::blocking_work* w) { _blocking->subm
 
 void reactor::at_destroy(noncopyable_function<void()> f) { _at_destroy.push_back(std::move(f)); }
 
+void reactor::enter_loop() noexcept {
+  // Time passed since the loop last ran: its first iteration reads the
+  // clock.
+  _clock_set_by_tasks = false;
+  _last_iteration_did_work = true;
+}
+
 int reactor::run() {
   install_default_signal_handlers();
+  enter_loop();
   while (!_stopping) {
     if (_stop_requested.load(std::memory_order_relaxed)) break;
     run_one_iteration(true);
@@ -186,11 +194,13 @@ int reactor::run() {
 }
 
 void reactor::run_until(const noncopyable_function<bool()>& done) {
+  enter_loop();
   while (!done()) run_one_iteration(true);
   _preemption->disarm();
 }
 
 void reactor::run_pending_tasks() {
+  enter_loop();
   while (!_tasks->empty()) run_one_iteration(false);
   _preemption->disarm();
 }
@@ -256,7 +266,6 @@ bool reactor::run_tasks() noexcept {
   do {
     const unsigned id = queues.pick();
     core_internal::group_run_queue& group = queues.groups[id];
-    queues.min_vruntime = group.vruntime;
     // (Tasks queued while the reactor slept carry the time it fell asleep.)
     const std::int64_t ready = std::max(group.ready_since_ns, _last_wake_ns);
     if (start > ready) group.wait_ns += static_cast<std::uint64_t>(start - ready);
@@ -269,9 +278,8 @@ bool reactor::run_tasks() noexcept {
     } while (!group.tasks.empty() && !need_preempt());
     const std::int64_t end = steady_now_ns();
     const std::int64_t used = end > start ? end - start : 0;
-    group.runtime_ns += static_cast<std::uint64_t>(used);
+    queues.charge(id, used, core_internal::scheduling_group_shares(id));
     group.tasks_run += ran;
-    group.vruntime += static_cast<double>(used) / static_cast<double>(core_internal::scheduling_group_shares(id));
     if (group.tasks.empty()) {
       queues.active &= ~(1u << id);
     } else {
@@ -409,7 +417,6 @@ void reactor::register_metrics() {
 }
 
 void reactor::sync_scheduling_groups() noexcept {
-  // (A failure is logged and not retried before the next change.)
   _groups_generation_seen = core_internal::scheduling_groups_generation();
   std::vector<core_internal::scheduling_group_info> live;
   try {
@@ -462,6 +469,7 @@ void reactor::sync_scheduling_groups() noexcept {
                                   labels),
           });
     } catch (const std::exception& e) {
+      // (Not tried again while the group lives.)
       reactor_logger().error("metrics of scheduling group \"{}\" not registered: {}", by_id[id]->name, e.what());
     }
   }

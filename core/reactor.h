@@ -231,6 +231,7 @@ class reactor final : public scheduler {
   void submit_blocking(core_internal::blocking_work* w);
 
   bool run_one_iteration(bool may_sleep);
+  void enter_loop() noexcept;
   bool run_tasks() noexcept;
   bool poll_once() noexcept;
   void sleep() noexcept;

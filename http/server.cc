@@ -575,6 +575,7 @@ future<> http_server::serve(connected_socket socket) {
       std::size_t used = c.parser.feed(c.buf.view());
       c.buf.trim_front(used);
       auto state = c.parser.state();
+      if (state == request_parser::status::need_more) c.replied_just_now = false;  // (waits may follow)
       if (state == request_parser::status::need_more && c.parser.head_complete() && c.parser.body_pending() &&
           !c.parser.body_begun()) {
         // The head is in and a body follows: streamed to the handler, or
@@ -629,7 +630,9 @@ future<> http_server::serve(connected_socket socket) {
       c.request_began = c.replied_just_now ? c.replied_at : std::chrono::steady_clock::now();
       c.replied_just_now = false;
       if (auto later = _routes.run(req, rep)) rep = co_await std::move(*later);
-      bool keep = co_await finish_request(c, req, rep);
+      future<bool> finished = finish_request(c, req, rep);
+      if (!finished.available() || need_preempt()) c.replied_just_now = false;  // (the co_await waits)
+      bool keep = co_await std::move(finished);
       rep.clear();
       c.parser.reset();
       reserved.release();

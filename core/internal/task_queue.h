@@ -101,9 +101,9 @@ class run_queues {
     }
   }
 
-  /// The group with tasks and the least virtual runtime.
-  /// REQUIRES: !empty().
-  unsigned pick() const noexcept {
+  /// The group with tasks and the least virtual runtime, which becomes
+  /// min_vruntime. REQUIRES: !empty().
+  unsigned pick() noexcept {
     REEF_DEBUG_ASSERT(!empty());
     std::uint32_t rest = active;
     unsigned best = static_cast<unsigned>(__builtin_ctz(rest));
@@ -113,7 +113,14 @@ class run_queues {
       rest &= rest - 1;
       if (groups[id].vruntime < groups[best].vruntime) best = id;
     }
+    min_vruntime = groups[best].vruntime;
     return best;
+  }
+
+  /// Group `id` ran `ns` nanoseconds with `shares`.
+  void charge(unsigned id, std::int64_t ns, std::int64_t shares) noexcept {
+    groups[id].runtime_ns += static_cast<std::uint64_t>(ns);
+    groups[id].vruntime += static_cast<double>(ns) / static_cast<double>(shares);
   }
 };
 
