@@ -139,7 +139,9 @@ std::chrono::nanoseconds stall_detector::reactor_cpu_time() const noexcept {
 void stall_detector::check_stall() noexcept {
   auto now = std::chrono::steady_clock::now();
   std::uint64_t iterations = _iterations.load(std::memory_order_relaxed);
-  if (iterations != _seen_iterations) {
+  // (The first look starts the watch: before it, the reactor thread's
+  // time went to setting up, not to an iteration.)
+  if (iterations != _seen_iterations || _seen_since == std::chrono::steady_clock::time_point{}) {
     _seen_iterations = iterations;
     _seen_since = now;
     _seen_cpu = reactor_cpu_time();
